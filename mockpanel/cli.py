@@ -1,0 +1,162 @@
+"""Command line: `mockpanel serve` runs the servers headless; flags are generated from each server's settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+from . import __version__
+from .journal import DomainEvent, RequestEntry
+from .settings import COMMON_SETTINGS, GLOBAL_SETTINGS, SettingsError, cli_flag, load_settings
+
+
+def _specs() -> dict[str, Any]:
+    from .servers import SERVERS
+
+    return SERVERS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    specs = _specs()
+    parser = argparse.ArgumentParser(
+        prog="mockpanel",
+        description="Local mock services (auth API with JWTs, ...) with a live request journal and fault injection.",
+    )
+    parser.add_argument("--version", action="version", version=f"mockpanel {__version__}")
+    parser.add_argument("command", nargs="?", choices=["serve"], help="serve: run the servers headless (for CI)")
+    parser.add_argument("--headless", action="store_true", help="same as the serve command")
+    parser.add_argument("--only", metavar="NAMES", help=f"comma-separated servers to run (of {', '.join(specs)})")
+    parser.add_argument("--config", metavar="FILE", type=Path, help="TOML file with a section per server (default ./mockpanel.toml)")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="how request lines are printed")
+    parser.add_argument("--quiet", action="store_true", help="print no line per request")
+    parser.add_argument("--ports-file", metavar="FILE", type=Path, help="write {server: url} JSON here once all servers are ready")
+    parser.add_argument("--keep-going", action="store_true", help="keep running when a server fails to start")
+
+    group = parser.add_argument_group("global settings")
+    for setting in GLOBAL_SETTINGS:
+        group.add_argument(cli_flag("mockpanel", setting.name), dest=f"mockpanel__{setting.name}", metavar="VALUE", help=setting.help)
+    for name, spec in specs.items():
+        group = parser.add_argument_group(f"{name} server ({spec.title}, port {spec.default_port})")
+        for setting in (*COMMON_SETTINGS, *spec.settings):
+            if setting.name == "enabled":
+                continue
+            group.add_argument(cli_flag(name, setting.name), dest=f"{name}__{setting.name}", metavar="VALUE", help=setting.help)
+    return parser
+
+
+def cli_values(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
+    values = {}
+    for dest, value in vars(args).items():
+        if "__" in dest and value is not None:
+            section, key = dest.split("__", 1)
+            values[(section, key)] = value
+    return values
+
+
+class RequestLog:
+    """Prints one line per request (and per server event) to stdout, flushed in batches once per loop turn."""
+
+    def __init__(self, out: TextIO, fmt: str, quiet: bool) -> None:
+        self.out = out
+        self.fmt = fmt
+        self.quiet = quiet
+        self._pending: list[str] = []
+        self._scheduled = False
+
+    def line(self, text: str) -> None:
+        self._pending.append(text)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._pending:
+            self.out.write("\n".join(self._pending) + "\n")
+            self._pending.clear()
+            self.out.flush()
+
+    def __call__(self, item: Any) -> None:
+        if isinstance(item, RequestEntry):
+            if self.quiet:
+                return
+            if self.fmt == "json":
+                record = item.as_dict()
+                del record["request_headers"], record["response_headers"], record["request_body_preview"], record["response_body_preview"]
+                self.line(json.dumps({"event": "request", **record}))
+            else:
+                stamp = time.strftime("%H:%M:%S", time.localtime(item.time)) + f".{int(item.time * 1000) % 1000:03d}"
+                target = item.path + ("?" + item.query if item.query else "")
+                fault = f" [{item.fault}]" if item.fault else ""
+                self.line(f"{stamp} {item.server:<8} {item.method} {target} {item.status or '---'} {item.duration_ms:.1f}ms{fault}")
+        elif isinstance(item, DomainEvent) and item.kind in ("status", "log") and self.fmt == "json":
+            self.line(json.dumps({"event": item.kind, "server": item.server, **item.data}))
+        elif isinstance(item, DomainEvent) and item.kind == "log":
+            self.line(f"mockpanel: {item.data.get('message')}")
+
+
+async def run_headless(settings, args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    from .hub import Hub
+
+    hub = Hub(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    for notice in settings.notices:
+        print(f"note: {notice}", file=err, flush=True)
+    if not hub.runners:
+        print("mockpanel: no server is enabled", file=err)
+        return 2
+    await hub.start()
+    for runner in hub.runners.values():
+        if args.log_format == "json":
+            out.write(json.dumps({"event": "ready" if runner.status == "running" else "failed", "server": runner.name, "url": runner.url, "reason": runner.reason}) + "\n")
+        else:
+            out.write(runner.describe() + "\n")
+    out.flush()
+    failed = hub.failed()
+    if failed and not args.keep_going:
+        for name, reason in failed.items():
+            print(f"mockpanel: {name}: {reason}", file=err)
+        await hub.stop()
+        return 1
+    if args.ports_file:
+        args.ports_file.write_text(json.dumps(hub.urls(), indent=2) + "\n")
+    log = RequestLog(out, args.log_format, args.quiet)
+    hub.bus.subscribe(log)
+    await stop.wait()
+    await hub.stop()
+    log.flush()
+    return 0
+
+
+def _run(coro) -> int:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is absent on Windows
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    try:
+        settings = load_settings(_specs(), cli=cli_values(args), only=only, config_path=args.config)
+        if args.command != "serve" and not args.headless:
+            print("note: the control panel is not built yet; running headless (mockpanel serve)", file=sys.stderr)
+        return _run(run_headless(settings, args))
+    except SettingsError as exc:
+        print(f"mockpanel: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,84 @@
+"""The control API every server answers under /__mockpanel/: faults, journal, reset. Exempt from faults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from .faults import FaultPolicy
+from .service import ServerContext
+from .web import install_json_errors, json_body
+
+_POLICY_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": FaultPolicy.model_json_schema()}}}}
+
+
+def create_control_app(ctx: ServerContext) -> FastAPI:
+    app = FastAPI(
+        title=f"mockpanel control API ({ctx.name})",
+        docs_url="/__mockpanel/docs",
+        redoc_url=None,
+        openapi_url="/__mockpanel/openapi.json",
+    )
+    install_json_errors(app)
+
+    @app.get("/__mockpanel/faults", response_model=FaultPolicy, summary="The server's fault policy")
+    async def get_faults() -> FaultPolicy:
+        return ctx.faults.policy
+
+    def _policy_body(body: Any, base: dict[str, Any]) -> FaultPolicy:
+        if not isinstance(body, dict):
+            raise RequestValidationError([{"loc": ("body",), "msg": "expected a JSON object of policy fields", "type": "dict_type"}])
+        try:
+            return FaultPolicy.model_validate(base | body)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+
+    @app.put("/__mockpanel/faults", response_model=FaultPolicy, summary="Replace the fault policy (missing fields take defaults)",
+             openapi_extra=_POLICY_BODY)
+    async def put_faults(request: Request) -> FaultPolicy:
+        return ctx.faults.replace(_policy_body(await json_body(request), {}))
+
+    @app.patch("/__mockpanel/faults", response_model=FaultPolicy, summary="Change some fields of the fault policy",
+               openapi_extra=_POLICY_BODY)
+    async def patch_faults(request: Request) -> FaultPolicy:
+        return ctx.faults.replace(_policy_body(await json_body(request), ctx.faults.policy.model_dump()))
+
+    @app.delete("/__mockpanel/faults", response_model=FaultPolicy, summary="Switch all faults off")
+    async def clear_faults() -> FaultPolicy:
+        return ctx.faults.clear()
+
+    @app.get("/__mockpanel/requests", summary="This server's journal, oldest first")
+    async def requests(
+        method: str | None = None,
+        status: int | None = None,
+        path: str | None = Query(None, description="substring of the path"),
+        since: int | None = Query(None, description="only entries with a larger id"),
+        limit: int = Query(100, ge=0, le=100_000, description="at most this many, the newest"),
+    ) -> dict[str, Any]:
+        found = ctx.journal.query(server=ctx.name, method=method, status=status, path=path, since=since, limit=limit)
+        return {"server": ctx.name, "count": len(found), "requests": [e.as_dict() for e in found]}
+
+    @app.delete("/__mockpanel/requests", summary="Forget this server's journal entries")
+    async def clear_requests() -> dict[str, Any]:
+        ctx.journal.clear(ctx.name)
+        return {"cleared": True}
+
+    @app.post("/__mockpanel/reset", summary="Put the server's state back to its seed data")
+    async def reset() -> dict[str, Any]:
+        await ctx.reset()
+        return {"server": ctx.name, "reset": True}
+
+    @app.get("/__mockpanel/stats", summary="Request counters and latency percentiles")
+    async def stats() -> dict[str, Any]:
+        return {
+            "server": ctx.name,
+            **ctx.stats.as_dict(),
+            "p50_ms": ctx.stats.percentile(0.5),
+            "p95_ms": ctx.stats.percentile(0.95),
+            "faults": ctx.faults.policy.describe(),
+        }
+
+    return app

@@ -1,0 +1,8 @@
+"""The mock servers mockpanel can host, by name, in start-up order."""
+
+from __future__ import annotations
+
+from ..hub import ServerSpec
+from . import auth
+
+SERVERS: dict[str, ServerSpec] = {spec.name: spec for spec in (auth.SPEC,)}

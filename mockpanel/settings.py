@@ -1,0 +1,297 @@
+"""Settings: seed defaults, overridden by mockpanel.toml, .env, the environment and CLI flags, in that order."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from dotenv import dotenv_values
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+
+class SettingsError(ValueError):
+    """A setting has a value mockpanel cannot use; the message is one line naming it."""
+
+
+# --- value parsers: each takes a raw value (str from env/CLI, typed from TOML) ---
+
+
+def _parse_int(raw: Any, lo: int | None = None, hi: int | None = None) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("expected a whole number")
+    if isinstance(raw, int):
+        value = raw
+    else:
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ValueError(f"expected a whole number from {lo} to {hi}" if hi is not None else f"expected a whole number >= {lo}")
+    return value
+
+
+def _parse_float(raw: Any, lo: float, hi: float) -> float:
+    try:
+        value = float(raw) if not isinstance(raw, bool) else None
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value != value:  # NaN fails too
+        raise ValueError("expected a number")
+    if not lo <= value <= hi:
+        raise ValueError(f"expected a number from {lo:g} to {hi:g}")
+    return value
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_str(raw: Any) -> str:
+    if isinstance(raw, (dict, list)):
+        raise ValueError("expected text")
+    return str(raw)
+
+
+def _parse_codes(raw: Any) -> tuple[int, ...]:
+    items = raw if isinstance(raw, list) else [p for p in str(raw).replace(" ", "").split(",") if p]
+    if not items:
+        raise ValueError("expected one or more HTTP status codes, e.g. 500,503")
+    try:
+        return tuple(_parse_int(i, 400, 599) for i in items)
+    except ValueError:
+        raise ValueError("expected HTTP error status codes from 400 to 599, e.g. 500,503") from None
+
+
+def _parse_list(raw: Any) -> tuple[str, ...]:
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    return tuple(str(i).strip() for i in items if str(i).strip())
+
+
+PARSERS: dict[str, Callable[[Any], Any]] = {
+    "port": lambda r: _parse_int(r, 0, 65535),
+    "int": lambda r: _parse_int(r, 0),
+    "positive": lambda r: _parse_int(r, 1),
+    "ms": lambda r: _parse_int(r, 0, 3_600_000),
+    "rate": lambda r: _parse_float(r, 0.0, 1.0),
+    "bool": _parse_bool,
+    "str": _parse_str,
+    "codes": _parse_codes,
+    "list": _parse_list,
+    "rounds": lambda r: _parse_int(r, 4, 31),
+}
+
+_KIND_HINT = {"port": "a port number from 0 to 65535", "rate": "a number from 0 to 1"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configurable value of a server (or of mockpanel as a whole)."""
+
+    name: str
+    kind: str
+    default: Any
+    help: str = ""
+    seed_env: tuple[str, ...] = ()  # the seed READMEs' unprefixed variable names
+    secret_default: bool = False  # a development default worth announcing at start-up
+
+    def parse(self, raw: Any) -> Any:
+        return PARSERS[self.kind](raw)
+
+
+# Settings every server has; the fault defaults come from seed 000's variables.
+COMMON_SETTINGS: tuple[Setting, ...] = (
+    Setting("enabled", "bool", True, "run this server"),
+    Setting("host", "str", None, "interface to bind (default: the global host)"),
+    Setting("port", "port", None, "port to listen on (0 picks a free one)"),
+    Setting("simulate_delays", "bool", False, "add a random delay to every request", ("SIMULATE_DELAYS",)),
+    Setting("min_delay_ms", "ms", 50, "smallest simulated delay", ("MIN_DELAY_MS",)),
+    Setting("max_delay_ms", "ms", 200, "largest simulated delay", ("MAX_DELAY_MS",)),
+    Setting("error_rate", "rate", 0.0, "share of requests answered with an injected error", ("ERROR_RATE",)),
+    Setting("error_codes", "codes", (500,), "status codes injected errors use", ("ERROR_CODES",)),
+    Setting("fault_seed", "int", None, "seed for the fault RNG, for reproducible runs", ("FAULT_SEED",)),
+)
+
+GLOBAL_SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "str", "127.0.0.1", "interface every server binds unless its own host is set", ("HOST",)),
+    Setting("journal_size", "positive", 10_000, "requests kept in the journal (ring buffer)"),
+    Setting("body_preview_bytes", "int", 2048, "bytes of each request/response body kept in the journal"),
+)
+
+
+@dataclass
+class ServerSettings:
+    name: str
+    enabled: bool
+    host: str
+    port: int
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    journal_size: int = 10_000
+    body_preview_bytes: int = 2048
+    servers: dict[str, ServerSettings] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)  # development defaults in use, warnings
+
+    def enabled(self) -> list[ServerSettings]:
+        return [s for s in self.servers.values() if s.enabled]
+
+
+def env_name(section: str, key: str) -> str:
+    prefix = "MOCKPANEL_" if section == "mockpanel" else f"MOCKPANEL_{section.upper()}_"
+    return prefix + key.upper()
+
+
+def cli_flag(section: str, key: str) -> str:
+    if section == "mockpanel":
+        return "--" + key.replace("_", "-")
+    return f"--{section}-{key.replace('_', '-')}"
+
+
+class _Layers:
+    """Raw values by source, highest precedence first: CLI > environment > .env > TOML."""
+
+    def __init__(self, cli: Mapping[tuple[str, str], Any], environ: Mapping[str, str], dotenv: Mapping[str, str], toml: Mapping[str, Any]):
+        self.cli = cli
+        self.environ = environ
+        self.dotenv = dotenv
+        self.toml = toml
+
+    def lookup(self, section: str, setting: Setting, seed_names: Iterable[str]) -> tuple[Any, str] | None:
+        key = setting.name
+        if (section, key) in self.cli:
+            return self.cli[(section, key)], cli_flag(section, key)
+        names = [env_name(section, key), *seed_names]
+        for source, mapping in (("environment", self.environ), (".env", self.dotenv)):
+            for name in names:
+                value = mapping.get(name)
+                if value is not None:
+                    return value, f"{name} in {source}"
+        table = self.toml.get(section)
+        if isinstance(table, dict) and key in table:
+            return table[key], f"[{section}] {key} in mockpanel.toml"
+        return None
+
+
+def _resolve(layers: _Layers, section: str, setting: Setting, seed_names: Iterable[str]) -> tuple[Any, str]:
+    found = layers.lookup(section, setting, seed_names)
+    if found is None:
+        return setting.default, "default"
+    raw, source = found
+    try:
+        return setting.parse(raw), source
+    except ValueError as exc:
+        label = setting.name if section == "mockpanel" else f"{section}.{setting.name}"
+        hint = _KIND_HINT.get(setting.kind, str(exc)) if "expected" not in str(exc) else str(exc)
+        raise SettingsError(f"invalid setting {label} = {raw!r} (from {source}): {hint}") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"invalid config file {path}: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from None
+
+
+def load_settings(
+    specs: Mapping[str, Any],
+    *,
+    cli: Mapping[tuple[str, str], Any] | None = None,
+    only: Iterable[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    config_path: Path | None = None,
+) -> Settings:
+    """Build Settings for the servers in `specs` (name -> spec with .default_port, .settings, .enabled_by_default).
+
+    `cli` maps (section, key) to raw flag values; `only` restricts which servers run.
+    """
+    cwd = cwd or Path.cwd()
+    environ = dict(os.environ if environ is None else environ)
+    dotenv_path = cwd / ".env"
+    dotenv = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None} if dotenv_path.is_file() else {}
+    if config_path is None:
+        named = environ.get("MOCKPANEL_CONFIG") or dotenv.get("MOCKPANEL_CONFIG")
+        config_path = Path(named) if named else (cwd / "mockpanel.toml")
+        toml = read_toml(config_path) if (named or config_path.is_file()) else {}
+    else:
+        toml = read_toml(config_path)
+    for section in toml:
+        if section != "mockpanel" and section not in specs:
+            raise SettingsError(f"unknown section [{section}] in {config_path}: known servers are {', '.join(specs)}")
+    layers = _Layers(cli or {}, environ, dotenv, toml)
+
+    settings = Settings()
+    for setting in GLOBAL_SETTINGS:
+        value, _ = _resolve(layers, "mockpanel", setting, setting.seed_env)
+        setattr(settings, setting.name, value)
+
+    wanted = set(only) if only else None
+    if wanted:
+        unknown = wanted - set(specs)
+        if unknown:
+            raise SettingsError(f"unknown server(s) {', '.join(sorted(unknown))}: choose from {', '.join(specs)}")
+    single = wanted is not None and len(wanted) == 1
+
+    for name, spec in specs.items():
+        values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        for setting in (*COMMON_SETTINGS, *spec.settings):
+            seed_names = setting.seed_env
+            if setting.name == "port" and single:
+                seed_names = ("PORT",)  # the seeds' PORT names the one server a seed script ran
+            values[setting.name], sources[setting.name] = _resolve(layers, name, setting, seed_names)
+        if wanted is not None:
+            enabled = name in wanted
+        elif sources["enabled"] == "default":
+            enabled = spec.enabled_by_default
+        else:
+            enabled = values["enabled"]
+        port = spec.default_port if values["port"] is None else values["port"]
+        host = values["host"] or settings.host
+        if values["min_delay_ms"] > values["max_delay_ms"]:
+            raise SettingsError(
+                f"invalid setting {name}.min_delay_ms = {values['min_delay_ms']}: larger than {name}.max_delay_ms = {values['max_delay_ms']}"
+            )
+        srv = ServerSettings(name=name, enabled=enabled, host=host, port=port, values=values, sources=sources)
+        settings.servers[name] = srv
+        if enabled:
+            for setting in spec.settings:
+                if setting.secret_default and sources[setting.name] == "default":
+                    settings.notices.append(
+                        f"{name}: {setting.name} is the development default {setting.default!r} (set {setting.seed_env[0] if setting.seed_env else env_name(name, setting.name)} to change it)"
+                    )
+            if host in ("0.0.0.0", "::", ""):
+                settings.notices.append(f"{name}: binding {host or 'all interfaces'}: reachable from other machines")
+    return settings

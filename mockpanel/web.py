@@ -1,0 +1,39 @@
+"""The JSON servers' common error shape: FastAPI's `{"detail": ...}`, produced in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+
+def validation_details(errors: Any) -> list[dict[str, Any]]:
+    # FastAPI's own 422 shape, minus `input` and `ctx`: they can echo megabytes of the request back.
+    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+
+
+async def json_body(request: Request) -> Any:
+    """The body parsed as JSON whatever its Content-Type (curl -d sends a form type); 422 when it is not JSON."""
+    import json
+
+    from fastapi import HTTPException
+
+    raw = await request.body()
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestValidationError([{"loc": ("body",), "msg": f"body is not valid JSON: {exc}", "type": "json_invalid"}]) from None
+
+
+def install_json_errors(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_details(exc.errors())}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
