@@ -176,6 +176,8 @@ class ServerRunner:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a crashed server is reported; the others keep serving
+            for listener in getattr(server, "servers", []):
+                listener.close()
             self._set_status("failed", f"crashed: {type(exc).__name__}: {exc}")
             return
         finally:

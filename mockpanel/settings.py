@@ -99,7 +99,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "rounds": lambda r: _parse_int(r, 4, 31),
 }
 
-_KIND_HINT = {"port": "a port number from 0 to 65535", "rate": "a number from 0 to 1"}
+_KIND_HINT = {"port": "expected a port number from 0 to 65535", "rate": "expected a number from 0 to 1"}
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ def _resolve(layers: _Layers, section: str, setting: Setting, seed_names: Iterab
         return setting.parse(raw), source
     except ValueError as exc:
         label = setting.name if section == "mockpanel" else f"{section}.{setting.name}"
-        hint = _KIND_HINT.get(setting.kind, str(exc)) if "expected" not in str(exc) else str(exc)
+        hint = _KIND_HINT.get(setting.kind, str(exc))
         raise SettingsError(f"invalid setting {label} = {raw!r} (from {source}): {hint}") from None
 
 
