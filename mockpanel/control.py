@@ -76,8 +76,8 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
         return {
             "server": ctx.name,
             **ctx.stats.as_dict(),
-            "p50_ms": ctx.stats.percentile(0.5),
-            "p95_ms": ctx.stats.percentile(0.95),
+            "p50_ms": ctx.journal.percentile(ctx.name, 0.5),
+            "p95_ms": ctx.journal.percentile(ctx.name, 0.95),
             "faults": ctx.faults.policy.describe(),
         }
 

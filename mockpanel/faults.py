@@ -72,6 +72,7 @@ class FaultInjector:
 
     def __init__(self, policy: FaultPolicy | None = None) -> None:
         self._policy = policy or FaultPolicy()
+        self.active = self._policy.active  # read on every request: kept as a plain attribute
         self._rng = random.Random(self._policy.seed)
         self._listeners: list = []
 
@@ -84,6 +85,7 @@ class FaultInjector:
 
     def replace(self, policy: FaultPolicy) -> FaultPolicy:
         self._policy = policy
+        self.active = policy.active
         self._rng = random.Random(policy.seed)
         for callback in self._listeners:
             callback(policy)
@@ -103,14 +105,15 @@ class FaultInjector:
 
     def decide(self, simulate_error: int | None = None) -> FaultDecision | None:
         """Decide the fault for one request. Order: fail-next, simulate_error, drop, hang, error rate; a delay goes with any."""
-        p = self._policy
-        if simulate_error is None and not p.active:
+        if simulate_error is None and not self.active:
             return None
+        p = self._policy
         rng = self._rng
         delay = rng.uniform(p.min_delay_ms, p.max_delay_ms) / 1000 if p.delay_enabled else 0.0
         if p.fail_next:
             # The count lives in the policy so GET /__mockpanel/faults shows what is left.
             self._policy = p.model_copy(update={"fail_next": p.fail_next - 1})
+            self.active = self._policy.active
             for callback in self._listeners:
                 callback(self._policy)
             return FaultDecision(f"fail_next:{p.fail_next_code}", delay, status=p.fail_next_code)

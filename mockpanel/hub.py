@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
 import uvicorn
-from starlette.middleware.cors import CORSMiddleware
 
 from .control import create_control_app
 from .faults import FaultInjector, policy_from_settings
@@ -105,11 +104,7 @@ class ServerRunner:
             preview_bytes=preview_bytes,
         )
         app = spec.build(self.ctx)
-        asgi: Any = ServiceMiddleware(app, self.ctx, create_control_app(self.ctx))
-        if spec.cors:
-            # Outermost, so injected faults carry CORS headers and browsers see them.
-            asgi = CORSMiddleware(asgi, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"], expose_headers=["*"])
-        self.app = asgi
+        self.app = ServiceMiddleware(app, self.ctx, create_control_app(self.ctx), cors=spec.cors)
         self.status = "stopped"
         self.reason: str | None = None
         self.url: str | None = None

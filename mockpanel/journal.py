@@ -6,34 +6,41 @@ import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, NamedTuple
 
 
 def _decode(raw: bytes) -> str:
     return raw.decode("latin-1")
 
 
-@dataclass(slots=True)
-class RequestEntry:
-    """One request to one server. Headers stay raw bytes until someone reads them (the hot path stays cheap)."""
+class RequestEntry(NamedTuple):
+    """One request to one server, as front ends and the control API read it. Headers stay bytes until read."""
 
     id: int
     time: float  # wall clock, seconds since the epoch, at arrival
     server: str
     method: str
     path: str
-    query: str
-    status: int
+    raw_query: bytes
+    status: int  # 0: no response was sent (dropped, hung, client gone)
     duration_ms: float
     request_size: int
     response_size: int
-    raw_request_headers: list
-    raw_response_headers: list
+    raw_request_headers: tuple  # ((name, value), ...) as bytes, as the ASGI server gave them
+    raw_response_headers: tuple
     request_preview: bytes
     response_preview: bytes
     fault: str | None = None
-    client: str | None = None
+    peer: tuple = ()  # (host, port) of the client
     route: str | None = None
+
+    @property
+    def query(self) -> str:
+        return self.raw_query.decode("latin-1")
+
+    @property
+    def client(self) -> str | None:
+        return f"{self.peer[0]}:{self.peer[1]}" if self.peer else None
 
     @property
     def request_headers(self) -> list[tuple[str, str]]:
@@ -42,6 +49,13 @@ class RequestEntry:
     @property
     def response_headers(self) -> list[tuple[str, str]]:
         return [(_decode(k), _decode(v)) for k, v in self.raw_response_headers]
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower().encode("latin-1")
+        for key, value in self.raw_request_headers:
+            if key == wanted:
+                return _decode(value)
+        return None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,19 +95,19 @@ class EventBus:
     """Synchronous fan-out inside the one event loop; subscribers must be quick (the UI batches)."""
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        self.subscribers: list[Subscriber] = []
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        self._subscribers.append(callback)
+        self.subscribers.append(callback)
 
         def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
+            if callback in self.subscribers:
+                self.subscribers.remove(callback)
 
         return unsubscribe
 
     def publish(self, item: Any) -> None:
-        for callback in self._subscribers:
+        for callback in self.subscribers:
             callback(item)
 
     def event(self, server: str, kind: str, **data: Any) -> None:
@@ -101,34 +115,52 @@ class EventBus:
 
 
 class Journal:
-    """A bounded ring buffer of RequestEntry, publishing each on the bus."""
+    """A bounded ring buffer of requests, publishing each on the bus as a RequestEntry.
+
+    The buffer holds plain tuples in RequestEntry's field order, the cheapest record to build on the hot path;
+    they are wrapped as RequestEntry when read.
+    """
 
     def __init__(self, bus: EventBus | None = None, maxlen: int = 10_000) -> None:
         self.bus = bus or EventBus()
-        self._entries: deque[RequestEntry] = deque(maxlen=maxlen)
+        self._rows: deque[tuple] = deque(maxlen=maxlen)
         self._ids = itertools.count(1)
         self.maxlen = maxlen
 
     def next_id(self) -> int:
         return next(self._ids)
 
-    def record(self, entry: RequestEntry) -> None:
-        self._entries.append(entry)
-        self.bus.publish(entry)
+    def record(self, row: tuple) -> None:
+        self._rows.append(row)
+        if self.bus.subscribers:
+            self.bus.publish(RequestEntry._make(row))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._rows)
 
     def entries(self) -> list[RequestEntry]:
-        return list(self._entries)
+        return [RequestEntry._make(row) for row in self._rows]
+
+    def percentile(self, server: str, q: float, last: int = 2048) -> float | None:
+        """Latency percentile (ms) over the server's most recent requests that got an answer."""
+        durations = []
+        for row in reversed(self._rows):
+            if row[2] == server and row[6]:
+                durations.append(row[7])
+                if len(durations) >= last:
+                    break
+        if not durations:
+            return None
+        durations.sort()
+        return durations[min(len(durations) - 1, int(q * len(durations)))]
 
     def clear(self, server: str | None = None) -> None:
         if server is None:
-            self._entries.clear()
+            self._rows.clear()
         else:
-            kept = [e for e in self._entries if e.server != server]
-            self._entries.clear()
-            self._entries.extend(kept)
+            kept = [row for row in self._rows if row[2] != server]
+            self._rows.clear()
+            self._rows.extend(kept)
 
     def query(
         self,
@@ -141,18 +173,16 @@ class Journal:
         limit: int | None = None,
     ) -> list[RequestEntry]:
         """Entries oldest first, filtered; `limit` keeps the newest."""
-
-        def keep(e: RequestEntry) -> bool:
-            return (
-                (server is None or e.server == server)
-                and (method is None or e.method == method.upper())
-                and (status is None or e.status == status)
-                and (path is None or path in e.path)
-                and (since is None or e.id > since)
-            )
-
-        found: Iterable[RequestEntry] = (e for e in self._entries if keep(e))
-        result = list(found)
+        method = method.upper() if method else None
+        found = [
+            RequestEntry._make(row)
+            for row in self._rows
+            if (server is None or row[2] == server)
+            and (method is None or row[3] == method)
+            and (status is None or row[6] == status)
+            and (path is None or path in row[4])
+            and (since is None or row[0] > since)
+        ]
         if limit is not None:
-            result = result[-limit:] if limit > 0 else []
-        return result
+            found = found[-limit:] if limit > 0 else []
+        return found

@@ -281,6 +281,11 @@ def build(ctx: ServerContext) -> FastAPI:
     def metrics() -> dict[str, Any]:
         return ctx.stats.as_dict()
 
+    # First route: health checks are the most frequent request, and routes are matched in order.
+    @app.get("/health", response_model=HealthResponse, summary="Health check with request metrics")
+    async def health() -> dict[str, Any]:
+        return {"status": "healthy", "service": SERVICE_NAME, "timestamp": _now_iso(), "metrics": metrics()}
+
     @app.post("/api/auth/register", status_code=201, response_model=UserOut, summary="Create a new user")
     async def register(body: RegisterRequest) -> dict[str, str]:
         return state.users.register(str(body.email), body.password, body.name).public()
@@ -317,10 +322,6 @@ def build(ctx: ServerContext) -> FastAPI:
         if user is None:
             raise AuthError("the token's user no longer exists")
         return user.public()
-
-    @app.get("/health", response_model=HealthResponse, summary="Health check with request metrics")
-    async def health() -> dict[str, Any]:
-        return {"status": "healthy", "service": SERVICE_NAME, "timestamp": _now_iso(), "metrics": metrics()}
 
     @app.get("/api/auth/metrics", response_model=Metrics, summary="Request counts and error rate")
     async def get_metrics() -> dict[str, Any]:

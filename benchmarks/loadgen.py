@@ -1,0 +1,80 @@
+"""Load generation for the benchmarks: wrk when installed, else a small keep-alive HTTP/1.1 generator in Python."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from urllib.parse import urlsplit
+
+
+def _wrk(url: str, seconds: float, connections: int, method: str, body: bytes | None, headers: dict[str, str]) -> float:
+    script = None
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    if method != "GET" or body or headers:
+        lines = [f'wrk.method = "{method}"']
+        if body:
+            lines.append(f"wrk.body = {json.dumps(body.decode())}")
+        for k, v in headers.items():
+            lines.append(f'wrk.headers["{k}"] = "{v}"')
+        fd, script = tempfile.mkstemp(suffix=".lua")
+        os.write(fd, "\n".join(lines).encode())
+        os.close(fd)
+        args += ["-s", script]
+    try:
+        out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    finally:
+        if script:
+            os.unlink(script)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"{non2xx.group(1)} non-2xx responses from {url}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+async def _python_load(url: str, seconds: float, connections: int, method: str, body: bytes | None, headers: dict[str, str]) -> float:
+    parts = urlsplit(url)
+    head = [f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1", f"Host: {parts.netloc}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    if body:
+        head.append(f"Content-Length: {len(body)}")
+    request = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
+    deadline = time.perf_counter() + seconds
+    count = 0
+
+    async def worker() -> None:
+        nonlocal count
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        while time.perf_counter() < deadline:
+            writer.write(request)
+            status = await reader.readline()
+            if b" 200 " not in status:
+                raise RuntimeError(f"unexpected answer {status!r} from {url}")
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            count += 1
+        writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return count / (time.perf_counter() - start)
+
+
+def requests_per_second(url: str, seconds: float = 5, connections: int = 32, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None) -> float:
+    headers = headers or {}
+    if shutil.which("wrk"):
+        return _wrk(url, seconds, connections, method, body, headers)
+    return asyncio.run(_python_load(url, seconds, connections, method, body, headers))
+
+
+def generator_name() -> str:
+    return "wrk" if shutil.which("wrk") else f"python {sys.version.split()[0]} asyncio (install wrk for steadier figures)"
