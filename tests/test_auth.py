@@ -247,6 +247,7 @@ def test_domain_events_are_published(auth_hub, client):
     assert event.server == "auth" and event.data["email"] == "evt@example.com"
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 def test_custom_secret_and_expiry():
     from mockpanel.testing import RunningHub, settings_for
 
