@@ -39,6 +39,7 @@ class ServerSpec:
     enabled_by_default: bool = True
     render_error: ErrorRenderer = json_error
     max_body_bytes: int = 1024 * 1024
+    preview_bytes_limit: int | None = None  # cap on journal body previews (S3 bodies are mostly binary)
     cors: bool = True
 
 
@@ -101,7 +102,7 @@ class ServerRunner:
             faults=FaultInjector(policy_from_settings(settings.values)),
             render_error=spec.render_error,
             max_body_bytes=spec.max_body_bytes,
-            preview_bytes=preview_bytes,
+            preview_bytes=min(preview_bytes, spec.preview_bytes_limit) if spec.preview_bytes_limit is not None else preview_bytes,
         )
         app = spec.build(self.ctx)
         self.app = ServiceMiddleware(app, self.ctx, create_control_app(self.ctx), cors=spec.cors)

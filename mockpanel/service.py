@@ -20,8 +20,8 @@ CONTROL_PREFIX = "/__mockpanel/"
 # Wall-clock time = perf_counter() + this: one clock read per request instead of two.
 _WALL_OFFSET = time.time() - perf_counter()
 
-# render_error(status, message, scope) -> (content-type, body bytes); each server speaks its own error format.
-ErrorRenderer = Callable[[int, str, dict], tuple[bytes, bytes]]
+# render_error(status, message, scope) -> (headers, body); each server speaks its own error format.
+ErrorRenderer = Callable[[int, str, dict], tuple[list[tuple[bytes, bytes]], bytes]]
 
 
 class BodyTooLarge(Exception):
@@ -68,10 +68,10 @@ class ServerStats:
         }
 
 
-def json_error(status: int, message: str, scope: dict) -> tuple[bytes, bytes]:
+def json_error(status: int, message: str, scope: dict) -> tuple[list[tuple[bytes, bytes]], bytes]:
     import json
 
-    return b"application/json", json.dumps({"detail": message}).encode()
+    return [(b"content-type", b"application/json")], json.dumps({"detail": message}).encode()
 
 
 @dataclass
@@ -135,12 +135,19 @@ class ServiceMiddleware:
             else None
         )
 
-    async def _send_error(self, send: Callable, scope: dict, status: int, message: str, cap: list | None = None) -> None:
-        """Answer with an error in the server's own format; `cap` (the request's capture) records what was sent."""
-        content_type, body = self.ctx.render_error(status, message, scope)
+    async def _send_error(self, send: Callable, scope: dict, status: int, message: str, cap: list | None = None,
+                          body_unread: bool = False) -> None:
+        """Answer with an error in the server's own format; `cap` (the request's capture) records what was sent.
+
+        With the request body unread (a client that sent `Expect: 100-continue` never sends it), the connection is
+        closed after the answer: kept alive, its next request would be read as the rest of this body.
+        """
+        headers, body = self.ctx.render_error(status, message, scope)
         if scope["method"] == "HEAD":
             body = b""
-        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+        if body_unread:
+            headers.append((b"connection", b"close"))
         if cap is not None:
             cap[0], cap[1], cap[2], cap[3] = status, headers, len(body), body[: self.ctx.preview_bytes]
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -194,7 +201,7 @@ class ServiceMiddleware:
                 # (Through `send`, never `send_wrapper`: a closure that refers to itself is a reference cycle, and a
                 # cycle per request leaves every request's objects to the garbage collector: -10% throughput.)
                 if message["type"] == "http.response.start":
-                    await self._send_error(send, scope, 413, f"request body is larger than the limit of {limit} bytes", cap)
+                    await self._send_error(send, scope, 413, f"request body is larger than the limit of {limit} bytes", cap, True)
                 return
             if message["type"] == "http.response.start":
                 cap[0] = message["status"]
@@ -209,7 +216,7 @@ class ServiceMiddleware:
 
         try:
             if declared is not None and len(declared) > 18 or (declared and declared.isdigit() and int(declared) > limit):
-                await self._send_error(send, scope, 413, f"request body is larger than the limit of {limit} bytes", cap)
+                await self._send_error(send, scope, 413, f"request body is larger than the limit of {limit} bytes", cap, has_body)
                 return
             simulate = None
             qs = scope["query_string"]
@@ -217,7 +224,7 @@ class ServiceMiddleware:
                 raw = dict(parse_qsl(qs.decode("latin-1"))).get("simulate_error")
                 if raw is not None:
                     if not (raw.isdigit() and 400 <= int(raw) <= 599):
-                        await self._send_error(send, scope, 400, f"simulate_error must be an HTTP error status from 400 to 599, got {raw!r}", cap)
+                        await self._send_error(send, scope, 400, f"simulate_error must be an HTTP error status from 400 to 599, got {raw!r}", cap, has_body)
                         return
                     simulate = int(raw)
             fault = ctx.faults.decide(simulate) if (simulate is not None or ctx.faults.active) else None
@@ -234,13 +241,13 @@ class ServiceMiddleware:
                     await _wait_for_disconnect(receive)
                     return
                 if fault.status is not None:
-                    await self._send_error(send, scope, fault.status, f"injected fault: {fault.label}", cap)
+                    await self._send_error(send, scope, fault.status, f"injected fault: {fault.label}", cap, has_body)
                     return
             try:
                 await self.app(scope, receive_wrapper if has_body else receive, send_wrapper)
             except BodyTooLarge:
                 if not cap[0]:
-                    await self._send_error(send, scope, 413, f"request body is larger than the limit of {limit} bytes", cap)
+                    await self._send_error(send, scope, 413, f"request body is larger than the limit of {limit} bytes", cap, True)
         finally:
             duration_ms = (perf_counter() - started) * 1000
             route = scope.get("route")

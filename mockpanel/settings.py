@@ -97,6 +97,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "codes": _parse_codes,
     "list": _parse_list,
     "rounds": lambda r: _parse_int(r, 4, 31),
+    "size": lambda r: _parse_int(r, 0),
 }
 
 _KIND_HINT = {"port": "expected a port number from 0 to 65535", "rate": "expected a number from 0 to 1"}
@@ -112,9 +113,13 @@ class Setting:
     help: str = ""
     seed_env: tuple[str, ...] = ()  # the seed READMEs' unprefixed variable names
     secret_default: bool = False  # a development default worth announcing at start-up
+    choices: tuple[str, ...] = ()
 
     def parse(self, raw: Any) -> Any:
-        return PARSERS[self.kind](raw)
+        value = PARSERS[self.kind](raw)
+        if self.choices and value not in self.choices:
+            raise ValueError(f"expected one of {', '.join(self.choices)}")
+        return value
 
 
 # Settings every server has; the fault defaults come from seed 000's variables.

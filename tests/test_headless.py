@@ -43,11 +43,11 @@ def test_python_dash_m_and_headless_flag_are_the_same_command():
     import subprocess
     import sys
 
-    with ServeProcess("--auth-port", "0") as serve:  # `serve` given by the helper
+    with ServeProcess("--only", "auth", "--auth-port", "0") as serve:  # `serve` given by the helper
         ready_url(serve.readline())
         assert serve.stop() == 0
     # `mockpanel --headless` (no subcommand) takes the same flags
-    proc = subprocess.Popen([sys.executable, "-m", "mockpanel", "--headless", "--auth-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "mockpanel", "--headless", "--only", "auth", "--auth-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready_url(proc.stdout.readline().strip())
         proc.send_signal(signal.SIGTERM)
@@ -59,7 +59,7 @@ def test_python_dash_m_and_headless_flag_are_the_same_command():
 
 
 def test_secret_is_announced_as_a_development_default():
-    with ServeProcess("--auth-port", "0") as serve:
+    with ServeProcess("--only", "auth", "--auth-port", "0") as serve:
         ready_url(serve.readline())
         serve.stop()
         err = serve.proc.stderr.read()
@@ -71,7 +71,7 @@ def test_port_in_use_exits_non_zero_with_the_reason():
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = blocker.getsockname()[1]
-        with ServeProcess("--auth-port", str(port)) as serve:
+        with ServeProcess("--only", "auth", "--auth-port", str(port)) as serve:
             line = serve.readline()
             assert line == f"auth: failed: port {port} is in use"
             assert serve.proc.wait(20) == 1
@@ -83,7 +83,7 @@ def test_keep_going_keeps_running_after_a_failure():
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         port = blocker.getsockname()[1]
-        with ServeProcess("--auth-port", str(port), "--keep-going") as serve:
+        with ServeProcess("--only", "auth", "--auth-port", str(port), "--keep-going") as serve:
             assert serve.readline() == f"auth: failed: port {port} is in use"
             with pytest.raises(Exception):
                 serve.proc.wait(1)  # still running
@@ -92,7 +92,7 @@ def test_keep_going_keeps_running_after_a_failure():
 
 def test_ports_file_and_json_log(tmp_path):
     ports_file = tmp_path / "ports.json"
-    with ServeProcess("--auth-port", "0", "--ports-file", str(ports_file), "--log-format", "json") as serve:
+    with ServeProcess("--only", "auth", "--auth-port", "0", "--ports-file", str(ports_file), "--log-format", "json") as serve:
         ready = json.loads(serve.readline())
         assert ready["event"] == "ready" and ready["server"] == "auth"
         url = ready["url"]
@@ -109,7 +109,7 @@ def test_ports_file_and_json_log(tmp_path):
 
 
 def test_dotenv_in_working_directory_is_read(tmp_path):
-    (tmp_path / ".env").write_text("JWT_SECRET=from-dotenv-secret-that-is-long-enough-0123456789\nMOCKPANEL_AUTH_PORT=0\n")
+    (tmp_path / ".env").write_text("JWT_SECRET=from-dotenv-secret-that-is-long-enough-0123456789\nMOCKPANEL_AUTH_PORT=0\nMOCKPANEL_S3_ENABLED=false\n")
     import jwt
 
     with ServeProcess(cwd=tmp_path) as serve:

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from ..hub import ServerSpec
-from . import auth
+from . import auth, s3
 
-SERVERS: dict[str, ServerSpec] = {spec.name: spec for spec in (auth.SPEC,)}
+SERVERS: dict[str, ServerSpec] = {spec.name: spec for spec in (auth.SPEC, s3.SPEC)}

@@ -32,7 +32,7 @@ DEFAULT_SECRET = "dev-secret-key-change-in-production"
 
 SETTINGS = (
     Setting("jwt_secret", "str", DEFAULT_SECRET, "secret that signs tokens (must match your API's)", ("JWT_SECRET",), secret_default=True),
-    Setting("jwt_algorithm", "str", "HS256", "HS256, HS384 or HS512", ("JWT_ALGORITHM",)),
+    Setting("jwt_algorithm", "str", "HS256", "HS256, HS384 or HS512", ("JWT_ALGORITHM",), choices=HS_ALGORITHMS),
     Setting("jwt_expiry_hours", "positive", 24, "access token lifetime", ("JWT_EXPIRY_HOURS",)),
     Setting("jwt_refresh_expiry_days", "positive", 30, "refresh token lifetime", ("JWT_REFRESH_EXPIRY_DAYS",)),
     Setting("default_password", "str", "password123", "password of the seed users", ("DEFAULT_PASSWORD",)),
@@ -255,12 +255,6 @@ def _bearer(authorization: str | None, token: str | None) -> str:
 
 
 def build(ctx: ServerContext) -> FastAPI:
-    algorithm = ctx.settings["jwt_algorithm"].upper()
-    if algorithm not in HS_ALGORITHMS:
-        from ..settings import SettingsError
-
-        raise SettingsError(f"invalid setting auth.jwt_algorithm = {ctx.settings['jwt_algorithm']!r}: expected one of {', '.join(HS_ALGORITHMS)}")
-    ctx.settings.values["jwt_algorithm"] = algorithm
     state = AuthState(ctx)
     ctx.state = state
     ctx.on_reset(state.users.reset)

@@ -1,0 +1,154 @@
+"""The S3 mock (seed 002, port 9000): the S3 REST protocol for boto3 and the aws cli, plus the seed's curl endpoints."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query, Request
+
+from ...hub import ServerSpec
+from ...service import ServerContext
+from ...settings import Setting
+from ...web import install_json_errors
+from .protocol import S3Protocol, valid_bucket_name
+from .signing import MAX_PRESIGN_SECONDS, presign_v4
+from .storage import Store
+from .xml import FAULT_CODES, error_document
+
+SETTINGS = (
+    Setting("data_dir", "str", None, "keep buckets and objects in this directory across restarts (default: in memory)", ("S3_DATA_DIR",)),
+    Setting("presigned_url_base", "str", None, "base URL of presigned URLs (default: the URL the request came to)", ("PRESIGNED_URL_BASE",)),
+    Setting("verify_signatures", "bool", False, "check SigV4/SigV2 signatures against access_keys", ("S3_VERIFY_SIGNATURES",)),
+    Setting("access_keys", "list", ("test-key:test-secret",), "access-key:secret pairs (comma-separated)", ("S3_ACCESS_KEYS",), secret_default=True),
+    Setting("auto_create_buckets", "str", "unsigned", "create a missing bucket on write: unsigned (curl) requests only, always, or never",
+            ("S3_AUTO_CREATE_BUCKETS",), choices=("unsigned", "always", "never")),
+    Setting("buckets", "list", (), "buckets that exist from the start (comma-separated)", ("S3_BUCKETS",)),
+    Setting("region", "str", "us-east-1", "region of buckets created without a LocationConstraint", ("S3_REGION",)),
+    Setting("min_part_size", "size", 5 * 1024 * 1024, "smallest multipart part (but the last) CompleteMultipartUpload accepts", ("S3_MIN_PART_SIZE",)),
+    Setting("virtual_host_suffixes", "list", ("localhost",), "host names under which BUCKET.<suffix> addresses a bucket"),
+)
+
+_fault_ids = itertools.count(1)
+
+
+def render_error(status: int, message: str, scope: dict) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Injected faults as S3 errors, so SDKs run their retry logic (503 SlowDown, 500 InternalError, ...)."""
+    code = FAULT_CODES.get(status, "InternalError" if status >= 500 else "InvalidRequest")
+    request_id = f"FAULT{next(_fault_ids):011X}"
+    body = error_document(code, message, request_id, resource=scope.get("path"))
+    return [(b"content-type", b"application/xml"), (b"x-amz-request-id", request_id.encode()), (b"x-amz-id-2", request_id.encode())], body
+
+
+def _object_summary(meta) -> dict[str, Any]:
+    return {
+        "key": meta.key,
+        "size": meta.size,
+        "etag": meta.etag,
+        "content_type": meta.content_type,
+        "last_modified": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(meta.last_modified)),
+        "metadata": {k: _readable(v) for k, v in meta.metadata.items()},
+        "server_side_encryption": meta.sse,
+    }
+
+
+def _readable(value: str) -> str:
+    """Header values travel as latin-1; a UTF-8 metadata value shows as the text the client meant."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+def build(ctx: ServerContext):
+    s = ctx.settings
+    store = Store(s["data_dir"])
+    ctx.state = store
+
+    def seed_buckets() -> None:
+        for name in s["buckets"]:
+            if name not in store.buckets:
+                store.create_bucket(name, s["region"])
+
+    for name in s["buckets"]:
+        if not valid_bucket_name(name):
+            from ...settings import SettingsError
+
+            raise SettingsError(f"invalid setting s3.buckets: {name!r} is not a valid S3 bucket name")
+    seed_buckets()
+
+    def reset() -> None:
+        store.reset()
+        seed_buckets()
+
+    ctx.on_reset(reset)
+    access_key, _, secret = (s["access_keys"][0] if s["access_keys"] else "test-key:test-secret").partition(":")
+
+    app = FastAPI(
+        title="S3 mock",
+        description="S3-compatible storage (path-style and BUCKET.localhost) plus the seed's convenience endpoints. "
+        "The S3 REST API itself (ListBuckets, PutObject, multipart, ...) is served on the same port and is not listed here.",
+        version="1.0.0",
+    )
+    install_json_errors(app)
+
+    @app.get("/health", summary="Health check")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "healthy",
+            "service": "s3-mock",
+            "storage": str(store.root) if store.root else "memory",
+            "buckets": len(store.buckets),
+            "objects": sum(len(b.objects) for b in store.buckets.values()),
+        }
+
+    @app.get("/presigned-url", summary="A SigV4 presigned URL that plain HTTP clients (curl) can use until it expires")
+    async def presigned_url(
+        request: Request,
+        bucket: str = Query(..., min_length=1),
+        key: str = Query(..., min_length=1, max_length=1024),
+        expires_in: int = Query(3600, ge=1, le=MAX_PRESIGN_SECONDS),
+        method: str = Query("GET", pattern="^(GET|PUT|HEAD|DELETE)$"),
+    ) -> dict[str, Any]:
+        base = s["presigned_url_base"] or f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+        now = time.time()
+        url = presign_v4(base, method, bucket, key, access_key, secret, expires_in, s["region"], now)
+        return {"url": url, "bucket": bucket, "key": key, "method": method, "expires_in": expires_in,
+                "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + expires_in))}
+
+    @app.get("/admin/buckets", summary="All buckets with object counts and sizes")
+    async def admin_buckets() -> dict[str, Any]:
+        return {
+            "buckets": [
+                {"name": b.name, "region": b.region, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(b.created)),
+                 "objects": len(b.objects), "size": sum(m.size for m in b.objects.values())}
+                for b in sorted(store.buckets.values(), key=lambda b: b.name)
+            ]
+        }
+
+    @app.get("/admin/objects/{bucket}", summary="The objects of one bucket")
+    async def admin_objects(bucket: str) -> dict[str, Any]:
+        found = store.buckets.get(bucket)
+        if found is None:
+            raise HTTPException(404, f"bucket {bucket!r} does not exist")
+        return {"bucket": bucket, "objects": [_object_summary(found.objects[k]) for k in found.keys]}
+
+    @app.delete("/admin/reset", summary="Delete every bucket and object (configured buckets come back empty)")
+    async def admin_reset() -> dict[str, Any]:
+        await ctx.reset()
+        return {"status": "reset", "buckets": len(store.buckets)}
+
+    return S3Protocol(ctx, store, app)
+
+
+SPEC = ServerSpec(
+    name="s3",
+    title="S3 storage",
+    default_port=9000,
+    build=build,
+    settings=SETTINGS,
+    render_error=render_error,
+    max_body_bytes=6 * 1024**3,  # S3's 5 GiB single PUT, plus aws-chunked framing
+    preview_bytes_limit=512,
+)

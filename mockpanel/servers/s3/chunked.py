@@ -1,0 +1,91 @@
+"""Streaming decoder for `Content-Encoding: aws-chunked` bodies (SigV4 streaming payloads, with or without trailers).
+
+Each chunk is `<hex size>[;chunk-signature=<sig>]\\r\\n<bytes>\\r\\n`; a zero-size chunk ends the data and may be
+followed by trailer lines `name:value\\r\\n` and a blank line.
+"""
+
+from __future__ import annotations
+
+from .xml import S3Error
+
+MAX_LINE = 4096
+
+
+class AwsChunkedDecoder:
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._remaining = 0  # bytes of the current chunk still to come
+        self._state = "size"  # size -> data -> crlf -> size ... -> trailers -> done
+        self.trailers: dict[str, str] = {}
+        self.chunk_signatures: list[str] = []
+
+    @property
+    def done(self) -> bool:
+        return self._state == "done"
+
+    def _bad(self, why: str) -> S3Error:
+        return S3Error("IncompleteBody", f"The aws-chunked body is malformed: {why}", status=400)
+
+    def feed(self, data: bytes) -> bytes:
+        """Decoded payload bytes found in `data` (possibly none)."""
+        if self._state == "done":
+            if data.strip():
+                raise self._bad("data after the final chunk")
+            return b""
+        self._buffer += data
+        out = bytearray()
+        buf = self._buffer
+        pos = 0
+        while True:
+            if self._state == "data":
+                take = min(self._remaining, len(buf) - pos)
+                out += buf[pos : pos + take]
+                pos += take
+                self._remaining -= take
+                if self._remaining:
+                    break
+                self._state = "crlf"
+            if self._state == "crlf":
+                if len(buf) - pos < 2:
+                    break
+                if buf[pos : pos + 2] != b"\r\n":
+                    raise self._bad("a chunk is longer than its declared size")
+                pos += 2
+                self._state = "size"
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                if len(buf) - pos > MAX_LINE:
+                    raise self._bad("a chunk header line is too long")
+                break
+            line = bytes(buf[pos:end])
+            pos = end + 2
+            if self._state == "size":
+                size_text, _, extension = line.partition(b";")
+                try:
+                    size = int(size_text.strip(), 16)
+                except ValueError:
+                    raise self._bad(f"bad chunk size {size_text[:20]!r}") from None
+                if extension.startswith(b"chunk-signature="):
+                    self.chunk_signatures.append(extension[16:].decode("ascii", "replace"))
+                if size == 0:
+                    self._state = "trailers"
+                else:
+                    self._remaining = size
+                    self._state = "data"
+            elif self._state == "trailers":
+                if not line:
+                    self._state = "done"
+                    break
+                name, sep, value = line.partition(b":")
+                if not sep:
+                    raise self._bad("a trailer line without a colon")
+                self.trailers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+        del buf[:pos]
+        return bytes(out)
+
+    def finish(self) -> None:
+        # Some senders end right after the trailers, without the final blank line.
+        if self._state == "trailers" and not self._buffer:
+            self._state = "done"
+        if self._state != "done":
+            raise self._bad("the body ended before its final chunk")

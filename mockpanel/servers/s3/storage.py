@@ -1,0 +1,361 @@
+"""S3 storage: buckets, objects and multipart uploads, in memory or in a data directory, written atomically.
+
+Layout of a data directory:
+    buckets/<name>/bucket.json              bucket metadata
+    buckets/<name>/meta/<sha256(key)>.json  one object's metadata; its atomic rename is the commit point
+    data/<uuid>                             object bodies, referenced from the metadata
+    uploads/<upload id>/upload.json, part-N multipart uploads in progress
+    tmp/                                    files being written
+A crash leaves either the previous version of an object or the new one, never a torn one; bodies no metadata
+refers to, and files in tmp/, are removed at the next start.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+import weakref
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+SMALL_BODY = 256 * 1024  # in memory mode, bodies up to this stay in RAM; larger ones are spooled to disk
+
+
+@dataclass
+class ObjectMeta:
+    key: str
+    size: int
+    etag: str  # quoted, as S3 sends it
+    last_modified: float
+    content_type: str = "binary/octet-stream"
+    metadata: dict[str, str] = field(default_factory=dict)  # x-amz-meta-* without the prefix
+    headers: dict[str, str] = field(default_factory=dict)  # content-encoding, -disposition, -language, cache-control, expires
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> base64
+    checksum_type: str | None = None  # FULL_OBJECT or COMPOSITE
+    part_sizes: list[int] | None = None  # for multipart objects: GET ?partNumber=
+    data_file: str | None = None  # name under data/ (or an absolute spool path in memory mode)
+    body: bytes | None = field(default=None, repr=False)  # small bodies in memory mode
+
+    def to_json(self) -> dict[str, Any]:
+        record = asdict(self)
+        del record["body"]
+        return record
+
+
+@dataclass
+class Upload:
+    upload_id: str
+    bucket: str
+    key: str
+    initiated: float
+    meta: dict[str, Any]  # content type, metadata, headers, sse, checksum algorithm for the final object
+    parts: dict[int, dict[str, Any]] = field(default_factory=dict)  # number -> {size, etag, last_modified, file, checksums}
+
+
+@dataclass
+class Bucket:
+    name: str
+    created: float
+    region: str = "us-east-1"
+    keys: list[str] = field(default_factory=list)  # sorted: listings bisect it
+    objects: dict[str, ObjectMeta] = field(default_factory=dict)
+
+
+class StorageError(Exception):
+    """A storage failure the S3 layer turns into an S3 error."""
+
+    def __init__(self, code: str, message: str, **extra: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _write_json_atomic(path: Path, tmp_dir: Path, record: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir, suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(record, fh, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+class BodyWriter:
+    """Receives a body in chunks; keeps it in memory while small, spools it to a file when large (or always on disk)."""
+
+    def __init__(self, store: "Store") -> None:
+        self.store = store
+        self.size = 0
+        self._buffer = bytearray()
+        self._fh = None
+        self.path: Path | None = None
+        self.md5 = hashlib.md5()
+
+    def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        self.size += len(chunk)
+        self.md5.update(chunk)
+        if self._fh is None and (self.store.root is not None or len(self._buffer) + len(chunk) > SMALL_BODY):
+            self.path = self.store.new_data_path()
+            self._fh = open(self.path, "wb")
+            if self._buffer:
+                self._fh.write(self._buffer)
+                self._buffer = bytearray()
+        if self._fh is not None:
+            self._fh.write(chunk)
+        else:
+            self._buffer += chunk
+
+    def finish(self) -> tuple[str | None, bytes | None]:
+        """(data file name, None) or (None, body bytes)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+            return self.store.data_ref(self.path), None
+        if self.store.root is not None:  # an empty body on disk still gets a file, like any other
+            self.path = self.store.new_data_path()
+            self.path.write_bytes(b"")
+            return self.store.data_ref(self.path), None
+        return None, bytes(self._buffer)
+
+    def discard(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+class Store:
+    """All buckets. `root` None: in memory (large bodies spooled to a private temp dir)."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root else None
+        self.buckets: dict[str, Bucket] = {}
+        self.uploads: dict[str, Upload] = {}
+        if self.root is None:
+            self._spool = Path(tempfile.mkdtemp(prefix="mockpanel-s3-"))
+            weakref.finalize(self, shutil.rmtree, self._spool, True)
+            self.data_dir = self._spool
+            self.tmp_dir = self._spool
+        else:
+            self._spool = None
+            self.data_dir = self.root / "data"
+            self.tmp_dir = self.root / "tmp"
+            for sub in ("buckets", "data", "uploads", "tmp"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            self._load()
+
+    # --- files ---
+
+    def new_data_path(self) -> Path:
+        return self.data_dir / uuid.uuid4().hex
+
+    def data_ref(self, path: Path) -> str:
+        return path.name
+
+    def data_path(self, meta: ObjectMeta) -> Path:
+        assert meta.data_file is not None
+        return self.data_dir / meta.data_file
+
+    def read_range(self, meta: ObjectMeta, start: int, end: int, chunk: int = 256 * 1024) -> Iterator[bytes]:
+        """Bytes start..end (inclusive) of the object's body, in chunks."""
+        if meta.body is not None:
+            yield meta.body[start : end + 1]
+            return
+        with open(self.data_path(meta), "rb") as fh:
+            fh.seek(start)
+            remaining = end - start + 1
+            while remaining > 0:
+                piece = fh.read(min(chunk, remaining))
+                if not piece:
+                    break
+                remaining -= len(piece)
+                yield piece
+
+    def _release(self, meta: ObjectMeta | None) -> None:
+        if meta is not None and meta.data_file is not None:
+            self.data_path(meta).unlink(missing_ok=True)
+
+    # --- persistence ---
+
+    def _bucket_dir(self, name: str) -> Path:
+        assert self.root is not None
+        return self.root / "buckets" / name
+
+    def _meta_path(self, bucket: str, key: str) -> Path:
+        return self._bucket_dir(bucket) / "meta" / f"{key_digest(key)}.json"
+
+    def _load(self) -> None:
+        assert self.root is not None
+        for leftover in self.tmp_dir.iterdir():
+            leftover.unlink(missing_ok=True)
+        referenced: set[str] = set()
+        for bucket_dir in sorted((self.root / "buckets").iterdir()):
+            info_path = bucket_dir / "bucket.json"
+            if not info_path.is_file():
+                continue
+            info = json.loads(info_path.read_text())
+            bucket = Bucket(info["name"], info["created"], info.get("region", "us-east-1"))
+            for meta_path in (bucket_dir / "meta").glob("*.json"):
+                record = json.loads(meta_path.read_text(encoding="utf-8"))
+                meta = ObjectMeta(**record)
+                if meta.data_file is None or not (self.data_dir / meta.data_file).is_file():
+                    continue  # metadata without its body cannot be served; it was never acknowledged
+                bucket.objects[meta.key] = meta
+                referenced.add(meta.data_file)
+            bucket.keys = sorted(bucket.objects)
+            self.buckets[bucket.name] = bucket
+        for upload_dir in (self.root / "uploads").iterdir():
+            record_path = upload_dir / "upload.json"
+            if not record_path.is_file():
+                shutil.rmtree(upload_dir, ignore_errors=True)
+                continue
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            upload = Upload(record["upload_id"], record["bucket"], record["key"], record["initiated"], record["meta"])
+            for part_path in upload_dir.glob("part-*.json"):
+                part = json.loads(part_path.read_text())
+                if (upload_dir / part["file"]).is_file():
+                    upload.parts[part["number"]] = part
+            self.uploads[upload.upload_id] = upload
+        for data_file in self.data_dir.iterdir():
+            if data_file.name not in referenced:
+                data_file.unlink(missing_ok=True)  # a body whose metadata never committed
+
+    # --- buckets ---
+
+    def create_bucket(self, name: str, region: str = "us-east-1") -> Bucket:
+        bucket = Bucket(name, time.time(), region)
+        if self.root is not None:
+            (self._bucket_dir(name) / "meta").mkdir(parents=True, exist_ok=True)
+            _write_json_atomic(self._bucket_dir(name) / "bucket.json", self.tmp_dir, {"name": name, "created": bucket.created, "region": region})
+        self.buckets[name] = bucket
+        return bucket
+
+    def delete_bucket(self, name: str) -> None:
+        bucket = self.buckets.pop(name)
+        for meta in bucket.objects.values():
+            self._release(meta)
+        if self.root is not None:
+            shutil.rmtree(self._bucket_dir(name), ignore_errors=True)
+
+    def reset(self) -> None:
+        for name in list(self.buckets):
+            self.delete_bucket(name)
+        for upload_id in list(self.uploads):
+            self.abort_upload(upload_id)
+
+    # --- objects ---
+
+    def put(self, bucket: Bucket, meta: ObjectMeta) -> ObjectMeta | None:
+        """Commit an object (its body already written); returns the version it replaced."""
+        if self.root is not None:
+            _write_json_atomic(self._meta_path(bucket.name, meta.key), self.tmp_dir, meta.to_json())
+        old = bucket.objects.get(meta.key)
+        bucket.objects[meta.key] = meta
+        if old is None:
+            bisect.insort(bucket.keys, meta.key)
+        elif old.data_file != meta.data_file:
+            self._release(old)
+        return old
+
+    def delete(self, bucket: Bucket, key: str) -> ObjectMeta | None:
+        old = bucket.objects.pop(key, None)
+        if old is None:
+            return None
+        index = bisect.bisect_left(bucket.keys, key)
+        del bucket.keys[index]
+        if self.root is not None:
+            self._meta_path(bucket.name, key).unlink(missing_ok=True)
+        self._release(old)
+        return old
+
+    def copy_body(self, source: ObjectMeta, start: int = 0, end: int | None = None) -> BodyWriter:
+        writer = BodyWriter(self)
+        last = source.size - 1 if end is None else end
+        if source.size:
+            for piece in self.read_range(source, start, last):
+                writer.write(piece)
+        return writer
+
+    # --- multipart ---
+
+    def _upload_dir(self, upload_id: str) -> Path:
+        assert self.root is not None
+        return self.root / "uploads" / upload_id
+
+    def create_upload(self, bucket: str, key: str, meta: dict[str, Any]) -> Upload:
+        upload = Upload(uuid.uuid4().hex + uuid.uuid4().hex, bucket, key, time.time(), meta)
+        if self.root is not None:
+            self._upload_dir(upload.upload_id).mkdir(parents=True)
+            _write_json_atomic(
+                self._upload_dir(upload.upload_id) / "upload.json",
+                self.tmp_dir,
+                {"upload_id": upload.upload_id, "bucket": bucket, "key": key, "initiated": upload.initiated, "meta": meta},
+            )
+        self.uploads[upload.upload_id] = upload
+        return upload
+
+    def part_writer(self, upload: Upload) -> BodyWriter:
+        writer = BodyWriter(self)
+        writer.store = _PartStore(self, upload)  # parts always go to files, beside the upload
+        return writer
+
+    def put_part(self, upload: Upload, number: int, writer: BodyWriter, checksums: dict[str, str]) -> dict[str, Any]:
+        data_file, body = writer.finish()
+        part = {
+            "number": number,
+            "size": writer.size,
+            "etag": f'"{writer.md5.hexdigest()}"',
+            "last_modified": time.time(),
+            "file": data_file,
+            "checksums": checksums,
+        }
+        old = upload.parts.get(number)
+        if self.root is not None:
+            _write_json_atomic(self._upload_dir(upload.upload_id) / f"part-{number}.json", self.tmp_dir, part)
+        upload.parts[number] = part
+        if old is not None and old["file"] != data_file:
+            (self._part_dir(upload) / old["file"]).unlink(missing_ok=True)
+        return part
+
+    def _part_dir(self, upload: Upload) -> Path:
+        if self.root is not None:
+            return self._upload_dir(upload.upload_id)
+        path = self._spool / f"upload-{upload.upload_id}"
+        path.mkdir(exist_ok=True)
+        return path
+
+    def part_path(self, upload: Upload, part: dict[str, Any]) -> Path:
+        return self._part_dir(upload) / part["file"]
+
+    def abort_upload(self, upload_id: str) -> None:
+        upload = self.uploads.pop(upload_id)
+        shutil.rmtree(self._part_dir(upload), ignore_errors=True)
+
+
+class _PartStore:
+    """Where a multipart part's body goes: always a file in the upload's folder."""
+
+    def __init__(self, store: Store, upload: Upload) -> None:
+        self.store = store
+        self.upload = upload
+        self.root = store.root or Path("/")  # never None: parts always spool
+
+    def new_data_path(self) -> Path:
+        return self.store._part_dir(self.upload) / f"{uuid.uuid4().hex}.part"
+
+    def data_ref(self, path: Path) -> str:
+        return path.name

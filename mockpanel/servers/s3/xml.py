@@ -1,0 +1,108 @@
+"""S3's XML: the error document, response bodies, and safe parsing of request bodies."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+from xml.etree.ElementTree import Element
+from xml.sax.saxutils import escape
+
+from defusedxml import ElementTree as SafeET
+from defusedxml.common import DefusedXmlException
+
+NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+# code -> (HTTP status, default message)
+ERRORS: dict[str, tuple[int, str]] = {
+    "AccessDenied": (403, "Access Denied"),
+    "BadDigest": (400, "The Content-MD5 or checksum value that you specified did not match what the server received."),
+    "BucketAlreadyOwnedByYou": (409, "Your previous request to create the named bucket succeeded and you already own it."),
+    "BucketNotEmpty": (409, "The bucket you tried to delete is not empty"),
+    "EntityTooLarge": (400, "Your proposed upload exceeds the maximum allowed size"),
+    "EntityTooSmall": (400, "Your proposed upload is smaller than the minimum allowed object size."),
+    "IncompleteBody": (400, "You did not provide the number of bytes specified by the Content-Length HTTP header."),
+    "InternalError": (500, "We encountered an internal error. Please try again."),
+    "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our records."),
+    "InvalidArgument": (400, "Invalid Argument"),
+    "InvalidBucketName": (400, "The specified bucket is not valid."),
+    "InvalidDigest": (400, "The Content-MD5 or checksum value that you specified is not valid."),
+    "InvalidPart": (400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."),
+    "InvalidPartOrder": (400, "The list of parts was not in ascending order. Parts must be ordered by part number."),
+    "InvalidRange": (416, "The requested range is not satisfiable"),
+    "InvalidRequest": (400, "Invalid Request"),
+    "KeyTooLongError": (400, "Your key is too long"),
+    "MalformedXML": (400, "The XML you provided was not well-formed or did not validate against our published schema"),
+    "MetadataTooLarge": (400, "Your metadata headers exceed the maximum allowed metadata size."),
+    "MethodNotAllowed": (405, "The specified method is not allowed against this resource."),
+    "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
+    "NoSuchBucket": (404, "The specified bucket does not exist"),
+    "NoSuchKey": (404, "The specified key does not exist."),
+    "NoSuchUpload": (404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),
+    "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
+    "NoSuchTagSet": (404, "The TagSet does not exist"),
+    "NotImplemented": (501, "A header or query you provided implies functionality that is not implemented."),
+    "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold"),
+    "RequestTimeTooSkewed": (403, "The difference between the request time and the current time is too large."),
+    "ServiceUnavailable": (503, "Service is unable to handle request."),
+    "SignatureDoesNotMatch": (403, "The request signature we calculated does not match the signature you provided. Check your key and signing method."),
+    "SlowDown": (503, "Please reduce your request rate."),
+}
+
+# Injected faults by status: the S3 error an SDK expects for it (and retries, for 500/503).
+FAULT_CODES = {400: "InvalidRequest", 403: "AccessDenied", 404: "NoSuchKey", 409: "OperationAborted", 412: "PreconditionFailed",
+               416: "InvalidRange", 429: "SlowDown", 500: "InternalError", 501: "NotImplemented", 502: "BadGateway",
+               503: "SlowDown", 504: "GatewayTimeout"}
+
+
+class S3Error(Exception):
+    """An S3 error answer: code, status, message and the extra elements (Key, BucketName, ...)."""
+
+    def __init__(self, code: str, message: str | None = None, status: int | None = None, **extra: Any) -> None:
+        default_status, default_message = ERRORS.get(code, (400, code))
+        super().__init__(message or default_message)
+        self.code = code
+        self.message = message or default_message
+        self.status = status or default_status
+        self.extra = {k: v for k, v in extra.items() if v is not None}
+
+
+def error_document(code: str, message: str, request_id: str, resource: str | None = None, **extra: Any) -> bytes:
+    parts = [HEAD, "<Error>", f"<Code>{escape(code)}</Code>", f"<Message>{escape(message)}</Message>"]
+    for name, value in extra.items():
+        parts.append(f"<{name}>{escape(str(value))}</{name}>")
+    if resource is not None:
+        parts.append(f"<Resource>{escape(resource)}</Resource>")
+    parts.append(f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>")
+    return "".join(parts).encode()
+
+
+def iso8601(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
+
+
+def http_date(ts: float) -> str:
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(ts))
+
+
+def e(value: Any) -> str:
+    """Escape text for an element body."""
+    return escape(str(value))
+
+
+def document(root: str, body: Iterable[str]) -> bytes:
+    return (f'{HEAD}<{root} xmlns="{NS}">' + "".join(body) + f"</{root}>").encode()
+
+
+def parse(body: bytes, limit: int = 2 * 1024 * 1024) -> Element:
+    """Parse a request body; anything malformed, too large or with entities is MalformedXML."""
+    if len(body) > limit:
+        raise S3Error("MalformedXML", "The XML you provided was larger than the maximum allowed size.")
+    try:
+        root = SafeET.fromstring(body)
+    except (SafeET.ParseError, DefusedXmlException, ValueError, UnicodeDecodeError):
+        raise S3Error("MalformedXML") from None
+    for element in root.iter():  # namespaces are optional in requests: drop them
+        if element.tag.startswith("{"):
+            element.tag = element.tag.split("}", 1)[1]
+    return root
