@@ -51,14 +51,14 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-def display_url(host: str, port: int) -> str:
+def display_url(host: str, port: int, scheme: str = "http") -> str:
     if host in ("", "0.0.0.0"):
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{scheme}://{host}:{port}"
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -142,9 +142,12 @@ class ServerRunner:
             self._set_status("failed", str(exc))
             return False
         self.port = sock.getsockname()[1]
-        self.url = display_url(host, self.port)
+        tls_cert, tls_key = self.settings.get("tls_cert"), self.settings.get("tls_key")
+        self.url = display_url(host, self.port, "https" if tls_cert else "http")
         config = uvicorn.Config(
             self.app,
+            ssl_certfile=tls_cert,
+            ssl_keyfile=tls_key,
             log_config=None,
             access_log=False,
             http=HTTP_IMPL,
@@ -153,6 +156,12 @@ class ServerRunner:
             timeout_keep_alive=30,
             server_header=False,
         )
+        try:
+            config.load()  # reads the certificate: a bad one fails this server, not the Hub
+        except (OSError, ValueError) as exc:
+            sock.close()
+            self._set_status("failed", f"cannot load TLS certificate: {exc}")
+            return False
         server = EmbeddedServer(config)
         self._server = server
         self._task = asyncio.create_task(self._serve(server, sock), name=f"mockpanel-{self.name}")

@@ -127,6 +127,8 @@ COMMON_SETTINGS: tuple[Setting, ...] = (
     Setting("enabled", "bool", True, "run this server"),
     Setting("host", "str", None, "interface to bind (default: the global host)"),
     Setting("port", "port", None, "port to listen on (0 picks a free one)"),
+    Setting("tls_cert", "str", None, "PEM certificate: serve HTTPS instead of HTTP"),
+    Setting("tls_key", "str", None, "PEM private key for tls_cert"),
     Setting("simulate_delays", "bool", False, "add a random delay to every request", ("SIMULATE_DELAYS",)),
     Setting("min_delay_ms", "ms", 50, "smallest simulated delay", ("MIN_DELAY_MS",)),
     Setting("max_delay_ms", "ms", 200, "largest simulated delay", ("MAX_DELAY_MS",)),

@@ -90,3 +90,63 @@ class ServeProcess:
             self.proc.wait()
         self.proc.stdout.close()
         self.proc.stderr.close()
+
+
+# --- S3 ---
+
+S3_KEYS = {"aws_access_key_id": "test-key", "aws_secret_access_key": "test-secret", "region_name": "us-east-1"}
+
+
+def make_s3_client(url: str, **config):
+    import boto3
+    from botocore.config import Config
+
+    verify = config.pop("verify", None)
+    return boto3.client("s3", endpoint_url=url, config=Config(**config) if config else None, verify=verify, **S3_KEYS)
+
+
+@pytest.fixture(scope="module")
+def s3_hub():
+    with RunningHub(settings_for(["s3"], {"s3": {"min_part_size": str(5 * 1024 * 1024)}})) as running:
+        yield running
+
+
+@pytest.fixture
+def s3_url(s3_hub):
+    url = s3_hub.urls["s3"]
+    httpx.post(f"{url}/__mockpanel/reset").raise_for_status()
+    httpx.put(f"{url}/__mockpanel/faults", json={}).raise_for_status()
+    httpx.delete(f"{url}/__mockpanel/requests").raise_for_status()
+    return url
+
+
+@pytest.fixture
+def s3(s3_url):
+    return make_s3_client(s3_url)
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost, made for the test (https is where boto3 sends aws-chunked)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mockpanel test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path

@@ -204,7 +204,7 @@ class S3Protocol:
             return
         req = Request(scope, self.new_request_id(), self._virtual_bucket(scope))
         try:
-            auth = parse_auth(req.headers, req.query)
+            auth = parse_auth(req.headers, req.params)
             if auth is None and req.method in ("GET", "DELETE", "HEAD") and (
                 scope["path"] in self.convenience_paths or scope["path"].startswith(("/admin/objects/", "/docs"))
             ):

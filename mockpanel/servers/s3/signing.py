@@ -51,8 +51,11 @@ def _amz_time(value: str) -> float:
         raise S3Error("AccessDenied", f"X-Amz-Date {value!r} is not in the form YYYYMMDDTHHMMSSZ") from None
 
 
-def parse_auth(headers: dict[str, str], query: list[tuple[str, str]]) -> Auth | None:
-    """The request's signature, or None for an anonymous request. Malformed signatures raise S3Error."""
+def parse_auth(headers: dict[str, str], params: dict[str, str]) -> Auth | None:
+    """The request's signature, or None for an anonymous request. Malformed signatures raise S3Error.
+
+    `params`: the query string decoded, first value of each name.
+    """
     header = headers.get("authorization")
     if header:
         if header.startswith(ALGORITHM_V4 + " "):
@@ -73,9 +76,6 @@ def parse_auth(headers: dict[str, str], query: list[tuple[str, str]]) -> Auth | 
             access_key, _, signature = header[4:].partition(":")
             return Auth("v2-header", access_key, signature)
         raise S3Error("InvalidArgument", "Unsupported Authorization Type", status=400, ArgumentName="Authorization", ArgumentValue=header[:64])
-    params = {}
-    for name, value in query:
-        params.setdefault(name, value)
     if "X-Amz-Signature" in params or params.get("X-Amz-Algorithm"):
         if params.get("X-Amz-Algorithm") != ALGORITHM_V4:
             raise S3Error("AuthorizationQueryParametersError", "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"", status=400)
@@ -160,12 +160,17 @@ def verify(auth: Auth, secret: str, method: str, raw_path: str, resource_path: s
         expected = v4_signature(secret, method, raw_path, query, headers, auth.signed_headers, payload_hash, auth.amz_date, auth.scope)
     elif auth.kind == "v4-query":
         expected = v4_signature(secret, method, raw_path, query, headers, auth.signed_headers, UNSIGNED_PAYLOAD, auth.amz_date, auth.scope, skip_query="X-Amz-Signature")
-    elif auth.kind == "v2-header":
-        date = "" if "x-amz-date" in headers else ",".join(headers.get("date", []))
-        expected = v2_signature(secret, method, resource_path, query, headers, date)
-    else:  # v2-query: the expiry stands where the date would
-        expected = v2_signature(secret, method, resource_path, query, headers, str(int(auth.expires_at or 0)))
-    if not hmac.compare_digest(expected.encode(), unquote(auth.signature).encode() if auth.kind == "v2-query" else auth.signature.encode()):
+    else:
+        # v2-query: the expiry stands where the date would. A bucket's canonical resource is "/bucket/" even when
+        # the request path is "/bucket" (botocore signs it so), so both forms are accepted.
+        date = str(int(auth.expires_at or 0)) if auth.kind == "v2-query" else ("" if "x-amz-date" in headers else ",".join(headers.get("date", [])))
+        given = auth.signature
+        resources = [resource_path] + ([resource_path + "/"] if resource_path.count("/") == 1 else [])
+        for resource in resources:
+            if hmac.compare_digest(v2_signature(secret, method, resource, query, headers, date).encode(), given.encode()):
+                return
+        raise S3Error("SignatureDoesNotMatch", AWSAccessKeyId=auth.access_key)
+    if not hmac.compare_digest(expected.encode(), auth.signature.encode()):
         raise S3Error("SignatureDoesNotMatch", AWSAccessKeyId=auth.access_key)
 
 
