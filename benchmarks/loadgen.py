@@ -33,6 +33,9 @@ def _wrk(url: str, seconds: float, connections: int, method: str, body: bytes | 
         if script:
             os.unlink(script)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: .*", out)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(0)}")
     if non2xx:
         raise RuntimeError(f"{non2xx.group(1)} non-2xx responses from {url}")
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
