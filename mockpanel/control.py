@@ -81,4 +81,6 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
             "faults": ctx.faults.policy.describe(),
         }
 
+    for router in ctx.control_routers:
+        app.include_router(router)
     return app

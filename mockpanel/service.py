@@ -88,6 +88,7 @@ class ServerContext:
     preview_bytes: int = 2048
     reset_hooks: list[Callable[[], Any]] = field(default_factory=list)
     state: Any = None  # the server's domain state (users, buckets, events), for front ends and tests
+    control_routers: list[Any] = field(default_factory=list)  # extra /__mockpanel/ routes a server adds (APIRouter)
 
     @property
     def bus(self) -> EventBus:

@@ -490,3 +490,18 @@ def test_bad_xml_bodies_are_malformed_xml(s3_url, s3):
         assert r.status_code == 400 and "<Code>MalformedXML</Code>" in r.text, body
     r = httpx.put(f"{s3_url}/another-bucket", content=b"<CreateBucketConfiguration><LocationConstraint>")
     assert "<Code>MalformedXML</Code>" in r.text
+
+
+def test_method_not_allowed_and_entity_too_large(s3_url, s3):
+    import socket
+    from urllib.parse import urlsplit
+
+    s3.create_bucket(Bucket="limits")
+    r = httpx.post(f"{s3_url}/limits/some-key")
+    assert r.status_code == 405 and "<Code>MethodNotAllowed</Code>" in r.text
+    parts = urlsplit(s3_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        sock.sendall(b"PUT /limits/huge HTTP/1.1\r\nHost: x\r\nContent-Length: 7516192768\r\n\r\n")
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413") and b"<Code>EntityTooLarge</Code>" in answer
+    assert b"connection: close" in answer.lower()

@@ -228,6 +228,11 @@ class S3Protocol:
             return
         except BodyTooLarge as exc:
             await self.error(send, req, S3Error("EntityTooLarge", f"Your proposed upload exceeds the maximum allowed size of {exc.limit} bytes"))
+        except Exception as exc:  # a bug: still answer in S3's format, and say what broke
+            import logging
+
+            logging.getLogger("uvicorn.error").exception("s3: %s %s failed", req.method, req.raw_path)
+            await self.error(send, req, S3Error("InternalError", f"mockpanel's S3 mock failed: {type(exc).__name__}: {exc}"))
 
     async def dispatch(self, req: Request, receive: Callable, send: Callable) -> None:
         m, p = req.method, req.params
@@ -1042,7 +1047,10 @@ class S3Protocol:
         meta_fields = dict(upload.meta)
         algorithm = meta_fields.pop("checksum_algorithm", None)
         checksum_type = meta_fields.pop("checksum_type", None)
-        writer, full_checksum = await asyncio.to_thread(_assemble, self.store, upload, parts, algorithm if checksum_type == "FULL_OBJECT" else None)
+        try:
+            writer, full_checksum = await asyncio.to_thread(_assemble, self.store, upload, parts, algorithm if checksum_type == "FULL_OBJECT" else None)
+        except FileNotFoundError:  # aborted while its parts were being joined
+            raise S3Error("NoSuchUpload", UploadId=upload.upload_id) from None
         if upload.upload_id not in self.store.uploads:
             writer.discard()
             raise S3Error("NoSuchUpload", UploadId=upload.upload_id)
