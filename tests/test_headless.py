@@ -109,7 +109,7 @@ def test_ports_file_and_json_log(tmp_path):
 
 
 def test_dotenv_in_working_directory_is_read(tmp_path):
-    (tmp_path / ".env").write_text("JWT_SECRET=from-dotenv-secret-that-is-long-enough-0123456789\nMOCKPANEL_AUTH_PORT=0\nMOCKPANEL_S3_ENABLED=false\n")
+    (tmp_path / ".env").write_text("JWT_SECRET=from-dotenv-secret-that-is-long-enough-0123456789\nMOCKPANEL_AUTH_PORT=0\nMOCKPANEL_S3_ENABLED=false\nMOCKPANEL_WEBHOOKS_ENABLED=false\n")
     import jwt
 
     with ServeProcess(cwd=tmp_path) as serve:

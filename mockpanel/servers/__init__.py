@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from ..hub import ServerSpec
-from . import auth, s3
+from . import auth, s3, webhooks
 
-SERVERS: dict[str, ServerSpec] = {spec.name: spec for spec in (auth.SPEC, s3.SPEC)}
+SERVERS: dict[str, ServerSpec] = {spec.name: spec for spec in (auth.SPEC, s3.SPEC, webhooks.SPEC)}
