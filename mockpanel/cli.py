@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="print no line per request")
     parser.add_argument("--ports-file", metavar="FILE", type=Path, help="write {server: url} JSON here once all servers are ready")
     parser.add_argument("--keep-going", action="store_true", help="keep running when a server fails to start")
+    parser.add_argument("--demo", action="store_true", help="also run the reference image API (port 8002), so the client app's loop runs end to end")
 
     group = parser.add_argument_group("global settings")
     for setting in GLOBAL_SETTINGS:
@@ -153,7 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     try:
-        settings = load_settings(_specs(), cli=cli_values(args), only=only, config_path=args.config)
+        cli = cli_values(args)
+        if args.demo:
+            cli[("imageapi", "enabled")] = "true"
+            if only is not None and "imageapi" not in only:
+                only.append("imageapi")
+        settings = load_settings(_specs(), cli=cli, only=only, config_path=args.config)
         if args.command != "serve" and not args.headless:
             print("note: the control panel is not built yet; running headless (mockpanel serve)", file=sys.stderr)
         return _run(run_headless(settings, args))

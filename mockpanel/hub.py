@@ -248,6 +248,7 @@ class Hub:
         self.runners: dict[str, ServerRunner] = {}
         for srv in settings.enabled():
             self.runners[srv.name] = ServerRunner(specs[srv.name], srv, self.journal, settings.body_preview_bytes)
+            self.runners[srv.name].ctx.peers = self.urls
         self._log_handler = _LogToBus(self)
 
     def __getitem__(self, name: str) -> ServerRunner:

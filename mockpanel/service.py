@@ -89,6 +89,7 @@ class ServerContext:
     reset_hooks: list[Callable[[], Any]] = field(default_factory=list)
     state: Any = None  # the server's domain state (users, buckets, events), for front ends and tests
     control_routers: list[Any] = field(default_factory=list)  # extra /__mockpanel/ routes a server adds (APIRouter)
+    peers: Callable[[], dict[str, str]] = dict  # {server: url} of the servers running beside this one (set by the Hub)
 
     @property
     def bus(self) -> EventBus:

@@ -159,9 +159,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by playwright; skipped without it, except in CI where it must run."""
+    """Debian's Chromium driven by playwright; skipped without it, except in CI where it must run.
+
+    Module-scoped: playwright's sync API keeps an event loop running on this thread while it is open, which
+    async tests in later modules would trip over."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the browser tests: {CHROMIUM} is missing (apt-get install chromium)")

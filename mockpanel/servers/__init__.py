@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..hub import ServerSpec
-from . import auth, s3, webhooks
+from . import auth, client_app, image_api, s3, webhooks
 
-SERVERS: dict[str, ServerSpec] = {spec.name: spec for spec in (auth.SPEC, s3.SPEC, webhooks.SPEC)}
+SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec for spec in (auth.SPEC, s3.SPEC, webhooks.SPEC, client_app.SPEC, image_api.SPEC)
+}

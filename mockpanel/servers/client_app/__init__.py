@@ -1,0 +1,180 @@
+"""The client application mock (seed 002, port 3000): a web page and REST calls that drive an image API —
+JWT -> upload -> poll -> display — and stress its rate limit."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from ...hub import ServerSpec
+from ...service import ServerContext
+from ...settings import Setting
+from ...web import install_json_errors
+
+DEFAULT_IMAGE_API = "http://localhost:8002"
+
+SETTINGS = (
+    Setting("image_api_url", "str", None, f"the image API to drive (default {DEFAULT_IMAGE_API}, or mockpanel's own with --demo)", ("IMAGE_API_URL",)),
+    Setting("jwt_secret", "str", "dev-secret-change-in-production", "secret of the tokens it generates (must match the image API's)", ("JWT_SECRET",), secret_default=True),
+    Setting("token_expiry_minutes", "positive", 60, "lifetime of generated tokens"),
+    Setting("request_timeout_s", "positive", 10, "how long a call to the image API may take"),
+    Setting("stress_concurrency", "positive", 8, "uploads in flight at once during a stress test"),
+    Setting("history_size", "positive", 500, "uploads remembered in the history"),
+)
+
+
+class ImageApiError(Exception):
+    """The image API could not be reached or answered something unusable: the client app answers 502."""
+
+
+def tiny_png(seed: int = 0, size: tuple[int, int] = (64, 48)) -> bytes:
+    from PIL import Image
+
+    image = Image.new("RGB", size, ((seed * 37) % 256, (seed * 91) % 256, 160))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def build(ctx: ServerContext) -> FastAPI:
+    s = ctx.settings
+    history: list[dict[str, Any]] = []
+    ctx.state = history
+    ctx.max_body_bytes = 25 * 1024 * 1024
+    ctx.on_reset(history.clear)
+    page = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
+
+    def api_base() -> str:
+        return (s["image_api_url"] or ctx.peers().get("imageapi") or DEFAULT_IMAGE_API).rstrip("/")
+
+    def make_token(user_id: str) -> str:
+        now = datetime.now(timezone.utc)
+        claims = {"sub": user_id, "iat": int(now.timestamp()), "exp": int((now + timedelta(minutes=s["token_expiry_minutes"])).timestamp()),
+                  "type": "access", "jti": uuid.uuid4().hex}
+        return jwt.encode(claims, s["jwt_secret"], algorithm="HS256")
+
+    async def call(method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        url = api_base() + path
+        try:
+            async with httpx.AsyncClient(timeout=s["request_timeout_s"]) as client:
+                response = await client.request(method, url, **kwargs)
+        except httpx.TimeoutException:
+            raise ImageApiError(f"the image API at {api_base()} did not answer within {s['request_timeout_s']}s") from None
+        except httpx.HTTPError as exc:
+            raise ImageApiError(f"the image API at {api_base()} is unreachable: {type(exc).__name__}: {exc}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            raise ImageApiError(f"the image API at {api_base()} answered {response.status_code} with something that is not JSON: {response.text[:120]!r}") from None
+        if not isinstance(body, dict):
+            raise ImageApiError(f"the image API at {api_base()} answered {response.status_code} with JSON that is not an object")
+        return response.status_code, body
+
+    app = FastAPI(title="Client application mock", version="1.0.0",
+                  description="Drives an image API: JWT -> upload -> poll -> display, and stress-tests its rate limit. Web UI at /.")
+    install_json_errors(app)
+
+    @app.exception_handler(ImageApiError)
+    async def _bad_gateway(request, exc: ImageApiError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "image_api_url": api_base()}, status_code=502)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return page
+
+    @app.get("/health", summary="Health check")
+    async def health() -> dict[str, Any]:
+        return {"status": "healthy", "service": "client-app-mock", "image_api_url": api_base()}
+
+    @app.get("/api/generate-token", summary="An HS256 JWT for a user id (sub = user id)")
+    async def generate_token(user_id: str = Query(..., min_length=1, max_length=200)) -> dict[str, Any]:
+        return {"token": make_token(user_id), "user_id": user_id, "token_type": "bearer", "expires_in": s["token_expiry_minutes"] * 60}
+
+    async def forward_upload(data: bytes, filename: str, content_type: str, bucket: str, user_id: str, context: str) -> tuple[int, dict[str, Any], str]:
+        request_id = uuid.uuid4().hex
+        status, body = await call(
+            "POST", "/api/v1/images/upload",
+            files={"file": (filename, data, content_type)}, data={"bucket": bucket, "context": context},
+            headers={"Authorization": f"Bearer {make_token(user_id)}", "X-Request-ID": request_id},
+        )
+        return status, body, request_id
+
+    def remember(entry: dict[str, Any]) -> None:
+        history.insert(0, entry)
+        del history[s["history_size"]:]
+        ctx.event("upload", **{k: entry.get(k) for k in ("job_id", "image_id", "user_id", "filename", "http_status", "request_id")})
+
+    @app.post("/api/upload", summary="Upload an image through the image API")
+    async def upload(file: UploadFile = File(...), bucket: str = Form("test-uploads"), user_id: str = Form("test-user-123"),
+                     context: str = Form("demo")) -> JSONResponse:
+        data = await file.read()
+        status, body, request_id = await forward_upload(data, file.filename or "upload", file.content_type or "application/octet-stream",
+                                                        bucket, user_id, context)
+        entry = {"job_id": body.get("job_id"), "image_id": body.get("image_id"), "status": body.get("status"), "user_id": user_id,
+                 "filename": file.filename, "size": len(data), "bucket": bucket, "context": context, "http_status": status,
+                 "detail": body.get("detail"), "request_id": request_id, "uploaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        remember(entry)
+        return JSONResponse({**body, "request_id": request_id}, status_code=status)
+
+    @app.get("/api/status/{job_id}", summary="A job's status, from the image API")
+    async def job_status(job_id: str) -> JSONResponse:
+        status, body = await call("GET", f"/api/v1/jobs/{job_id}")
+        for entry in history:
+            if entry.get("job_id") == job_id and "status" in body:
+                entry["status"] = body["status"]
+        return JSONResponse(body, status_code=status)
+
+    @app.get("/api/result/{job_id}", summary="A completed job's image URLs, from the image API")
+    async def job_result(job_id: str) -> JSONResponse:
+        status, body = await call("GET", f"/api/v1/jobs/{job_id}/result")
+        return JSONResponse(body, status_code=status)
+
+    @app.post("/api/stress-test", summary="Upload `count` images at once to find the rate limit")
+    async def stress_test(user_id: str = Form("test-user-123"), count: int = Form(51, ge=1, le=1000),
+                          bucket: str = Form("test-uploads")) -> dict[str, Any]:
+        started = time.perf_counter()
+        gate = asyncio.Semaphore(s["stress_concurrency"])
+        image = tiny_png()
+        results: list[int | None] = [None] * count
+        order: list[int] = []
+
+        async def one(index: int) -> None:
+            async with gate:
+                try:
+                    status, body, request_id = await forward_upload(image, f"stress-{index}.png", "image/png", bucket, user_id, "stress-test")
+                except ImageApiError:
+                    status, body, request_id = 502, {}, None
+                results[index] = status
+                order.append(index)
+                if status == 202:
+                    remember({"job_id": body.get("job_id"), "image_id": body.get("image_id"), "status": body.get("status"), "user_id": user_id,
+                              "filename": f"stress-{index}.png", "size": len(image), "bucket": bucket, "context": "stress-test",
+                              "http_status": status, "request_id": request_id, "uploaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        by_status: dict[str, int] = {}
+        for status in results:
+            by_status[str(status)] = by_status.get(str(status), 0) + 1
+        limited = [i for i in order if results[i] == 429]
+        return {"count": count, "by_status": by_status, "accepted": by_status.get("202", 0), "rate_limited": by_status.get("429", 0),
+                "first_429_index": limited[0] if limited else None, "first_429_order": order.index(limited[0]) if limited else None,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+    @app.get("/api/history", summary="Uploads made through this client app, newest first")
+    async def get_history() -> dict[str, Any]:
+        return {"total": len(history), "uploads": history}
+
+    return app
+
+
+SPEC = ServerSpec(name="client", title="Client app", default_port=3000, build=build, settings=SETTINGS)

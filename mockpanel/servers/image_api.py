@@ -1,0 +1,237 @@
+"""A small reference implementation of the image API the client app drives (port 8002, on with --demo).
+
+It follows the contract in DESIGN.md: a bearer JWT, 50 uploads per user per minute, the original and three
+variants stored in the S3 mock over HTTP, and a signed `image.processed` webhook when a job completes. With it,
+client app -> image API -> S3 -> webhook receiver runs on one machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import io
+import json
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse
+from PIL import Image, UnidentifiedImageError
+
+from ..hub import ServerSpec
+from ..service import ServerContext
+from ..settings import Setting
+from ..web import install_json_errors
+
+CLIENT_SECRET_DEFAULT = "dev-secret-change-in-production"  # seed 002's client app default: the two must agree
+VARIANTS = {"thumbnail": 150, "medium": 800, "large": 1600}  # longest side, in pixels
+MAX_UPLOAD = 20 * 1024 * 1024
+
+SETTINGS = (
+    Setting("jwt_secret", "str", CLIENT_SECRET_DEFAULT, "secret the bearer tokens are checked with", ("JWT_SECRET",), secret_default=True),
+    Setting("rate_limit", "positive", 50, "uploads per user per minute", ("RATE_LIMIT_PER_MINUTE",)),
+    Setting("s3_url", "str", None, "S3 endpoint for originals and variants (default: mockpanel's S3 server)", ("AWS_ENDPOINT_URL",)),
+    Setting("webhook_url", "str", None, "where image.processed goes (default: mockpanel's receiver, client id image-api)", ("WEBHOOK_URL",)),
+    Setting("webhook_secret", "str", "webhook-secret-123", "secret of X-Webhook-Signature", ("WEBHOOK_SECRET",)),
+    Setting("default_bucket", "str", "test-uploads", "bucket used when an upload names none"),
+)
+
+
+@dataclass
+class Job:
+    job_id: str
+    image_id: str
+    user_id: str
+    bucket: str
+    context: str
+    filename: str
+    content_type: str
+    request_id: str | None
+    status: str = "pending"
+    error: str | None = None
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    urls: dict[str, str] = field(default_factory=dict)
+    sizes: dict[str, list[int]] = field(default_factory=dict)
+
+    def view(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "image_id": self.image_id, "status": self.status, "error": self.error, "user_id": self.user_id,
+                "bucket": self.bucket, "context": self.context, "filename": self.filename,
+                "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class ImageApiState:
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.jobs: dict[str, Job] = {}
+        self.uploads_by_user: dict[str, deque[float]] = {}
+        self.tasks: set[asyncio.Task] = set()
+
+    def reset(self) -> None:
+        self.jobs.clear()
+        self.uploads_by_user.clear()
+
+    def rate_limited(self, user_id: str, limit: int, now: float) -> int | None:
+        """Seconds to wait if this upload is over the limit, else None (and the upload is counted)."""
+        window = self.uploads_by_user.setdefault(user_id, deque())
+        while window and now - window[0] >= 60:
+            window.popleft()
+        if len(window) >= limit:
+            return max(1, int(60 - (now - window[0])) + 1)
+        window.append(now)
+        return None
+
+    def set_status(self, job: Job, status: str, error: str | None = None) -> None:
+        job.status, job.error, job.updated_at = status, error, time.time()
+        self.ctx.event("job_status", job_id=job.job_id, image_id=job.image_id, user_id=job.user_id, status=status, error=error)
+
+
+def _variants(data: bytes) -> tuple[dict[str, tuple[bytes, tuple[int, int]]], str, str, tuple[int, int]]:
+    """Resized PNG/JPEG variants of an image (in a worker thread: Pillow work is CPU-bound)."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        fmt = "PNG" if image.mode in ("RGBA", "LA", "P") or (image.format or "").upper() == "PNG" else "JPEG"
+        out = {}
+        for name, longest in VARIANTS.items():
+            copy = image.copy()
+            copy.thumbnail((longest, longest))
+            if fmt == "JPEG" and copy.mode not in ("RGB", "L"):
+                copy = copy.convert("RGB")
+            buffer = io.BytesIO()
+            copy.save(buffer, fmt)
+            out[name] = (buffer.getvalue(), copy.size)
+        original_size = image.size
+    return out, fmt.lower(), "image/png" if fmt == "PNG" else "image/jpeg", original_size
+
+
+def build(ctx: ServerContext) -> FastAPI:
+    s = ctx.settings
+    state = ImageApiState(ctx)
+    ctx.state = state
+    ctx.max_body_bytes = MAX_UPLOAD + 64 * 1024
+    ctx.on_reset(state.reset)
+
+    def s3_base() -> str:
+        return (s["s3_url"] or ctx.peers().get("s3") or "http://localhost:9000").rstrip("/")
+
+    def webhook_target() -> str | None:
+        if s["webhook_url"]:
+            return s["webhook_url"]
+        receiver = ctx.peers().get("webhooks")
+        return f"{receiver}/webhooks/image-api" if receiver else None
+
+    app = FastAPI(title="Image API (reference)", version="1.0.0",
+                  description="mockpanel's reference implementation of the image processing API the client app drives.")
+    install_json_errors(app)
+
+    @app.get("/api/v1/health", summary="Health check")
+    async def health() -> dict[str, Any]:
+        return {"status": "healthy", "service": "image-api-reference", "jobs": len(state.jobs), "s3": s3_base(), "webhook": webhook_target()}
+
+    def user_from(authorization: str | None) -> str:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise HTTPException(401, "send Authorization: Bearer <JWT>", headers={"WWW-Authenticate": "Bearer"})
+        try:
+            claims = jwt.decode(authorization[7:].strip(), s["jwt_secret"], algorithms=["HS256"], options={"require": ["sub", "exp"]})
+        except jwt.ExpiredSignatureError:
+            raise HTTPException(401, "token has expired", headers={"WWW-Authenticate": "Bearer"}) from None
+        except jwt.InvalidTokenError as exc:
+            raise HTTPException(401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) from None
+        return str(claims["sub"])
+
+    @app.post("/api/v1/images/upload", status_code=202, summary="Upload an image for processing",
+              responses={401: {"description": "No or bad token"}, 415: {"description": "Not an image"}, 429: {"description": "Rate limited"}})
+    async def upload(request: Request, file: UploadFile = File(...), bucket: str = Form(""), context: str = Form(""),
+                     authorization: str | None = Header(None)) -> JSONResponse:
+        user_id = user_from(authorization)
+        wait = state.rate_limited(user_id, s["rate_limit"], time.time())
+        if wait is not None:
+            return JSONResponse({"detail": f"rate limit of {s['rate_limit']} uploads per minute reached for {user_id}", "retry_after": wait},
+                                status_code=429, headers={"Retry-After": str(wait)})
+        data = await file.read()
+        try:
+            with Image.open(io.BytesIO(data)) as probe:
+                probe.verify()
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            raise HTTPException(415, f"{file.filename or 'the upload'} is not an image Pillow can read (PNG, JPEG, GIF, WebP, ...)") from None
+        job = Job(uuid.uuid4().hex, uuid.uuid4().hex, user_id, bucket or s["default_bucket"], context, file.filename or "upload",
+                  file.content_type or "application/octet-stream", request.headers.get("x-request-id"))
+        state.jobs[job.job_id] = job
+        ctx.event("upload_started", job_id=job.job_id, image_id=job.image_id, user_id=user_id, filename=job.filename)
+        task = asyncio.create_task(process(job, data))
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+        return JSONResponse({"job_id": job.job_id, "image_id": job.image_id, "status": job.status}, status_code=202)
+
+    @app.get("/api/v1/jobs/{job_id}", summary="A job's status")
+    async def job_status(job_id: str) -> dict[str, Any]:
+        job = state.jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"job {job_id} not found")
+        return job.view()
+
+    @app.get("/api/v1/jobs/{job_id}/result", summary="A completed job's image URLs",
+             responses={409: {"description": "Not completed (yet)"}})
+    async def job_result(job_id: str) -> dict[str, Any]:
+        job = state.jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"job {job_id} not found")
+        if job.status != "completed":
+            raise HTTPException(409, f"job {job_id} is {job.status}" + (f": {job.error}" if job.error else ""))
+        return {"image_id": job.image_id, "urls": job.urls, "sizes": job.sizes}
+
+    async def process(job: Job, data: bytes) -> None:
+        headers = {"x-request-id": job.request_id} if job.request_id else {}
+        await asyncio.sleep(0.05)  # let the client see "pending" before "processing"
+        state.set_status(job, "processing")
+        try:
+            variants, ext, content_type, original_size = await asyncio.to_thread(_variants, data)
+        except Exception as exc:
+            state.set_status(job, "failed", f"processing failed: {exc}")
+            return
+        base = s3_base()
+        prefix = f"images/{job.image_id}"
+        objects = {"original": (data, job.content_type, f"{prefix}/original-{job.filename}")}
+        job.sizes["original"] = list(original_size)
+        for name, (body, size) in variants.items():
+            objects[name] = (body, content_type, f"{prefix}/{name}.{ext}")
+            job.sizes[name] = list(size)
+        try:
+            async with httpx.AsyncClient(timeout=15) as client:
+                for name, (body, ctype, key) in objects.items():
+                    r = await client.put(f"{base}/{job.bucket}/{key}", content=body, headers={"content-type": ctype, **headers})
+                    if r.status_code >= 300:
+                        raise RuntimeError(f"S3 answered {r.status_code} for {key}: {r.text[:200]}")
+                    job.urls[name] = f"{base}/{job.bucket}/{key}"
+        except (httpx.HTTPError, RuntimeError) as exc:
+            state.set_status(job, "failed", f"storing in S3 failed: {exc}")
+            return
+        target = webhook_target()
+        if target:
+            event = {"event_type": "image.processed", "image_id": job.image_id, "job_id": job.job_id, "status": "completed", "urls": job.urls}
+            body = json.dumps(event).encode()
+            signature = hmac.new(s["webhook_secret"].encode(), body, hashlib.sha256).hexdigest()
+            try:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    r = await client.post(target, content=body, headers={"content-type": "application/json", "x-webhook-signature": signature, **headers})
+                if r.status_code >= 300:
+                    raise RuntimeError(f"webhook receiver answered {r.status_code}")
+            except (httpx.HTTPError, RuntimeError) as exc:
+                state.set_status(job, "failed", f"webhook delivery to {target} failed: {exc}")
+                return
+        state.set_status(job, "completed")
+
+    return app
+
+
+SPEC = ServerSpec(name="imageapi", title="Image API (reference)", default_port=8002, build=build, settings=SETTINGS, enabled_by_default=False)
