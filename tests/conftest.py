@@ -24,15 +24,18 @@ def auth_hub():
         yield running
 
 
-@pytest.fixture
-def auth_url(auth_hub):
-    """The auth server's URL, with state, faults and journal back to seed before each test."""
-    url = auth_hub.urls["auth"]
+def fresh(url: str) -> str:
+    """Put a running server's state, faults and journal back to their start, through its control API."""
     httpx.post(f"{url}/__mockpanel/reset").raise_for_status()
-    httpx.delete(f"{url}/__mockpanel/faults").raise_for_status()
     httpx.put(f"{url}/__mockpanel/faults", json={}).raise_for_status()
     httpx.delete(f"{url}/__mockpanel/requests").raise_for_status()
     return url
+
+
+@pytest.fixture
+def auth_url(auth_hub):
+    """The auth server's URL, with state, faults and journal back to seed before each test."""
+    return fresh(auth_hub.urls["auth"])
 
 
 @pytest.fixture
@@ -113,11 +116,7 @@ def s3_hub():
 
 @pytest.fixture
 def s3_url(s3_hub):
-    url = s3_hub.urls["s3"]
-    httpx.post(f"{url}/__mockpanel/reset").raise_for_status()
-    httpx.put(f"{url}/__mockpanel/faults", json={}).raise_for_status()
-    httpx.delete(f"{url}/__mockpanel/requests").raise_for_status()
-    return url
+    return fresh(s3_hub.urls["s3"])
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import re
 import time
 import zlib
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable
 from urllib.parse import parse_qsl, quote, unquote
 
 import google_crc32c
@@ -173,18 +173,27 @@ class S3Protocol:
     async def xml(self, send: Callable, req: Request, root: str, parts: Iterable[str], status: int = 200, headers=None) -> None:
         await self.respond(send, req, status, headers, document(root, parts), "application/xml")
 
-    async def read_small_body(self, req: Request, receive: Callable, limit: int = MAX_XML_BODY) -> bytes:
-        chunks = bytearray()
+    @staticmethod
+    async def body_chunks(req: Request, receive: Callable) -> AsyncIterator[bytes]:
+        """The request body as it arrives; ClientGone if the client leaves before its end."""
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise ClientGone()
-            chunks += message.get("body", b"")
-            if len(chunks) > limit:
-                raise S3Error("MalformedXML", "The request body is larger than the maximum allowed size.")
+            chunk = message.get("body", b"")
+            if chunk:
+                yield chunk
             if not message.get("more_body"):
                 req.body_pending = False
-                return bytes(chunks)
+                return
+
+    async def read_small_body(self, req: Request, receive: Callable, limit: int = MAX_XML_BODY) -> bytes:
+        chunks = bytearray()
+        async for chunk in self.body_chunks(req, receive):
+            chunks += chunk
+            if len(chunks) > limit:
+                raise S3Error("MalformedXML", "The request body is larger than the maximum allowed size.")
+        return bytes(chunks)
 
     # --- entry point ---
 
@@ -588,23 +597,15 @@ class S3Protocol:
             except (binascii.Error, ValueError):
                 raise S3Error("InvalidDigest", ContentMD5=md5_given) from None
         try:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGone()
-                chunk = message.get("body", b"")
-                if chunk:
-                    if sha256 is not None:
-                        sha256.update(chunk)
-                    data = decoder.feed(chunk) if decoder is not None else chunk
-                    if data:
-                        writer.write(data)
-                        for hasher in hashers.values():
-                            if hasher is not None:
-                                hasher.update(data)
-                if not message.get("more_body"):
-                    req.body_pending = False
-                    break
+            async for chunk in self.body_chunks(req, receive):
+                if sha256 is not None:
+                    sha256.update(chunk)
+                data = decoder.feed(chunk) if decoder is not None else chunk
+                if data:
+                    writer.write(data)
+                    for hasher in hashers.values():
+                        if hasher is not None:
+                            hasher.update(data)
             if decoder is not None:
                 decoder.finish()
                 for name, value in decoder.trailers.items():
@@ -682,19 +683,11 @@ class S3Protocol:
             "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
         })
         try:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGone()
-                chunk = message.get("body", b"")
-                if chunk:
-                    try:
-                        parser.write(chunk)
-                    except Exception as exc:  # python-multipart's parse errors
-                        raise S3Error("MalformedPOSTRequest", f"The multipart/form-data body is malformed: {exc}", status=400) from None
-                if not message.get("more_body"):
-                    req.body_pending = False
-                    break
+            async for chunk in self.body_chunks(req, receive):
+                try:
+                    parser.write(chunk)
+                except Exception as exc:  # python-multipart's parse errors
+                    raise S3Error("MalformedPOSTRequest", f"The multipart/form-data body is malformed: {exc}", status=400) from None
             parser.finalize()
             if not state["found"]:
                 raise S3Error("InvalidArgument", "The multipart/form-data body has no file field", ArgumentName="file")
