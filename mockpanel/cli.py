@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Local mock services (auth API with JWTs, ...) with a live request journal and fault injection.",
     )
     parser.add_argument("--version", action="version", version=f"mockpanel {__version__}")
-    parser.add_argument("command", nargs="?", choices=["serve"], help="serve: run the servers headless (for CI)")
+    parser.add_argument("command", nargs="?", choices=["serve"], help="serve: run the servers headless (for CI); without it, the control panel")
     parser.add_argument("--headless", action="store_true", help="same as the serve command")
     parser.add_argument("--only", metavar="NAMES", help=f"comma-separated servers to run (of {', '.join(specs)})")
     parser.add_argument("--config", metavar="FILE", type=Path, help="TOML file with a section per server (default ./mockpanel.toml)")
@@ -160,9 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if only is not None and "imageapi" not in only:
                 only.append("imageapi")
         settings = load_settings(_specs(), cli=cli, only=only, config_path=args.config)
-        if args.command != "serve" and not args.headless:
-            print("note: the control panel is not built yet; running headless (mockpanel serve)", file=sys.stderr)
-        return _run(run_headless(settings, args))
+        if args.command == "serve" or args.headless:
+            return _run(run_headless(settings, args))
+        from .app import create_app
+
+        create_app(settings).run()
+        return 0
     except SettingsError as exc:
         print(f"mockpanel: {exc}", file=sys.stderr)
         return 2

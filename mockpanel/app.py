@@ -1,0 +1,215 @@
+"""The control panel: a Textual app that runs every enabled mock through the Hub, in its own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import deque
+from functools import partial
+from typing import Any
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from .hub import Hub
+from .settings import Settings
+from .screens.client import ClientPane
+from .screens.faults import FaultsPane
+from .screens.requests import RequestsPane
+from .screens.servers import ServersPane
+from .screens.storage import StoragePane
+from .screens.users import UsersPane
+from .screens.webhooks import WebhooksPane
+
+PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, ClientPane, FaultsPane)
+FLUSH_SECONDS = 0.25  # bus items reach the widgets in batches, a few times a second
+MAX_PENDING = 20_000  # under a flood only the newest matter; older ones are still in the journal
+
+
+class PanelCommands(Provider):
+    """Command palette entries for every action, named by what they do to what."""
+
+    def commands(self) -> list[tuple[str, Any, str]]:
+        app: MockPanel = self.app  # type: ignore[assignment]
+        found: list[tuple[str, Any, str]] = []
+        for pane in PANES:
+            found.append((f"Show {pane.TITLE}", partial(app.action_show, pane.KEY), f"switch to the {pane.TITLE} pane"))
+        found.append(("All chaos off", app.action_chaos_off, "switch every fault of every server off"))
+        found.append(("Reset all mocks", app.action_reset_all, "every server back to its seed data"))
+        for name, runner in app.hub.runners.items():
+            found.append((f"Toggle delays on {name}", partial(app.toggle_fault, name, "delay_enabled"), f"delays on/off for {name}"))
+            found.append((f"Fail next 3 requests on {name}", partial(app.fail_next, name), f"the next 3 requests to {name} fail"))
+            found.append((f"Restart {name}", partial(app.restart_server, name), f"stop and start {name} (state is kept)"))
+        auth = app.hub.runners.get("auth")
+        if auth is not None:
+            for user in auth.state.users.users():
+                found.append((f"Copy token for {user.email}", partial(app.copy_token, user.id), f"a fresh access token for {user.name}"))
+        return found
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self.commands():
+            yield Hit(1.0, name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self.commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+
+
+class MockPanel(App):
+    """mockpanel's terminal UI. Build it with create_app(settings): the CLI and the tests share that factory."""
+
+    CSS_PATH = "mockpanel.tcss"
+    TITLE = "mockpanel"
+    COMMANDS = App.COMMANDS | {PanelCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit", tooltip="Stop every server and leave"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("question_mark", "toggle_help", "Keys", id="help", tooltip="Show or hide every key of this pane"),
+        Binding("exclamation_mark", "chaos_off", "All chaos off", id="chaos_off", tooltip="Every fault of every server off"),
+        *(Binding(str(i), f"show('{pane.KEY}')", pane.TITLE, show=False, id=f"show_{pane.KEY}") for i, pane in enumerate(PANES, 1)),
+    ]
+
+    def __init__(self, settings: Settings, hub: Hub | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.hub = hub or Hub(settings)
+        self._pending: deque = deque(maxlen=MAX_PENDING)
+        self._stopped = False
+        self._unsubscribe = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with TabbedContent(id="tabs"):
+            for i, pane_class in enumerate(PANES, 1):
+                with TabPane(f"{i} {pane_class.TITLE}", id=pane_class.KEY):
+                    yield pane_class(self.hub)
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        await self.hub.start()
+        self._unsubscribe = self.hub.bus.subscribe(self._pending.append)
+        self.set_interval(FLUSH_SECONDS, self.flush)
+        for name, reason in self.hub.failed().items():
+            self.notify(f"{name}: {reason}", title="Server failed to start", severity="error", timeout=10)
+        if self.settings.notices:
+            self.notify("\n".join(self.settings.notices), title="Development defaults in use", severity="warning", timeout=8)
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(self.action_quit()))
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, or not the main thread
+            pass
+        self.update_header()
+        self.refresh_all(focus=True)
+
+    def update_header(self) -> None:
+        parts = []
+        for name, runner in self.hub.runners.items():
+            mark = {"running": "●", "failed": "✗", "starting": "…"}.get(runner.status, "○")
+            faults = " ⚡" if runner.ctx.faults.active else ""
+            parts.append(f"{mark} {name}{faults}")
+        self.sub_title = "  ".join(parts)
+
+    def active_pane(self):
+        tabs = self.query_one(TabbedContent)
+        for pane_class in PANES:
+            if pane_class.KEY == tabs.active:
+                return self.query_one(pane_class)
+        return None
+
+    def flush(self) -> None:
+        """Apply the bus items gathered since the last tick: one repaint per tick, never one per request."""
+        if not self._pending:
+            return
+        batch = list(self._pending)
+        self._pending.clear()
+        pane = self.active_pane()
+        if pane is not None:
+            pane.apply(batch)  # the other panes redraw from the Hub when they are shown
+        self.update_header()
+
+    def refresh_all(self, focus: bool = False) -> None:
+        pane = self.active_pane()
+        if pane is not None:
+            pane.refresh_view()
+            tables = pane.query("DataTable")
+            if focus and tables:
+                tables.first().focus()  # the pane's keys act where the focus is
+
+    @on(TabbedContent.TabActivated)
+    def tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_all(focus=True)
+
+    def action_show(self, key: str) -> None:
+        self.query_one(TabbedContent).active = key
+        self.refresh_all(focus=True)
+
+
+    def action_toggle_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_chaos_off(self) -> None:
+        for runner in self.hub.runners.values():
+            runner.ctx.faults.clear()
+        self.notify("all chaos off: no delays, errors, drops or hangs on any server")
+        self.update_header()
+        self.refresh_all()
+
+    async def action_reset_all(self) -> None:
+        await self.hub.reset()
+        self.notify("every mock is back to its seed data")
+        self.refresh_all()
+
+    def toggle_fault(self, server: str, field: str) -> None:
+        faults = self.hub[server].ctx.faults
+        faults.update(**{field: not getattr(faults.policy, field)})
+        self.notify(f"{server}: {field} {'on' if getattr(faults.policy, field) else 'off'}")
+        self.update_header()
+        self.refresh_all()
+
+    def fail_next(self, server: str) -> None:
+        self.hub[server].ctx.faults.update(fail_next=3)
+        self.notify(f"{server}: the next 3 requests fail")
+        self.refresh_all()
+
+    async def restart_server(self, server: str) -> None:
+        ok = await self.hub[server].restart()
+        self.notify(f"{server} restarted" if ok else f"{server} failed: {self.hub[server].reason}", severity="information" if ok else "error")
+        self.update_header()
+        self.refresh_all()
+
+    def copy_token(self, user_id: str) -> None:
+        from .screens.dialogs import TextDialog
+
+        auth = self.hub["auth"].state
+        user = auth.users.by_id[user_id]
+        token = auth.tokens.issue(user, "access")
+        self.copy_to_clipboard(token)
+        self.notify(f"access token for {user.email} copied to the clipboard")
+        self.push_screen(TextDialog(f"Access token for {user.email}", token))
+
+    async def action_quit(self) -> None:
+        await self.stop_servers()
+        self.exit()
+
+    async def stop_servers(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+            await self.hub.stop()
+
+    async def on_unmount(self) -> None:
+        await self.stop_servers()
+
+
+def create_app(settings: Settings) -> MockPanel:
+    """The panel as users run it; tests build it through here too."""
+    return MockPanel(settings)

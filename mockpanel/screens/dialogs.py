@@ -1,0 +1,64 @@
+"""Modal dialogs: text to read and select (tokens, URLs, request details) and one-line prompts."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, TextArea
+
+
+class TextDialog(ModalScreen[None]):
+    """Shows text the user can select and copy by hand (some terminals ignore OSC 52 clipboard writes)."""
+
+    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close", show=False)]
+    DEFAULT_CSS = """
+    TextDialog { align: center middle; }
+    TextDialog > Vertical { width: 90%; max-width: 120; height: auto; max-height: 90%; border: thick $accent; background: $surface; padding: 1 2; }
+    TextDialog TextArea { height: auto; max-height: 30; min-height: 3; }
+    TextDialog .hint { color: $text-muted; }
+    """
+
+    def __init__(self, title: str, text: str, hint: str = "Select the text to copy it by hand · Esc closes") -> None:
+        super().__init__()
+        self.title_text, self.text, self.hint = title, text, hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, id="dialog-title")
+            yield TextArea(self.text, read_only=True, soft_wrap=True, id="dialog-text")
+            yield Label(self.hint, classes="hint")
+
+    def action_dismiss(self) -> None:
+        self.dismiss(None)
+
+
+class PromptDialog(ModalScreen[str | None]):
+    """Asks for one line; Enter answers it, Esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    PromptDialog { align: center middle; }
+    PromptDialog > Vertical { width: 80; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
+    PromptDialog .hint { color: $text-muted; }
+    """
+
+    def __init__(self, question: str, value: str = "", placeholder: str = "", hint: str = "Enter to confirm · Esc to cancel") -> None:
+        super().__init__()
+        self.question, self.value, self.placeholder, self.hint = question, value, placeholder, hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Label(self.hint, classes="hint")
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+

@@ -1,0 +1,124 @@
+"""Storage pane: the S3 mock's buckets and objects; copy a presigned URL, delete an object, reset."""
+
+from __future__ import annotations
+
+import time
+
+from textual import on
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from ..journal import DomainEvent
+from .base import Pane
+from .dialogs import TextDialog
+
+MAX_OBJECTS = 1000
+
+
+class StoragePane(Pane):
+    TITLE = "Storage"
+    KEY = "storage"
+    BINDINGS = [
+        Binding("u", "presign", "Copy presigned URL", tooltip="A GET URL for the selected object, valid one hour"),
+        Binding("delete,d", "delete_object", "Delete object"),
+        Binding("x", "reset", "Reset S3"),
+    ]
+
+    def __init__(self, hub) -> None:
+        super().__init__(hub)
+        self.bucket: str | None = None
+
+    def compose(self):
+        if self.runner("s3") is None:
+            yield Static("The S3 server is not running (see --only).", classes="empty")
+            return
+        buckets = DataTable(id="buckets-table", cursor_type="row")
+        buckets.add_columns("bucket", "objects", "bytes", "region")
+        yield buckets
+        objects = DataTable(id="objects-table", cursor_type="row", zebra_stripes=True)
+        objects.add_columns("key", "size", "content type", "modified", "etag", "metadata")
+        yield objects
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+
+    @property
+    def store(self):
+        runner = self.runner("s3")
+        return runner.state if runner is not None else None
+
+    def apply(self, batch: list) -> None:
+        if any(isinstance(i, DomainEvent) and i.server == "s3" and i.kind != "status" for i in batch):
+            self.refresh_view()
+
+    def refresh_view(self) -> None:
+        if self.store is None:
+            return
+        table = self.query_one("#buckets-table", DataTable)
+        table.clear()
+        names = sorted(self.store.buckets)
+        for name in names:
+            bucket = self.store.buckets[name]
+            table.add_row(name, str(len(bucket.objects)), str(sum(m.size for m in bucket.objects.values())), bucket.region, key=name)
+        if self.bucket not in self.store.buckets:
+            self.bucket = names[0] if names else None
+        if self.bucket is not None:
+            table.move_cursor(row=names.index(self.bucket))
+        self.show_objects()
+
+    def show_objects(self) -> None:
+        table = self.query_one("#objects-table", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        bucket = self.store.buckets.get(self.bucket) if self.bucket else None
+        if bucket is None:
+            return
+        for key in bucket.keys[:MAX_OBJECTS]:
+            meta = bucket.objects[key]
+            metadata = ", ".join(f"{k}={v}" for k, v in meta.metadata.items())
+            table.add_row(key, str(meta.size), meta.content_type, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(meta.last_modified)),
+                          meta.etag.strip('"'), metadata, key=key)
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
+
+    @on(DataTable.RowHighlighted, "#buckets-table")
+    def bucket_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value != self.bucket:
+            self.bucket = str(event.row_key.value)
+            self.show_objects()
+
+    def selected_key(self) -> str | None:
+        table = self.query_one("#objects-table", DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_presign(self) -> None:
+        from ..servers.s3.signing import presign_v4
+
+        key = self.selected_key()
+        if key is None or self.bucket is None:
+            return
+        runner = self.runner("s3")
+        settings = runner.settings
+        access, _, secret = (settings["access_keys"][0] if settings["access_keys"] else "test-key:test-secret").partition(":")
+        base = settings["presigned_url_base"] or runner.url
+        url = presign_v4(base, "GET", self.bucket, key, access, secret, 3600, settings["region"])
+        self.app.copy_to_clipboard(url)
+        self.app.notify(f"presigned URL for {key} copied (valid 1 h)")
+        self.app.push_screen(TextDialog(f"Presigned URL for {self.bucket}/{key}", url))
+
+    def action_delete_object(self) -> None:
+        key = self.selected_key()
+        bucket = self.store.buckets.get(self.bucket) if self.bucket else None
+        if key is None or bucket is None:
+            return
+        self.store.delete(bucket, key)
+        self.runner("s3").ctx.event("object_deleted", bucket=bucket.name, key=key)
+        self.app.notify(f"deleted {bucket.name}/{key}")
+        self.refresh_view()
+
+    async def action_reset(self) -> None:
+        await self.runner("s3").ctx.reset()
+        self.refresh_view()
+        self.app.notify("S3 reset")

@@ -1,0 +1,141 @@
+"""Webhooks pane: deliveries as they arrive with their signature verdicts, the detail and signature debugger,
+replay, a client's response plan, clear."""
+
+from __future__ import annotations
+
+import json
+
+from textual import on
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from ..journal import DomainEvent
+from .base import Pane
+from .dialogs import PromptDialog
+
+MAX_ROWS = 500
+
+
+class WebhooksPane(Pane):
+    TITLE = "Webhooks"
+    KEY = "webhooks"
+    BINDINGS = [
+        Binding("y", "replay", "Replay…", tooltip="Re-send the selected event to a URL"),
+        Binding("p", "plan", "Response plan…", tooltip="e.g. 500x3+200, delay=2000, timeout; empty: none"),
+        Binding("c", "clear", "Clear"),
+    ]
+
+    def compose(self):
+        if self.runner("webhooks") is None:
+            yield Static("The webhook receiver is not running (see --only).", classes="empty")
+            return
+        table = DataTable(id="webhooks-table", cursor_type="row", zebra_stripes=True)
+        table.add_columns("time", "client", "event type", "signature", "scheme", "attempt", "answered")
+        yield table
+        with VerticalScroll(id="webhook-detail-scroll"):
+            yield Static("", id="webhook-detail")
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+
+    @property
+    def store(self):
+        runner = self.runner("webhooks")
+        return runner.state if runner is not None else None
+
+    def apply(self, batch: list) -> None:
+        if any(isinstance(i, DomainEvent) and i.server == "webhooks" and i.kind != "status" for i in batch):
+            self.refresh_view()
+
+    def refresh_view(self) -> None:
+        if self.store is None:
+            return
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for event in list(reversed(self.store.events))[:MAX_ROWS]:
+            s = event.summary()
+            table.add_row(s["received_at"][11:23], event.client_id, event.event_type or "—", event.signature.verdict,
+                          event.signature.scheme or "—", str(event.attempt), str(event.response_status or "held"), key=event.id)
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
+            self.show_detail(self.selected())
+        else:
+            self.query_one("#webhook-detail", Static).update("No webhooks yet: POST to /webhooks/<client-id>.")
+
+    def selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    @on(DataTable.RowHighlighted, "#webhooks-table")
+    def highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None:
+            self.show_detail(str(event.row_key.value))
+
+    def show_detail(self, event_id: str | None) -> None:
+        event = self.store.by_id.get(event_id) if event_id else None
+        if event is None:
+            return
+        full = event.full()
+        sig = full["signature"]
+        body = json.dumps(full["json"], indent=2) if full["json"] is not None else full["body"][:4000]
+        lines = [
+            f"{full['event_type'] or 'event'} from {event.client_id} · {full['received_at']} · {full['size']} bytes · attempt {event.attempt}",
+            f"signature: {sig['verdict']} ({sig['scheme'] or 'no scheme'})" + (f" — {sig['reason']}" if sig["reason"] else ""),
+        ]
+        if sig["expected"]:
+            lines += [f"  expected: {sig['expected']}", f"  received: {sig['received']}", f"  secret:   {sig['secret_source']} ({sig['secret_hint']})"]
+        if sig["timestamp_skew_s"] is not None:
+            lines.append(f"  timestamp skew: {sig['timestamp_skew_s']:.0f}s")
+        lines += ["", body]
+        self.query_one("#webhook-detail", Static).update("\n".join(lines))
+
+    def action_replay(self) -> None:
+        from ..servers.webhooks import replay_event
+
+        event_id = self.selected()
+        if event_id is None:
+            return
+
+        async def replay(answer: str | None) -> None:
+            if not answer:
+                return
+            if not answer.startswith(("http://", "https://")):
+                self.app.notify("the target must be an http or https URL", severity="error")
+                return
+            outcome = await replay_event(self.store, self.store.by_id[event_id], answer)
+            message = f"delivered: {outcome['status']} in {outcome['duration_ms']} ms" if outcome["delivered"] else f"failed: {outcome['status'] or outcome['error']}"
+            self.app.notify(f"replay to {answer}: {message}", severity="information" if outcome["delivered"] else "error")
+
+        self.app.push_screen(PromptDialog("Replay the selected event to URL", placeholder="http://localhost:8080/webhooks"), replay)
+
+    def action_plan(self) -> None:
+        from ..servers.webhooks import ClientConfig, ResponsePlan
+
+        event_id = self.selected()
+        client = self.store.by_id[event_id].client_id if event_id else None
+        if client is None:
+            return
+
+        def set_plan(answer: str | None) -> None:
+            if answer is None:
+                return
+            config = self.store.clients.get(client, ClientConfig())
+            try:
+                config.plan = ResponsePlan.parse(answer) if answer.strip() else None
+            except (ValueError, TypeError):
+                self.app.notify(f"{answer!r} is not a plan like 500x3+200, delay=2000 or timeout", severity="error")
+                return
+            self.store.clients[client] = config
+            for key in [k for k in self.store.deliveries if k.startswith(client + "/")]:
+                del self.store.deliveries[key]
+            self.app.notify(f"{client}: {'plan ' + answer if answer.strip() else 'no plan (always 200)'}")
+
+        self.app.push_screen(PromptDialog(f"Response plan for {client}", placeholder="500x3+200"), set_plan)
+
+    def action_clear(self) -> None:
+        self.store.clear()
+        self.refresh_view()

@@ -1,0 +1,182 @@
+"""The control panel driven by Textual's Pilot: live faults, token copying, filtering, live panes, quitting."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import httpx
+import jwt
+import pytest
+from textual.widgets import DataTable, Input
+
+from conftest import SEED_SECRET, make_s3_client, port_is_closed
+from mockpanel.app import create_app
+from mockpanel.screens.faults import FaultsPane
+from mockpanel.screens.requests import RequestsPane
+from mockpanel.screens.storage import StoragePane
+from mockpanel.screens.users import UsersPane
+from mockpanel.screens.webhooks import WebhooksPane
+from mockpanel.testing import settings_for
+
+ALL = ["auth", "s3", "webhooks", "client", "imageapi"]
+
+
+def rows(table: DataTable) -> list[list[str]]:
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def until(pilot, condition, limit: float = 10) -> None:
+    """Wait (bounded) for the panel to show something: updates arrive on the next flush tick."""
+    for _ in range(int(limit / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    assert condition()
+
+
+async def test_toggling_a_fault_changes_the_next_response():
+    app = create_app(settings_for(ALL))
+    async with app.run_test(size=(120, 36)) as pilot:
+        auth = app.hub.urls()["auth"]
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{auth}/health")).status_code == 200
+            await pilot.press("7")
+            table = app.query_one(FaultsPane).query_one(DataTable)
+            assert rows(table)[0][0] == "auth"
+            await pilot.press("n")  # fail the next 3 requests of the selected server (auth)
+            assert [(await client.get(f"{auth}/health")).status_code for _ in range(4)] == [500, 500, 500, 200]
+            await pilot.press("e")  # error rate 10 %
+            assert app.hub["auth"].ctx.faults.policy.error_rate == 0.1
+            await pilot.press("e", "e", "e")  # 30 %, 50 %, 100 %
+            assert (await client.get(f"{auth}/health")).status_code == 500
+            await pilot.press("1")
+            servers = rows(app.query_one("#servers-table", DataTable))
+            assert "errors 100% 500" in servers[0][-1]  # the change shows at once in Servers
+            await pilot.press("exclamation_mark")  # all chaos off
+            assert (await client.get(f"{auth}/health")).status_code == 200
+            assert not any(r.ctx.faults.active for r in app.hub.runners.values())
+
+
+async def test_copying_a_token_puts_a_valid_jwt_in_the_clipboard():
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        table = app.query_one(UsersPane).query_one(DataTable)
+        assert rows(table)[0][:3] == ["alice@example.com", "Alice Johnson", "test-user-123"]
+        await pilot.press("down", "a")  # bob
+        claims = jwt.decode(app.clipboard, SEED_SECRET, algorithms=["HS256"])
+        assert claims["sub"] == "test-user-456" and claims["type"] == "access"
+        dialog_text = app.screen.query_one("#dialog-text").text  # the token is also shown to select by hand
+        assert dialog_text == app.clipboard
+        await pilot.press("escape")
+        await pilot.press("r")
+        assert jwt.decode(app.clipboard, SEED_SECRET, algorithms=["HS256"])["type"] == "refresh"
+        await pilot.press("escape", "i")
+        await pilot.press(*"90", "enter")  # the prefilled 60 is selected: typing replaces it
+        claims = jwt.decode(app.clipboard, SEED_SECRET, algorithms=["HS256"])
+        assert claims["exp"] - claims["iat"] == 90 * 60
+
+
+async def test_filtering_the_requests_pane():
+    app = create_app(settings_for(["auth", "s3"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        urls = app.hub.urls()
+        async with httpx.AsyncClient() as client:
+            await client.get(f"{urls['auth']}/health")
+            await client.post(f"{urls['auth']}/api/auth/login", json={"email": "alice@example.com", "password": "wrong-password"})
+            await client.put(f"{urls['s3']}/panel-bucket/k", content=b"x")
+        await pilot.press("2")
+        pane = app.query_one(RequestsPane)
+        table = pane.query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 3)
+        assert [r[1:5] for r in rows(table)] == [["auth", "GET", "/health", "200"], ["auth", "POST", "/api/auth/login", "401"],
+                                                ["s3", "PUT", "/panel-bucket/k", "200"]]
+        await pilot.press("slash")
+        await pilot.press(*"status:4xx")
+        assert [r[3] for r in rows(table)] == ["/api/auth/login"]
+        pane.query_one(Input).value = "server:s3"
+        await until(pilot, lambda: [r[1] for r in rows(table)] == ["s3"])
+        # new traffic appears live, filtered
+        async with httpx.AsyncClient() as client:
+            await client.get(f"{urls['auth']}/health")
+            await client.get(f"{urls['s3']}/panel-bucket/k")
+        await until(pilot, lambda: table.row_count == 2)
+        assert [r[2] for r in rows(table)] == ["PUT", "GET"]
+        table.focus()
+        await pilot.press("enter")  # the detail of the selected request
+        assert "GET /panel-bucket/k" in app.screen.query_one("#dialog-text").text
+
+
+async def test_a_webhook_posted_over_http_appears_in_the_webhooks_pane():
+    app = create_app(settings_for(["webhooks"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        async with httpx.AsyncClient() as client:
+            await client.post(f"{app.hub.urls()['webhooks']}/webhooks/client-123", json={"event_type": "image.processed"},
+                              headers={"X-Webhook-Signature": "0" * 64})
+        table = app.query_one(WebhooksPane).query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 1)
+        assert rows(table)[0][1:5] == ["client-123", "image.processed", "invalid", "x-webhook-signature"]
+        detail = str(app.query_one("#webhook-detail").render())
+        assert "signature does not match" in detail and "expected:" in detail
+
+
+async def test_an_object_put_with_boto3_appears_in_storage():
+    app = create_app(settings_for(["s3"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        s3 = make_s3_client(app.hub.urls()["s3"])
+
+        def put() -> None:
+            s3.create_bucket(Bucket="panel-photos")
+            s3.put_object(Bucket="panel-photos", Key="cat.jpg", Body=b"meow" * 100, ContentType="image/jpeg", Metadata={"owner": "alice"})
+
+        await asyncio.to_thread(put)
+        pane = app.query_one(StoragePane)
+        await until(pilot, lambda: pane.query_one("#objects-table", DataTable).row_count == 1)
+        assert rows(pane.query_one("#buckets-table", DataTable))[0][:3] == ["panel-photos", "1", "400"]
+        objects = rows(pane.query_one("#objects-table", DataTable))
+        assert objects[0][0] == "cat.jpg" and objects[0][1] == "400" and objects[0][2] == "image/jpeg" and objects[0][5] == "owner=alice"
+        pane.query_one("#objects-table", DataTable).focus()
+        await pilot.press("u")  # presigned URL: copied and fetchable
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(app.clipboard)).content == b"meow" * 100
+        await pilot.press("escape", "d")
+        await until(pilot, lambda: pane.query_one("#objects-table", DataTable).row_count == 0)
+
+
+async def test_command_palette_copies_a_token():
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Copy token for diana")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert jwt.decode(app.clipboard, SEED_SECRET, algorithms=["HS256"])["email"] == "diana@example.com"
+
+
+async def test_a_server_that_cannot_start_shows_failed_and_the_rest_run():
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    busy = blocker.getsockname()[1]
+    try:
+        app = create_app(settings_for(["auth", "webhooks"], {"auth": {"port": str(busy)}}))
+        async with app.run_test(size=(120, 36)) as pilot:
+            servers = rows(app.query_one("#servers-table", DataTable))
+            assert servers[0][0] == "auth" and servers[0][2] == f"failed: port {busy} is in use"
+            assert servers[1][2] == "running"
+            assert "✗ auth" in app.sub_title and "● webhooks" in app.sub_title
+    finally:
+        blocker.close()
+
+
+async def test_quit_stops_every_server():
+    app = create_app(settings_for(["auth", "s3"]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        ports = [r.port for r in app.hub.runners.values()]
+        await pilot.press("q")
+        await pilot.pause(0.2)
+    assert all(port_is_closed(p) for p in ports)
