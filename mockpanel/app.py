@@ -75,10 +75,11 @@ class MockPanel(App):
         *(Binding(str(i), f"show('{pane.KEY}')", pane.TITLE, show=False, id=f"show_{pane.KEY}") for i, pane in enumerate(PANES, 1)),
     ]
 
-    def __init__(self, settings: Settings, hub: Hub | None = None) -> None:
+    def __init__(self, settings: Settings, hub: Hub | None = None, start_servers: bool = True) -> None:
         super().__init__()
         self.settings = settings
         self.hub = hub or Hub(settings)
+        self.start_servers = start_servers  # False: show the Hub as it is (snapshot tests draw fixed data)
         self._pending: deque = deque(maxlen=MAX_PENDING)
         self._stopped = False
         self._unsubscribe = None
@@ -92,7 +93,8 @@ class MockPanel(App):
         yield Footer()
 
     async def on_mount(self) -> None:
-        await self.hub.start()
+        if self.start_servers:
+            await self.hub.start()
         self._unsubscribe = self.hub.bus.subscribe(self._pending.append)
         self.set_interval(FLUSH_SECONDS, self.flush)
         for name, reason in self.hub.failed().items():
@@ -210,6 +212,6 @@ class MockPanel(App):
         await self.stop_servers()
 
 
-def create_app(settings: Settings) -> MockPanel:
+def create_app(settings: Settings, start_servers: bool = True) -> MockPanel:
     """The panel as users run it; tests build it through here too."""
-    return MockPanel(settings)
+    return MockPanel(settings, start_servers=start_servers)

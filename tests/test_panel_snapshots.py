@@ -1,0 +1,69 @@
+"""What each pane looks like, at 120x36 and 80x24, with fixed data (no clock, port or random id shows)."""
+
+from __future__ import annotations
+
+import calendar
+import time
+
+import pytest
+
+from mockpanel.app import create_app
+from mockpanel.journal import RequestEntry
+from mockpanel.servers.s3.storage import ObjectMeta
+from mockpanel.servers.webhooks import WebhookEvent
+from mockpanel.servers.webhooks.signatures import verify
+from mockpanel.testing import settings_for
+
+FIXED = calendar.timegm((2026, 1, 15, 10, 30, 0, 0, 0, 0))
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    """Times on screen are local: pin the zone so the snapshots are the same on every machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+SECRETS = {"auth": {"jwt_secret": "snapshot-secret-0123456789abcdef-xyz"}, "s3": {"access_keys": "snap:shot"},
+           "webhooks": {"webhook_secret": "snapshot-webhook-secret"}, "client": {"jwt_secret": "snapshot-client-secret-0123456789"},
+           "imageapi": {"jwt_secret": "snapshot-client-secret-0123456789"}}
+
+
+def fixed_app():
+    settings = settings_for(["auth", "s3", "webhooks", "client", "imageapi"], SECRETS)
+    for number, server in enumerate(settings.servers.values()):
+        server.port = 18000 + number
+    app = create_app(settings, start_servers=False)
+    hub = app.hub
+    for number, runner in enumerate(hub.runners.values()):
+        runner.status, runner.url = "running", f"http://127.0.0.1:{18000 + number}"
+    hub["auth"].ctx.faults.update(delay_enabled=True, min_delay_ms=20, max_delay_ms=80)
+    hub["s3"].ctx.faults.update(error_rate=0.3, error_codes=[503])
+    requests = [("auth", "POST", "/api/auth/login", 200, 3.2, None), ("auth", "GET", "/api/auth/me", 401, 0.8, None),
+                ("s3", "PUT", "/photos/cat.jpg", 200, 1.9, None), ("s3", "GET", "/photos/cat.jpg", 503, 0.3, "error_rate:503"),
+                ("webhooks", "POST", "/webhooks/client-123", 200, 1.1, None)]
+    for i, (server, method, path, status, ms, fault) in enumerate(requests, 1):
+        hub.journal.record((i, FIXED + i, server, method, path, b"", status, ms, 10, 20, ((b"host", b"localhost"),),
+                            ((b"content-type", b"application/json"),), b"", b"{}", fault, ("127.0.0.1", 50000 + i), path))
+        hub[server].ctx.stats.record((method, path), status)
+    store = hub["s3"].state
+    bucket = store.create_bucket("photos")
+    bucket.created = FIXED
+    for key, size, kind in (("cat.jpg", 48213, "image/jpeg"), ("docs/readme.txt", 1024, "text/plain")):
+        store.put(bucket, ObjectMeta(key, size, '"9e107d9d372bb6826bd81d3542a419d6"', FIXED, kind, {"owner": "alice"}, body=b"x"))
+    receiver = hub["webhooks"].state
+    body = b'{"event_type": "image.processed", "image_id": "img-1", "status": "completed"}'
+    for i, (client, headers) in enumerate((("client-123", {"x-webhook-signature": "0" * 64}), ("test-client", {}))):
+        check = verify(headers, body, "snapshot-webhook-secret", "WEBHOOK_SECRET", 300, FIXED)
+        receiver.add(WebhookEvent(f"event-{i}", client, FIXED + i, "POST", "", list(headers.items()), body, "127.0.0.1:50100",
+                                  "image.processed", check, f"sha256:{i}", 1, None, 200))
+    hub["client"].state.append({"job_id": "job-0001", "image_id": "img-1", "status": "completed", "user_id": "test-user-123",
+                                "filename": "sunset.png", "http_status": 202, "uploaded_at": "2026-01-15T10:30:05Z"})
+    return app
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6", "7"])
+def test_pane_snapshot(snap_compare, key, size):
+    assert snap_compare(fixed_app(), press=[key], terminal_size=size)
