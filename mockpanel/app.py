@@ -27,6 +27,7 @@ from .screens.webhooks import WebhooksPane
 PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, ClientPane, FaultsPane)
 FLUSH_SECONDS = 0.25  # bus items reach the widgets in batches, a few times a second
 MAX_PENDING = 20_000  # under a flood only the newest matter; older ones are still in the journal
+FOOTER_REFRESH_MOVES = 25
 
 
 class PanelCommands(Provider):
@@ -83,6 +84,7 @@ class MockPanel(App):
         self._pending: deque = deque(maxlen=MAX_PENDING)
         self._stopped = False
         self._unsubscribe = None
+        self._focus_moves = 0
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -107,6 +109,19 @@ class MockPanel(App):
             pass
         self.update_header()
         self.refresh_all(focus=True)
+        self.watch(self.screen, "focused", self._focus_moved, init=False)
+
+    def _focus_moved(self, _focused: Any) -> None:
+        # Textual's Footer (8.2) recomposes on every focus move, and the data_bind of each FooterKey it made keeps
+        # that key alive: ~300 KB per pane switch, without bound. A fresh Footer lets the old keys go.
+        self._focus_moves += 1
+        if self._focus_moves >= FOOTER_REFRESH_MOVES:
+            self._focus_moves = 0
+            self.call_later(self._fresh_footer)
+
+    async def _fresh_footer(self) -> None:
+        await self.query_one(Footer).remove()
+        await self.mount(Footer())
 
     def update_header(self) -> None:
         parts = []

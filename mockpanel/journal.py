@@ -141,18 +141,33 @@ class Journal:
     def entries(self) -> list[RequestEntry]:
         return [RequestEntry._make(row) for row in self._rows]
 
+    def filtered(self, keep: Callable[[RequestEntry], bool], limit: int) -> list[RequestEntry]:
+        """The newest `limit` entries `keep` accepts, oldest first."""
+        found = []
+        for row in reversed(self._rows):
+            entry = RequestEntry._make(row)
+            if keep(entry):
+                found.append(entry)
+                if len(found) >= limit:
+                    break
+        found.reverse()
+        return found
+
+    def latencies(self, last: int = 2048) -> dict[str, list[float]]:
+        """Per server, the durations (ms, sorted) of its most recent answered requests: one pass, newest first."""
+        found: dict[str, list[float]] = {}
+        for row in reversed(self._rows):
+            if row[6]:
+                durations = found.setdefault(row[2], [])
+                if len(durations) < last:
+                    durations.append(row[7])
+        for durations in found.values():
+            durations.sort()
+        return found
+
     def percentile(self, server: str, q: float, last: int = 2048) -> float | None:
         """Latency percentile (ms) over the server's most recent requests that got an answer."""
-        durations = []
-        for row in reversed(self._rows):
-            if row[2] == server and row[6]:
-                durations.append(row[7])
-                if len(durations) >= last:
-                    break
-        if not durations:
-            return None
-        durations.sort()
-        return durations[min(len(durations) - 1, int(q * len(durations)))]
+        return percentile(self.latencies(last).get(server, []), q)
 
     def clear(self, server: str | None = None) -> None:
         if server is None:
@@ -172,17 +187,30 @@ class Journal:
         since: int | None = None,
         limit: int | None = None,
     ) -> list[RequestEntry]:
-        """Entries oldest first, filtered; `limit` keeps the newest."""
+        """Entries oldest first, filtered; `limit` keeps the newest (found walking back from the newest)."""
         method = method.upper() if method else None
-        found = [
-            RequestEntry._make(row)
-            for row in self._rows
-            if (server is None or row[2] == server)
-            and (method is None or row[3] == method)
-            and (status is None or row[6] == status)
-            and (path is None or path in row[4])
-            and (since is None or row[0] > since)
-        ]
-        if limit is not None:
-            found = found[-limit:] if limit > 0 else []
+
+        def keep(row: tuple) -> bool:
+            return ((server is None or row[2] == server) and (method is None or row[3] == method)
+                    and (status is None or row[6] == status) and (path is None or path in row[4])
+                    and (since is None or row[0] > since))
+
+        if limit is not None and limit <= 0:
+            return []
+        found = []
+        for row in reversed(self._rows):
+            if since is not None and row[0] <= since:
+                break  # ids only grow: everything older is older still
+            if keep(row):
+                found.append(RequestEntry._make(row))
+                if limit is not None and len(found) >= limit:
+                    break
+        found.reverse()
         return found
+
+
+def percentile(ordered: list[float], q: float) -> float | None:
+    """The q-quantile of an already sorted list (None when empty)."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from time import perf_counter
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl

@@ -20,7 +20,6 @@ async def json_body(request: Request) -> Any:
     """The body parsed as JSON whatever its Content-Type (curl -d sends a form type); 422 when it is not JSON."""
     import json
 
-    from fastapi import HTTPException
 
     raw = await request.body()
     try:

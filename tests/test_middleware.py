@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 
-import httpx
 
 from mockpanel.testing import settings_for
 from mockpanel.hub import Hub

@@ -7,7 +7,6 @@ import socket
 
 import httpx
 import jwt
-import pytest
 from textual.widgets import DataTable, Input
 
 from conftest import SEED_SECRET, make_s3_client, port_is_closed
@@ -164,7 +163,7 @@ async def test_a_server_that_cannot_start_shows_failed_and_the_rest_run():
     busy = blocker.getsockname()[1]
     try:
         app = create_app(settings_for(["auth", "webhooks"], {"auth": {"port": str(busy)}}))
-        async with app.run_test(size=(120, 36)) as pilot:
+        async with app.run_test(size=(120, 36)):
             servers = rows(app.query_one("#servers-table", DataTable))
             assert servers[0][0] == "auth" and servers[0][2] == f"failed: port {busy} is in use"
             assert servers[1][2] == "running"

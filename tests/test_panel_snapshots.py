@@ -8,7 +8,6 @@ import time
 import pytest
 
 from mockpanel.app import create_app
-from mockpanel.journal import RequestEntry
 from mockpanel.servers.s3.storage import ObjectMeta
 from mockpanel.servers.webhooks import WebhookEvent
 from mockpanel.servers.webhooks.signatures import verify

@@ -13,6 +13,8 @@ from .base import Pane
 from .dialogs import TextDialog
 
 MAX_ROWS = 500
+FIRST_ROWS = 100  # drawn when the pane is shown; the live tail then grows it to MAX_ROWS
+LIVE_ROWS_PER_FLUSH = 40  # under a flood, a flush shows the newest few (DataTable rows are slow to add); the journal keeps all
 
 
 def matches(entry: RequestEntry, query: str) -> bool:
@@ -73,7 +75,8 @@ class RequestsPane(Pane):
         super().__init__(hub)
         self.follow = True
         self.query_text = ""
-        self.shown: dict[str, RequestEntry] = {}
+        self.shown: dict[str, RequestEntry] = {}  # row key -> entry, for the detail view
+        self.shown_ids: set[int] = set()
 
     def compose(self):
         yield Input(placeholder="filter: server:s3 method:PUT status:5xx /path   (/ to focus)", id="requests-filter")
@@ -90,29 +93,30 @@ class RequestsPane(Pane):
 
     def _add(self, entries: list[RequestEntry]) -> None:
         table = self.query_one(DataTable)
-        for entry in entries[-MAX_ROWS:]:
-            key = str(entry.id)
-            if key in self.shown:  # already drawn when the pane was redrawn from the journal
-                continue
-            self.shown[key] = entry
-            table.add_row(*self._row(entry), key=key)
+        new = [e for e in entries[-MAX_ROWS:] if e.id not in self.shown_ids]  # some were drawn from the journal already
+        for entry, row_key in zip(new, table.add_rows(self._row(e) for e in new)):
+            self.shown[str(row_key.value)] = entry
+            self.shown_ids.add(entry.id)
         overflow = table.row_count - MAX_ROWS
         if overflow > 0:
             for row_key in list(table.rows)[:overflow]:
                 table.remove_row(row_key)
-                self.shown.pop(str(row_key.value), None)
+                gone = self.shown.pop(str(row_key.value), None)
+                if gone is not None:
+                    self.shown_ids.discard(gone.id)
         if self.follow and table.row_count:
             table.move_cursor(row=table.row_count - 1)
 
     def refresh_view(self) -> None:
         self.query_one(DataTable).clear()
         self.shown.clear()
-        self._add([e for e in self.hub.journal.query(limit=MAX_ROWS * 4) if matches(e, self.query_text)])
+        self.shown_ids.clear()
+        self._add(self.hub.journal.filtered(lambda e: matches(e, self.query_text), FIRST_ROWS))
 
     def apply(self, batch: list) -> None:
         fresh = [item for item in batch if isinstance(item, RequestEntry) and matches(item, self.query_text)]
         if fresh:
-            self._add(fresh)
+            self._add(fresh[-LIVE_ROWS_PER_FLUSH:])
 
     @on(Input.Changed, "#requests-filter")
     def filter_changed(self, event: Input.Changed) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.widgets import DataTable
 
+from ..journal import percentile
 from .base import Pane
 
 
@@ -38,12 +39,14 @@ class ServersPane(Pane):
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
+        latencies = self.hub.journal.latencies()
         for name, runner in self.hub.runners.items():
             stats = runner.ctx.stats
             status = runner.status if runner.status != "failed" else f"failed: {runner.reason}"
             faults = ", ".join(runner.ctx.faults.policy.describe()) or "—"
+            mine = latencies.get(name, [])
             table.add_row(name, runner.url or "—", status, str(stats.total), str(stats.errors),
-                          _ms(self.hub.journal.percentile(name, 0.5)), _ms(self.hub.journal.percentile(name, 0.95)), faults, key=name)
+                          _ms(percentile(mine, 0.5)), _ms(percentile(mine, 0.95)), faults, key=name)
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import jwt
-from fastapi import FastAPI, File, Form, HTTPException, Query, UploadFile
+from fastapi import FastAPI, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from ...hub import ServerSpec

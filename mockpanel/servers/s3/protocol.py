@@ -12,7 +12,7 @@ import time
 import zlib
 from email.utils import parsedate_to_datetime
 from typing import Any, AsyncIterator, Callable, Iterable
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import quote, unquote
 
 import google_crc32c
 

@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 import httpx
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from ...hub import ServerSpec
 from ...service import ServerContext
@@ -486,10 +487,8 @@ def _client_router(store: WebhookStore) -> APIRouter:
                 raise HTTPException(422, f"plan {body['plan']!r} is not of the form 500x3+200, delay=2000 or timeout") from None
         try:
             config = ClientConfig.model_validate(current | body)
-        except Exception as exc:
-            from fastapi.exceptions import RequestValidationError
-
-            raise RequestValidationError(getattr(exc, "errors", lambda: [{"loc": ("body",), "msg": str(exc), "type": "value_error"}])()) from None
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
         store.clients[client_id] = config
         if "plan" in body:
             for key in [k for k in store.deliveries if k.startswith(client_id + "/")]:

@@ -1,0 +1,105 @@
+"""The panel under load: key-press-to-repaint latency and memory, idle against >= 1,000 requests/s, in one run.
+
+Run: .venv/bin/python benchmarks/bench_panel.py [--requests 1000000] [--presses 200]
+The real app (Textual's headless driver, 120x36) runs every mock in its loop; wrk (on loopback) drives the auth
+server's /health while keys switch panes. Latency: from sending a key until the screen has been refreshed after it.
+Memory: the process's resident size after warm-up and after --requests requests (the bounds should have filled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from mockpanel.app import create_app  # noqa: E402
+from mockpanel.testing import settings_for  # noqa: E402
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def key_latencies(app, pilot, presses: int) -> list[float]:
+    """Send a key that switches panes; time until the screen has refreshed after the switch (not until the tab
+    underline's animation ends, which Pilot.press would also wait for)."""
+    from textual import events
+
+    samples: list[float] = []
+    keys = ["2", "1", "5", "7"]
+    original = app.action_show
+    done: asyncio.Event | None = None
+
+    def timed_show(key: str) -> None:
+        original(key)
+        app.call_after_refresh(done.set)
+
+    app.action_show = timed_show
+    try:
+        for i in range(presses):
+            done = asyncio.Event()
+            key = keys[i % len(keys)]
+            start = time.perf_counter()
+            app.post_message(events.Key(key, key))
+            await asyncio.wait_for(done.wait(), 30)
+            samples.append((time.perf_counter() - start) * 1000)
+            await asyncio.sleep(0.05)
+    finally:
+        app.action_show = original
+    return samples
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main(args) -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("needs wrk on PATH (apt-get install wrk)")
+    app = create_app(settings_for(["auth", "s3", "webhooks", "client"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.5)
+        url = app.hub.urls()["auth"] + "/health"
+        auth = app.hub["auth"].ctx.stats
+        idle = await key_latencies(app, pilot, args.presses)
+        idle_rss = rss_mib()
+
+        load = subprocess.Popen(["wrk", "-t1", "-c32", f"-d{args.max_seconds}s", url], stdout=subprocess.DEVNULL)
+        started, before = time.perf_counter(), auth.total
+        await asyncio.sleep(5)  # warm-up: the journal (10,000) and the panes' bounds fill
+        warm_rss = rss_mib()
+        loaded = await key_latencies(app, pilot, args.presses)
+        while auth.total - before < args.requests and load.poll() is None:
+            await asyncio.sleep(1)
+        served = auth.total - before
+        elapsed = time.perf_counter() - started
+        end_rss = rss_mib()
+        load.terminate()
+        load.wait()
+        await pilot.press("q")
+
+    print(f"{served:,} requests in {elapsed:.0f} s = {served / elapsed:,.0f} req/s to auth /health while the panel ran (wrk -c32)")
+    print(f"{'':<26}{'idle':>10}{'under load':>12}")
+    print(f"{'key to repaint p50 (ms)':<26}{statistics.median(idle):>10.1f}{statistics.median(loaded):>12.1f}")
+    print(f"{'key to repaint p95 (ms)':<26}{pct(idle, 0.95):>10.1f}{pct(loaded, 0.95):>12.1f}")
+    print(f"memory: idle {idle_rss:.0f} MiB, after warm-up {warm_rss:.0f} MiB, after {served:,} requests {end_rss:.0f} MiB "
+          f"({end_rss - warm_rss:+.0f} MiB since warm-up)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument("--max-seconds", type=int, default=900, help="stop the load after this long even if --requests is not reached")
+    asyncio.run(main(parser.parse_args()))
