@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from .faults import FaultPolicy
+from .journal import percentile
 from .service import ServerContext
 from .web import install_json_errors, json_body
 
@@ -73,11 +74,12 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
 
     @app.get("/__mockpanel/stats", summary="Request counters and latency percentiles")
     async def stats() -> dict[str, Any]:
+        latencies = ctx.journal.latencies().get(ctx.name, [])
         return {
             "server": ctx.name,
             **ctx.stats.as_dict(),
-            "p50_ms": ctx.journal.percentile(ctx.name, 0.5),
-            "p95_ms": ctx.journal.percentile(ctx.name, 0.95),
+            "p50_ms": percentile(latencies, 0.5),
+            "p95_ms": percentile(latencies, 0.95),
             "faults": ctx.faults.policy.describe(),
         }
 

@@ -165,10 +165,6 @@ class Journal:
             durations.sort()
         return found
 
-    def percentile(self, server: str, q: float, last: int = 2048) -> float | None:
-        """Latency percentile (ms) over the server's most recent requests that got an answer."""
-        return percentile(self.latencies(last).get(server, []), q)
-
     def clear(self, server: str | None = None) -> None:
         if server is None:
             self._rows.clear()

@@ -177,3 +177,13 @@ def test_reset_puts_seed_data_back(client):
     assert client.post("/__mockpanel/reset").json() == {"server": "auth", "reset": True}
     emails = [u["email"] for u in client.get("/api/auth/users").json()["users"]]
     assert "gone@example.com" not in emails and len(emails) == 5
+
+
+def test_stats_show_counters_latency_and_active_faults(client):
+    for _ in range(5):
+        client.get("/health")
+    set_faults(client, error_rate=0.5, error_codes=[503], seed=3)
+    stats = client.get("/__mockpanel/stats").json()
+    assert stats["server"] == "auth" and stats["total_requests"] == 5 and stats["total_errors"] == 0
+    assert 0 < stats["p50_ms"] <= stats["p95_ms"]
+    assert stats["faults"] == ["errors 50% 503"]
