@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Static
 
-from ..journal import DomainEvent
 from .base import Pane
 
 
 class ClientPane(Pane):
     TITLE = "Client app"
     KEY = "client"
+    SERVERS = ("client", "imageapi")
 
     def compose(self):
         if self.runner("client") is None and self.runner("imageapi") is None:
@@ -20,20 +20,13 @@ class ClientPane(Pane):
         table.add_columns("uploaded", "file", "user", "HTTP", "job", "status", "detail")
         yield table
 
-    def on_mount(self) -> None:
-        self.refresh_view()
-
-    def apply(self, batch: list) -> None:
-        if any(isinstance(i, DomainEvent) and i.server in ("client", "imageapi") and i.kind != "status" for i in batch):
-            self.refresh_view()
-
     def refresh_view(self) -> None:
         if not self.query(DataTable):
             return
         table = self.query_one(DataTable)
         table.clear()
-        jobs = self.runner("imageapi").state.jobs if self.runner("imageapi") else {}
-        history = self.runner("client").state if self.runner("client") else []
+        jobs = self.state_of("imageapi").jobs if self.runner("imageapi") else {}
+        history = self.state_of("client") or []
         seen = set()
         for upload in history[:500]:
             job = jobs.get(upload.get("job_id") or "")

@@ -29,9 +29,6 @@ class FaultsPane(Pane):
         table.add_columns("server", "delay", "min ms", "max ms", "error rate", "codes", "fail next", "drop", "hang")
         yield table
 
-    def on_mount(self) -> None:
-        self.refresh_view()
-
     def refresh_view(self) -> None:
         table = self.query_one(DataTable)
         cursor = table.cursor_row

@@ -84,9 +84,6 @@ class RequestsPane(Pane):
         table.add_columns("time", "server", "method", "path", "status", "ms", "fault")
         yield table
 
-    def on_mount(self) -> None:
-        self.refresh_view()
-
     def _row(self, entry: RequestEntry) -> tuple:
         stamp = time.strftime("%H:%M:%S", time.localtime(entry.time)) + f".{int(entry.time * 1000) % 1000:03d}"
         return (stamp, entry.server, entry.method, entry.path[:80], str(entry.status or "—"), f"{entry.duration_ms:.1f}", entry.fault or "")

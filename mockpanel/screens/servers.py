@@ -26,9 +26,6 @@ class ServersPane(Pane):
         table.add_columns("server", "url", "status", "requests", "errors", "p50 ms", "p95 ms", "faults")
         yield table
 
-    def on_mount(self) -> None:
-        self.refresh_view()
-
     def selected(self) -> str | None:
         table = self.query_one(DataTable)
         if not table.row_count:

@@ -8,7 +8,6 @@ from textual import on
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from ..journal import DomainEvent
 from .base import Pane
 from .dialogs import TextDialog
 
@@ -18,6 +17,7 @@ MAX_OBJECTS = 1000
 class StoragePane(Pane):
     TITLE = "Storage"
     KEY = "storage"
+    SERVERS = ("s3",)
     BINDINGS = [
         Binding("u", "presign", "Copy presigned URL", tooltip="A GET URL for the selected object, valid one hour"),
         Binding("delete,d", "delete_object", "Delete object"),
@@ -39,17 +39,9 @@ class StoragePane(Pane):
         objects.add_columns("key", "size", "content type", "modified", "etag", "metadata")
         yield objects
 
-    def on_mount(self) -> None:
-        self.refresh_view()
-
     @property
     def store(self):
-        runner = self.runner("s3")
-        return runner.state if runner is not None else None
-
-    def apply(self, batch: list) -> None:
-        if any(isinstance(i, DomainEvent) and i.server == "s3" and i.kind != "status" for i in batch):
-            self.refresh_view()
+        return self.state_of("s3")
 
     def refresh_view(self) -> None:
         if self.store is None:

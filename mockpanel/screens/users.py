@@ -8,7 +8,6 @@ from fastapi import HTTPException
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from ..journal import DomainEvent
 from .base import Pane
 from .dialogs import PromptDialog, TextDialog
 
@@ -16,6 +15,7 @@ from .dialogs import PromptDialog, TextDialog
 class UsersPane(Pane):
     TITLE = "Users"
     KEY = "users"
+    SERVERS = ("auth",)
     BINDINGS = [
         Binding("a", "copy_access", "Copy access token", tooltip="Copy a fresh access token of the selected user"),
         Binding("r", "copy_refresh", "Copy refresh token"),
@@ -32,17 +32,9 @@ class UsersPane(Pane):
         table.add_columns("email", "name", "id", "created")
         yield table
 
-    def on_mount(self) -> None:
-        self.refresh_view()
-
     @property
     def auth(self):
-        runner = self.runner("auth")
-        return runner.state if runner is not None else None
-
-    def apply(self, batch: list) -> None:
-        if any(isinstance(i, DomainEvent) and i.server == "auth" and i.kind in ("user_registered", "users_reset", "reset") for i in batch):
-            self.refresh_view()
+        return self.state_of("auth")
 
     def refresh_view(self) -> None:
         if self.auth is None:

@@ -10,7 +10,6 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from ..journal import DomainEvent
 from .base import Pane
 from .dialogs import PromptDialog
 
@@ -20,6 +19,7 @@ MAX_ROWS = 500
 class WebhooksPane(Pane):
     TITLE = "Webhooks"
     KEY = "webhooks"
+    SERVERS = ("webhooks",)
     BINDINGS = [
         Binding("y", "replay", "Replay…", tooltip="Re-send the selected event to a URL"),
         Binding("p", "plan", "Response plan…", tooltip="e.g. 500x3+200, delay=2000, timeout; empty: none"),
@@ -36,17 +36,9 @@ class WebhooksPane(Pane):
         with VerticalScroll(id="webhook-detail-scroll"):
             yield Static("", id="webhook-detail")
 
-    def on_mount(self) -> None:
-        self.refresh_view()
-
     @property
     def store(self):
-        runner = self.runner("webhooks")
-        return runner.state if runner is not None else None
-
-    def apply(self, batch: list) -> None:
-        if any(isinstance(i, DomainEvent) and i.server == "webhooks" and i.kind != "status" for i in batch):
-            self.refresh_view()
+        return self.state_of("webhooks")
 
     def refresh_view(self) -> None:
         if self.store is None:
