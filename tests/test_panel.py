@@ -45,13 +45,19 @@ async def test_toggling_a_fault_changes_the_next_response():
             assert rows(table)[0][0] == "auth"
             await pilot.press("n")  # fail the next 3 requests of the selected server (auth)
             assert [(await client.get(f"{auth}/health")).status_code for _ in range(4)] == [500, 500, 500, 200]
+            await pilot.press("c")  # injected errors use 503
+            await pilot.press(*"503", "enter")
+            assert app.hub["auth"].ctx.faults.policy.error_codes == [503]
+            await pilot.press("c")
+            await pilot.press(*"99", "enter")  # refused with a message, nothing changes
+            assert app.hub["auth"].ctx.faults.policy.error_codes == [503]
             await pilot.press("e")  # error rate 10 %
             assert app.hub["auth"].ctx.faults.policy.error_rate == 0.1
             await pilot.press("e", "e", "e")  # 30 %, 50 %, 100 %
-            assert (await client.get(f"{auth}/health")).status_code == 500
+            assert (await client.get(f"{auth}/health")).status_code == 503
             await pilot.press("1")
             servers = rows(app.query_one("#servers-table", DataTable))
-            assert "errors 100% 500" in servers[0][-1]  # the change shows at once in Servers
+            assert "errors 100% 503" in servers[0][-1]  # the change shows at once in Servers
             await pilot.press("exclamation_mark")  # all chaos off
             assert (await client.get(f"{auth}/health")).status_code == 200
             assert not any(r.ctx.faults.active for r in app.hub.runners.values())

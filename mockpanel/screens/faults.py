@@ -20,6 +20,7 @@ class FaultsPane(Pane):
         Binding("p", "toggle_rate('drop_rate')", "Drop", tooltip="Drop 10 % of connections with no response"),
         Binding("h", "toggle_rate('hang_rate')", "Hang", tooltip="Hold 10 % of requests until the client gives up"),
         Binding("m", "delay_bounds", "Delay ms…"),
+        Binding("c", "error_codes", "Codes…", tooltip="Status codes injected errors use, e.g. 503,500"),
         Binding("o", "clear_one", "Off (this server)"),
     ]
 
@@ -73,6 +74,20 @@ class FaultsPane(Pane):
         for runner in self.targets():
             runner.ctx.faults.clear()
         self.refresh_view()
+
+    def action_error_codes(self) -> None:
+        from .dialogs import PromptDialog
+
+        def apply(answer: str | None) -> None:
+            if not answer:
+                return
+            try:
+                self.change(error_codes=[int(code) for code in answer.replace(" ", "").split(",") if code])
+            except ValueError:
+                self.app.notify("type HTTP error codes from 400 to 599, e.g. 503,500", severity="error")
+
+        current = ",".join(map(str, self.targets()[0].ctx.faults.policy.error_codes))
+        self.app.push_screen(PromptDialog("Status codes of injected errors (comma-separated)", current), apply)
 
     def action_delay_bounds(self) -> None:
         from .dialogs import PromptDialog
