@@ -19,7 +19,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/bench_auth.py
+	$(BIN)/python benchmarks/bench_s3.py
+	$(BIN)/python benchmarks/bench_panel.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
