@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections import deque
 from functools import partial
@@ -110,6 +111,10 @@ class MockPanel(App):
         self.update_header()
         self.refresh_all(focus=True)
         self.watch(self.screen, "focused", self._focus_moved, init=False)
+        # Full collections walk every long-lived object (widgets, FastAPI, pydantic) and pause the loop the servers
+        # and the keys share; what exists after start-up lives as long as the app, so keep it out of their reach.
+        gc.collect()
+        gc.freeze()
 
     def _focus_moved(self, _focused: Any) -> None:
         # Textual's Footer (8.2) recomposes on every focus move, and the data_bind of each FooterKey it made keeps

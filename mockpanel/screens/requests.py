@@ -13,7 +13,7 @@ from .base import Pane
 from .dialogs import TextDialog
 
 MAX_ROWS = 500
-FIRST_ROWS = 100  # drawn when the pane is shown; the live tail then grows it to MAX_ROWS
+FIRST_ROWS = 40  # drawn when the pane is shown (a screenful); the live tail then grows it to MAX_ROWS
 LIVE_ROWS_PER_FLUSH = 40  # under a flood, a flush shows the newest few (DataTable rows are slow to add); the journal keeps all
 
 
