@@ -207,15 +207,18 @@ class MockPanel(App):
         self.update_header()
         self.refresh_all()
 
-    def copy_token(self, user_id: str) -> None:
+    def copy_and_show(self, text: str, title: str, notice: str) -> None:
+        """Clipboard (OSC 52) and a dialog to select from, since some terminals ignore OSC 52; a notification says so."""
         from .screens.dialogs import TextDialog
 
+        self.copy_to_clipboard(text)
+        self.notify(notice)
+        self.push_screen(TextDialog(title, text))
+
+    def copy_token(self, user_id: str) -> None:
         auth = self.hub["auth"].state
         user = auth.users.by_id[user_id]
-        token = auth.tokens.issue(user, "access")
-        self.copy_to_clipboard(token)
-        self.notify(f"access token for {user.email} copied to the clipboard")
-        self.push_screen(TextDialog(f"Access token for {user.email}", token))
+        self.copy_and_show(auth.tokens.issue(user, "access"), f"Access token for {user.email}", f"access token for {user.email} copied to the clipboard")
 
     async def action_quit(self) -> None:
         await self.stop_servers()

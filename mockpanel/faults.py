@@ -74,21 +74,15 @@ class FaultInjector:
         self._policy = policy or FaultPolicy()
         self.active = self._policy.active  # read on every request: kept as a plain attribute
         self._rng = random.Random(self._policy.seed)
-        self._listeners: list = []
 
     @property
     def policy(self) -> FaultPolicy:
         return self._policy
 
-    def on_change(self, callback) -> None:
-        self._listeners.append(callback)
-
     def replace(self, policy: FaultPolicy) -> FaultPolicy:
         self._policy = policy
         self.active = policy.active
         self._rng = random.Random(policy.seed)
-        for callback in self._listeners:
-            callback(policy)
         return policy
 
     def update(self, **changes: Any) -> FaultPolicy:
@@ -114,8 +108,6 @@ class FaultInjector:
             # The count lives in the policy so GET /__mockpanel/faults shows what is left.
             self._policy = p.model_copy(update={"fail_next": p.fail_next - 1})
             self.active = self._policy.active
-            for callback in self._listeners:
-                callback(self._policy)
             return FaultDecision(f"fail_next:{p.fail_next_code}", delay, status=p.fail_next_code)
         if simulate_error is not None:
             return FaultDecision(f"simulate_error:{simulate_error}", delay, status=simulate_error)

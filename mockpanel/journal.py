@@ -26,8 +26,8 @@ class RequestEntry(NamedTuple):
     duration_ms: float
     request_size: int
     response_size: int
-    raw_request_headers: tuple  # ((name, value), ...) as bytes, as the ASGI server gave them
-    raw_response_headers: tuple
+    raw_request_headers: list  # [(name, value), ...] as bytes, as the ASGI server gave them
+    raw_response_headers: list
     request_preview: bytes
     response_preview: bytes
     fault: str | None = None
@@ -49,13 +49,6 @@ class RequestEntry(NamedTuple):
     @property
     def response_headers(self) -> list[tuple[str, str]]:
         return [(_decode(k), _decode(v)) for k, v in self.raw_response_headers]
-
-    def header(self, name: str) -> str | None:
-        wanted = name.lower().encode("latin-1")
-        for key, value in self.raw_request_headers:
-            if key == wanted:
-                return _decode(value)
-        return None
 
     def as_dict(self) -> dict[str, Any]:
         return {

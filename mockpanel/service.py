@@ -114,7 +114,8 @@ def _transport_of(receive: Any) -> Any:
     return getattr(getattr(receive, "__self__", None), "transport", None)
 
 
-async def _wait_for_disconnect(receive: Callable[[], Awaitable[dict]]) -> None:
+async def wait_for_disconnect(receive: Callable[[], Awaitable[dict]]) -> None:
+    """Hold until the client goes away (with the body read, the ASGI server's receive answers only then)."""
     while (await receive())["type"] != "http.disconnect":
         pass
 
@@ -236,10 +237,10 @@ class ServiceMiddleware:
                     transport = _transport_of(receive)
                     if transport is not None:
                         transport.abort()
-                        await _wait_for_disconnect(receive)
+                        await wait_for_disconnect(receive)
                         return
                 if fault.hang:
-                    await _wait_for_disconnect(receive)
+                    await wait_for_disconnect(receive)
                     return
                 if fault.status is not None:
                     await self._send_error(send, scope, fault.status, f"injected fault: {fault.label}", cap, has_body)
@@ -255,12 +256,11 @@ class ServiceMiddleware:
             template = route.path if route is not None and hasattr(route, "path") else scope["path"]
             method = scope["method"]
             ctx.stats.record((method, template), cap[0])
-            # A plain tuple of atoms in RequestEntry's field order (header lists become tuples): the collector stops
-            # tracking such a tuple after one pass, so 10,000 retained entries never weigh on later collections.
+            # A plain tuple in RequestEntry's field order; header lists are kept as the ASGI server and app made them.
             ctx.journal.record(
                 (
                     ctx.journal.next_id(), started + _WALL_OFFSET, ctx.name, method, scope["path"], scope["query_string"], cap[0],
-                    duration_ms, cap[4], cap[2], tuple(scope["headers"]), tuple(cap[1]), cap[5], cap[3],
-                    fault.label if fault is not None else None, tuple(scope.get("client") or ()), template,
+                    duration_ms, cap[4], cap[2], scope["headers"], cap[1], cap[5], cap[3],
+                    fault.label if fault is not None else None, scope.get("client") or (), template,
                 )
             )

@@ -97,7 +97,6 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "codes": _parse_codes,
     "list": _parse_list,
     "rounds": lambda r: _parse_int(r, 4, 31),
-    "size": lambda r: _parse_int(r, 0),
 }
 
 _KIND_HINT = {"port": "expected a port number from 0 to 65535", "rate": "expected a number from 0 to 1"}

@@ -9,7 +9,6 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from .base import Pane
-from .dialogs import TextDialog
 
 MAX_OBJECTS = 1000
 
@@ -86,19 +85,14 @@ class StoragePane(Pane):
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
     def action_presign(self) -> None:
-        from ..servers.s3.signing import presign_v4
+        from ..servers.s3 import presign
 
         key = self.selected_key()
         if key is None or self.bucket is None:
             return
         runner = self.runner("s3")
-        settings = runner.settings
-        access, _, secret = (settings["access_keys"][0] if settings["access_keys"] else "test-key:test-secret").partition(":")
-        base = settings["presigned_url_base"] or runner.url
-        url = presign_v4(base, "GET", self.bucket, key, access, secret, 3600, settings["region"])
-        self.app.copy_to_clipboard(url)
-        self.app.notify(f"presigned URL for {key} copied (valid 1 h)")
-        self.app.push_screen(TextDialog(f"Presigned URL for {self.bucket}/{key}", url))
+        url = presign(runner.settings, runner.settings["presigned_url_base"] or runner.url, "GET", self.bucket, key, 3600)
+        self.app.copy_and_show(url, f"Presigned URL for {self.bucket}/{key}", f"presigned URL for {key} copied (valid 1 h)")
 
     def action_delete_object(self) -> None:
         key = self.selected_key()

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from .base import Pane
-from .dialogs import PromptDialog, TextDialog
+from .dialogs import PromptDialog
 
 
 class UsersPane(Pane):
@@ -59,10 +59,8 @@ class UsersPane(Pane):
         user = self.selected_user()
         if user is None:
             return
-        token = self.auth.tokens.issue(user, kind, ttl)
-        self.app.copy_to_clipboard(token)
-        self.app.notify(f"{kind} token for {user.email} copied to the clipboard")
-        self.app.push_screen(TextDialog(f"{kind.capitalize()} token for {user.email}", token))
+        self.app.copy_and_show(self.auth.tokens.issue(user, kind, ttl), f"{kind.capitalize()} token for {user.email}",
+                               f"{kind} token for {user.email} copied to the clipboard")
 
     def action_copy_access(self) -> None:
         self.copy_token("access")

@@ -115,15 +115,13 @@ class WebhooksPane(Pane):
         def set_plan(answer: str | None) -> None:
             if answer is None:
                 return
-            config = self.store.clients.get(client, ClientConfig())
             try:
-                config.plan = ResponsePlan.parse(answer) if answer.strip() else None
+                plan = ResponsePlan.parse(answer) if answer.strip() else None
             except (ValueError, TypeError):
                 self.app.notify(f"{answer!r} is not a plan like 500x3+200, delay=2000 or timeout", severity="error")
                 return
-            self.store.clients[client] = config
-            for key in [k for k in self.store.deliveries if k.startswith(client + "/")]:
-                del self.store.deliveries[key]
+            config = self.store.clients.get(client, ClientConfig()).model_copy(update={"plan": plan})
+            self.store.configure(client, config, plan_changed=True)
             self.app.notify(f"{client}: {'plan ' + answer if answer.strip() else 'no plan (always 200)'}")
 
         self.app.push_screen(PromptDialog(f"Response plan for {client}", placeholder="500x3+200"), set_plan)

@@ -26,7 +26,7 @@ SETTINGS = (
             ("S3_AUTO_CREATE_BUCKETS",), choices=("unsigned", "always", "never")),
     Setting("buckets", "list", (), "buckets that exist from the start (comma-separated)", ("S3_BUCKETS",)),
     Setting("region", "str", "us-east-1", "region of buckets created without a LocationConstraint", ("S3_REGION",)),
-    Setting("min_part_size", "size", 5 * 1024 * 1024, "smallest multipart part (but the last) CompleteMultipartUpload accepts", ("S3_MIN_PART_SIZE",)),
+    Setting("min_part_size", "int", 5 * 1024 * 1024, "smallest multipart part (but the last) CompleteMultipartUpload accepts", ("S3_MIN_PART_SIZE",)),
     Setting("virtual_host_suffixes", "list", ("localhost",), "host names under which BUCKET.<suffix> addresses a bucket"),
 )
 
@@ -61,6 +61,13 @@ def _readable(value: str) -> str:
         return value
 
 
+def presign(settings, base_url: str, method: str, bucket: str, key: str, expires_in: int, now: float | None = None) -> str:
+    """A SigV4 presigned URL signed with the first configured key pair (what /presigned-url and the panel hand out)."""
+    first = settings["access_keys"][0] if settings["access_keys"] else "test-key:test-secret"
+    access_key, _, secret = first.partition(":")
+    return presign_v4(base_url, method, bucket, key, access_key, secret, expires_in, settings["region"], now)
+
+
 def build(ctx: ServerContext):
     s = ctx.settings
     store = Store(s["data_dir"])
@@ -83,8 +90,6 @@ def build(ctx: ServerContext):
         seed_buckets()
 
     ctx.on_reset(reset)
-    access_key, _, secret = (s["access_keys"][0] if s["access_keys"] else "test-key:test-secret").partition(":")
-
     app = FastAPI(
         title="S3 mock",
         description="S3-compatible storage (path-style and BUCKET.localhost) plus the seed's convenience endpoints. "
@@ -113,7 +118,7 @@ def build(ctx: ServerContext):
     ) -> dict[str, Any]:
         base = s["presigned_url_base"] or f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
         now = time.time()
-        url = presign_v4(base, method, bucket, key, access_key, secret, expires_in, s["region"], now)
+        url = presign(s, base, method, bucket, key, expires_in, now)
         return {"url": url, "bucket": bucket, "key": key, "method": method, "expires_in": expires_in,
                 "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + expires_in))}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import binascii
 import hashlib
 import itertools
@@ -20,7 +21,7 @@ from ...service import BodyTooLarge, ServerContext
 from .chunked import AwsChunkedDecoder
 from .signing import Auth, check_expiry, parse_auth, verify
 from .storage import BodyWriter, Bucket, ObjectMeta, Store, Upload
-from .xml import ERRORS, S3Error, document, e, error_document, http_date, iso8601, parse
+from .xml import S3Error, document, e, error_document, http_date, iso8601, parse
 
 MAX_KEY_BYTES = 1024
 MAX_XML_BODY = 4 * 1024 * 1024
@@ -37,10 +38,6 @@ RESPONSE_OVERRIDES = {
 CHECKSUM_ALGORITHMS = ("crc32", "crc32c", "sha1", "sha256", "crc64nvme")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
-ERRORS.setdefault("InvalidPartNumber", (416, "The requested partnumber is not satisfiable"))
-ERRORS.setdefault("XAmzContentSHA256Mismatch", (400, "The provided 'x-amz-content-sha256' header does not match what was computed."))
-ERRORS.setdefault("AuthorizationHeaderMalformed", (400, "The authorization header is malformed."))
-ERRORS.setdefault("AuthorizationQueryParametersError", (400, "Error parsing the query-string authentication parameters."))
 
 
 class ClientGone(Exception):
@@ -253,12 +250,12 @@ class S3Protocol:
             if m == "PUT":
                 if len(p) == 0:
                     return await self.create_bucket(req, receive, send)
-                return await self.unsupported(req, receive)
+                return await self.unsupported(req)
             if m == "HEAD":
                 return await self.head_bucket(req, send)
             if m == "DELETE":
                 if p:
-                    return await self.unsupported(req, receive)
+                    return await self.unsupported(req)
                 return await self.delete_bucket(req, send)
             if m == "GET":
                 if "location" in p:
@@ -281,7 +278,7 @@ class S3Protocol:
                     raise S3Error("NoSuchTagSet", BucketName=req.bucket)
                 if set(p) - {"list-type", "prefix", "delimiter", "max-keys", "marker", "continuation-token", "start-after",
                              "encoding-type", "fetch-owner", "x-id"} and not any(k.startswith("X-Amz-") for k in p):
-                    return await self.unsupported(req, receive)
+                    return await self.unsupported(req)
                 if p.get("list-type") == "2":
                     return await self.list_objects(req, send, v2=True)
                 return await self.list_objects(req, send, v2=False)
@@ -296,7 +293,7 @@ class S3Protocol:
                     return await self.upload_part_copy(req, send)
                 return await self.upload_part(req, receive, send)
             if "tagging" in p or "acl" in p or "retention" in p or "legal-hold" in p:
-                return await self.unsupported(req, receive)
+                return await self.unsupported(req)
             if "x-amz-copy-source" in req.headers:
                 return await self.copy_object(req, send)
             return await self.put_object(req, receive, send)
@@ -321,7 +318,7 @@ class S3Protocol:
                 return await self.complete_upload(req, receive, send)
         raise S3Error("MethodNotAllowed", Method=m, ResourceType="OBJECT")
 
-    async def unsupported(self, req: Request, receive: Callable) -> None:
+    async def unsupported(self, req: Request) -> None:
         names = ", ".join(sorted(k for k in req.params if not k.startswith("X-Amz-"))) or req.method
         raise S3Error("NotImplemented", f"mockpanel's S3 mock does not implement this request ({req.method} ?{names}).")
 
@@ -410,8 +407,6 @@ class S3Protocol:
     @staticmethod
     def _walk(bucket: Bucket, prefix: str, delimiter: str, after: str, limit: int) -> tuple[list[str], list[str], bool, str | None]:
         """Keys and common prefixes after `after`, up to `limit` together; (keys, prefixes, truncated, last item)."""
-        import bisect
-
         keys = bucket.keys
         start = max(prefix, after) if after else prefix
         if after and delimiter and after.startswith(prefix) and after.endswith(delimiter) and after.find(delimiter, len(prefix)) == len(after) - len(delimiter):
@@ -533,7 +528,7 @@ class S3Protocol:
             raise S3Error("NoSuchKey", Key=req.key)
         return meta
 
-    def _new_meta(self, req: Request, key: str) -> dict[str, Any]:
+    def _new_meta(self, req: Request) -> dict[str, Any]:
         """Metadata an upload sets from its headers (PutObject, CreateMultipartUpload, CopyObject REPLACE)."""
         h = req.headers
         metadata = {k[11:]: v for k, v in h.items() if k.startswith("x-amz-meta-")}
@@ -714,7 +709,7 @@ class S3Protocol:
     async def put_object(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.writable_bucket(req)
         self._check_put_preconditions(req, bucket)
-        fields = self._new_meta(req, req.key)
+        fields = self._new_meta(req)
         writer = BodyWriter(self.store)
         content_type = req.headers.get("content-type", "")
         if req.auth is None and content_type.startswith("multipart/form-data"):
@@ -888,7 +883,7 @@ class S3Protocol:
             raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         self._check_put_preconditions(req, bucket)
         if directive == "REPLACE":
-            fields = self._new_meta(req, req.key)
+            fields = self._new_meta(req)
         else:
             fields = {"content_type": source.content_type, "metadata": dict(source.metadata), "headers": dict(source.headers),
                       "sse": source.sse, "sse_kms_key_id": source.sse_kms_key_id}
@@ -923,7 +918,7 @@ class S3Protocol:
 
     async def create_upload(self, req: Request, send: Callable) -> None:
         bucket = self.writable_bucket(req)
-        fields = self._new_meta(req, req.key)
+        fields = self._new_meta(req)
         algorithm = req.headers.get("x-amz-checksum-algorithm", "").lower() or None
         if algorithm is not None and algorithm not in CHECKSUM_ALGORITHMS:
             raise S3Error("InvalidRequest", f"Checksum algorithm {algorithm} is not supported")
@@ -963,9 +958,7 @@ class S3Protocol:
             start, end = int(m.group(1)), int(m.group(2))
             if end >= source.size:
                 raise S3Error("InvalidRange", ActualObjectSize=str(source.size), RangeRequested=raw_range)
-        writer = self.store.part_writer(upload)
-        if end >= start:
-            await asyncio.to_thread(_copy_into, self.store, source, start, end, writer)
+        writer = await asyncio.to_thread(self.store.copy_body, source, start, end, self.store.part_writer(upload))
         part = self.store.put_part(upload, number, writer, {})
         await self.xml(send, req, "CopyPartResult", [f"<LastModified>{iso8601(part['last_modified'])}</LastModified><ETag>{e(part['etag'])}</ETag>"])
 
@@ -1069,11 +1062,6 @@ class S3Protocol:
         await self.xml(send, req, "CompleteMultipartUploadResult",
                        [f"<Location>{e(location)}</Location><Bucket>{e(bucket.name)}</Bucket><Key>{e(meta.key)}</Key><ETag>{e(etag)}</ETag>{checks}"],
                        headers=_sse_headers(meta))
-
-
-def _copy_into(store: Store, source: ObjectMeta, start: int, end: int, writer: BodyWriter) -> None:
-    for piece in store.read_range(source, start, end):
-        writer.write(piece)
 
 
 def _assemble(store: Store, upload: Upload, parts: list[dict[str, Any]], full_algorithm: str | None) -> tuple[BodyWriter, str | None]:

@@ -282,10 +282,11 @@ class Store:
         self._release(old)
         return old
 
-    def copy_body(self, source: ObjectMeta, start: int = 0, end: int | None = None) -> BodyWriter:
-        writer = BodyWriter(self)
+    def copy_body(self, source: ObjectMeta, start: int = 0, end: int | None = None, writer: BodyWriter | None = None) -> BodyWriter:
+        """Bytes start..end of `source` into `writer` (a new body if none); it can be gigabytes: call it in a thread."""
+        writer = writer or BodyWriter(self)
         last = source.size - 1 if end is None else end
-        if source.size:
+        if source.size and last >= start:
             for piece in self.read_range(source, start, last):
                 writer.write(piece)
         return writer
@@ -309,9 +310,7 @@ class Store:
         return upload
 
     def part_writer(self, upload: Upload) -> BodyWriter:
-        writer = BodyWriter(self)
-        writer.store = _PartStore(self, upload)  # parts always go to files, beside the upload
-        return writer
+        return BodyWriter(_PartStore(self, upload))  # type: ignore[arg-type]  # parts always go to files, beside the upload
 
     def put_part(self, upload: Upload, number: int, writer: BodyWriter, checksums: dict[str, str]) -> dict[str, Any]:
         data_file, body = writer.finish()

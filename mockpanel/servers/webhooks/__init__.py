@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from ...hub import ServerSpec
-from ...service import ServerContext
+from ...service import ServerContext, wait_for_disconnect
 from ...settings import Setting, SettingsError
 from ...web import install_json_errors, json_body
 from .signatures import SignatureCheck, secret_hint, sign, verify
@@ -239,6 +239,13 @@ class WebhookStore:
             return config.secret, f"client secret of {client_id}"
         return self.secret, "WEBHOOK_SECRET"
 
+    def configure(self, client_id: str, config: ClientConfig, plan_changed: bool) -> None:
+        """Set a client's configuration; a new plan starts every delivery's attempt count again."""
+        self.clients[client_id] = config
+        if plan_changed:
+            for key in [k for k in self.deliveries if k.startswith(client_id + "/")]:
+                del self.deliveries[key]
+
     def plan_for(self, client_id: str) -> ResponsePlan | None:
         config = self.clients.get(client_id)
         return config.plan if config is not None else None
@@ -351,7 +358,7 @@ def build(ctx: ServerContext) -> FastAPI:
         if plan is not None and plan.timeout:
             event.response_status = None
             store.add(event)
-            await _wait_for_disconnect(request)
+            await wait_for_disconnect(request.receive)
             return JSONResponse({"detail": "held until the sender gave up"}, status_code=504)  # never reaches a live sender
         if plan is not None and plan.delay_ms:
             await asyncio.sleep(plan.delay_ms / 1000)
@@ -452,11 +459,6 @@ async def replay_event(store: WebhookStore, event: WebhookEvent, target_url: str
     return outcome
 
 
-async def _wait_for_disconnect(request: Request) -> None:
-    while not await request.is_disconnected():
-        await asyncio.sleep(0.05)
-
-
 def _client_router(store: WebhookStore) -> APIRouter:
     router = APIRouter(prefix="/__mockpanel/clients", tags=["webhook clients"])
 
@@ -489,10 +491,7 @@ def _client_router(store: WebhookStore) -> APIRouter:
             config = ClientConfig.model_validate(current | body)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        store.clients[client_id] = config
-        if "plan" in body:
-            for key in [k for k in store.deliveries if k.startswith(client_id + "/")]:
-                del store.deliveries[key]
+        store.configure(client_id, config, "plan" in body)
         return view(client_id)
 
     @router.delete("/{client_id}", summary="Forget a client's configuration")
