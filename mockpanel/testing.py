@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
+from .faults import FaultPolicy, policy_from_settings
 from .hub import Hub
+from .journal import RequestEntry
 from .settings import Settings, load_settings
 
 
@@ -89,3 +92,69 @@ class RunningHub:
     def __getitem__(self, name: str):
         assert self.hub is not None
         return self.hub[name]
+
+
+class Mocks(RunningHub):
+    """What the pytest plugin hands a test: running mocks, their URLs and settings, faults, the journal.
+
+    Every method may be called from the test's thread; server state is only touched in the Hub's loop.
+    """
+
+    def url(self, server: str) -> str:
+        """Base URL of a running server, e.g. http://127.0.0.1:41234."""
+        try:
+            return self.urls[server]
+        except KeyError:
+            raise KeyError(f"{server!r} is not running here; running: {', '.join(self.urls) or 'none'}") from None
+
+    def setting(self, server: str, key: str) -> Any:
+        """A server's effective setting, e.g. mocks.setting("auth", "jwt_secret")."""
+        return self.settings.servers[server][key]
+
+    def reset(self) -> None:
+        """Seed data back, faults back to the starting settings, journal emptied: a clean slate for the next test."""
+        assert self.hub is not None
+        self.call(self.hub.reset())
+
+        def restore() -> None:
+            for runner in self.hub.runners.values():
+                runner.ctx.faults.replace(policy_from_settings(runner.settings.values))
+            self.hub.journal.clear()
+
+        self.run(restore)
+
+    @contextlib.contextmanager
+    def faults(self, server: str, **policy: Any) -> Iterator[FaultPolicy]:
+        """Switch faults on for the `with` block (fields as in FaultPolicy, e.g. fail_next=2, fail_next_code=503),
+        then put the previous policy back. Raises pydantic.ValidationError on bad values, before anything changes."""
+        injector = self[server].ctx.faults
+        before = self.run(lambda: injector.policy)
+        applied = self.run(lambda: injector.update(**policy))
+        try:
+            yield applied
+        finally:
+            self.run(injector.replace, before)
+
+    def requests(self, server: str | None = None, *, method: str | None = None, path: str | None = None,
+                 status: int | None = None) -> list[RequestEntry]:
+        """Journal entries (oldest first) since the last reset, filtered; `path` is a substring."""
+        assert self.hub is not None
+        return self.run(lambda: self.hub.journal.query(server=server, method=method, path=path, status=status))
+
+    def webhook_plan(self, client_id: str, plan: str | None) -> None:
+        """How the webhook receiver answers `client_id`: "500+200", "503x3+200", "delay=2000", "timeout"; None clears it."""
+        from .servers.webhooks import ClientConfig, ResponsePlan
+
+        store = self["webhooks"].state
+        parsed = ResponsePlan.parse(plan) if plan else None
+
+        def configure() -> None:
+            current = store.clients.get(client_id, ClientConfig())
+            store.configure(client_id, current.model_copy(update={"plan": parsed}), True)
+
+        self.run(configure)
+
+
+def start_mocks(only: Iterable[str], overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Mocks:
+    """Start the named servers on free ports in a background thread; call .stop() (or use `with`) when done."""
+    return Mocks(settings_for(only, overrides)).start()

@@ -14,6 +14,8 @@ import pytest
 
 from mockpanel.testing import RunningHub, settings_for
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED_SECRET = "dev-secret-key-change-in-production"
 

@@ -1,0 +1,73 @@
+"""The pytest plugin as a user meets it: installed through its entry point, run in a separate pytest process."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"<!-- example: pytest-plugin -->\n```python\n(.*?)```", text, re.S)
+    assert match, "README lost its pytest plugin example"
+    return match.group(1)
+
+
+def test_readme_example_runs_as_written(pytester):
+    pytester.makepyfile(test_my_service=readme_example())
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+
+
+def test_servers_settings_factory_and_fault_blocks(pytester):
+    pytester.makeini("[pytest]\nmockpanel_servers = auth\n")
+    pytester.makeconftest('''
+import pytest
+
+@pytest.fixture(scope="session")
+def mockpanel_settings():
+    return {"auth": {"jwt_secret": "suite-secret"}}
+''')
+    pytester.makepyfile(test_user='''
+import httpx, jwt, pydantic, pytest
+
+def test_only_auth_with_the_suites_secret(mockpanel):
+    assert list(mockpanel.urls) == ["auth"]
+    assert mockpanel.setting("auth", "jwt_secret") == "suite-secret"
+    r = httpx.post(mockpanel.url("auth") + "/api/auth/login", json={"email": "alice@example.com", "password": "password123"})
+    token = r.json()["access_token"]
+    assert jwt.decode(token, "suite-secret", algorithms=["HS256"])["email"] == "alice@example.com"
+    with pytest.raises(KeyError, match="not running here"):
+        mockpanel.url("s3")
+
+def test_fault_block_then_previous_policy(mockpanel):
+    health = mockpanel.url("auth") + "/health"
+    with pytest.raises(pydantic.ValidationError):
+        with mockpanel.faults("auth", error_rate=2.0):
+            pass
+    with mockpanel.faults("auth", error_rate=1.0, error_codes=[502]) as policy:
+        assert policy.error_rate == 1.0
+        assert httpx.get(health).status_code == 502
+    assert httpx.get(health).status_code == 200
+    assert [(r.status, r.fault) for r in mockpanel.requests("auth", path="/health")] == [(502, "error_rate:502"), (200, None)]
+
+def test_journal_was_reset(mockpanel):
+    assert mockpanel.requests("auth") == []
+
+def test_factory_starts_this_tests_own_servers(mockpanel_factory, mockpanel):
+    own = mockpanel_factory(["s3"], {"s3": {"buckets": "preset"}})
+    assert own.url("s3") != mockpanel.url("auth")
+    assert httpx.get(own.url("s3") + "/preset").status_code == 200
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)
+
+
+def test_command_line_chooses_servers(pytester):
+    pytester.makepyfile(test_cli='''
+def test_servers(mockpanel):
+    assert sorted(mockpanel.urls) == ["s3", "webhooks"]
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--mockpanel-servers", "s3,webhooks")
+    result.assert_outcomes(passed=1)
