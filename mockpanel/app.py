@@ -16,6 +16,7 @@ from textual.command import Hit, Hits, Provider
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from .hub import Hub
+from .journal import DomainEvent
 from .settings import Settings
 from .screens.client import ClientPane
 from .screens.faults import FaultsPane
@@ -45,6 +46,10 @@ class PanelCommands(Provider):
             found.append((f"Toggle delays on {name}", partial(app.toggle_fault, name, "delay_enabled"), f"delays on/off for {name}"))
             found.append((f"Fail next 3 requests on {name}", partial(app.fail_next, name), f"the next 3 requests to {name} fail"))
             found.append((f"Restart {name}", partial(app.restart_server, name), f"stop and start {name} (state is kept)"))
+        if app.scenario is not None:
+            name = app.scenario.name
+            found.append((f"Run scenario {name} from the start", app.action_run_scenario, "apply its steps again, timed from now"))
+            found.append((f"Stop scenario {name}", app.action_stop_scenario, "stop its schedule and undo its active steps"))
         auth = app.hub.runners.get("auth")
         if auth is not None:
             for user in auth.state.users.users():
@@ -77,10 +82,13 @@ class MockPanel(App):
         *(Binding(str(i), f"show('{pane.KEY}')", pane.TITLE, show=False, id=f"show_{pane.KEY}") for i, pane in enumerate(PANES, 1)),
     ]
 
-    def __init__(self, settings: Settings, hub: Hub | None = None, start_servers: bool = True) -> None:
+    def __init__(self, settings: Settings, hub: Hub | None = None, start_servers: bool = True, scenario: Any = None,
+                 journal_out: Any = None) -> None:
         super().__init__()
         self.settings = settings
         self.hub = hub or Hub(settings)
+        self.scenario = scenario  # a Scenario to run once the servers are up (mockpanel --scenario FILE)
+        self.journal_out = journal_out
         self.start_servers = start_servers  # False: show the Hub as it is (snapshot tests draw fixed data)
         self._pending: deque = deque(maxlen=MAX_PENDING)
         self._stopped = False
@@ -96,9 +104,13 @@ class MockPanel(App):
         yield Footer()
 
     async def on_mount(self) -> None:
+        if self.journal_out is not None:
+            self.hub.write_journal(self.journal_out)
         if self.start_servers:
             await self.hub.start()
         self._unsubscribe = self.hub.bus.subscribe(self._pending.append)
+        if self.scenario is not None:
+            await self.hub.start_scenario(self.scenario)
         self.set_interval(FLUSH_SECONDS, self.flush)
         for name, reason in self.hub.failed().items():
             self.notify(f"{name}: {reason}", title="Server failed to start", severity="error", timeout=10)
@@ -149,6 +161,9 @@ class MockPanel(App):
             return
         batch = list(self._pending)
         self._pending.clear()
+        for item in batch:
+            if isinstance(item, DomainEvent) and item.kind == "scenario":
+                self.notify(item.data["message"], title="Scenario", timeout=6)
         pane = self.active_pane()
         if pane is not None:
             pane.apply(batch)  # the other panes redraw from the Hub when they are shown
@@ -187,6 +202,16 @@ class MockPanel(App):
     async def action_reset_all(self) -> None:
         await self.hub.reset()
         self.notify("every mock is back to its seed data")
+        self.refresh_all()
+
+    async def action_run_scenario(self) -> None:
+        if self.scenario is not None:
+            await self.hub.start_scenario(self.scenario)
+
+    async def action_stop_scenario(self) -> None:
+        await self.hub.stop_scenario()
+        self.notify("scenario stopped; its active steps are undone", title="Scenario")
+        self.update_header()
         self.refresh_all()
 
     def toggle_fault(self, server: str, field: str) -> None:
@@ -235,6 +260,6 @@ class MockPanel(App):
         await self.stop_servers()
 
 
-def create_app(settings: Settings, start_servers: bool = True) -> MockPanel:
+def create_app(settings: Settings, start_servers: bool = True, scenario: Any = None, journal_out: Any = None) -> MockPanel:
     """The panel as users run it; tests build it through here too."""
-    return MockPanel(settings, start_servers=start_servers)
+    return MockPanel(settings, start_servers=start_servers, scenario=scenario, journal_out=journal_out)

@@ -13,6 +13,7 @@ from typing import Any, Sequence, TextIO
 
 from . import __version__
 from .journal import DomainEvent, RequestEntry
+from .scenario import ScenarioError, load_scenario
 from .settings import COMMON_SETTINGS, GLOBAL_SETTINGS, SettingsError, cli_flag, load_settings
 
 
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="print no line per request")
     parser.add_argument("--ports-file", metavar="FILE", type=Path, help="write {server: url} JSON here once all servers are ready")
     parser.add_argument("--keep-going", action="store_true", help="keep running when a server fails to start")
+    parser.add_argument("--scenario", metavar="FILE", type=Path, help="run this TOML fault schedule once the servers are ready")
+    parser.add_argument("--journal-out", metavar="FILE", type=Path, help="append every request to FILE as a JSON line, as it happens")
     parser.add_argument("--demo", action="store_true", help="also run the reference image API (port 8002), so the client app's loop runs end to end")
 
     group = parser.add_argument_group("global settings")
@@ -96,13 +99,13 @@ class RequestLog:
                 target = item.path + ("?" + item.query if item.query else "")
                 fault = f" [{item.fault}]" if item.fault else ""
                 self.line(f"{stamp} {item.server:<8} {item.method} {target} {item.status or '---'} {item.duration_ms:.1f}ms{fault}")
-        elif isinstance(item, DomainEvent) and item.kind in ("status", "log") and self.fmt == "json":
+        elif isinstance(item, DomainEvent) and item.kind in ("status", "log", "scenario") and self.fmt == "json":
             self.line(json.dumps({"event": item.kind, "server": item.server, **item.data}))
-        elif isinstance(item, DomainEvent) and item.kind == "log":
+        elif isinstance(item, DomainEvent) and item.kind in ("log", "scenario"):
             self.line(f"mockpanel: {item.data.get('message')}")
 
 
-async def run_headless(settings, args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+async def run_headless(settings, args: argparse.Namespace, scenario: Any = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     from .hub import Hub
 
     hub = Hub(settings)
@@ -118,6 +121,8 @@ async def run_headless(settings, args: argparse.Namespace, out: TextIO = sys.std
     if not hub.runners:
         print("mockpanel: no server is enabled", file=err)
         return 2
+    if args.journal_out:
+        hub.write_journal(args.journal_out)
     await hub.start()
     for runner in hub.runners.values():
         if args.log_format == "json":
@@ -135,6 +140,8 @@ async def run_headless(settings, args: argparse.Namespace, out: TextIO = sys.std
         args.ports_file.write_text(json.dumps(hub.urls(), indent=2) + "\n")
     log = RequestLog(out, args.log_format, args.quiet)
     hub.bus.subscribe(log)
+    if scenario is not None:
+        await hub.start_scenario(scenario)
     await stop.wait()
     await hub.stop()
     log.flush()
@@ -160,12 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if only is not None and "imageapi" not in only:
                 only.append("imageapi")
         settings = load_settings(_specs(), cli=cli, only=only, config_path=args.config)
+        scenario = load_scenario(args.scenario, [s.name for s in settings.enabled()]) if args.scenario else None
         if args.command == "serve" or args.headless:
-            return _run(run_headless(settings, args))
+            return _run(run_headless(settings, args, scenario))
         from .app import create_app
 
-        create_app(settings).run()
+        create_app(settings, scenario=scenario, journal_out=args.journal_out).run()
         return 0
-    except SettingsError as exc:
+    except (SettingsError, ScenarioError) as exc:
         print(f"mockpanel: {exc}", file=sys.stderr)
         return 2

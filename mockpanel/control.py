@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from . import export
 from .faults import FaultPolicy
 from .journal import percentile
 from .service import ServerContext
@@ -51,15 +53,21 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
     async def clear_faults() -> FaultPolicy:
         return ctx.faults.clear()
 
-    @app.get("/__mockpanel/requests", summary="This server's journal, oldest first")
+    @app.get("/__mockpanel/requests", summary="This server's journal, oldest first (format: json, jsonl or har)")
     async def requests(
+        request: Request,
+        format: Literal["json", "jsonl", "har"] = Query("json", description="json (default), jsonl (one request a line) or har (HAR 1.2)"),
         method: str | None = None,
         status: int | None = None,
         path: str | None = Query(None, description="substring of the path"),
         since: int | None = Query(None, description="only entries with a larger id"),
         limit: int = Query(100, ge=0, le=100_000, description="at most this many, the newest"),
-    ) -> dict[str, Any]:
+    ) -> Any:
         found = ctx.journal.query(server=ctx.name, method=method, status=status, path=path, since=since, limit=limit)
+        if format == "jsonl":
+            return PlainTextResponse(export.jsonl(found), media_type="application/x-ndjson")
+        if format == "har":
+            return JSONResponse(export.har(found, request.url.scheme), headers={"content-disposition": f'inline; filename="{ctx.name}.har"'})
         return {"server": ctx.name, "count": len(found), "requests": [e.as_dict() for e in found]}
 
     @app.delete("/__mockpanel/requests", summary="Forget this server's journal entries")

@@ -74,15 +74,18 @@ class FaultInjector:
         self._policy = policy or FaultPolicy()
         self.active = self._policy.active  # read on every request: kept as a plain attribute
         self._rng = random.Random(self._policy.seed)
+        self.source: str | None = None  # who set the policy, when not a person (a scenario step); journaled with each fault
 
     @property
     def policy(self) -> FaultPolicy:
         return self._policy
 
     def replace(self, policy: FaultPolicy) -> FaultPolicy:
+        """Set the policy (a scenario names itself in .source afterwards; any other change is a person's)."""
         self._policy = policy
         self.active = policy.active
         self._rng = random.Random(policy.seed)
+        self.source = None
         return policy
 
     def update(self, **changes: Any) -> FaultPolicy:
@@ -101,6 +104,12 @@ class FaultInjector:
         """Decide the fault for one request. Order: fail-next, simulate_error, drop, hang, error rate; a delay goes with any."""
         if simulate_error is None and not self.active:
             return None
+        decision = self._decide(simulate_error)
+        if decision is not None and self.source is not None and not decision.label.startswith("simulate_error"):
+            decision.label = f"{decision.label} ({self.source})"
+        return decision
+
+    def _decide(self, simulate_error: int | None) -> FaultDecision | None:
         p = self._policy
         rng = self._rng
         delay = rng.uniform(p.min_delay_ms, p.max_delay_ms) / 1000 if p.delay_enabled else 0.0

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, Mapping
 import uvicorn
 
 from .control import create_control_app
+from .export import JournalWriter
 from .faults import FaultInjector, policy_from_settings
 from .journal import EventBus, Journal
 from .service import ErrorRenderer, ServerContext, ServiceMiddleware, json_error
@@ -250,6 +251,8 @@ class Hub:
             self.runners[srv.name] = ServerRunner(specs[srv.name], srv, self.journal, settings.body_preview_bytes)
             self.runners[srv.name].ctx.peers = self.urls
         self._log_handler = _LogToBus(self)
+        self.scenario_run: Any = None  # the ScenarioRun in progress or last run
+        self._writers: list[JournalWriter] = []
 
     def __getitem__(self, name: str) -> ServerRunner:
         return self.runners[name]
@@ -274,9 +277,32 @@ class Hub:
         return self.urls()
 
     async def stop(self) -> None:
+        await self.stop_scenario()
         await asyncio.gather(*(r.stop() for r in self.runners.values()))
         for name in ("uvicorn", "uvicorn.error", "uvicorn.asgi"):
             logging.getLogger(name).removeHandler(self._log_handler)
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
+    def write_journal(self, path: Any) -> JournalWriter:
+        """Append every request from now on to `path` as JSON lines (closed when the Hub stops)."""
+        writer = JournalWriter(path)
+        self.bus.subscribe(writer)
+        self._writers.append(writer)
+        return writer
+
+    async def start_scenario(self, scenario: Any) -> Any:
+        """Run a Scenario from now (a running one is stopped first and its active steps reverted)."""
+        from .scenario import ScenarioRun
+
+        await self.stop_scenario()
+        self.scenario_run = ScenarioRun(self, scenario).start()
+        return self.scenario_run
+
+    async def stop_scenario(self) -> None:
+        if self.scenario_run is not None:
+            await self.scenario_run.stop()
 
     async def reset(self) -> None:
         for runner in self.runners.values():

@@ -185,3 +185,30 @@ async def test_quit_stops_every_server():
         await pilot.press("q")
         await pilot.pause(0.2)
     assert all(port_is_closed(p) for p in ports)
+
+
+async def test_a_scenario_runs_in_the_panel_and_stops_from_the_palette(tmp_path):
+    from mockpanel.scenario import load_scenario
+
+    path = tmp_path / "outage.toml"
+    path.write_text('name = "outage"\n[[step]]\nat = "200ms"\nserver = "auth"\nfaults = { error_rate = 1.0, error_codes = [503] }')
+    journal = tmp_path / "journal.jsonl"
+    app = create_app(settings_for(["auth"]), scenario=load_scenario(path, ["auth"]), journal_out=journal)
+    async with app.run_test(size=(120, 36)) as pilot:
+        auth = app.hub.urls()["auth"]
+        await pilot.press("7")
+        hint = app.query_one("#faults-hint")
+        await until(pilot, lambda: "scenario outage: 1/1 steps applied" in str(hint.render()))
+        assert rows(app.query_one(FaultsPane).query_one(DataTable))[0][4] == "100%"
+        async with httpx.AsyncClient() as client:
+            r = await client.get(f"{auth}/health")
+            assert r.status_code == 503
+            await pilot.press("ctrl+p")
+            await pilot.press(*"stop scenario")
+            await pilot.press("enter")
+            await until(pilot, lambda: app.hub["auth"].ctx.faults.policy.error_rate == 0.0)
+            assert (await client.get(f"{auth}/health")).status_code == 200
+        await until(pilot, lambda: rows(app.query_one(FaultsPane).query_one(DataTable))[0][4] == "0%")
+    faults = [line for line in journal.read_text().splitlines()]
+    assert '"fault": "error_rate:503 (scenario outage, step 1)"' in faults[0]
+    assert '"fault": null' in faults[1]

@@ -24,13 +24,17 @@ class FaultsPane(Pane):
         Binding("o", "clear_one", "Off (this server)"),
     ]
 
+    HINT = "Keys act on the selected server; the last row acts on every server. ! turns all chaos off."
+
     def compose(self):
-        yield Static("Keys act on the selected server; the last row acts on every server. ! turns all chaos off.", classes="hint")
+        yield Static(self.HINT, classes="hint", id="faults-hint")
         table = DataTable(id="faults-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("server", "delay", "min ms", "max ms", "error rate", "codes", "fail next", "drop", "hang")
         yield table
 
     def refresh_view(self) -> None:
+        run = self.hub.scenario_run
+        self.query_one("#faults-hint", Static).update(self.HINT + (f"\n{run.describe()}" if run is not None else ""))
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()

@@ -1,0 +1,117 @@
+"""Journal export: JSON lines (one request a line) and HAR 1.2, and a writer that appends JSON lines as requests happen."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, Iterable
+from urllib.parse import parse_qsl
+
+from . import __version__
+from .journal import RequestEntry
+
+
+def jsonl(entries: Iterable[RequestEntry]) -> str:
+    return "".join(json.dumps(entry.as_dict()) + "\n" for entry in entries)
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+def _content(preview: bytes, size: int, mime: str) -> dict[str, Any]:
+    content: dict[str, Any] = {"size": size, "mimeType": mime}
+    try:
+        content["text"] = preview.decode("utf-8")
+    except UnicodeDecodeError:
+        content["text"] = base64.b64encode(preview).decode("ascii")
+        content["encoding"] = "base64"
+    if size > len(preview):
+        content["comment"] = f"first {len(preview)} of {size} bytes (mockpanel keeps body previews)"
+    return content
+
+
+def _har_entry(entry: RequestEntry, scheme: str) -> dict[str, Any]:
+    request_headers = entry.request_headers
+    response_headers = entry.response_headers
+    host = next((v for k, v in request_headers if k.lower() == "host"), "localhost")
+    url = f"{scheme}://{host}{entry.path}" + (f"?{entry.query}" if entry.query else "")
+    request_mime = next((v for k, v in request_headers if k.lower() == "content-type"), "")
+    response_mime = next((v for k, v in response_headers if k.lower() == "content-type"), "")
+    try:
+        status_text = HTTPStatus(entry.status).phrase if entry.status else ""
+    except ValueError:
+        status_text = ""
+    har: dict[str, Any] = {
+        "startedDateTime": _iso(entry.time),
+        "time": round(entry.duration_ms, 3),
+        "request": {
+            "method": entry.method,
+            "url": url,
+            "httpVersion": "HTTP/1.1",
+            "cookies": [],
+            "headers": [{"name": k, "value": v} for k, v in request_headers],
+            "queryString": [{"name": k, "value": v} for k, v in parse_qsl(entry.query, keep_blank_values=True)],
+            "headersSize": -1,
+            "bodySize": entry.request_size,
+        },
+        "response": {
+            "status": entry.status,
+            "statusText": status_text,
+            "httpVersion": "HTTP/1.1",
+            "cookies": [],
+            "headers": [{"name": k, "value": v} for k, v in response_headers],
+            "content": _content(entry.response_preview, entry.response_size, response_mime),
+            "redirectURL": next((v for k, v in response_headers if k.lower() == "location"), ""),
+            "headersSize": -1,
+            "bodySize": entry.response_size,
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": round(entry.duration_ms, 3), "receive": 0},
+        "_id": entry.id,
+        "_server": entry.server,
+        "_fault": entry.fault,
+    }
+    if entry.request_size or entry.request_preview:
+        post = _content(entry.request_preview, entry.request_size, request_mime)
+        har["request"]["postData"] = {"mimeType": request_mime, "text": post["text"], **({"comment": post["comment"]} if "comment" in post else {})}
+    return har
+
+
+def har(entries: Iterable[RequestEntry], scheme: str = "http") -> dict[str, Any]:
+    """A HAR 1.2 log. Bodies are the journal's previews (a comment says when one is cut short); status 0 = no response."""
+    return {"log": {"version": "1.2", "creator": {"name": "mockpanel", "version": __version__},
+                    "entries": [_har_entry(entry, scheme) for entry in entries]}}
+
+
+class JournalWriter:
+    """Appends every journaled request to a file as a JSON line, flushed once per event-loop turn."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self._pending: list[str] = []
+        self._scheduled = False
+
+    def __call__(self, item: Any) -> None:
+        if not isinstance(item, RequestEntry):
+            return
+        self._pending.append(json.dumps(item.as_dict()))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._pending and not self._file.closed:
+            self._file.write("\n".join(self._pending) + "\n")
+            self._pending.clear()
+            self._file.flush()
+
+    def close(self) -> None:
+        self.flush()
+        self._file.close()

@@ -1,0 +1,221 @@
+"""Scenarios: timed, seeded fault schedules from a TOML file, run by the Hub in its loop.
+
+    name = "flaky storage"
+    seed = 7                       # optional: step N gets seed 7 + N unless it sets its own
+
+    [[step]]
+    at = "5s"                      # from the moment the servers are ready (number = seconds; "500ms", "2m")
+    server = "s3"
+    for = "10s"                    # optional: afterwards the server's policy is what it was before the step
+    faults = { error_rate = 0.3, error_codes = [503] }
+
+    [[step]]
+    at = 0
+    server = "webhooks"
+    faults = { fail_next = 3 }     # the first 3 deliveries get 500
+
+A step changes the named fields of the server's fault policy (the others stay). Every fault a step caused is
+journaled with the step: `error_rate:503 (scenario flaky storage, step 1)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from pydantic import ValidationError
+
+from .faults import FaultPolicy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .faults import FaultInjector
+    from .hub import Hub
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class ScenarioError(ValueError):
+    """The scenario file cannot be used; the message is one line naming the file and the step."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+def parse_duration(raw: Any) -> float:
+    """Seconds from 5, 2.5, "500ms", "5s" or "2m"."""
+    if isinstance(raw, bool):
+        raise ValueError("expected a duration like 5, \"500ms\", \"5s\" or \"2m\"")
+    if isinstance(raw, (int, float)):
+        if raw < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(raw)
+    match = _DURATION.match(str(raw))
+    if not match:
+        raise ValueError(f"{raw!r} is not a duration like 5, \"500ms\", \"5s\" or \"2m\"")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value / 1000 if unit == "ms" else value * 60 if unit == "m" else value
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int  # 1-based, in file order
+    at_s: float
+    server: str
+    faults: dict[str, Any]
+    for_s: float | None
+    source: str  # how the journal names it
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{k}={v}" for k, v in self.faults.items())
+        span = f" for {self.for_s:g}s" if self.for_s is not None else ""
+        return f"step {self.number} at {self.at_s:g}s: {self.server} {fields}{span}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    steps: tuple[Step, ...]
+    path: Path | None = None
+    seed: int | None = None
+    timeline: tuple[tuple[float, str, Step], ...] = field(default=(), compare=False)
+
+
+STEP_KEYS = {"at", "server", "for", "faults"}
+
+
+def parse_scenario(data: dict[str, Any], servers: Iterable[str], *, default_name: str = "scenario", path: Path | None = None) -> Scenario:
+    where = str(path) if path else "scenario"
+    unknown = set(data) - {"name", "seed", "step"}
+    if unknown:
+        raise ScenarioError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} (expected name, seed and [[step]] tables)")
+    name = str(data.get("name") or default_name)
+    seed = data.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ScenarioError(f"{where}: seed must be a whole number")
+    raw_steps = data.get("step")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise ScenarioError(f"{where}: no steps (add [[step]] tables with at, server and faults)")
+    servers = list(servers)
+    steps = []
+    for number, raw in enumerate(raw_steps, 1):
+        here = f"{where}: step {number}"
+        if not isinstance(raw, dict):
+            raise ScenarioError(f"{here}: expected a table")
+        unknown = set(raw) - STEP_KEYS
+        if unknown:
+            raise ScenarioError(f"{here}: unknown key(s) {', '.join(sorted(unknown))} (expected {', '.join(sorted(STEP_KEYS))})")
+        server = raw.get("server")
+        if server not in servers:
+            raise ScenarioError(f"{here}: server {server!r} is not running (running: {', '.join(servers) or 'none'})")
+        try:
+            at_s = parse_duration(raw.get("at", 0))
+            for_s = parse_duration(raw["for"]) if "for" in raw else None
+        except ValueError as exc:
+            raise ScenarioError(f"{here}: {exc}") from None
+        faults = raw.get("faults")
+        if not isinstance(faults, dict) or not faults:
+            raise ScenarioError(f"{here}: faults must be a table of fault policy fields, e.g. {{ error_rate = 0.3 }}")
+        faults = dict(faults)
+        if seed is not None and "seed" not in faults:
+            faults["seed"] = seed + number
+        try:
+            FaultPolicy.model_validate(faults)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(part) for part in first["loc"]) or "faults"
+            raise ScenarioError(f"{here}: faults.{loc}: {first['msg']}") from None
+        steps.append(Step(number, at_s, server, faults, for_s, f"scenario {name}, step {number}"))
+    timeline = [(s.at_s, "apply", s) for s in steps] + [(s.at_s + s.for_s, "revert", s) for s in steps if s.for_s is not None]
+    # at equal times a revert goes first, so a step that follows another on the same server is not undone by it
+    timeline.sort(key=lambda item: (item[0], item[1] != "revert", item[2].number))
+    return Scenario(name, tuple(steps), path, seed, tuple(timeline))
+
+
+def load_scenario(path: Path, servers: Iterable[str]) -> Scenario:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    return parse_scenario(data, servers, default_name=Path(path).stem, path=Path(path))
+
+
+class ScenarioRun:
+    """One run of a scenario in the Hub's loop: applies and reverts steps on time; stop() reverts what is active."""
+
+    def __init__(self, hub: "Hub", scenario: Scenario) -> None:
+        self.hub = hub
+        self.scenario = scenario
+        self.started_at: float | None = None
+        self.done_steps: list[int] = []
+        self.finished = False
+        self.stopped = False
+        self._saved: dict[int, tuple[FaultPolicy, str | None]] = {}
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> "ScenarioRun":
+        loop = asyncio.get_running_loop()
+        self.started_at = loop.time()
+        self._task = loop.create_task(self._run(), name=f"mockpanel-scenario-{self.scenario.name}")
+        self.hub.bus.event("mockpanel", "scenario", message=f"scenario {self.scenario.name}: started ({len(self.scenario.steps)} steps)")
+        return self
+
+    def elapsed(self) -> float:
+        return asyncio.get_running_loop().time() - self.started_at if self.started_at is not None else 0.0
+
+    def describe(self) -> str:
+        done = f"{len(self.done_steps)}/{len(self.scenario.steps)} steps applied"
+        state = "stopped" if self.stopped else "finished" if self.finished else f"{self.elapsed():.0f}s in"
+        return f"scenario {self.scenario.name}: {done}, {state}"
+
+    def _injector(self, step: Step) -> "FaultInjector":
+        return self.hub[step.server].ctx.faults
+
+    def _apply(self, step: Step) -> None:
+        injector = self._injector(step)
+        self._saved[step.number] = (injector.policy, injector.source)
+        injector.update(**step.faults)
+        injector.source = step.source
+        self.done_steps.append(step.number)
+        self.hub.bus.event("mockpanel", "scenario", message=f"scenario {self.scenario.name}: {step.describe()}", step=step.number)
+
+    def _revert(self, step: Step) -> None:
+        saved = self._saved.pop(step.number, None)
+        injector = self._injector(step)
+        if saved is None or injector.source != step.source:
+            return  # someone changed the policy since (the panel, the control API, a later step): theirs stays
+        injector.replace(saved[0])
+        injector.source = saved[1]
+        self.hub.bus.event("mockpanel", "scenario", message=f"scenario {self.scenario.name}: step {step.number} ended, {step.server} back to its policy", step=step.number)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for at_s, action, step in self.scenario.timeline:
+            wait = self.started_at + at_s - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if step.server not in self.hub.runners:
+                continue
+            if action == "apply":
+                self._apply(step)
+            else:
+                self._revert(step)
+        self.finished = True
+        self.hub.bus.event("mockpanel", "scenario", message=f"scenario {self.scenario.name}: finished")
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self.stopped = True
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for number in sorted(self._saved, reverse=True):
+            self._revert(self.scenario.steps[number - 1])
