@@ -250,6 +250,7 @@ class Hub:
         for srv in settings.enabled():
             self.runners[srv.name] = ServerRunner(specs[srv.name], srv, self.journal, settings.body_preview_bytes)
             self.runners[srv.name].ctx.peers = self.urls
+            self.runners[srv.name].ctx.admin_token = settings.admin_token
         self._log_handler = _LogToBus(self)
         self.scenario_run: Any = None  # the ScenarioRun in progress or last run
         self._writers: list[JournalWriter] = []

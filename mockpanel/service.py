@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from time import perf_counter
 from dataclasses import dataclass, field
@@ -89,6 +90,7 @@ class ServerContext:
     state: Any = None  # the server's domain state (users, buckets, events), for front ends and tests
     control_routers: list[Any] = field(default_factory=list)  # extra /__mockpanel/ routes a server adds (APIRouter)
     peers: Callable[[], dict[str, str]] = dict  # {server: url} of the servers running beside this one (set by the Hub)
+    admin_token: str | None = None  # when set, every control API call must carry it (MOCKPANEL_ADMIN_TOKEN)
 
     @property
     def bus(self) -> EventBus:
@@ -118,6 +120,21 @@ async def wait_for_disconnect(receive: Callable[[], Awaitable[dict]]) -> None:
     """Hold until the client goes away (with the body read, the ASGI server's receive answers only then)."""
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+def _has_token(scope: dict, token: str) -> bool:
+    expected = b"Bearer " + token.encode()
+    for key, value in scope["headers"]:
+        if key == b"authorization" and hmac.compare_digest(value, expected):
+            return True
+    return False
+
+
+async def _refuse_control(send: Callable, scope: dict) -> None:
+    headers, body = json_error(401, "the control API needs the admin token: Authorization: Bearer <MOCKPANEL_ADMIN_TOKEN>", scope)
+    headers = [*headers, (b"content-length", str(len(body)).encode()), (b"www-authenticate", b'Bearer realm="mockpanel"')]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class ServiceMiddleware:
@@ -161,6 +178,9 @@ class ServiceMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["path"].startswith(CONTROL_PREFIX):
+            if self.ctx.admin_token and not _has_token(scope, self.ctx.admin_token):
+                await _refuse_control(send, scope)
+                return
             await self.control(scope, receive, send)
             return
         # One pass over the headers: the declared body size, whether a body comes at all, and whether CORS has work.

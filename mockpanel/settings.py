@@ -140,6 +140,7 @@ GLOBAL_SETTINGS: tuple[Setting, ...] = (
     Setting("host", "str", "127.0.0.1", "interface every server binds unless its own host is set", ("HOST",)),
     Setting("journal_size", "positive", 10_000, "requests kept in the journal (ring buffer)"),
     Setting("body_preview_bytes", "int", 2048, "bytes of each request/response body kept in the journal"),
+    Setting("admin_token", "str", None, "require this token on every /__mockpanel/ call (Authorization: Bearer TOKEN)"),
 )
 
 
@@ -164,6 +165,7 @@ class Settings:
     host: str = "127.0.0.1"
     journal_size: int = 10_000
     body_preview_bytes: int = 2048
+    admin_token: str | None = None
     servers: dict[str, ServerSettings] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)  # development defaults in use, warnings
 
@@ -299,5 +301,6 @@ def load_settings(
                         f"{name}: {setting.name} is the development default {setting.default!r} (set {setting.seed_env[0] if setting.seed_env else env_name(name, setting.name)} to change it)"
                     )
             if host in ("0.0.0.0", "::", ""):
-                settings.notices.append(f"{name}: binding {host or 'all interfaces'}: reachable from other machines")
+                guard = "" if settings.admin_token else "; its control API too (set MOCKPANEL_ADMIN_TOKEN to guard it)"
+                settings.notices.append(f"warning: {name}: binding {host or 'all interfaces'}: reachable from other machines{guard}")
     return settings
