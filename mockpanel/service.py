@@ -245,7 +245,7 @@ class ServiceMiddleware:
             if b"simulate_error" in qs:
                 raw = dict(parse_qsl(qs.decode("latin-1"))).get("simulate_error")
                 if raw is not None:
-                    if not (raw.isdigit() and 400 <= int(raw) <= 599):
+                    if not (raw.isascii() and raw.isdigit() and 400 <= int(raw) <= 599):
                         await self._send_error(send, scope, 400, f"simulate_error must be an HTTP error status from 400 to 599, got {raw!r}", cap, has_body)
                         return
                     simulate = int(raw)

@@ -64,3 +64,12 @@ def test_injected_faults_carry_cors_headers_so_browsers_see_them(client):
     client.patch("/__mockpanel/faults", json={"fail_next": 1, "fail_next_code": 503})
     r = client.get("/health", headers={"Origin": "http://app.test"})
     assert r.status_code == 503 and r.headers["access-control-allow-origin"] == "*"
+
+
+def test_simulate_error_with_a_non_ascii_digit_is_a_400(auth_url):
+    import httpx
+
+    r = httpx.get(f"{auth_url}/health", params={"simulate_error": "5²3"})
+    assert r.status_code == 400 and "simulate_error must be an HTTP error status" in r.json()["detail"]
+    r = httpx.get(f"{auth_url}/health", params={"simulate_error": "²"})
+    assert r.status_code == 400

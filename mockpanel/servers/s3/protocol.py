@@ -40,6 +40,11 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 
 
+def _digits(text: str) -> bool:
+    """Only ASCII digits: str.isdigit() also accepts '²' and '٣', which int() refuses or reads."""
+    return text.isascii() and text.isdigit()
+
+
 class ClientGone(Exception):
     """The client disconnected before its body was complete: nothing is stored."""
 
@@ -608,10 +613,10 @@ class S3Protocol:
                         given[name[15:]] = value
                         if name[15:] not in hashers:
                             hashers[name[15:]] = None
-            if "content-length" in h and decoder is None and h["content-length"].isdigit() and writer.size != int(h["content-length"]):
+            if "content-length" in h and decoder is None and _digits(h["content-length"]) and writer.size != int(h["content-length"]):
                 raise S3Error("IncompleteBody")
             decoded_length = h.get("x-amz-decoded-content-length")
-            if decoder is not None and decoded_length is not None and decoded_length.isdigit() and int(decoded_length) != writer.size:
+            if decoder is not None and decoded_length is not None and _digits(decoded_length) and int(decoded_length) != writer.size:
                 raise S3Error("IncompleteBody", "The decoded length does not match x-amz-decoded-content-length")
             if sha256 is not None and sha256.hexdigest() != content_sha.lower():
                 raise S3Error("XAmzContentSHA256Mismatch", ClientComputedContentSHA256=content_sha, S3ComputedContentSHA256=sha256.hexdigest())
@@ -784,7 +789,7 @@ class S3Protocol:
         start, end, status = 0, size - 1, 200
         part_number = req.params.get("partNumber")
         if part_number is not None:
-            if not part_number.isdigit() or not 1 <= int(part_number) <= 10000:
+            if not _digits(part_number) or not 1 <= int(part_number) <= 10000:
                 raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", ArgumentName="partNumber", ArgumentValue=part_number)
             number = int(part_number)
             sizes = meta.part_sizes or [size]
@@ -912,7 +917,7 @@ class S3Protocol:
 
     def _part_number(self, req: Request) -> int:
         raw = req.params.get("partNumber", "")
-        if not raw.isdigit() or not 1 <= int(raw) <= 10000:
+        if not _digits(raw) or not 1 <= int(raw) <= 10000:
             raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", ArgumentName="partNumber", ArgumentValue=raw)
         return int(raw)
 
@@ -966,7 +971,7 @@ class S3Protocol:
         upload = self.upload(req)
         limit = self._max(req, "max-parts", 1000)
         marker_raw = req.params.get("part-number-marker", "0") or "0"
-        if not marker_raw.isdigit():
+        if not _digits(marker_raw):
             raise S3Error("InvalidArgument", "Part number marker must be an integer", ArgumentName="part-number-marker", ArgumentValue=marker_raw)
         numbers = sorted(n for n in upload.parts if n > int(marker_raw))
         shown, truncated = numbers[:limit], len(numbers) > limit
@@ -1012,7 +1017,7 @@ class S3Protocol:
         listed: list[tuple[int, str]] = []
         for element in root.findall("Part"):
             number_text, etag = element.findtext("PartNumber"), element.findtext("ETag")
-            if number_text is None or not number_text.strip().isdigit() or etag is None:
+            if number_text is None or not _digits(number_text.strip()) or etag is None:
                 raise S3Error("MalformedXML")
             listed.append((int(number_text), etag.strip()))
         if not listed:
