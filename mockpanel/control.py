@@ -53,7 +53,8 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
     async def clear_faults() -> FaultPolicy:
         return ctx.faults.clear()
 
-    @app.get("/__mockpanel/requests", summary="This server's journal, oldest first (format: json, jsonl or har)")
+    @app.get("/__mockpanel/requests", summary="This server's journal, oldest first (format: json, jsonl or har)",
+             responses={200: {"content": {"application/json": {}, "application/x-ndjson": {"schema": {"type": "string"}}}}})
     async def requests(
         request: Request,
         format: Literal["json", "jsonl", "har"] = Query("json", description="json (default), jsonl (one request a line) or har (HAR 1.2)"),

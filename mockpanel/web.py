@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
-
 def validation_details(errors: Any) -> list[dict[str, Any]]:
     # FastAPI's own 422 shape, minus `input` and `ctx`: they can echo megabytes of the request back.
     return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
@@ -19,7 +18,6 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
 async def json_body(request: Request) -> Any:
     """The body parsed as JSON whatever its Content-Type (curl -d sends a form type); 422 when it is not JSON."""
     import json
-
 
     raw = await request.body()
     try:
@@ -36,3 +34,18 @@ def install_json_errors(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # A 422 says what is wrong either as FastAPI's list of field errors or, for a check that spans fields
+        # (a plan, a time range), as one sentence: the schema says so, as clients will see it.
+        if app.openapi_schema is None:
+            schema = generate()
+            error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if error is not None:
+                listed = error["properties"]["detail"]
+                error["properties"]["detail"] = {"title": "Detail", "anyOf": [{k: v for k, v in listed.items() if k != "title"}, {"type": "string"}]}
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

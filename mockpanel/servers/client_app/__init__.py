@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import jwt
@@ -128,7 +129,7 @@ def build(ctx: ServerContext) -> FastAPI:
 
     @app.get("/api/status/{job_id}", summary="A job's status, from the image API")
     async def job_status(job_id: str) -> JSONResponse:
-        status, body = await call("GET", f"/api/v1/jobs/{job_id}")
+        status, body = await call("GET", f"/api/v1/jobs/{quote(job_id, safe='')}")
         for entry in history:
             if entry.get("job_id") == job_id and "status" in body:
                 entry["status"] = body["status"]
@@ -136,7 +137,7 @@ def build(ctx: ServerContext) -> FastAPI:
 
     @app.get("/api/result/{job_id}", summary="A completed job's image URLs, from the image API")
     async def job_result(job_id: str) -> JSONResponse:
-        status, body = await call("GET", f"/api/v1/jobs/{job_id}/result")
+        status, body = await call("GET", f"/api/v1/jobs/{quote(job_id, safe='')}/result")
         return JSONResponse(body, status_code=status)
 
     @app.post("/api/stress-test", summary="Upload `count` images at once to find the rate limit")

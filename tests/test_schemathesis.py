@@ -1,0 +1,80 @@
+"""schemathesis against the OpenAPI of every JSON server (auth, webhooks, client app, reference image API) and the
+control API: whatever it generates, no 5xx (no faults are on), and every documented response matches its schema."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
+from mockpanel.testing import RunningHub, settings_for
+
+SERVERS = ["auth", "webhooks", "client", "imageapi", "s3"]
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+
+
+@pytest.fixture(scope="module")
+def hub():
+    with RunningHub(settings_for(SERVERS, {"imageapi": {"enabled": "true"}})) as running:
+        yield running
+
+
+def _schema_fixture(server: str, path: str):
+    @pytest.fixture
+    def load(hub):
+        url = hub.urls[server]
+        schema = schemathesis.openapi.from_dict(httpx.get(url + path).json())
+        return schema
+
+    return load
+
+
+auth_schema = _schema_fixture("auth", "/openapi.json")
+webhooks_schema = _schema_fixture("webhooks", "/openapi.json")
+client_schema = _schema_fixture("client", "/openapi.json")
+imageapi_schema = _schema_fixture("imageapi", "/openapi.json")
+control_schema = _schema_fixture("auth", "/__mockpanel/openapi.json")
+
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def check(case, hub, server: str) -> None:
+    case.call_and_validate(base_url=hub.urls[server], checks=CHECKS, timeout=10)
+
+
+@schemathesis.pytest.from_fixture("auth_schema").parametrize()
+@FUZZ
+def test_auth_api(case, hub):
+    check(case, hub, "auth")
+
+
+@schemathesis.pytest.from_fixture("webhooks_schema").parametrize()
+@FUZZ
+def test_webhook_receiver(case, hub):
+    if case.path == "/webhooks/stream":
+        return  # an endless event stream
+    check(case, hub, "webhooks")
+
+
+@schemathesis.pytest.from_fixture("client_schema").parametrize()
+@FUZZ
+def test_client_app(case, hub):
+    if case.path == "/api/stress-test" and isinstance(case.body, dict) and isinstance(case.body.get("count"), int):
+        case.body["count"] = min(case.body["count"], 5)  # 1,000 real uploads take longer than a fuzz example should
+    check(case, hub, "client")
+
+
+@schemathesis.pytest.from_fixture("imageapi_schema").parametrize()
+@FUZZ
+def test_reference_image_api(case, hub):
+    check(case, hub, "imageapi")
+
+
+@schemathesis.pytest.from_fixture("control_schema").parametrize()
+@FUZZ
+def test_control_api(case, hub):
+    check(case, hub, "auth")
+    httpx.delete(hub.urls["auth"] + "/__mockpanel/faults")  # a generated policy may switch faults on
