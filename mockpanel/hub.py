@@ -22,10 +22,51 @@ from .settings import ServerSettings, Setting, Settings
 
 try:  # httptools is the fast parser (uvicorn[standard]); h11 is the pure-Python fallback
     import httptools  # noqa: F401
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     HTTP_IMPL = "httptools"
 except ImportError:  # pragma: no cover
+    HttpToolsProtocol = None
     HTTP_IMPL = "h11"
+
+MAX_HEAD_BYTES = 64 * 1024  # request line + headers; httptools alone would buffer any amount
+
+
+def http_protocol(render_error: "ErrorRenderer") -> Any:
+    """uvicorn's httptools protocol, refusing a request head over MAX_HEAD_BYTES with 431 in the server's format."""
+    if HttpToolsProtocol is None:  # pragma: no cover - h11 has its own limit (h11_max_incomplete_event_size)
+        return "h11"
+
+    class LimitedHttpToolsProtocol(HttpToolsProtocol):
+        _head_bytes = 0
+        _in_head = True
+
+        def data_received(self, data: bytes) -> None:
+            if self._in_head:
+                self._head_bytes += len(data)
+            super().data_received(data)
+            if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                self._refuse_head()
+
+        def _refuse_head(self) -> None:
+            message = f"the request line and headers exceed {MAX_HEAD_BYTES} bytes"
+            headers, body = render_error(431, message, {"path": "", "method": "GET", "headers": []})
+            head = [b"HTTP/1.1 431 Request Header Fields Too Large\r\n"]
+            head += [name + b": " + value + b"\r\n" for name, value in headers]
+            head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+            self.transport.write(b"".join(head) + body)
+            self.transport.close()
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._head_bytes = 0
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._in_head = True
+
+    return LimitedHttpToolsProtocol
 
 
 @dataclass(frozen=True)
@@ -151,7 +192,8 @@ class ServerRunner:
             ssl_keyfile=tls_key,
             log_config=None,
             access_log=False,
-            http=HTTP_IMPL,
+            http=http_protocol(self.spec.render_error),
+            h11_max_incomplete_event_size=MAX_HEAD_BYTES,
             lifespan="off",
             timeout_graceful_shutdown=2,
             timeout_keep_alive=30,

@@ -212,3 +212,27 @@ async def test_a_scenario_runs_in_the_panel_and_stops_from_the_palette(tmp_path)
     faults = [line for line in journal.read_text().splitlines()]
     assert '"fault": "error_rate:503 (scenario outage, step 1)"' in faults[0]
     assert '"fault": null' in faults[1]
+
+
+async def test_a_server_that_crashes_shows_failed_and_the_others_keep_serving(monkeypatch):
+    from mockpanel.hub import EmbeddedServer
+
+    serve = EmbeddedServer.main_loop
+
+    async def main_loop(self) -> None:
+        if self.config.app.ctx.name == "auth":
+            await asyncio.sleep(0.3)
+            raise RuntimeError("main loop blew up")
+        await serve(self)
+
+    monkeypatch.setattr(EmbeddedServer, "main_loop", main_loop)
+    app = create_app(settings_for(["auth", "webhooks"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        auth_port = app.hub["auth"].port
+        table = app.query_one("#servers-table", DataTable)
+        await until(pilot, lambda: rows(table)[0][2] == "failed: crashed: RuntimeError: main loop blew up")
+        assert rows(table)[1][2] == "running"
+        assert "✗ auth" in app.sub_title and "● webhooks" in app.sub_title
+        assert port_is_closed(auth_port)
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(app.hub.urls()["webhooks"] + "/health")).status_code == 200

@@ -55,7 +55,7 @@ ERRORS: dict[str, tuple[int, str]] = {
 
 # Injected faults by status: the S3 error an SDK expects for it (and retries, for 500/503).
 FAULT_CODES = {400: "InvalidRequest", 403: "AccessDenied", 404: "NoSuchKey", 409: "OperationAborted", 412: "PreconditionFailed",
-               413: "EntityTooLarge",
+               413: "EntityTooLarge", 431: "RequestHeaderSectionTooLarge",
                416: "InvalidRange", 429: "SlowDown", 500: "InternalError", 501: "NotImplemented", 502: "BadGateway",
                503: "SlowDown", 504: "GatewayTimeout"}
 
