@@ -41,7 +41,7 @@ def _wrk(url: str, seconds: float, connections: int, method: str, body: bytes | 
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
-async def _python_load(url: str, seconds: float, connections: int, method: str, body: bytes | None, headers: dict[str, str]) -> float:
+async def python_load(url: str, seconds: float, connections: int, method: str, body: bytes | None, headers: dict[str, str]) -> float:
     parts = urlsplit(url)
     head = [f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1", f"Host: {parts.netloc}"]
     head += [f"{k}: {v}" for k, v in headers.items()]
@@ -76,7 +76,7 @@ def requests_per_second(url: str, seconds: float = 5, connections: int = 32, met
     headers = headers or {}
     if shutil.which("wrk"):
         return _wrk(url, seconds, connections, method, body, headers)
-    return asyncio.run(_python_load(url, seconds, connections, method, body, headers))
+    return asyncio.run(python_load(url, seconds, connections, method, body, headers))
 
 
 def generator_name() -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import socket
 import subprocess
 import sys
@@ -66,20 +68,33 @@ class ServeProcess:
             env=full_env,
             cwd=cwd,
         )
+        self._lines: queue.Queue = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def readline(self, timeout: float = 20) -> str:
-        import selectors
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            line = None
+        if line is None:
+            raise AssertionError(f"no line from mockpanel serve; stderr: {self.proc.stderr.read() if self.proc.poll() is not None else ''}")
+        return line.rstrip("\n")
 
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if sel.select(timeout=0.2):
-                line = self.proc.stdout.readline()
-                if line:
-                    return line.rstrip("\n")
-                break
-        raise AssertionError(f"no line from mockpanel serve; stderr: {self.proc.stderr.read() if self.proc.poll() is not None else ''}")
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def rest(self) -> str:
+        """Everything printed after the lines read so far, once the process has ended."""
+        self._reader.join(10)
+        lines = []
+        while not self._lines.empty():
+            line = self._lines.get()
+            if line is not None:
+                lines.append(line)
+        return "".join(lines)
 
     def stop(self, sig: int = 15, timeout: float = 15) -> int:
         if self.proc.poll() is None:
@@ -93,6 +108,7 @@ class ServeProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._reader.join(10)  # it ends at the end of the output
         self.proc.stdout.close()
         self.proc.stderr.close()
 

@@ -98,7 +98,7 @@ def test_serve_runs_the_schedule_and_journals_each_step(tmp_path):
         assert [w["server"] for w in written].count("webhooks") == 4
         assert written[0]["fault"] == "error_rate:503 (scenario flaky, step 1)"
         assert serve.stop() == 0
-        events = [json.loads(line) for line in serve.proc.stdout.read().splitlines()]
+        events = [json.loads(line) for line in serve.rest().splitlines()]
     messages = [e["message"] for e in events if e.get("event") == "scenario"]
     assert "scenario flaky: step 1 at 0s: auth error_rate=1.0, error_codes=[503], seed=8 for 1.5s" in messages
     assert any("step 1 ended" in m for m in messages)
