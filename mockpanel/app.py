@@ -46,6 +46,9 @@ class PanelCommands(Provider):
             found.append((f"Toggle delays on {name}", partial(app.toggle_fault, name, "delay_enabled"), f"delays on/off for {name}"))
             found.append((f"Fail next 3 requests on {name}", partial(app.fail_next, name), f"the next 3 requests to {name} fail"))
             found.append((f"Restart {name}", partial(app.restart_server, name), f"stop and start {name} (state is kept)"))
+        found.append(("Export the journal as HAR", partial(app.export_journal, None, "har"), "write every request to a .har file here"))
+        found.append(("Export the journal as JSON lines", partial(app.export_journal, None, "jsonl"), "write every request to a .jsonl file here"))
+        found.append(("Run a scenario file…", app.ask_scenario, "a TOML fault schedule, timed from now"))
         if app.scenario is not None:
             name = app.scenario.name
             found.append((f"Run scenario {name} from the start", app.action_run_scenario, "apply its steps again, timed from now"))
@@ -203,6 +206,53 @@ class MockPanel(App):
         await self.hub.reset()
         self.notify("every mock is back to its seed data")
         self.refresh_all()
+
+    def export_journal(self, path: str | None = None, fmt: str | None = None, keep: Any = None) -> int:
+        """Write the journal (entries `keep` accepts) to `path` as HAR or JSON lines (by extension); returns the count."""
+        import json
+        import time
+        from pathlib import Path
+
+        from . import export
+
+        if path is None:
+            path = time.strftime("mockpanel-journal-%Y%m%d-%H%M%S") + f".{fmt or 'har'}"
+        target = Path(path).expanduser()
+        entries = [e for e in self.hub.journal.entries() if keep is None or keep(e)]
+        try:
+            if target.suffix == ".jsonl" or fmt == "jsonl":
+                target.write_text(export.jsonl(entries), encoding="utf-8")
+            else:
+                target.write_text(json.dumps(export.har(entries), indent=1), encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"cannot write {target}: {exc.strerror}", severity="error")
+            return 0
+        self.notify(f"{len(entries)} requests written to {target.resolve()}", title="Journal exported")
+        return len(entries)
+
+    def ask_scenario(self) -> None:
+        from .screens.dialogs import PromptDialog
+
+        def run(answer: str | None) -> None:
+            if answer:
+                self.run_worker(self.start_scenario_file(answer.strip()))
+
+        last = str(self.scenario.path) if self.scenario is not None and self.scenario.path else ""
+        self.push_screen(PromptDialog("Scenario file (TOML) to run from now", last, placeholder="flaky.toml"), run)
+
+    async def start_scenario_file(self, path: str) -> bool:
+        from pathlib import Path
+
+        from .scenario import ScenarioError, load_scenario
+
+        try:
+            self.scenario = load_scenario(Path(path).expanduser(), list(self.hub.runners))
+        except ScenarioError as exc:
+            self.notify(str(exc), title="Scenario not started", severity="error", timeout=10)
+            return False
+        await self.hub.start_scenario(self.scenario)
+        self.refresh_all()
+        return True
 
     async def action_run_scenario(self) -> None:
         if self.scenario is not None:

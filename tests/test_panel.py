@@ -236,3 +236,37 @@ async def test_a_server_that_crashes_shows_failed_and_the_others_keep_serving(mo
         assert port_is_closed(auth_port)
         async with httpx.AsyncClient() as client:
             assert (await client.get(app.hub.urls()["webhooks"] + "/health")).status_code == 200
+
+
+async def test_export_and_scenario_from_the_panel(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "slow.toml").write_text('name = "slow"\n[[step]]\nserver = "auth"\nfaults = { fail_next = 1, fail_next_code = 502 }')
+    (tmp_path / "bad.toml").write_text('[[step]]\nserver = "s3"\nfaults = { fail_next = 1 }')
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        auth = app.hub.urls()["auth"]
+        await pilot.press("7", "s")
+        await pilot.press(*"bad.toml", "enter")  # refused with the reason; nothing runs
+        await until(pilot, lambda: any("server 's3' is not running" in n.message for n in app._notifications))
+        assert app.hub.scenario_run is None
+        await pilot.press("s")
+        await pilot.press(*"slow.toml", "enter")
+        await until(pilot, lambda: app.hub["auth"].ctx.faults.source == "scenario slow, step 1")
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{auth}/health")).status_code == 502
+            assert (await client.get(f"{auth}/api/auth/users")).status_code == 200
+        await pilot.press("2")
+        await until(pilot, lambda: len(rows(app.query_one("#requests-table", DataTable))) == 2)
+        await pilot.press("slash", *"status:5xx", "tab")  # tab: from the filter back to the table
+        await pilot.press("x")
+        await pilot.press("ctrl+a", "ctrl+k", *"errors.har", "enter")  # home, delete to the end: the default name goes
+        await until(pilot, lambda: (tmp_path / "errors.har").exists())
+        entries = json.loads((tmp_path / "errors.har").read_text())["log"]["entries"]
+        assert [(e["request"]["url"], e["response"]["status"], e["_fault"]) for e in entries] == [
+            (f"{auth}/health", 502, "fail_next:502 (scenario slow, step 1)")]
+        await pilot.press("ctrl+p", *"export the journal as json", "enter")
+        await until(pilot, lambda: list(tmp_path.glob("mockpanel-journal-*.jsonl")))
+        lines = next(tmp_path.glob("mockpanel-journal-*.jsonl")).read_text().splitlines()
+        assert [json.loads(line)["path"] for line in lines] == ["/health", "/api/auth/users"]

@@ -22,6 +22,7 @@ class FaultsPane(Pane):
         Binding("m", "delay_bounds", "Delay ms…"),
         Binding("c", "error_codes", "Codes…", tooltip="Status codes injected errors use, e.g. 503,500"),
         Binding("o", "clear_one", "Off (this server)"),
+        Binding("s", "scenario", "Scenario…", tooltip="Run a TOML fault schedule from now"),
     ]
 
     HINT = "Keys act on the selected server; the last row acts on every server. ! turns all chaos off."
@@ -73,6 +74,9 @@ class FaultsPane(Pane):
 
     def action_fail_next(self) -> None:
         self.change(fail_next=3)
+
+    def action_scenario(self) -> None:
+        self.app.ask_scenario()
 
     def action_clear_one(self) -> None:
         for runner in self.targets():

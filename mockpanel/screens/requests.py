@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Input
 
 from ..journal import RequestEntry
 from .base import Pane
-from .dialogs import TextDialog
+from .dialogs import PromptDialog, TextDialog
 
 MAX_ROWS = 500
 FIRST_ROWS = 40  # drawn when the pane is shown (a screenful); the live tail then grows it to MAX_ROWS
@@ -69,6 +69,7 @@ class RequestsPane(Pane):
         Binding("slash", "focus_filter", "Filter", tooltip="server:NAME method:GET status:5xx and path text"),
         Binding("enter", "detail", "Detail", show=False),
         Binding("c", "clear", "Clear", tooltip="Forget every journal entry"),
+        Binding("x", "export", "Export…", tooltip="Write the journal (as filtered) to a .har or .jsonl file"),
     ]
 
     def __init__(self, hub) -> None:
@@ -130,6 +131,17 @@ class RequestsPane(Pane):
     def action_clear(self) -> None:
         self.hub.journal.clear()
         self.refresh_view()
+
+    def action_export(self) -> None:
+        query = self.query_text
+
+        def write(answer: str | None) -> None:
+            if answer:
+                self.app.export_journal(answer.strip(), keep=lambda e: matches(e, query))
+
+        default = time.strftime("mockpanel-journal-%Y%m%d-%H%M%S.har")
+        what = f"requests matching '{query}'" if query else "every request"
+        self.app.push_screen(PromptDialog(f"Write {what} to (.har or .jsonl)", default), write)
 
     @on(DataTable.RowSelected, "#requests-table")
     def selected(self, event: DataTable.RowSelected) -> None:
