@@ -13,9 +13,10 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Header, TabbedContent, TabPane
 
 from .hub import Hub
+from .keybar import KeyBar
 from .journal import DomainEvent
 from .settings import Settings
 from .screens.client import ClientPane
@@ -29,7 +30,6 @@ from .screens.webhooks import WebhooksPane
 PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, ClientPane, FaultsPane)
 FLUSH_SECONDS = 0.25  # bus items reach the widgets in batches, a few times a second
 MAX_PENDING = 20_000  # under a flood only the newest matter; older ones are still in the journal
-FOOTER_REFRESH_MOVES = 25
 
 
 class PanelCommands(Provider):
@@ -96,7 +96,6 @@ class MockPanel(App):
         self._pending: deque = deque(maxlen=MAX_PENDING)
         self._stopped = False
         self._unsubscribe = None
-        self._focus_moves = 0
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -104,7 +103,7 @@ class MockPanel(App):
             for i, pane_class in enumerate(PANES, 1):
                 with TabPane(f"{i} {pane_class.TITLE}", id=pane_class.KEY):
                     yield pane_class(self.hub)
-        yield Footer()
+        yield KeyBar(id="keys")
 
     async def on_mount(self) -> None:
         if self.journal_out is not None:
@@ -125,23 +124,10 @@ class MockPanel(App):
             pass
         self.update_header()
         self.refresh_all(focus=True)
-        self.watch(self.screen, "focused", self._focus_moved, init=False)
         # Full collections walk every long-lived object (widgets, FastAPI, pydantic) and pause the loop the servers
         # and the keys share; what exists after start-up lives as long as the app, so keep it out of their reach.
         gc.collect()
         gc.freeze()
-
-    def _focus_moved(self, _focused: Any) -> None:
-        # Textual's Footer (8.2) recomposes on every focus move, and the data_bind of each FooterKey it made keeps
-        # that key alive: ~300 KB per pane switch, without bound. A fresh Footer lets the old keys go.
-        self._focus_moves += 1
-        if self._focus_moves >= FOOTER_REFRESH_MOVES:
-            self._focus_moves = 0
-            self.call_later(self._fresh_footer)
-
-    async def _fresh_footer(self) -> None:
-        await self.query_one(Footer).remove()
-        await self.mount(Footer())
 
     def update_header(self) -> None:
         parts = []
