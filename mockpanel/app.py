@@ -29,6 +29,7 @@ from .screens.webhooks import WebhooksPane
 
 PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, ClientPane, FaultsPane)
 FLUSH_SECONDS = 0.25  # bus items reach the widgets in batches, a few times a second
+MAX_PALETTE_OBJECTS = 200  # "Copy presigned URL for ..." entries (the Storage pane has every object)
 MAX_PENDING = 20_000  # under a flood only the newest matter; older ones are still in the journal
 
 
@@ -40,6 +41,10 @@ class PanelCommands(Provider):
         found: list[tuple[str, Any, str]] = []
         for pane in PANES:
             found.append((f"Show {pane.TITLE}", partial(app.action_show, pane.KEY), f"switch to the {pane.TITLE} pane"))
+        for pane in PANES:  # every key of every pane, acting on that pane's selected row
+            for binding in pane.BINDINGS:
+                found.append((f"{pane.TITLE}: {binding.description}", partial(app.run_pane_action, pane, binding.action),
+                              binding.tooltip or f"key {binding.key.split(',')[0]} in the {pane.TITLE} pane"))
         found.append(("All chaos off", app.action_chaos_off, "switch every fault of every server off"))
         found.append(("Reset all mocks", app.action_reset_all, "every server back to its seed data"))
         for name, runner in app.hub.runners.items():
@@ -53,6 +58,12 @@ class PanelCommands(Provider):
             name = app.scenario.name
             found.append((f"Run scenario {name} from the start", app.action_run_scenario, "apply its steps again, timed from now"))
             found.append((f"Stop scenario {name}", app.action_stop_scenario, "stop its schedule and undo its active steps"))
+        s3 = app.hub.runners.get("s3")
+        if s3 is not None:
+            objects = [(b.name, k) for b in list(s3.state.buckets.values()) for k in b.keys[:MAX_PALETTE_OBJECTS]]
+            for bucket, key in objects[:MAX_PALETTE_OBJECTS]:
+                found.append((f"Copy presigned URL for {bucket}/{key}", partial(app.query_one(StoragePane).copy_presigned, bucket, key),
+                              "a GET URL valid one hour"))
         auth = app.hub.runners.get("auth")
         if auth is not None:
             for user in auth.state.users.users():
@@ -192,6 +203,11 @@ class MockPanel(App):
         await self.hub.reset()
         self.notify("every mock is back to its seed data")
         self.refresh_all()
+
+    async def run_pane_action(self, pane_class: Any, action: str) -> None:
+        """A pane's key from the palette: show the pane, then act on its selected row."""
+        self.action_show(pane_class.KEY)
+        await self.query_one(pane_class).run_action(action)
 
     def export_journal(self, path: str | None = None, fmt: str | None = None, keep: Any = None) -> int:
         """Write the journal (entries `keep` accepts) to `path` as HAR or JSON lines (by extension); returns the count."""

@@ -270,3 +270,33 @@ async def test_export_and_scenario_from_the_panel(tmp_path, monkeypatch):
         await until(pilot, lambda: list(tmp_path.glob("mockpanel-journal-*.jsonl")))
         lines = next(tmp_path.glob("mockpanel-journal-*.jsonl")).read_text().splitlines()
         assert [json.loads(line)["path"] for line in lines] == ["/health", "/api/auth/users"]
+
+
+async def test_the_palette_reaches_every_pane_action():
+    from mockpanel.app import PANES, PanelCommands
+
+    app = create_app(settings_for(["auth", "s3", "webhooks"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        s3 = make_s3_client(app.hub.urls()["s3"])
+        await asyncio.to_thread(s3.create_bucket, Bucket="docs")
+        await asyncio.to_thread(s3.put_object, Bucket="docs", Key="report.pdf", Body=b"%PDF")
+        names = [name for name, _, _ in PanelCommands(app.screen).commands()]
+        for pane in PANES:
+            for binding in pane.BINDINGS:
+                assert f"{pane.TITLE}: {binding.description}" in names
+        # one object, by name: the URL downloads it
+        await pilot.press("ctrl+p", *"presigned url for docs/report", "enter")
+        await until(pilot, lambda: "report.pdf" in (app.clipboard or ""))
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(app.clipboard)).content == b"%PDF"
+        await pilot.press("escape")
+        # a webhook client's response plan, from the palette, on the selected event
+        async with httpx.AsyncClient() as client:
+            await client.post(app.hub.urls()["webhooks"] + "/webhooks/shop", json={"type": "order.paid"})
+            await pilot.press("5")
+            await until(pilot, lambda: app.query_one(WebhooksPane).query_one(DataTable).row_count == 1)
+            await pilot.press("ctrl+p", *"webhooks: response plan", "enter")
+            await pilot.press(*"503+200", "enter")
+            await until(pilot, lambda: app.hub["webhooks"].state.clients.get("shop") is not None)
+            statuses = [(await client.post(app.hub.urls()["webhooks"] + "/webhooks/shop", json={"n": 2})).status_code for _ in range(2)]
+        assert statuses == [503, 200]

@@ -85,14 +85,17 @@ class StoragePane(Pane):
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
     def action_presign(self) -> None:
-        from ..servers.s3 import presign
-
         key = self.selected_key()
         if key is None or self.bucket is None:
             return
+        self.copy_presigned(self.bucket, key)
+
+    def copy_presigned(self, bucket: str, key: str) -> None:
+        from ..servers.s3 import presign
+
         runner = self.runner("s3")
-        url = presign(runner.settings, runner.settings["presigned_url_base"] or runner.url, "GET", self.bucket, key, 3600)
-        self.app.copy_and_show(url, f"Presigned URL for {self.bucket}/{key}", f"presigned URL for {key} copied (valid 1 h)")
+        url = presign(runner.settings, runner.settings["presigned_url_base"] or runner.url, "GET", bucket, key, 3600)
+        self.app.copy_and_show(url, f"Presigned URL for {bucket}/{key}", f"presigned URL for {key} copied (valid 1 h)")
 
     def action_delete_object(self) -> None:
         key = self.selected_key()
