@@ -259,3 +259,10 @@ def test_custom_secret_and_expiry():
     assert body["expires_in"] == 168 * 3600
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(body["access_token"], SEED_SECRET, algorithms=["HS512"])
+
+
+def test_a_password_bcrypt_cannot_hash_is_a_422_not_a_500(client):
+    r = client.post("/api/auth/register", content=b'{"email": "nul@example.com", "password": "abcd\\u0000efgh", "name": "N"}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert "NUL" in r.json()["detail"][0]["msg"]

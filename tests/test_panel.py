@@ -300,3 +300,18 @@ async def test_the_palette_reaches_every_pane_action():
             await until(pilot, lambda: app.hub["webhooks"].state.clients.get("shop") is not None)
             statuses = [(await client.post(app.hub.urls()["webhooks"] + "/webhooks/shop", json={"n": 2})).status_code for _ in range(2)]
         assert statuses == [503, 200]
+
+
+async def test_adding_a_user_checks_what_the_api_checks():
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3", "n", *"frank@example.com short Frank Castle", "enter")
+        await until(pilot, lambda: any("password: String should have at least 8 characters" in n.message for n in app._notifications))
+        await pilot.press("n", *("frank@example.com " + "x" * 80 + " Frank"), "enter")
+        await until(pilot, lambda: any("72" in n.message for n in app._notifications))
+        await pilot.press("n", *"frank@example.com password123 Frank Castle", "enter")
+        table = app.query_one(UsersPane).query_one(DataTable)
+        await until(pilot, lambda: any("frank@example.com" in row for row in rows(table)))
+        async with httpx.AsyncClient() as client:
+            r = await client.post(app.hub.urls()["auth"] + "/api/auth/login", json={"email": "frank@example.com", "password": "password123"})
+            assert r.status_code == 200

@@ -92,17 +92,23 @@ class UsersPane(Pane):
             if len(parts) < 3:
                 self.app.notify("type: email password name…", severity="error")
                 return
-            email, password, name = parts[0], parts[1], " ".join(parts[2:])
-            if len(password) < 8 or "@" not in email:
-                self.app.notify("an email with @ and a password of 8 characters or more", severity="error")
+            from pydantic import ValidationError
+
+            from ..servers.auth import RegisterRequest
+
+            try:
+                body = RegisterRequest(email=parts[0], password=parts[1], name=" ".join(parts[2:]))
+            except ValidationError as exc:  # the same checks as POST /api/auth/register
+                first = exc.errors()[0]
+                self.app.notify(f"{first['loc'][0]}: {first['msg']}", severity="error")
                 return
             try:
-                self.auth.users.register(email, password, name)
+                self.auth.users.register(str(body.email), body.password, body.name)
             except HTTPException as exc:
                 self.app.notify(str(exc.detail), severity="error")
                 return
             self.refresh_view()
-            self.app.notify(f"added {email}")
+            self.app.notify(f"added {body.email}")
 
         self.app.push_screen(PromptDialog("New user: email password name", placeholder="frank@example.com password123 Frank Castle"), add)
 

@@ -61,6 +61,8 @@ class RegisterRequest(BaseModel):
     def _fits_bcrypt(cls, value: str) -> str:
         if len(value.encode("utf-8", "surrogatepass")) > 72:
             raise ValueError("password must be at most 72 bytes in UTF-8 (a bcrypt limit)")
+        if "\x00" in value:
+            raise ValueError("password must not contain NUL characters (a bcrypt limit)")
         return value
 
 
