@@ -3,6 +3,7 @@ answers (an S3 error document when refused), never a 500, and never tear what is
 
 from __future__ import annotations
 
+import os
 import hashlib
 from urllib.parse import quote
 
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 from conftest import make_s3_client
 from mockpanel.testing import RunningHub, settings_for
 
-FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+                derandomize=bool(os.environ.get("CI")))  # CI: the same examples every run; locally: new ones each time
 SENTINEL = bytes(range(256)) * 40  # 10 KiB every example must leave untouched
 
 

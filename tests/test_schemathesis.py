@@ -3,6 +3,7 @@ control API: whatever it generates, no 5xx (no faults are on), and every documen
 
 from __future__ import annotations
 
+import os
 import httpx
 import pytest
 import schemathesis
@@ -38,7 +39,8 @@ client_schema = _schema_fixture("client", "/openapi.json")
 imageapi_schema = _schema_fixture("imageapi", "/openapi.json")
 control_schema = _schema_fixture("auth", "/__mockpanel/openapi.json")
 
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck),
+                derandomize=bool(os.environ.get("CI")))  # CI: the same examples every run; locally: new ones each time
 
 
 def check(case, hub, server: str) -> None:
