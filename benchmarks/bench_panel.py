@@ -75,7 +75,7 @@ async def main(args) -> None:
         idle = await key_latencies(app, pilot, args.presses)
         idle_rss = rss_mib()
 
-        load = subprocess.Popen(["wrk", "-t1", "-c32", f"-d{args.max_seconds}s", url], stdout=subprocess.DEVNULL)
+        load = subprocess.Popen(["wrk", "-t1", f"-c{args.connections}", f"-d{args.max_seconds}s", url], stdout=subprocess.DEVNULL)
         started, before = time.perf_counter(), auth.total
         await asyncio.sleep(5)  # warm-up: the journal (10,000) and the panes' bounds fill
         warm_rss = rss_mib()
@@ -89,7 +89,7 @@ async def main(args) -> None:
         load.wait()
         await pilot.press("q")
 
-    print(f"{served:,} requests in {elapsed:.0f} s = {served / elapsed:,.0f} req/s to auth /health while the panel ran (wrk -c32)")
+    print(f"{served:,} requests in {elapsed:.0f} s = {served / elapsed:,.0f} req/s to auth /health while the panel ran (wrk -c{args.connections})")
     print(f"{'':<26}{'idle':>10}{'under load':>12}")
     print(f"{'key to repaint p50 (ms)':<26}{statistics.median(idle):>10.1f}{statistics.median(loaded):>12.1f}")
     print(f"{'key to repaint p95 (ms)':<26}{pct(idle, 0.95):>10.1f}{pct(loaded, 0.95):>12.1f}")
@@ -101,5 +101,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument("--connections", type=int, default=32, help="wrk's concurrent connections")
     parser.add_argument("--max-seconds", type=int, default=900, help="stop the load after this long even if --requests is not reached")
     asyncio.run(main(parser.parse_args()))
