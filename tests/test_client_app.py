@@ -200,3 +200,17 @@ def test_seed_client_app_examples_with_curl(urls, tmp_path):
     assert curl("-X", "POST", f"{base}/api/stress-test", "-F", "user_id=test-user-123", "-F", "count=51")["by_status"] == {"202": 50, "429": 1}
     assert curl(f"{base}/api/history")["total"] >= 51
     assert "swagger" in subprocess.run(["curl", "-s", f"{base}/docs"], capture_output=True, text=True).stdout.lower()
+
+
+def test_the_image_api_keeps_a_bounded_number_of_jobs():
+    with RunningHub(settings_for(["s3", "webhooks", "client", "imageapi"], {"imageapi": {"max_jobs": "3"}})) as running:
+        token = httpx.get(f"{running.urls['client']}/api/generate-token", params={"user_id": "many"}).json()["token"]
+        ids = []
+        for i in range(5):
+            r = httpx.post(f"{running.urls['imageapi']}/api/v1/images/upload", files={"file": (f"{i}.png", png(8, 8), "image/png")},
+                           headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 202
+            ids.append(r.json()["job_id"])
+        statuses = [httpx.get(f"{running.urls['imageapi']}/api/v1/jobs/{job}").status_code for job in ids]
+        assert statuses == [404, 404, 200, 200, 200]
+        assert httpx.get(f"{running.urls['imageapi']}/api/v1/health").json()["jobs"] == 3

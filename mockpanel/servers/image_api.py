@@ -40,6 +40,7 @@ SETTINGS = (
     Setting("webhook_url", "str", None, "where image.processed goes (default: mockpanel's receiver, client id image-api)", ("WEBHOOK_URL",)),
     Setting("webhook_secret", "str", "webhook-secret-123", "secret of X-Webhook-Signature", ("WEBHOOK_SECRET",)),
     Setting("default_bucket", "str", "test-uploads", "bucket used when an upload names none"),
+    Setting("max_jobs", "positive", 10_000, "jobs kept (the oldest are forgotten: their status is then 404)"),
 )
 
 
@@ -167,6 +168,8 @@ def build(ctx: ServerContext) -> FastAPI:
         job = Job(uuid.uuid4().hex, uuid.uuid4().hex, user_id, bucket or s["default_bucket"], context, file.filename or "upload",
                   file.content_type or "application/octet-stream", request.headers.get("x-request-id"))
         state.jobs[job.job_id] = job
+        while len(state.jobs) > s["max_jobs"]:
+            state.jobs.pop(next(iter(state.jobs)))  # oldest first: dicts keep insertion order
         ctx.event("upload_started", job_id=job.job_id, image_id=job.image_id, user_id=user_id, filename=job.filename)
         task = asyncio.create_task(process(job, data))
         state.tasks.add(task)
