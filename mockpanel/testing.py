@@ -114,6 +114,7 @@ class Mocks(RunningHub):
     def reset(self) -> None:
         """Seed data back, faults back to the starting settings, journal emptied: a clean slate for the next test."""
         assert self.hub is not None
+        self.call(self.hub.stop_scenario())
         self.call(self.hub.reset())
 
         def restore() -> None:
@@ -134,6 +135,24 @@ class Mocks(RunningHub):
             yield applied
         finally:
             self.run(injector.replace, before)
+
+    @contextlib.contextmanager
+    def scenario(self, source: "str | Path") -> Iterator[Any]:
+        """Run a scenario for the `with` block, timed from now: a TOML file's path, or TOML text. Its active steps
+        are undone when the block ends. Raises mockpanel.scenario.ScenarioError (one line) when it does not fit."""
+        from .scenario import load_scenario, parse_scenario, tomllib
+
+        assert self.hub is not None
+        running = list(self.hub.runners)
+        if isinstance(source, str) and ("\n" in source or "[[step]]" in source):
+            loaded = parse_scenario(tomllib.loads(source), running, default_name="inline")
+        else:
+            loaded = load_scenario(Path(source), running)
+        run = self.call(self.hub.start_scenario(loaded))
+        try:
+            yield run
+        finally:
+            self.call(self.hub.stop_scenario())
 
     def requests(self, server: str | None = None, *, method: str | None = None, path: str | None = None,
                  status: int | None = None) -> list[RequestEntry]:

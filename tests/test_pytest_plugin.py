@@ -55,13 +55,30 @@ def test_fault_block_then_previous_policy(mockpanel):
 def test_journal_was_reset(mockpanel):
     assert mockpanel.requests("auth") == []
 
+def test_a_scenario_for_a_block(mockpanel, tmp_path):
+    health = mockpanel.url("auth") + "/health"
+    with mockpanel.scenario(\'[[step]]\\nserver = "auth"\\nfaults = { fail_next = 2, fail_next_code = 503 }\'):
+        import time
+        for _ in range(100):
+            if mockpanel.run(lambda: mockpanel["auth"].ctx.faults.policy.fail_next):
+                break
+            time.sleep(0.02)
+        assert [httpx.get(health).status_code for _ in range(3)] == [503, 503, 200]
+    assert [r.fault for r in mockpanel.requests("auth")][:2] == ["fail_next:503 (scenario inline, step 1)"] * 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[step]]\\nserver = "s3"\\nfaults = { fail_next = 1 }')
+    from mockpanel.scenario import ScenarioError
+    with pytest.raises(ScenarioError, match="server 's3' is not running"):
+        with mockpanel.scenario(bad):
+            pass
+
 def test_factory_starts_this_tests_own_servers(mockpanel_factory, mockpanel):
     own = mockpanel_factory(["s3"], {"s3": {"buckets": "preset"}})
     assert own.url("s3") != mockpanel.url("auth")
     assert httpx.get(own.url("s3") + "/preset").status_code == 200
 ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
 
 
 def test_command_line_chooses_servers(pytester):
