@@ -33,38 +33,35 @@ MAX_HEAD_BYTES = 64 * 1024  # request line + headers; httptools alone would buff
 
 
 def http_protocol(render_error: "ErrorRenderer") -> Any:
-    """uvicorn's httptools protocol, refusing a request head over MAX_HEAD_BYTES with 431 in the server's format."""
+    """uvicorn's httptools protocol, refusing a request head over MAX_HEAD_BYTES with 431 in the server's format,
+    whether it arrives in one piece or keeps coming (httptools alone would buffer any amount)."""
     if HttpToolsProtocol is None:  # pragma: no cover - h11 has its own limit (h11_max_incomplete_event_size)
         return "h11"
 
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
-        _head_bytes = 0
-        _in_head = True
+        _head_bytes = 0  # bytes received while the current request's head is incomplete
 
         def data_received(self, data: bytes) -> None:
-            if self._in_head:
-                self._head_bytes += len(data)
+            # Hot path: one length check before parsing and one identity check after.
+            cycle = self.cycle
+            if len(data) > MAX_HEAD_BYTES and (cycle is None or cycle.response_complete) and data.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES) < 0:
+                self._refuse_head()  # a new request whose head does not end within the limit
+                return
             super().data_received(data)
-            if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
-                self._refuse_head()
+            cycle = self.cycle
+            if cycle is None or cycle.scope is not getattr(self, "scope", None):  # the head is not complete yet
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                    self._refuse_head()
+            elif self._head_bytes:
+                self._head_bytes = 0
 
         def _refuse_head(self) -> None:
-            message = f"the request line and headers exceed {MAX_HEAD_BYTES} bytes"
-            headers, body = render_error(431, message, {"path": "", "method": "GET", "headers": []})
-            head = [b"HTTP/1.1 431 Request Header Fields Too Large\r\n"]
-            head += [name + b": " + value + b"\r\n" for name, value in headers]
-            head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
-            self.transport.write(b"".join(head) + body)
+            headers, body = render_error(431, f"the request line and headers exceed {MAX_HEAD_BYTES} bytes", {"path": "", "method": "GET", "headers": []})
+            head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+            self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n" + head
+                                 + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body)
             self.transport.close()
-
-        def on_headers_complete(self) -> None:
-            self._in_head = False
-            self._head_bytes = 0
-            super().on_headers_complete()
-
-        def on_message_complete(self) -> None:
-            super().on_message_complete()
-            self._in_head = True
 
     return LimitedHttpToolsProtocol
 

@@ -81,6 +81,9 @@ def test_a_head_that_keeps_growing_gets_431_in_the_servers_format(hub):
                 pass
         assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
         assert marker in answer and b"exceed %d bytes" % MAX_HEAD_BYTES in answer
+        # the same head in one piece: parsed at once, refused all the same
+        whole = raw(hub.urls[name], b"GET /x HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100_000 + b"\r\n\r\n")
+        assert whole.startswith(b"HTTP/1.1 431 ") and marker in whole, whole[:200]
     everyone_answers(hub)
 
 
