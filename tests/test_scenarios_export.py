@@ -153,3 +153,16 @@ def test_export_formats(auth_url):
 
     bad = httpx.get(auth_url + "/__mockpanel/requests", params={"format": "xml"})
     assert bad.status_code == 422 and "format" in bad.text
+
+
+def test_the_readme_scenario_is_valid(tmp_path):
+    from conftest import ROOT
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```toml\n(# flaky\.toml\n.*?)```", text, re.S).group(1)
+    path = tmp_path / "flaky.toml"
+    path.write_text(block)
+    scenario = load_scenario(path, ["auth", "s3", "webhooks", "client"])
+    assert [(s.server, s.at_s, s.for_s) for s in scenario.steps] == [("s3", 5.0, 10.0), ("webhooks", 0.0, None)]
+    assert scenario.steps[0].faults == {"error_rate": 0.3, "error_codes": [503], "seed": 8}
