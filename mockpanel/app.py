@@ -212,13 +212,12 @@ class MockPanel(App):
     def export_journal(self, path: str | None = None, fmt: str | None = None, keep: Any = None) -> int:
         """Write the journal (entries `keep` accepts) to `path` as HAR or JSON lines (by extension); returns the count."""
         import json
-        import time
         from pathlib import Path
 
         from . import export
 
         if path is None:
-            path = time.strftime("mockpanel-journal-%Y%m%d-%H%M%S") + f".{fmt or 'har'}"
+            path = export.default_filename(fmt or "har")
         target = Path(path).expanduser()
         entries = [e for e in self.hub.journal.entries() if keep is None or keep(e)]
         try:

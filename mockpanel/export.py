@@ -15,6 +15,11 @@ from . import __version__
 from .journal import RequestEntry
 
 
+def default_filename(fmt: str = "har") -> str:
+    """mockpanel-journal-20261121-103000.har: where the panel offers to write an export."""
+    return time.strftime("mockpanel-journal-%Y%m%d-%H%M%S") + f".{fmt}"
+
+
 def jsonl(entries: Iterable[RequestEntry]) -> str:
     return "".join(json.dumps(entry.as_dict()) + "\n" for entry in entries)
 

@@ -144,6 +144,7 @@ class ServerRunner:
             preview_bytes=min(preview_bytes, spec.preview_bytes_limit) if spec.preview_bytes_limit is not None else preview_bytes,
         )
         app = spec.build(self.ctx)
+        self._protocol = http_protocol(spec.render_error)
         self.app = ServiceMiddleware(app, self.ctx, create_control_app(self.ctx), cors=spec.cors)
         self.status = "stopped"
         self.reason: str | None = None
@@ -189,7 +190,7 @@ class ServerRunner:
             ssl_keyfile=tls_key,
             log_config=None,
             access_log=False,
-            http=http_protocol(self.spec.render_error),
+            http=self._protocol,
             h11_max_incomplete_event_size=MAX_HEAD_BYTES,
             lifespan="off",
             timeout_graceful_shutdown=2,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -83,8 +83,13 @@ class Scenario:
     name: str
     steps: tuple[Step, ...]
     path: Path | None = None
-    seed: int | None = None
-    timeline: tuple[tuple[float, str, Step], ...] = field(default=(), compare=False)
+
+    def timeline(self) -> list[tuple[float, str, Step]]:
+        """(seconds from the start, "apply" or "revert", step), in the order they happen."""
+        events = [(s.at_s, "apply", s) for s in self.steps] + [(s.at_s + s.for_s, "revert", s) for s in self.steps if s.for_s is not None]
+        # at equal times a revert goes first, so a step that follows another on the same server is not undone by it
+        events.sort(key=lambda item: (item[0], item[1] != "revert", item[2].number))
+        return events
 
 
 STEP_KEYS = {"at", "server", "for", "faults"}
@@ -132,10 +137,7 @@ def parse_scenario(data: dict[str, Any], servers: Iterable[str], *, default_name
             loc = ".".join(str(part) for part in first["loc"]) or "faults"
             raise ScenarioError(f"{here}: faults.{loc}: {first['msg']}") from None
         steps.append(Step(number, at_s, server, faults, for_s, f"scenario {name}, step {number}"))
-    timeline = [(s.at_s, "apply", s) for s in steps] + [(s.at_s + s.for_s, "revert", s) for s in steps if s.for_s is not None]
-    # at equal times a revert goes first, so a step that follows another on the same server is not undone by it
-    timeline.sort(key=lambda item: (item[0], item[1] != "revert", item[2].number))
-    return Scenario(name, tuple(steps), path, seed, tuple(timeline))
+    return Scenario(name, tuple(steps), path)
 
 
 def load_scenario(path: Path, servers: Iterable[str]) -> Scenario:
@@ -198,7 +200,7 @@ class ScenarioRun:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        for at_s, action, step in self.scenario.timeline:
+        for at_s, action, step in self.scenario.timeline():
             wait = self.started_at + at_s - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)

@@ -8,6 +8,7 @@ from textual import on
 from textual.binding import Binding
 from textual.widgets import DataTable, Input
 
+from .. import export
 from ..journal import RequestEntry
 from .base import Pane
 from .dialogs import PromptDialog, TextDialog
@@ -139,7 +140,7 @@ class RequestsPane(Pane):
             if answer:
                 self.app.export_journal(answer.strip(), keep=lambda e: matches(e, query))
 
-        default = time.strftime("mockpanel-journal-%Y%m%d-%H%M%S.har")
+        default = export.default_filename("har")
         what = f"requests matching '{query}'" if query else "every request"
         self.app.push_screen(PromptDialog(f"Write {what} to (.har or .jsonl)", default), write)
 

@@ -176,19 +176,20 @@ def build(ctx: ServerContext) -> FastAPI:
         task.add_done_callback(state.tasks.discard)
         return JSONResponse({"job_id": job.job_id, "image_id": job.image_id, "status": job.status}, status_code=202)
 
-    @app.get("/api/v1/jobs/{job_id}", summary="A job's status")
-    async def job_status(job_id: str) -> dict[str, Any]:
+    def job_or_404(job_id: str) -> Job:
         job = state.jobs.get(job_id)
         if job is None:
             raise HTTPException(404, f"job {job_id} not found")
-        return job.view()
+        return job
+
+    @app.get("/api/v1/jobs/{job_id}", summary="A job's status")
+    async def job_status(job_id: str) -> dict[str, Any]:
+        return job_or_404(job_id).view()
 
     @app.get("/api/v1/jobs/{job_id}/result", summary="A completed job's image URLs",
              responses={409: {"description": "Not completed (yet)"}})
     async def job_result(job_id: str) -> dict[str, Any]:
-        job = state.jobs.get(job_id)
-        if job is None:
-            raise HTTPException(404, f"job {job_id} not found")
+        job = job_or_404(job_id)
         if job.status != "completed":
             raise HTTPException(409, f"job {job_id} is {job.status}" + (f": {job.error}" if job.error else ""))
         return {"image_id": job.image_id, "urls": job.urls, "sizes": job.sizes}

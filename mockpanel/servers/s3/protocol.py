@@ -484,11 +484,7 @@ class S3Protocol:
         else:
             parts.append(f"<Marker>{e(enc(after))}</Marker>")
         parts.append(f"<MaxKeys>{limit}</MaxKeys>")
-        if delimiter:
-            parts.append(f"<Delimiter>{e(enc(delimiter))}</Delimiter>")
-        if "encoding-type" in p:
-            parts.append("<EncodingType>url</EncodingType>")
-        parts.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+        parts.append(self._listing_flags(req, enc, delimiter, truncated))
         if truncated and last is not None:
             if v2:
                 token = base64.urlsafe_b64encode(last.encode("utf-8", "surrogateescape")).decode().rstrip("=")
@@ -498,6 +494,14 @@ class S3Protocol:
         parts.extend(self._object_xml("Contents", objects[k], enc, owner) for k in contents)
         parts.extend(f"<CommonPrefixes><Prefix>{e(enc(cp))}</Prefix></CommonPrefixes>" for cp in prefixes)
         await self.xml(send, req, "ListBucketResult", parts)
+
+    @staticmethod
+    def _listing_flags(req: Request, enc: Callable[[str], str], delimiter: str, truncated: bool) -> str:
+        """<Delimiter>, <EncodingType> and <IsTruncated>, as every object listing has them."""
+        flags = f"<Delimiter>{e(enc(delimiter))}</Delimiter>" if delimiter else ""
+        if "encoding-type" in req.params:
+            flags += "<EncodingType>url</EncodingType>"
+        return flags + f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"
 
     async def list_versions(self, req: Request, send: Callable) -> None:
         bucket = self.bucket(req)
@@ -511,11 +515,7 @@ class S3Protocol:
             f"<Name>{e(bucket.name)}</Name><Prefix>{e(enc(prefix))}</Prefix><KeyMarker>{e(enc(after))}</KeyMarker>"
             f"<VersionIdMarker>{e(p.get('version-id-marker', ''))}</VersionIdMarker><MaxKeys>{limit}</MaxKeys>"
         ]
-        if delimiter:
-            parts.append(f"<Delimiter>{e(enc(delimiter))}</Delimiter>")
-        if "encoding-type" in p:
-            parts.append("<EncodingType>url</EncodingType>")
-        parts.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+        parts.append(self._listing_flags(req, enc, delimiter, truncated))
         if truncated and last is not None:
             parts.append(f"<NextKeyMarker>{e(enc(last))}</NextKeyMarker><NextVersionIdMarker>null</NextVersionIdMarker>")
         parts.extend(
