@@ -6,9 +6,14 @@ followed by trailer lines `name:value\\r\\n` and a blank line.
 
 from __future__ import annotations
 
+import re
+
 from .xml import S3Error
 
 MAX_LINE = 4096
+# Hex digits only: int(text, 16) also takes a sign, "0x", "_" and spaces, and a negative size moved the cursor
+# backwards, looping forever on the event loop every server shares. 16 digits cover any 64-bit size.
+CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}\Z")
 
 
 class AwsChunkedDecoder:
@@ -61,10 +66,9 @@ class AwsChunkedDecoder:
             pos = end + 2
             if self._state == "size":
                 size_text, _, extension = line.partition(b";")
-                try:
-                    size = int(size_text.strip(), 16)
-                except ValueError:
-                    raise self._bad(f"bad chunk size {size_text[:20]!r}") from None
+                if not CHUNK_SIZE.match(size_text):
+                    raise self._bad(f"bad chunk size {size_text[:20]!r}")
+                size = int(size_text, 16)
                 if extension.startswith(b"chunk-signature="):
                     self.chunk_signatures.append(extension[16:].decode("ascii", "replace"))
                 if size == 0:
