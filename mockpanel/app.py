@@ -13,8 +13,11 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
+from textual.content import Content
+from textual.markup import escape as escape_markup
 from textual.widgets import Header, TabbedContent, TabPane
 
+from .display import escape_controls
 from .hub import Hub
 from .keybar import KeyBar
 from .journal import DomainEvent
@@ -70,16 +73,20 @@ class PanelCommands(Provider):
                 found.append((f"Copy token for {user.email}", partial(app.copy_token, user.id), f"a fresh access token for {user.name}"))
         return found
 
+    def entries(self) -> list[tuple[str, Any, str]]:
+        # Names carry object keys and user names: shown as text (the palette parses both name and help as markup).
+        return [(escape_controls(name), callback, escape_markup(escape_controls(help_text))) for name, callback, help_text in self.commands()]
+
     async def discover(self) -> Hits:
-        for name, callback, help_text in self.commands():
-            yield Hit(1.0, name, callback, help=help_text)
+        for name, callback, help_text in self.entries():
+            yield Hit(1.0, Content(name), callback, text=name, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for name, callback, help_text in self.commands():
+        for name, callback, help_text in self.entries():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+                yield Hit(score, Content(name) if "[" in name else matcher.highlight(name), callback, text=name, help=help_text)
 
 
 class MockPanel(App):
@@ -139,6 +146,11 @@ class MockPanel(App):
         # and the keys share; what exists after start-up lives as long as the app, so keep it out of their reach.
         gc.collect()
         gc.freeze()
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """Every notification (panes' too) shows its text as typed: messages quote client text (keys, names)."""
+        super().notify(escape_controls(message, lines=True), title=escape_controls(title), severity=severity, timeout=timeout, markup=False)
 
     def update_header(self) -> None:
         parts = []

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from . import __version__
+from .display import escape_controls
 from .journal import DomainEvent, RequestEntry
 from .scenario import ScenarioError, load_scenario
 from .settings import COMMON_SETTINGS, GLOBAL_SETTINGS, SettingsError, cli_flag, load_settings
@@ -96,13 +97,13 @@ class RequestLog:
                 self.line(json.dumps({"event": "request", **record}))
             else:
                 stamp = time.strftime("%H:%M:%S", time.localtime(item.time)) + f".{int(item.time * 1000) % 1000:03d}"
-                target = item.path + ("?" + item.query if item.query else "")
+                target = escape_controls(item.path + ("?" + item.query if item.query else ""))  # a terminal may read this
                 fault = f" [{item.fault}]" if item.fault else ""
                 self.line(f"{stamp} {item.server:<8} {item.method} {target} {item.status or '---'} {item.duration_ms:.1f}ms{fault}")
         elif isinstance(item, DomainEvent) and item.kind in ("status", "log", "scenario") and self.fmt == "json":
             self.line(json.dumps({"event": item.kind, "server": item.server, **item.data}))
         elif isinstance(item, DomainEvent) and item.kind in ("log", "scenario"):
-            self.line(f"mockpanel: {item.data.get('message')}")
+            self.line(f"mockpanel: {escape_controls(item.data.get('message'))}")
 
 
 async def run_headless(settings, args: argparse.Namespace, scenario: Any = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -172,8 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(run_headless(settings, args, scenario))
         from .app import create_app
 
-        create_app(settings, scenario=scenario, journal_out=args.journal_out).run()
-        return 0
+        app = create_app(settings, scenario=scenario, journal_out=args.journal_out)
+        app.run()
+        return app.return_code or 0  # non-zero when the panel ended on an unhandled error
     except (SettingsError, ScenarioError) as exc:
         print(f"mockpanel: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, Static
 
+from ..display import plain
 from .base import Pane
 
 
@@ -33,8 +34,8 @@ class ClientPane(Pane):
             seen.add(upload.get("job_id"))
             status = job.status if job else upload.get("status") or ""
             detail = (job.error if job else None) or upload.get("detail") or ""
-            table.add_row((upload.get("uploaded_at") or "")[11:19], upload.get("filename") or "", upload.get("user_id") or "",
-                          str(upload.get("http_status") or ""), (upload.get("job_id") or "—")[:12], status, str(detail))
+            table.add_row((upload.get("uploaded_at") or "")[11:19], plain(upload.get("filename") or ""), plain(upload.get("user_id") or ""),
+                          str(upload.get("http_status") or ""), plain((upload.get("job_id") or "—")[:12]), status, plain(detail))
         for job in list(jobs.values())[-200:]:
             if job.job_id not in seen:  # uploads made straight to the image API
-                table.add_row(job.view()["created_at"][11:19], job.filename, job.user_id, "202", job.job_id[:12], job.status, job.error or "")
+                table.add_row(job.view()["created_at"][11:19], plain(job.filename), plain(job.user_id), "202", job.job_id[:12], job.status, plain(job.error or ""))

@@ -9,6 +9,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, TextArea
 
+from ..display import escape_controls, plain
+
 
 class TextDialog(ModalScreen[None]):
     """Shows text the user can select and copy by hand (some terminals ignore OSC 52 clipboard writes)."""
@@ -23,7 +25,7 @@ class TextDialog(ModalScreen[None]):
 
     def __init__(self, title: str, text: str, hint: str = "Select the text to copy it by hand · Esc closes") -> None:
         super().__init__()
-        self.title_text, self.text, self.hint = title, text, hint
+        self.title_text, self.text, self.hint = plain(title), escape_controls(text, lines=True), hint
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -47,6 +49,7 @@ class PromptDialog(ModalScreen[str | None]):
 
     def __init__(self, question: str, value: str = "", placeholder: str = "", hint: str = "Enter to confirm · Esc to cancel") -> None:
         super().__init__()
+        question = plain(question)
         self.question, self.value, self.placeholder, self.hint = question, value, placeholder, hint
 
     def compose(self) -> ComposeResult:

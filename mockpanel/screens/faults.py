@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from ..display import plain
 from .base import Pane
 
 ERROR_RATES = (0.0, 0.1, 0.3, 0.5, 1.0)
@@ -35,7 +36,7 @@ class FaultsPane(Pane):
 
     def refresh_view(self) -> None:
         run = self.hub.scenario_run
-        self.query_one("#faults-hint", Static).update(self.HINT + (f"\n{run.describe()}" if run is not None else ""))
+        self.query_one("#faults-hint", Static).update(plain(self.HINT + (f"\n{run.describe()}" if run is not None else ""), lines=True))
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()

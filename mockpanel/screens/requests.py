@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Input
 
 from .. import export
 from ..journal import RequestEntry
+from ..display import escape_controls, plain
 from .base import Pane
 from .dialogs import PromptDialog, TextDialog
 
@@ -59,7 +60,7 @@ def describe(entry: RequestEntry) -> str:
         "Response body (preview):",
         "  " + (entry.response_preview.decode("utf-8", "replace") or "(empty)"),
     ]
-    return "\n".join(lines)
+    return escape_controls("\n".join(lines), lines=True)
 
 
 class RequestsPane(Pane):
@@ -88,7 +89,7 @@ class RequestsPane(Pane):
 
     def _row(self, entry: RequestEntry) -> tuple:
         stamp = time.strftime("%H:%M:%S", time.localtime(entry.time)) + f".{int(entry.time * 1000) % 1000:03d}"
-        return (stamp, entry.server, entry.method, entry.path[:80], str(entry.status or "—"), f"{entry.duration_ms:.1f}", entry.fault or "")
+        return (stamp, entry.server, plain(entry.method), plain(entry.path[:80]), str(entry.status or "—"), f"{entry.duration_ms:.1f}", plain(entry.fault or ""))
 
     def _add(self, entries: list[RequestEntry]) -> None:
         table = self.query_one(DataTable)

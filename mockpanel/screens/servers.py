@@ -6,6 +6,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from ..journal import percentile
+from ..display import plain
 from .base import Pane
 
 
@@ -42,7 +43,7 @@ class ServersPane(Pane):
             status = runner.status if runner.status != "failed" else f"failed: {runner.reason}"
             faults = ", ".join(runner.ctx.faults.policy.describe()) or "—"
             mine = latencies.get(name, [])
-            table.add_row(name, runner.url or "—", status, str(stats.total), str(stats.errors),
+            table.add_row(name, runner.url or "—", plain(status), str(stats.total), str(stats.errors),
                           _ms(percentile(mine, 0.5)), _ms(percentile(mine, 0.95)), faults, key=name)
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))

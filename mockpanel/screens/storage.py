@@ -8,6 +8,7 @@ from textual import on
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from ..display import plain
 from .base import Pane
 
 MAX_OBJECTS = 1000
@@ -50,7 +51,7 @@ class StoragePane(Pane):
         names = sorted(self.store.buckets)
         for name in names:
             bucket = self.store.buckets[name]
-            table.add_row(name, str(len(bucket.objects)), str(sum(m.size for m in bucket.objects.values())), bucket.region, key=name)
+            table.add_row(plain(name), str(len(bucket.objects)), str(sum(m.size for m in bucket.objects.values())), bucket.region, key=name)
         if self.bucket not in self.store.buckets:
             self.bucket = names[0] if names else None
         if self.bucket is not None:
@@ -67,8 +68,8 @@ class StoragePane(Pane):
         for key in bucket.keys[:MAX_OBJECTS]:
             meta = bucket.objects[key]
             metadata = ", ".join(f"{k}={v}" for k, v in meta.metadata.items())
-            table.add_row(key, str(meta.size), meta.content_type, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(meta.last_modified)),
-                          meta.etag.strip('"'), metadata, key=key)
+            table.add_row(plain(key), str(meta.size), plain(meta.content_type), time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(meta.last_modified)),
+                          plain(meta.etag.strip('"')), plain(metadata), key=key)
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
 

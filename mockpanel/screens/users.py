@@ -8,6 +8,7 @@ from fastapi import HTTPException
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from ..display import plain
 from .base import Pane
 from .dialogs import PromptDialog
 
@@ -43,7 +44,7 @@ class UsersPane(Pane):
         cursor = table.cursor_row
         table.clear()
         for user in self.auth.users.users():
-            table.add_row(user.email, user.name, user.id, user.created_at, key=user.id)
+            table.add_row(plain(user.email), plain(user.name), user.id, user.created_at, key=user.id)
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
 

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
+from ..display import plain
 from .base import Pane
 from .dialogs import PromptDialog
 
@@ -48,7 +49,7 @@ class WebhooksPane(Pane):
         table.clear()
         for event in list(reversed(self.store.events))[:MAX_ROWS]:
             s = event.summary()
-            table.add_row(s["received_at"][11:23], event.client_id, event.event_type or "—", event.signature.verdict,
+            table.add_row(s["received_at"][11:23], plain(event.client_id), plain(event.event_type or "—"), event.signature.verdict,
                           event.signature.scheme or "—", str(event.attempt), str(event.response_status or "held"), key=event.id)
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
@@ -83,7 +84,7 @@ class WebhooksPane(Pane):
         if sig["timestamp_skew_s"] is not None:
             lines.append(f"  timestamp skew: {sig['timestamp_skew_s']:.0f}s")
         lines += ["", body]
-        self.query_one("#webhook-detail", Static).update("\n".join(lines))
+        self.query_one("#webhook-detail", Static).update(plain("\n".join(lines), lines=True))
 
     def action_replay(self) -> None:
         from ..servers.webhooks import replay_event
