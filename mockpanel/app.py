@@ -19,6 +19,8 @@ from textual.widgets import Header, TabbedContent, TabPane
 
 from .display import escape_controls
 from .hub import Hub
+from .servers import SERVERS
+from .spec import DomainError
 from .keybar import KeyBar
 from .journal import DomainEvent
 from .settings import Settings
@@ -61,15 +63,15 @@ class PanelCommands(Provider):
             name = app.scenario.name
             found.append((f"Run scenario {name} from the start", app.action_run_scenario, "apply its steps again, timed from now"))
             found.append((f"Stop scenario {name}", app.action_stop_scenario, "stop its schedule and undo its active steps"))
-        s3 = app.hub.runners.get("s3")
-        if s3 is not None:
-            objects = [(b.name, k) for b in list(s3.state.buckets.values()) for k in b.keys[:MAX_PALETTE_OBJECTS]]
+        storage = app.hub.facade("s3")
+        if storage is not None:
+            objects = [(b.name, meta.key) for b in storage.buckets() for meta in storage.objects(b.name, limit=MAX_PALETTE_OBJECTS)]
             for bucket, key in objects[:MAX_PALETTE_OBJECTS]:
                 found.append((f"Copy presigned URL for {bucket}/{key}", partial(app.query_one(StoragePane).copy_presigned, bucket, key),
                               "a GET URL valid one hour"))
-        auth = app.hub.runners.get("auth")
-        if auth is not None:
-            for user in auth.state.users.users():
+        accounts = app.hub.facade("auth")
+        if accounts is not None:
+            for user in accounts.users():
                 found.append((f"Copy token for {user.email}", partial(app.copy_token, user.id), f"a fresh access token for {user.name}"))
         return found
 
@@ -104,10 +106,11 @@ class MockPanel(App):
     ]
 
     def __init__(self, settings: Settings, hub: Hub | None = None, start_servers: bool = True, scenario: Any = None,
-                 journal_out: Any = None) -> None:
+                 journal_out: Any = None, freeze_gc: bool = False) -> None:
         super().__init__()
         self.settings = settings
-        self.hub = hub or Hub(settings)
+        self.hub = hub or Hub(settings, SERVERS)
+        self.freeze_gc = freeze_gc
         self.scenario = scenario  # a Scenario to run once the servers are up (mockpanel --scenario FILE)
         self.journal_out = journal_out
         self.start_servers = start_servers  # False: show the Hub as it is (snapshot tests draw fixed data)
@@ -142,10 +145,12 @@ class MockPanel(App):
             pass
         self.update_header()
         self.refresh_all(focus=True)
-        # Full collections walk every long-lived object (widgets, FastAPI, pydantic) and pause the loop the servers
-        # and the keys share; what exists after start-up lives as long as the app, so keep it out of their reach.
-        gc.collect()
-        gc.freeze()
+        if self.freeze_gc:
+            # Full collections walk every long-lived object (widgets, FastAPI, pydantic) and pause the loop the servers
+            # and the keys share; what exists after start-up lives as long as the app, so keep it out of their reach.
+            # Process-wide, so only the panel users run (the CLI) asks for it, not every app a test builds.
+            gc.collect()
+            gc.freeze()
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
                markup: bool = False) -> None:
@@ -207,14 +212,18 @@ class MockPanel(App):
     def action_chaos_off(self) -> None:
         for runner in self.hub.runners.values():
             runner.ctx.faults.clear()
-        self.notify("all chaos off: no delays, errors, drops or hangs on any server")
-        self.update_header()
-        self.refresh_all()
+        receiver = self.hub.facade("webhooks")
+        cleared = receiver.clear_plans() if receiver is not None else []
+        plans = f"; response plans off for {', '.join(cleared)}" if cleared else ""
+        self.notify(f"all chaos off: no delays, errors, drops or hangs on any server{plans}")
 
     async def action_reset_all(self) -> None:
         await self.hub.reset()
         self.notify("every mock is back to its seed data")
-        self.refresh_all()
+
+    async def reset_server(self, server: str) -> None:
+        await self.hub[server].ctx.reset()
+        self.notify(f"{server} is back to its seed data")
 
     async def run_pane_action(self, pane_class: Any, action: str) -> None:
         """A pane's key from the palette: show the pane, then act on its selected row."""
@@ -264,7 +273,6 @@ class MockPanel(App):
             self.notify(str(exc), title="Scenario not started", severity="error", timeout=10)
             return False
         await self.hub.start_scenario(self.scenario)
-        self.refresh_all()
         return True
 
     async def action_run_scenario(self) -> None:
@@ -274,26 +282,20 @@ class MockPanel(App):
     async def action_stop_scenario(self) -> None:
         await self.hub.stop_scenario()
         self.notify("scenario stopped; its active steps are undone", title="Scenario")
-        self.update_header()
-        self.refresh_all()
 
     def toggle_fault(self, server: str, field: str) -> None:
         faults = self.hub[server].ctx.faults
         faults.update(**{field: not getattr(faults.policy, field)})
         self.notify(f"{server}: {field} {'on' if getattr(faults.policy, field) else 'off'}")
-        self.update_header()
-        self.refresh_all()
 
     def fail_next(self, server: str) -> None:
         self.hub[server].ctx.faults.update(fail_next=3)
         self.notify(f"{server}: the next 3 requests fail")
-        self.refresh_all()
 
     async def restart_server(self, server: str) -> None:
+        """Stop and start a server, its state kept (Servers pane r, palette)."""
         ok = await self.hub[server].restart()
         self.notify(f"{server} restarted" if ok else f"{server} failed: {self.hub[server].reason}", severity="information" if ok else "error")
-        self.update_header()
-        self.refresh_all()
 
     def copy_and_show(self, text: str, title: str, notice: str) -> None:
         """Clipboard (OSC 52) and a dialog to select from, since some terminals ignore OSC 52; a notification says so."""
@@ -303,10 +305,15 @@ class MockPanel(App):
         self.notify(notice)
         self.push_screen(TextDialog(title, text))
 
-    def copy_token(self, user_id: str) -> None:
-        auth = self.hub["auth"].state
-        user = auth.users.by_id[user_id]
-        self.copy_and_show(auth.tokens.issue(user, "access"), f"Access token for {user.email}", f"access token for {user.email} copied to the clipboard")
+    def copy_token(self, user_id: str, kind: str = "access", ttl: Any = None) -> None:
+        """A fresh token of a user on the clipboard and on screen (Users pane keys, palette)."""
+        accounts = self.hub.facade("auth")
+        try:
+            token, user = accounts.issue_token(user_id, kind, ttl), accounts.user(user_id)
+        except DomainError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        self.copy_and_show(token, f"{kind.capitalize()} token for {user.email}", f"{kind} token for {user.email} copied to the clipboard")
 
     async def action_quit(self) -> None:
         await self.stop_servers()
@@ -323,6 +330,7 @@ class MockPanel(App):
         await self.stop_servers()
 
 
-def create_app(settings: Settings, start_servers: bool = True, scenario: Any = None, journal_out: Any = None) -> MockPanel:
+def create_app(settings: Settings, start_servers: bool = True, scenario: Any = None, journal_out: Any = None,
+               freeze_gc: bool = False) -> MockPanel:
     """The panel as users run it; tests build it through here too."""
-    return MockPanel(settings, start_servers=start_servers, scenario=scenario, journal_out=journal_out)
+    return MockPanel(settings, start_servers=start_servers, scenario=scenario, journal_out=journal_out, freeze_gc=freeze_gc)

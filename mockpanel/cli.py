@@ -8,11 +8,13 @@ import json
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
 from . import __version__
 from .display import escape_controls
+from .export import BatchedLines
 from .journal import DomainEvent, RequestEntry
 from .scenario import ScenarioError, load_scenario
 from .settings import COMMON_SETTINGS, GLOBAL_SETTINGS, SettingsError, cli_flag, load_settings
@@ -68,24 +70,10 @@ class RequestLog:
     """Prints one line per request (and per server event) to stdout, flushed in batches once per loop turn."""
 
     def __init__(self, out: TextIO, fmt: str, quiet: bool) -> None:
-        self.out = out
         self.fmt = fmt
         self.quiet = quiet
-        self._pending: list[str] = []
-        self._scheduled = False
-
-    def line(self, text: str) -> None:
-        self._pending.append(text)
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        if self._pending:
-            self.out.write("\n".join(self._pending) + "\n")
-            self._pending.clear()
-            self.out.flush()
+        self._lines = BatchedLines(out)
+        self.line, self.flush = self._lines.line, self._lines.flush
 
     def __call__(self, item: Any) -> None:
         if isinstance(item, RequestEntry):
@@ -109,7 +97,7 @@ class RequestLog:
 async def run_headless(settings, args: argparse.Namespace, scenario: Any = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     from .hub import Hub
 
-    hub = Hub(settings)
+    hub = Hub(settings, _specs())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -158,6 +146,9 @@ def _run(coro) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The seeds' development secrets are shorter than RFC 7518 recommends; a mock uses them on purpose (and announces
+    # them). Set here, for the process the command owns, not on import: importing mockpanel changes nothing.
+    warnings.filterwarnings("ignore", message=r"The HMAC key is \d+ bytes long")
     parser = build_parser()
     args = parser.parse_args(argv)
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
@@ -173,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(run_headless(settings, args, scenario))
         from .app import create_app
 
-        app = create_app(settings, scenario=scenario, journal_out=args.journal_out)
+        app = create_app(settings, scenario=scenario, journal_out=args.journal_out, freeze_gc=True)
         app.run()
         return app.return_code or 0  # non-zero when the panel ended on an unhandled error
     except (SettingsError, ScenarioError) as exc:

@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from . import export
 from .faults import FaultPolicy
-from .journal import percentile
 from .service import ServerContext
 from .web import install_json_errors, json_body
 
@@ -64,7 +63,7 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
         since: int | None = Query(None, description="only entries with a larger id"),
         limit: int = Query(100, ge=0, le=100_000, description="at most this many, the newest"),
     ) -> Any:
-        found = ctx.journal.query(server=ctx.name, method=method, status=status, path=path, since=since, limit=limit)
+        found = ctx.journal.query(method=method, status=status, path=path, since=since, limit=limit)
         if format == "jsonl":
             return PlainTextResponse(export.jsonl(found), media_type="application/x-ndjson")
         if format == "har":
@@ -73,7 +72,7 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
 
     @app.delete("/__mockpanel/requests", summary="Forget this server's journal entries")
     async def clear_requests() -> dict[str, Any]:
-        ctx.journal.clear(ctx.name)
+        ctx.journal.clear()
         return {"cleared": True}
 
     @app.post("/__mockpanel/reset", summary="Put the server's state back to its seed data")
@@ -83,12 +82,12 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
 
     @app.get("/__mockpanel/stats", summary="Request counters and latency percentiles")
     async def stats() -> dict[str, Any]:
-        latencies = ctx.journal.latencies().get(ctx.name, [])
+        p50, p95 = ctx.stats.latency()
         return {
             "server": ctx.name,
             **ctx.stats.as_dict(),
-            "p50_ms": percentile(latencies, 0.5),
-            "p95_ms": percentile(latencies, 0.95),
+            "p50_ms": p50,
+            "p95_ms": p95,
             "faults": ctx.faults.policy.describe(),
         }
 

@@ -8,11 +8,12 @@ import json
 import time
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, TextIO
 from urllib.parse import parse_qsl
 
 from . import __version__
 from .journal import RequestEntry
+from .timefmt import iso
 
 
 def default_filename(fmt: str = "har") -> str:
@@ -22,10 +23,6 @@ def default_filename(fmt: str = "har") -> str:
 
 def jsonl(entries: Iterable[RequestEntry]) -> str:
     return "".join(json.dumps(entry.as_dict()) + "\n" for entry in entries)
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
 
 
 def _content(preview: bytes, size: int, mime: str) -> dict[str, Any]:
@@ -52,7 +49,7 @@ def _har_entry(entry: RequestEntry, scheme: str) -> dict[str, Any]:
     except ValueError:
         status_text = ""
     har: dict[str, Any] = {
-        "startedDateTime": _iso(entry.time),
+        "startedDateTime": iso(entry.time),
         "time": round(entry.duration_ms, 3),
         "request": {
             "method": entry.method,
@@ -93,30 +90,41 @@ def har(entries: Iterable[RequestEntry], scheme: str = "http") -> dict[str, Any]
                     "entries": [_har_entry(entry, scheme) for entry in entries]}}
 
 
-class JournalWriter:
-    """Appends every journaled request to a file as a JSON line, flushed once per event-loop turn."""
+class BatchedLines:
+    """Lines for a text stream, written and flushed once per event-loop turn: a flood of requests costs one write a
+    turn, not one a request. `serve`'s request log and the journal file both write through one."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
         self._pending: list[str] = []
         self._scheduled = False
 
-    def __call__(self, item: Any) -> None:
-        if not isinstance(item, RequestEntry):
-            return
-        self._pending.append(json.dumps(item.as_dict()))
+    def line(self, text: str) -> None:
+        self._pending.append(text)
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         self._scheduled = False
-        if self._pending and not self._file.closed:
-            self._file.write("\n".join(self._pending) + "\n")
+        if self._pending and not self.out.closed:
+            self.out.write("\n".join(self._pending) + "\n")
             self._pending.clear()
-            self._file.flush()
+            self.out.flush()
+
+
+class JournalWriter:
+    """Appends every journaled request to a file as a JSON line (--journal-out)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self._lines = BatchedLines(self._file)
+
+    def __call__(self, item: Any) -> None:
+        if isinstance(item, RequestEntry):
+            self._lines.line(json.dumps(item.as_dict()))
 
     def close(self) -> None:
-        self.flush()
+        self._lines.flush()
         self._file.close()

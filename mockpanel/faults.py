@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-ErrorCode = Field(ge=400, le=599)
-
 
 class FaultPolicy(BaseModel):
     """The policy as the control API shows it: flat JSON, every field validated."""
@@ -75,6 +72,7 @@ class FaultInjector:
         self.active = self._policy.active  # read on every request: kept as a plain attribute
         self._rng = random.Random(self._policy.seed)
         self.source: str | None = None  # who set the policy, when not a person (a scenario step); journaled with each fault
+        self.on_change: Callable[[FaultPolicy], None] | None = None  # told of every change (the server sends an event)
 
     @property
     def policy(self) -> FaultPolicy:
@@ -86,7 +84,12 @@ class FaultInjector:
         self.active = policy.active
         self._rng = random.Random(policy.seed)
         self.source = None
+        self._changed()
         return policy
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self._policy)
 
     def update(self, **changes: Any) -> FaultPolicy:
         """Change some fields (validated as a whole); raises pydantic.ValidationError on bad values."""
@@ -117,6 +120,7 @@ class FaultInjector:
             # The count lives in the policy so GET /__mockpanel/faults shows what is left.
             self._policy = p.model_copy(update={"fail_next": p.fail_next - 1})
             self.active = self._policy.active
+            self._changed()
             return FaultDecision(f"fail_next:{p.fail_next_code}", delay, status=p.fail_next_code)
         if simulate_error is not None:
             return FaultDecision(f"simulate_error:{simulate_error}", delay, status=simulate_error)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 
 def _decode(raw: bytes) -> str:
@@ -107,95 +108,106 @@ class EventBus:
         self.publish(DomainEvent(server, kind, data))
 
 
-class Journal:
-    """A bounded ring buffer of requests, publishing each on the bus as a RequestEntry.
+class ServerJournal:
+    """One server's bounded ring of requests, publishing each on the bus as a RequestEntry.
 
-    The buffer holds plain tuples in RequestEntry's field order, the cheapest record to build on the hot path;
-    they are wrapped as RequestEntry when read.
+    The ring holds plain tuples in RequestEntry's field order, the cheapest record to build on the hot path; they are
+    wrapped as RequestEntry when read. A flood on one server cannot push another server's requests out.
     """
 
-    def __init__(self, bus: EventBus | None = None, maxlen: int = 10_000) -> None:
-        self.bus = bus or EventBus()
-        self._rows: deque[tuple] = deque(maxlen=maxlen)
-        self._ids = itertools.count(1)
-        self.maxlen = maxlen
+    __slots__ = ("server", "bus", "rows", "next_id")
 
-    def next_id(self) -> int:
-        return next(self._ids)
+    def __init__(self, server: str, bus: EventBus, ids: Callable[[], int], maxlen: int) -> None:
+        self.server = server
+        self.bus = bus
+        self.rows: deque[tuple] = deque(maxlen=maxlen)
+        self.next_id = ids  # shared by every server's ring: ids order requests across servers
 
     def record(self, row: tuple) -> None:
-        self._rows.append(row)
+        self.rows.append(row)
         if self.bus.subscribers:
             self.bus.publish(RequestEntry._make(row))
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self.rows)
+
+    def clear(self) -> None:
+        self.rows.clear()
+
+    def query(self, **criteria: Any) -> list[RequestEntry]:
+        """As Journal.query, over this server's requests only."""
+        return _select([self.rows], **criteria)
+
+
+class Journal:
+    """Every server's ring (capacity `maxlen` each), read together: entries and queries are ordered by id."""
+
+    def __init__(self, bus: EventBus | None = None, maxlen: int = 10_000) -> None:
+        self.bus = bus or EventBus()
+        self.maxlen = maxlen
+        self.servers: dict[str, ServerJournal] = {}
+        self._ids = itertools.count(1).__next__
+
+    def of(self, server: str) -> ServerJournal:
+        """The server's ring, made on first use."""
+        ring = self.servers.get(server)
+        if ring is None:
+            ring = self.servers[server] = ServerJournal(server, self.bus, self._ids, self.maxlen)
+        return ring
+
+    def record(self, row: tuple) -> None:
+        self.of(row[2]).record(row)
+
+    def __len__(self) -> int:
+        return sum(len(ring) for ring in self.servers.values())
 
     def entries(self) -> list[RequestEntry]:
-        return [RequestEntry._make(row) for row in self._rows]
-
-    def filtered(self, keep: Callable[[RequestEntry], bool], limit: int) -> list[RequestEntry]:
-        """The newest `limit` entries `keep` accepts, oldest first."""
-        found = []
-        for row in reversed(self._rows):
-            entry = RequestEntry._make(row)
-            if keep(entry):
-                found.append(entry)
-                if len(found) >= limit:
-                    break
-        found.reverse()
-        return found
-
-    def latencies(self, last: int = 2048) -> dict[str, list[float]]:
-        """Per server, the durations (ms, sorted) of its most recent answered requests: one pass, newest first."""
-        found: dict[str, list[float]] = {}
-        for row in reversed(self._rows):
-            if row[6]:
-                durations = found.setdefault(row[2], [])
-                if len(durations) < last:
-                    durations.append(row[7])
-        for durations in found.values():
-            durations.sort()
-        return found
+        return _select([ring.rows for ring in self.servers.values()])
 
     def clear(self, server: str | None = None) -> None:
-        if server is None:
-            self._rows.clear()
-        else:
-            kept = [row for row in self._rows if row[2] != server]
-            self._rows.clear()
-            self._rows.extend(kept)
+        for name, ring in self.servers.items():
+            if server is None or name == server:
+                ring.clear()
 
-    def query(
-        self,
-        *,
-        server: str | None = None,
-        method: str | None = None,
-        status: int | None = None,
-        path: str | None = None,
-        since: int | None = None,
-        limit: int | None = None,
-    ) -> list[RequestEntry]:
-        """Entries oldest first, filtered; `limit` keeps the newest (found walking back from the newest)."""
-        method = method.upper() if method else None
+    def query(self, *, server: str | None = None, **criteria: Any) -> list[RequestEntry]:
+        rings = [ring.rows for name, ring in self.servers.items() if server is None or name == server]
+        return _select(rings, **criteria)
 
-        def keep(row: tuple) -> bool:
-            return ((server is None or row[2] == server) and (method is None or row[3] == method)
-                    and (status is None or row[6] == status) and (path is None or path in row[4])
-                    and (since is None or row[0] > since))
 
-        if limit is not None and limit <= 0:
-            return []
-        found = []
-        for row in reversed(self._rows):
-            if since is not None and row[0] <= since:
-                break  # ids only grow: everything older is older still
-            if keep(row):
-                found.append(RequestEntry._make(row))
+def _newest_first(rings: list[deque[tuple]]) -> Iterator[tuple]:
+    if len(rings) == 1:
+        return reversed(rings[0])
+    return heapq.merge(*(reversed(ring) for ring in rings), key=lambda row: -row[0])
+
+
+def _select(
+    rings: list[deque[tuple]],
+    *,
+    method: str | None = None,
+    status: int | None = None,
+    path: str | None = None,
+    since: int | None = None,
+    limit: int | None = None,
+    keep: Callable[[RequestEntry], bool] | None = None,
+) -> list[RequestEntry]:
+    """Entries oldest first, filtered; `limit` keeps the newest (found walking back from the newest); `keep` is any
+    further test of an entry (the Requests pane's filter)."""
+    method = method.upper() if method else None
+    if limit is not None and limit <= 0:
+        return []
+    found = []
+    for row in _newest_first(rings):
+        if since is not None and row[0] <= since:
+            break  # ids only grow: everything older is older still
+        if ((method is None or row[3] == method) and (status is None or row[6] == status)
+                and (path is None or path in row[4])):
+            entry = RequestEntry._make(row)
+            if keep is None or keep(entry):
+                found.append(entry)
                 if limit is not None and len(found) >= limit:
                     break
-        found.reverse()
-        return found
+    found.reverse()
+    return found
 
 
 def percentile(ordered: list[float], q: float) -> float | None:

@@ -84,6 +84,10 @@ class Scenario:
     steps: tuple[Step, ...]
     path: Path | None = None
 
+    def start(self, hub: "Hub") -> "ScenarioRun":
+        """Run it in the Hub's loop, timed from now (Hub.start_scenario stops a previous run first)."""
+        return ScenarioRun(hub, self).start()
+
     def timeline(self) -> list[tuple[float, str, Step]]:
         """(seconds from the start, "apply" or "revert", step), in the order they happen."""
         events = [(s.at_s, "apply", s) for s in self.steps] + [(s.at_s + s.for_s, "revert", s) for s in self.steps if s.for_s is not None]

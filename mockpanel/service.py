@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections import deque
 from time import perf_counter
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -13,7 +14,7 @@ from urllib.parse import parse_qsl
 from starlette.middleware.cors import CORSMiddleware
 
 from .faults import FaultDecision, FaultInjector
-from .journal import EventBus, Journal
+from .journal import EventBus, ServerJournal, percentile
 from .settings import ServerSettings
 
 CONTROL_PREFIX = "/__mockpanel/"
@@ -33,20 +34,24 @@ class BodyTooLarge(Exception):
 
 
 class ServerStats:
-    """Counters behind /health metrics and the panel's Servers pane (latency percentiles come from the journal)."""
+    """Counters behind /health metrics and the panel's Servers pane, and a running window of answered requests'
+    durations for p50/p95 (kept apart from the journal: clearing the journal's view leaves the figures)."""
 
-    __slots__ = ("total", "errors", "endpoints", "max_endpoints")
+    __slots__ = ("total", "errors", "endpoints", "max_endpoints", "durations")
 
-    def __init__(self, max_endpoints: int = 500) -> None:
+    def __init__(self, max_endpoints: int = 500, window: int = 2048) -> None:
         self.total = 0
         self.errors = 0
         self.endpoints: dict[tuple[str, str], int] = {}
         self.max_endpoints = max_endpoints
+        self.durations: deque[float] = deque(maxlen=window)
 
-    def record(self, key: tuple[str, str], status: int) -> None:
+    def record(self, key: tuple[str, str], status: int, duration_ms: float = 0.0) -> None:
         self.total += 1
-        if status >= 400:
+        if status >= 400 or not status:  # no status: dropped, hung or abandoned, an error all the same
             self.errors += 1
+        if status:
+            self.durations.append(duration_ms)
         endpoints = self.endpoints
         if key in endpoints:
             endpoints[key] += 1
@@ -58,6 +63,12 @@ class ServerStats:
     def reset(self) -> None:
         self.total = self.errors = 0
         self.endpoints.clear()
+        self.durations.clear()
+
+    def latency(self) -> tuple[float | None, float | None]:
+        """p50 and p95 (ms) of the recent answered requests."""
+        ordered = sorted(self.durations)
+        return percentile(ordered, 0.5), percentile(ordered, 0.95)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,21 +87,24 @@ def json_error(status: int, message: str, scope: dict) -> tuple[list[tuple[bytes
 
 @dataclass
 class ServerContext:
-    """Everything a server's app factory gets: its settings and the shared journal, bus and fault injector."""
+    """Everything a server's builder gets: its settings, its journal ring (and through it the bus), its fault injector."""
 
     name: str
     settings: ServerSettings
-    journal: Journal
+    journal: ServerJournal
     faults: FaultInjector
     stats: ServerStats = field(default_factory=ServerStats)
     render_error: ErrorRenderer = json_error
     max_body_bytes: int = 1024 * 1024
     preview_bytes: int = 2048
     reset_hooks: list[Callable[[], Any]] = field(default_factory=list)
-    state: Any = None  # the server's domain state (users, buckets, events), for front ends and tests
     control_routers: list[Any] = field(default_factory=list)  # extra /__mockpanel/ routes a server adds (APIRouter)
     peers: Callable[[], dict[str, str]] = dict  # {server: url} of the servers running beside this one (set by the Hub)
     admin_token: str | None = None  # when set, every control API call must carry it (MOCKPANEL_ADMIN_TOKEN)
+
+    def __post_init__(self) -> None:
+        # Every change of the policy is an event, whoever made it (a key, the palette, the control API, a scenario).
+        self.faults.on_change = lambda policy: self.event("faults_changed", active=policy.active, faults=policy.describe())
 
     @property
     def bus(self) -> EventBus:
@@ -275,7 +289,7 @@ class ServiceMiddleware:
             route = scope.get("route")
             template = route.path if route is not None and hasattr(route, "path") else scope["path"]
             method = scope["method"]
-            ctx.stats.record((method, template), cap[0])
+            ctx.stats.record((method, template), cap[0], duration_ms)
             # A plain tuple in RequestEntry's field order; header lists are kept as the ASGI server and app made them.
             ctx.journal.record(
                 (

@@ -64,24 +64,43 @@ class RunningHub:
         return future.result(timeout)
 
     def start(self) -> "RunningHub":
+        from .servers import SERVERS
+
         self._thread.start()
 
         async def start() -> Hub:
-            hub = Hub(self.settings)
+            hub = Hub(self.settings, SERVERS)
+            self.hub = hub
             await hub.start()
             return hub
 
-        self.hub = self.call(start())
+        try:
+            self.call(start())
+        except BaseException:
+            self.stop()  # a bad setting or a failed build leaves no thread and no open socket behind
+            raise
         self.urls = self.hub.urls()
         return self
 
     def stop(self) -> None:
-        if self.hub is not None:
-            self.call(self.hub.stop())
-            self.hub = None
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+        if self._thread.is_alive():
+            if self.hub is not None:
+                self.call(self.hub.stop())
+            self.call(self._cancel_pending())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+        self.hub = None
+        if not self.loop.is_closed():
+            self.loop.close()
+
+    @staticmethod
+    async def _cancel_pending() -> None:
+        """Tasks the servers left (image jobs, dashboard feeds) end with the Hub, not with the process."""
+        current = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     def __enter__(self) -> "RunningHub":
         return self.start()
@@ -119,7 +138,7 @@ class Mocks(RunningHub):
 
         def restore() -> None:
             for runner in self.hub.runners.values():
-                runner.ctx.faults.replace(policy_from_settings(runner.settings.values))
+                runner.ctx.faults.replace(policy_from_settings(runner.ctx.settings.values))
             self.hub.journal.clear()
 
         self.run(restore)
@@ -161,17 +180,17 @@ class Mocks(RunningHub):
         return self.run(lambda: self.hub.journal.query(server=server, method=method, path=path, status=status))
 
     def webhook_plan(self, client_id: str, plan: str | None) -> None:
-        """How the webhook receiver answers `client_id`: "500+200", "503x3+200", "delay=2000", "timeout"; None clears it."""
-        from .servers.webhooks import ClientConfig, ResponsePlan
+        """How the webhook receiver answers `client_id`: "500+200", "503x3+200", "delay=2000", "timeout"; None clears it.
+        Raises mockpanel.spec.Invalid on a plan it cannot read."""
+        receiver = self.facade("webhooks")
+        self.run(receiver.set_plan, client_id, plan)
 
-        store = self["webhooks"].state
-        parsed = ResponsePlan.parse(plan) if plan else None
-
-        def configure() -> None:
-            current = store.clients.get(client_id, ClientConfig())
-            store.configure(client_id, current.model_copy(update={"plan": parsed}), True)
-
-        self.run(configure)
+    def facade(self, server: str) -> Any:
+        """A running server's domain facade (Accounts, Storage, Receiver, UploadHistory, ImageJobs): call its
+        methods through .run(...), in the Hub's loop."""
+        self.url(server)  # a clear error when it is not running
+        assert self.hub is not None
+        return self.hub.facade(server)
 
 
 def start_mocks(only: Iterable[str], overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Mocks:

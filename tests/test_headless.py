@@ -160,7 +160,7 @@ async def test_hub_restart_keeps_state_and_the_port():
 
 
 async def test_a_crashed_server_task_is_reported_failed(monkeypatch):
-    from mockpanel.hub import EmbeddedServer
+    from mockpanel.runner import EmbeddedServer
 
     async def crashing_main_loop(self) -> None:
         await asyncio.sleep(0.1)

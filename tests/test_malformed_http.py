@@ -9,7 +9,7 @@ import threading
 import httpx
 import pytest
 
-from mockpanel.hub import MAX_HEAD_BYTES
+from mockpanel.runner import MAX_HEAD_BYTES
 from mockpanel.testing import RunningHub, settings_for
 
 

@@ -7,6 +7,7 @@ import gc
 
 from mockpanel.testing import settings_for
 from mockpanel.hub import Hub
+from mockpanel.servers import SERVERS
 
 
 async def _asgi_get(app, path: str = "/health", headers=None) -> int:
@@ -29,7 +30,7 @@ async def _asgi_get(app, path: str = "/health", headers=None) -> int:
 
 async def test_a_request_leaves_no_reference_cycles():
     """A cycle per request would leave every request's objects to the garbage collector (it cost 10% throughput)."""
-    hub = Hub(settings_for(["auth"]))
+    hub = Hub(settings_for(["auth"]), SERVERS)
     app = hub["auth"].app
     for headers in ([(b"host", b"t")], [(b"host", b"t"), (b"origin", b"http://x.test")]):
         for _ in range(20):

@@ -215,7 +215,7 @@ async def test_a_scenario_runs_in_the_panel_and_stops_from_the_palette(tmp_path)
 
 
 async def test_a_server_that_crashes_shows_failed_and_the_others_keep_serving(monkeypatch):
-    from mockpanel.hub import EmbeddedServer
+    from mockpanel.runner import EmbeddedServer
 
     serve = EmbeddedServer.main_loop
 
@@ -297,7 +297,7 @@ async def test_the_palette_reaches_every_pane_action():
             await until(pilot, lambda: app.query_one(WebhooksPane).query_one(DataTable).row_count == 1)
             await pilot.press("ctrl+p", *"webhooks: response plan", "enter")
             await pilot.press(*"503+200", "enter")
-            await until(pilot, lambda: app.hub["webhooks"].state.clients.get("shop") is not None)
+            await until(pilot, lambda: app.hub.facade("webhooks").plan_for("shop") is not None)
             statuses = [(await client.post(app.hub.urls()["webhooks"] + "/webhooks/shop", json={"n": 2})).status_code for _ in range(2)]
         assert statuses == [503, 200]
 

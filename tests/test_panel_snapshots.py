@@ -45,19 +45,19 @@ def fixed_app():
     for i, (server, method, path, status, ms, fault) in enumerate(requests, 1):
         hub.journal.record((i, FIXED + i, server, method, path, b"", status, ms, 10, 20, ((b"host", b"localhost"),),
                             ((b"content-type", b"application/json"),), b"", b"{}", fault, ("127.0.0.1", 50000 + i), path))
-        hub[server].ctx.stats.record((method, path), status)
-    store = hub["s3"].state
-    bucket = store.create_bucket("photos")
+        hub[server].ctx.stats.record((method, path), status, ms)
+    storage = hub.facade("s3")
+    bucket = storage.create_bucket("photos", "us-east-1")
     bucket.created = FIXED
     for key, size, kind in (("cat.jpg", 48213, "image/jpeg"), ("docs/readme.txt", 1024, "text/plain")):
-        store.put(bucket, ObjectMeta(key, size, '"9e107d9d372bb6826bd81d3542a419d6"', FIXED, kind, {"owner": "alice"}, body=b"x"))
-    receiver = hub["webhooks"].state
+        storage.commit(bucket, ObjectMeta(key, size, '"9e107d9d372bb6826bd81d3542a419d6"', FIXED, kind, {"owner": "alice"}, body=b"x"))
+    receiver = hub.facade("webhooks")
     body = b'{"event_type": "image.processed", "image_id": "img-1", "status": "completed"}'
     for i, (client, headers) in enumerate((("client-123", {"x-webhook-signature": "0" * 64}), ("test-client", {}))):
         check = verify(headers, body, "snapshot-webhook-secret", "WEBHOOK_SECRET", 300, FIXED)
         receiver.add(WebhookEvent(f"event-{i}", client, FIXED + i, "POST", "", list(headers.items()), body, "127.0.0.1:50100",
                                   "image.processed", check, f"sha256:{i}", 1, None, 200))
-    hub["client"].state.append({"job_id": "job-0001", "image_id": "img-1", "status": "completed", "user_id": "test-user-123",
+    hub.facade("client").remember({"job_id": "job-0001", "image_id": "img-1", "status": "completed", "user_id": "test-user-123",
                                 "filename": "sunset.png", "http_status": 202, "uploaded_at": "2026-01-15T10:30:05Z"})
     return app
 

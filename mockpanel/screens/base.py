@@ -11,7 +11,10 @@ from ..journal import DomainEvent
 
 
 class Pane(Vertical):
-    """One tab of the panel. Subclasses set TITLE, KEY and SERVERS and override refresh_view."""
+    """One tab of the panel. Subclasses set TITLE, KEY and SERVERS and override refresh_view.
+
+    A pane changes nothing itself: it calls a server's facade (or the app), and redraws from the events that
+    follow, whoever caused them."""
 
     TITLE = ""
     KEY = ""
@@ -27,10 +30,9 @@ class Pane(Vertical):
     def runner(self, name: str):
         return self.hub.runners.get(name)
 
-    def state_of(self, name: str) -> Any:
-        """A server's domain state (users, store, events), or None when that server does not run."""
-        runner = self.runner(name)
-        return runner.state if runner is not None else None
+    def facade(self, name: str) -> Any:
+        """A server's domain facade (Accounts, Storage, Receiver, ...), or None when that server does not run here."""
+        return self.hub.facade(name)
 
     def apply(self, batch: list[Any]) -> None:
         """New bus items since the last flush (requests and domain events): redraw if any concern this pane."""

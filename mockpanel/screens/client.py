@@ -26,8 +26,9 @@ class ClientPane(Pane):
             return
         table = self.query_one(DataTable)
         table.clear()
-        jobs = self.state_of("imageapi").jobs if self.runner("imageapi") else {}
-        history = self.state_of("client") or []
+        image_api, client_app = self.facade("imageapi"), self.facade("client")
+        jobs = {job.job_id: job for job in image_api.jobs()} if image_api is not None else {}
+        history = client_app.uploads() if client_app is not None else []
         seen = set()
         for upload in history[:500]:
             job = jobs.get(upload.get("job_id") or "")

@@ -56,7 +56,6 @@ class FaultsPane(Pane):
     def change(self, **fields) -> None:
         for runner in self.targets():
             runner.ctx.faults.update(**fields)
-        self.refresh_view()
         names = ", ".join(r.name for r in self.targets())
         self.app.notify(f"{names}: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
 
@@ -82,7 +81,6 @@ class FaultsPane(Pane):
     def action_clear_one(self) -> None:
         for runner in self.targets():
             runner.ctx.faults.clear()
-        self.refresh_view()
 
     def action_error_codes(self) -> None:
         from .dialogs import PromptDialog

@@ -111,7 +111,7 @@ class RequestsPane(Pane):
         self.query_one(DataTable).clear()
         self.shown.clear()
         self.shown_ids.clear()
-        self._add(self.hub.journal.filtered(lambda e: matches(e, self.query_text), FIRST_ROWS))
+        self._add(self.hub.journal.query(keep=lambda e: matches(e, self.query_text), limit=FIRST_ROWS))
 
     def apply(self, batch: list) -> None:
         fresh = [item for item in batch if isinstance(item, RequestEntry) and matches(item, self.query_text)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from ..journal import percentile
 from ..display import plain
 from .base import Pane
 
@@ -37,14 +36,12 @@ class ServersPane(Pane):
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
-        latencies = self.hub.journal.latencies()
         for name, runner in self.hub.runners.items():
             stats = runner.ctx.stats
             status = runner.status if runner.status != "failed" else f"failed: {runner.reason}"
             faults = ", ".join(runner.ctx.faults.policy.describe()) or "—"
-            mine = latencies.get(name, [])
-            table.add_row(name, runner.url or "—", plain(status), str(stats.total), str(stats.errors),
-                          _ms(percentile(mine, 0.5)), _ms(percentile(mine, 0.95)), faults, key=name)
+            p50, p95 = stats.latency()
+            table.add_row(name, runner.url or "—", plain(status), str(stats.total), str(stats.errors), _ms(p50), _ms(p95), faults, key=name)
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
 
@@ -59,12 +56,8 @@ class ServersPane(Pane):
         else:
             ok = await runner.start()
             self.notify(f"{name} {'running at ' + (runner.url or '') if ok else 'failed: ' + (runner.reason or '')}", severity="information" if ok else "error")
-        self.refresh_view()
 
     async def action_restart_server(self) -> None:
         name = self.selected()
-        if name is None:
-            return
-        ok = await self.hub[name].restart()
-        self.notify(f"{name} restarted" if ok else f"{name} failed: {self.hub[name].reason}", severity="information" if ok else "error")
-        self.refresh_view()
+        if name is not None:
+            await self.app.restart_server(name)

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ..display import plain
+from ..spec import DomainError
 from .base import Pane
 
 MAX_OBJECTS = 1000
@@ -40,19 +41,19 @@ class StoragePane(Pane):
         yield objects
 
     @property
-    def store(self):
-        return self.state_of("s3")
+    def storage(self):
+        return self.facade("s3")
 
     def refresh_view(self) -> None:
-        if self.store is None:
+        if self.storage is None:
             return
         table = self.query_one("#buckets-table", DataTable)
         table.clear()
-        names = sorted(self.store.buckets)
-        for name in names:
-            bucket = self.store.buckets[name]
-            table.add_row(plain(name), str(len(bucket.objects)), str(sum(m.size for m in bucket.objects.values())), bucket.region, key=name)
-        if self.bucket not in self.store.buckets:
+        buckets = self.storage.buckets()
+        names = [b.name for b in buckets]
+        for bucket in buckets:
+            table.add_row(plain(bucket.name), str(bucket.objects), str(bucket.size), bucket.region, key=bucket.name)
+        if self.bucket not in names:
             self.bucket = names[0] if names else None
         if self.bucket is not None:
             table.move_cursor(row=names.index(self.bucket))
@@ -62,11 +63,14 @@ class StoragePane(Pane):
         table = self.query_one("#objects-table", DataTable)
         cursor = table.cursor_row
         table.clear()
-        bucket = self.store.buckets.get(self.bucket) if self.bucket else None
-        if bucket is None:
+        if self.bucket is None:
             return
-        for key in bucket.keys[:MAX_OBJECTS]:
-            meta = bucket.objects[key]
+        try:
+            objects = self.storage.objects(self.bucket, limit=MAX_OBJECTS)
+        except DomainError:  # deleted meanwhile; its event redraws the buckets
+            return
+        for meta in objects:
+            key = meta.key
             metadata = ", ".join(f"{k}={v}" for k, v in meta.metadata.items())
             table.add_row(plain(key), str(meta.size), plain(meta.content_type), time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(meta.last_modified)),
                           plain(meta.etag.strip('"')), plain(metadata), key=key)
@@ -92,23 +96,19 @@ class StoragePane(Pane):
         self.copy_presigned(self.bucket, key)
 
     def copy_presigned(self, bucket: str, key: str) -> None:
-        from ..servers.s3 import presign
-
-        runner = self.runner("s3")
-        url = presign(runner.settings, runner.settings["presigned_url_base"] or runner.url, "GET", bucket, key, 3600)
+        url = self.storage.presign("GET", bucket, key, 3600)
         self.app.copy_and_show(url, f"Presigned URL for {bucket}/{key}", f"presigned URL for {key} copied (valid 1 h)")
 
     def action_delete_object(self) -> None:
         key = self.selected_key()
-        bucket = self.store.buckets.get(self.bucket) if self.bucket else None
-        if key is None or bucket is None:
+        if key is None or self.bucket is None:
             return
-        self.store.delete(bucket, key)
-        self.runner("s3").ctx.event("object_deleted", bucket=bucket.name, key=key)
-        self.app.notify(f"deleted {bucket.name}/{key}")
-        self.refresh_view()
+        try:
+            self.storage.delete_object(self.bucket, key)
+        except DomainError as exc:
+            self.app.notify(exc.message, severity="error")
+            return
+        self.app.notify(f"deleted {self.bucket}/{key}")
 
     async def action_reset(self) -> None:
-        await self.runner("s3").ctx.reset()
-        self.refresh_view()
-        self.app.notify("S3 reset")
+        await self.app.reset_server("s3")

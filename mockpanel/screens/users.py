@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import HTTPException
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ..display import plain
+from ..spec import DomainError
 from .base import Pane
 from .dialogs import PromptDialog
 
@@ -34,34 +34,32 @@ class UsersPane(Pane):
         yield table
 
     @property
-    def auth(self):
-        return self.state_of("auth")
+    def accounts(self):
+        return self.facade("auth")
 
     def refresh_view(self) -> None:
-        if self.auth is None:
+        if self.accounts is None:
             return
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
-        for user in self.auth.users.users():
+        for user in self.accounts.users():
             table.add_row(plain(user.email), plain(user.name), user.id, user.created_at, key=user.id)
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
 
-    def selected_user(self):
-        if self.auth is None:
+    def selected_id(self) -> str | None:
+        if self.accounts is None:
             return None
         table = self.query_one(DataTable)
         if not table.row_count:
             return None
-        return self.auth.users.by_id.get(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
     def copy_token(self, kind: str, ttl: timedelta | None = None) -> None:
-        user = self.selected_user()
-        if user is None:
-            return
-        self.app.copy_and_show(self.auth.tokens.issue(user, kind, ttl), f"{kind.capitalize()} token for {user.email}",
-                               f"{kind} token for {user.email} copied to the clipboard")
+        user_id = self.selected_id()
+        if user_id is not None:
+            self.app.copy_token(user_id, kind, ttl)
 
     def action_copy_access(self) -> None:
         self.copy_token("access")
@@ -82,38 +80,26 @@ class UsersPane(Pane):
                 return
             self.copy_token("access", timedelta(minutes=minutes))
 
-        if self.selected_user() is not None:
+        if self.selected_id() is not None:
             self.app.push_screen(PromptDialog("Expiry of the access token, in minutes", "60"), issue)
 
     def action_add_user(self) -> None:
-        def add(answer: str | None) -> None:
+        async def add(answer: str | None) -> None:
             if not answer:
                 return
             parts = answer.split()
             if len(parts) < 3:
                 self.app.notify("type: email password name…", severity="error")
                 return
-            from pydantic import ValidationError
-
-            from ..servers.auth import RegisterRequest
-
-            try:
-                body = RegisterRequest(email=parts[0], password=parts[1], name=" ".join(parts[2:]))
-            except ValidationError as exc:  # the same checks as POST /api/auth/register
-                first = exc.errors()[0]
-                self.app.notify(f"{first['loc'][0]}: {first['msg']}", severity="error")
+            try:  # the same checks as POST /api/auth/register
+                user = await self.accounts.register(parts[0], parts[1], " ".join(parts[2:]))
+            except DomainError as exc:
+                self.app.notify(exc.message, severity="error")
                 return
-            try:
-                self.auth.users.register(str(body.email), body.password, body.name)
-            except HTTPException as exc:
-                self.app.notify(str(exc.detail), severity="error")
-                return
-            self.refresh_view()
-            self.app.notify(f"added {body.email}")
+            self.app.notify(f"added {user.email}")
 
         self.app.push_screen(PromptDialog("New user: email password name", placeholder="frank@example.com password123 Frank Castle"), add)
 
     def action_reset_users(self) -> None:
-        self.auth.users.reset()
-        self.refresh_view()
-        self.app.notify("users reset to the five seed users")
+        count = self.accounts.reset_users()
+        self.app.notify(f"users reset to the {count} seed users")

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from ..display import plain
+from ..spec import DomainError
 from .base import Pane
 from .dialogs import PromptDialog
 
@@ -38,16 +39,16 @@ class WebhooksPane(Pane):
             yield Static("", id="webhook-detail")
 
     @property
-    def store(self):
-        return self.state_of("webhooks")
+    def receiver(self):
+        return self.facade("webhooks")
 
     def refresh_view(self) -> None:
-        if self.store is None:
+        if self.receiver is None:
             return
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
-        for event in list(reversed(self.store.events))[:MAX_ROWS]:
+        for event in self.receiver.events()[:MAX_ROWS]:
             s = event.summary()
             table.add_row(s["received_at"][11:23], plain(event.client_id), plain(event.event_type or "—"), event.signature.verdict,
                           event.signature.scheme or "—", str(event.attempt), str(event.response_status or "held"), key=event.id)
@@ -69,8 +70,11 @@ class WebhooksPane(Pane):
             self.show_detail(str(event.row_key.value))
 
     def show_detail(self, event_id: str | None) -> None:
-        event = self.store.by_id.get(event_id) if event_id else None
-        if event is None:
+        if event_id is None:
+            return
+        try:
+            event = self.receiver.event(event_id)
+        except DomainError:  # gone (cleared, or the oldest dropped)
             return
         full = event.full()
         sig = full["signature"]
@@ -87,8 +91,6 @@ class WebhooksPane(Pane):
         self.query_one("#webhook-detail", Static).update(plain("\n".join(lines), lines=True))
 
     def action_replay(self) -> None:
-        from ..servers.webhooks import replay_event
-
         event_id = self.selected()
         if event_id is None:
             return
@@ -96,20 +98,19 @@ class WebhooksPane(Pane):
         async def replay(answer: str | None) -> None:
             if not answer:
                 return
-            if not answer.startswith(("http://", "https://")):
-                self.app.notify("the target must be an http or https URL", severity="error")
+            try:
+                outcome = await self.receiver.replay(event_id, answer.strip())
+            except DomainError as exc:
+                self.app.notify(exc.message, severity="error")
                 return
-            outcome = await replay_event(self.store, self.store.by_id[event_id], answer)
             message = f"delivered: {outcome['status']} in {outcome['duration_ms']} ms" if outcome["delivered"] else f"failed: {outcome['status'] or outcome['error']}"
             self.app.notify(f"replay to {answer}: {message}", severity="information" if outcome["delivered"] else "error")
 
         self.app.push_screen(PromptDialog("Replay the selected event to URL", placeholder="http://localhost:8080/webhooks"), replay)
 
     def action_plan(self) -> None:
-        from ..servers.webhooks import ClientConfig, ResponsePlan
-
         event_id = self.selected()
-        client = self.store.by_id[event_id].client_id if event_id else None
+        client = self.receiver.event(event_id).client_id if event_id else None
         if client is None:
             return
 
@@ -117,16 +118,14 @@ class WebhooksPane(Pane):
             if answer is None:
                 return
             try:
-                plan = ResponsePlan.parse(answer) if answer.strip() else None
-            except (ValueError, TypeError):
-                self.app.notify(f"{answer!r} is not a plan like 500x3+200, delay=2000 or timeout", severity="error")
+                self.receiver.set_plan(client, answer)
+            except DomainError as exc:
+                self.app.notify(exc.message, severity="error")
                 return
-            config = self.store.clients.get(client, ClientConfig()).model_copy(update={"plan": plan})
-            self.store.configure(client, config, plan_changed=True)
             self.app.notify(f"{client}: {'plan ' + answer if answer.strip() else 'no plan (always 200)'}")
 
         self.app.push_screen(PromptDialog(f"Response plan for {client}", placeholder="500x3+200"), set_plan)
 
     def action_clear(self) -> None:
-        self.store.clear()
-        self.refresh_view()
+        count = self.receiver.clear()
+        self.app.notify(f"{count} webhooks deleted")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..hub import ServerSpec
+from ..spec import ServerSpec
 from . import auth, client_app, image_api, s3, webhooks
 
 SERVERS: dict[str, ServerSpec] = {

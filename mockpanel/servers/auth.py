@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import jwt
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, Header, Query
 from passlib.context import CryptContext
-from pydantic import BaseModel, EmailStr, Field, field_validator
+from pydantic import BaseModel, EmailStr, Field, ValidationError, field_validator
 
-from ..hub import ServerSpec
 from ..service import ServerContext
 from ..settings import Setting
+from ..spec import Built, Conflict, Invalid, NotFound, ServerSpec, Unauthorized
+from ..timefmt import iso
 from ..web import install_json_errors
 
 SERVICE_NAME = "auth-api-mock"
@@ -40,12 +42,8 @@ SETTINGS = (
 )
 
 
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat()
-
-
-class AuthError(Exception):
-    """A request that cannot be authenticated; answered 401 with this message."""
+class AuthError(Unauthorized):
+    """A request that cannot be authenticated; answered 401 with this message and WWW-Authenticate: Bearer."""
 
 
 # --- models: the OpenAPI docs at /docs are these ---
@@ -116,13 +114,13 @@ class HealthResponse(BaseModel):
     metrics: Metrics
 
 
-@dataclass
+@dataclass(frozen=True)
 class User:
     id: str
     email: str
     name: str
     created_at: str
-    password_hash: str
+    password_hash: str = field(repr=False)
 
     def public(self) -> dict[str, str]:
         return {"id": self.id, "email": self.email, "name": self.name, "created_at": self.created_at}
@@ -173,67 +171,113 @@ class TokenIssuer:
         return claims
 
 
-class UserStore:
-    """Users by id and email, starting from the five seed users; verification results are cached."""
+class Accounts:
+    """The auth mock's domain: users (from the five seed users) and their tokens. Routes, the Users pane and the
+    palette all go through here; it sends the bus events and raises DomainError."""
 
     _CACHE_LIMIT = 4096
+    _HASHING_AT_ONCE = 2  # bcrypt runs in threads; more at once would only queue on two cores
 
-    def __init__(self, ctx: ServerContext, default_password: str, rounds: int) -> None:
+    def __init__(self, ctx: ServerContext) -> None:
+        s = ctx.settings
         self.ctx = ctx
-        self.crypt = CryptContext(schemes=["bcrypt"], bcrypt__rounds=rounds)
-        self.default_password = default_password
-        self._seed_hash = self.crypt.hash(default_password)
-        self.by_id: dict[str, User] = {}
-        self.by_email: dict[str, User] = {}
+        self.crypt = CryptContext(schemes=["bcrypt"], bcrypt__rounds=s["bcrypt_rounds"])
+        self.default_password = s["default_password"]
+        self._seed_hash = self.crypt.hash(self.default_password)
+        self.tokens = TokenIssuer(s["jwt_secret"], s["jwt_algorithm"], s["jwt_expiry_hours"], s["jwt_refresh_expiry_days"])
+        self._by_id: dict[str, User] = {}
+        self._by_email: dict[str, User] = {}
         # bcrypt is slow by design; a mock re-verifying the same login thousands of times need not pay it again.
         self._verified: dict[tuple[str, bytes], bool] = {}
-        self.reset()
+        self._hashing = asyncio.Semaphore(self._HASHING_AT_ONCE)
+        self._seed()
 
-    def reset(self) -> None:
-        self.by_id.clear()
-        self.by_email.clear()
+    # --- reading ---
+
+    def users(self) -> list[User]:
+        return list(self._by_id.values())
+
+    def user(self, user_id: str) -> User:
+        try:
+            return self._by_id[user_id]
+        except KeyError:
+            raise NotFound(f"no user with id {user_id!r}") from None
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    # --- changing ---
+
+    def _seed(self) -> None:
+        self._by_id.clear()
+        self._by_email.clear()
         for user_id, email, name in SEED_USERS:
             self._add(User(user_id, email, name, SEED_CREATED_AT, self._seed_hash))
 
     def _add(self, user: User) -> None:
-        self.by_id[user.id] = user
-        self.by_email[user.email.lower()] = user
+        self._by_id[user.id] = user
+        self._by_email[user.email.lower()] = user
 
-    def users(self) -> list[User]:
-        return list(self.by_id.values())
+    def reset(self) -> None:
+        """Back to the seed users (the whole server's reset; it sends its own `reset` event)."""
+        self._seed()
 
-    def register(self, email: str, password: str, name: str) -> User:
-        if email.lower() in self.by_email:
-            raise HTTPException(409, f"a user with email {email} already exists")
-        user = User(str(uuid.uuid4()), email, name, _now_iso(), self.crypt.hash(password))
+    def reset_users(self) -> int:
+        """Back to the seed users, as DELETE /api/auth/users/reset does; returns how many users there are."""
+        self._seed()
+        self.ctx.event("users_reset", users=len(self._by_id))
+        return len(self._by_id)
+
+    async def _in_thread(self, fn: Any, *args: Any) -> Any:
+        async with self._hashing:  # bcrypt off the loop every server and the panel share, a bounded number at once
+            return await asyncio.to_thread(fn, *args)
+
+    async def register(self, email: str, password: str, name: str) -> User:
+        """Add a user after the same checks as POST /api/auth/register; Invalid or Conflict otherwise."""
+        try:
+            body = RegisterRequest(email=email, password=password, name=name)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise Invalid(f"{first['loc'][0]}: {first['msg']}") from None
+        email = str(body.email)
+        if email.lower() in self._by_email:
+            raise Conflict(f"a user with email {email} already exists")
+        password_hash = await self._in_thread(self.crypt.hash, body.password)
+        if email.lower() in self._by_email:  # registered meanwhile
+            raise Conflict(f"a user with email {email} already exists")
+        user = User(str(uuid.uuid4()), email, body.name, iso(millis=False, zone=False), password_hash)
         self._add(user)
         self.ctx.event("user_registered", id=user.id, email=user.email, name=user.name)
         return user
 
-    def authenticate(self, email: str, password: str) -> User | None:
-        user = self.by_email.get(email.lower())
+    async def authenticate(self, email: str, password: str) -> User:
+        user = self._by_email.get(email.lower())
         if user is None:
-            return None
+            raise AuthError("invalid email or password")
         key = (user.password_hash, hashlib.sha256(password.encode("utf-8", "surrogatepass")).digest())
         ok = self._verified.get(key)
         if ok is None:
             try:
-                ok = self.crypt.verify(password, user.password_hash)
+                ok = await self._in_thread(self.crypt.verify, password, user.password_hash)
             except ValueError:  # e.g. longer than bcrypt's 72 bytes: it cannot be this user's password
                 ok = False
             if len(self._verified) >= self._CACHE_LIMIT:
                 self._verified.clear()
             self._verified[key] = ok
-        return user if ok else None
+        if not ok:
+            raise AuthError("invalid email or password")
+        return user
 
+    async def login(self, email: str, password: str) -> dict[str, Any]:
+        user = await self.authenticate(email, password)
+        self.ctx.event("login", id=user.id, email=user.email)
+        return {**self.token_pair(user), "user": user.public()}
 
-class AuthState:
-    """What the panel and tests reach: the users and the token issuer."""
+    # --- tokens ---
 
-    def __init__(self, ctx: ServerContext) -> None:
-        s = ctx.settings
-        self.users = UserStore(ctx, s["default_password"], s["bcrypt_rounds"])
-        self.tokens = TokenIssuer(s["jwt_secret"], s["jwt_algorithm"], s["jwt_expiry_hours"], s["jwt_refresh_expiry_days"])
+    def issue_token(self, user_id: str, kind: str = "access", ttl: timedelta | None = None) -> str:
+        """A fresh token of `kind` (access or refresh) for a user; the panel's copy keys and the palette use it."""
+        return self.tokens.issue(self.user(user_id), kind, ttl)
 
     def token_pair(self, user: User, access_ttl: timedelta | None = None) -> dict[str, Any]:
         ttl = access_ttl or self.tokens.access_ttl
@@ -243,6 +287,25 @@ class AuthState:
             "token_type": "bearer",
             "expires_in": int(ttl.total_seconds()),
         }
+
+    def _owner(self, token: str, kind: str) -> User:
+        claims = self.tokens.decode(token, kind)
+        user = self._by_id.get(claims["sub"])
+        if user is None:
+            raise AuthError("the token's user no longer exists")
+        return user
+
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        user = self._owner(refresh_token, "refresh")
+        return {
+            "access_token": self.tokens.issue(user, "access"),
+            "refresh_token": refresh_token,
+            "token_type": "bearer",
+            "expires_in": int(self.tokens.access_ttl.total_seconds()),
+        }
+
+    def me(self, access_token: str) -> User:
+        return self._owner(access_token, "access")
 
 
 def _bearer(authorization: str | None, token: str | None) -> str:
@@ -256,10 +319,9 @@ def _bearer(authorization: str | None, token: str | None) -> str:
     raise AuthError("missing token: send 'Authorization: Bearer <token>' or ?token=")
 
 
-def build(ctx: ServerContext) -> FastAPI:
-    state = AuthState(ctx)
-    ctx.state = state
-    ctx.on_reset(state.users.reset)
+def build(ctx: ServerContext) -> Built:
+    accounts = Accounts(ctx)
+    ctx.on_reset(accounts.reset)
 
     app = FastAPI(
         title="Auth API mock",
@@ -268,56 +330,32 @@ def build(ctx: ServerContext) -> FastAPI:
     )
     install_json_errors(app)
 
-    @app.exception_handler(AuthError)
-    async def _auth_error(request: Request, exc: AuthError):
-        from fastapi.responses import JSONResponse
-
-        return JSONResponse({"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
-
     def metrics() -> dict[str, Any]:
         return ctx.stats.as_dict()
 
     # First route: health checks are the most frequent request, and routes are matched in order.
     @app.get("/health", response_model=HealthResponse, summary="Health check with request metrics")
     async def health() -> dict[str, Any]:
-        return {"status": "healthy", "service": SERVICE_NAME, "timestamp": _now_iso(), "metrics": metrics()}
+        return {"status": "healthy", "service": SERVICE_NAME, "timestamp": iso(millis=False, zone=False), "metrics": metrics()}
 
     @app.post("/api/auth/register", status_code=201, response_model=UserOut, summary="Create a new user")
     async def register(body: RegisterRequest) -> dict[str, str]:
-        return state.users.register(str(body.email), body.password, body.name).public()
+        return (await accounts.register(str(body.email), body.password, body.name)).public()
 
     @app.post("/api/auth/login", response_model=TokenResponse, summary="Authenticate and get JWT tokens",
               responses={401: {"description": "Wrong email or password"}})
     async def login(body: LoginRequest) -> dict[str, Any]:
-        user = state.users.authenticate(body.email, body.password)
-        if user is None:
-            raise AuthError("invalid email or password")
-        ctx.event("login", id=user.id, email=user.email)
-        return {**state.token_pair(user), "user": user.public()}
+        return await accounts.login(body.email, body.password)
 
     @app.post("/api/auth/refresh", response_model=RefreshResponse, summary="Trade a refresh token for a new access token",
               responses={401: {"description": "Not a valid refresh token"}})
     async def refresh(body: RefreshRequest) -> dict[str, Any]:
-        claims = state.tokens.decode(body.refresh_token, "refresh")
-        user = state.users.by_id.get(claims["sub"])
-        if user is None:
-            raise AuthError("the token's user no longer exists")
-        ttl = state.tokens.access_ttl
-        return {
-            "access_token": state.tokens.issue(user, "access"),
-            "refresh_token": body.refresh_token,
-            "token_type": "bearer",
-            "expires_in": int(ttl.total_seconds()),
-        }
+        return accounts.refresh(body.refresh_token)
 
     @app.get("/api/auth/me", response_model=UserOut, summary="The current user (Bearer header or ?token=)",
              responses={401: {"description": "Missing or invalid access token"}})
     async def me(authorization: str | None = Header(None), token: str | None = Query(None, max_length=8192)) -> dict[str, str]:
-        claims = state.tokens.decode(_bearer(authorization, token), "access")
-        user = state.users.by_id.get(claims["sub"])
-        if user is None:
-            raise AuthError("the token's user no longer exists")
-        return user.public()
+        return accounts.me(_bearer(authorization, token)).public()
 
     @app.get("/api/auth/metrics", response_model=Metrics, summary="Request counts and error rate")
     async def get_metrics() -> dict[str, Any]:
@@ -325,16 +363,14 @@ def build(ctx: ServerContext) -> FastAPI:
 
     @app.get("/api/auth/users", response_model=UsersResponse, summary="List all users (development)")
     async def list_users() -> dict[str, Any]:
-        users = [u.public() for u in state.users.users()]
+        users = [u.public() for u in accounts.users()]
         return {"total": len(users), "users": users}
 
     @app.delete("/api/auth/users/reset", summary="Reset users to the seed data (development)")
     async def reset_users() -> dict[str, Any]:
-        state.users.reset()
-        ctx.event("users_reset")
-        return {"status": "reset", "users": len(state.users.by_id)}
+        return {"status": "reset", "users": accounts.reset_users()}
 
-    return app
+    return Built(app, accounts)
 
 
 SPEC = ServerSpec(name="auth", title="Auth API", default_port=8000, build=build, settings=SETTINGS)

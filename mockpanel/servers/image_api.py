@@ -24,10 +24,11 @@ from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadF
 from fastapi.responses import JSONResponse
 from PIL import Image, UnidentifiedImageError
 
-from ..hub import ServerSpec
 from ..service import ServerContext
 from ..settings import Setting
+from ..spec import Built, NotFound, ServerSpec
 from ..web import install_json_errors
+from ..timefmt import iso
 
 CLIENT_SECRET_DEFAULT = "dev-secret-change-in-production"  # seed 002's client app default: the two must agree
 VARIANTS = {"thumbnail": 150, "medium": 800, "large": 1600}  # longest side, in pixels
@@ -64,22 +65,41 @@ class Job:
     def view(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "image_id": self.image_id, "status": self.status, "error": self.error, "user_id": self.user_id,
                 "bucket": self.bucket, "context": self.context, "filename": self.filename,
-                "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at)}
+                "created_at": iso(self.created_at, millis=False), "updated_at": iso(self.updated_at, millis=False)}
 
 
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+class ImageJobs:
+    """The reference image API's domain: its jobs (bounded, oldest forgotten), per-user rate windows, and the tasks
+    processing them. Routes and the Client app pane go through here."""
 
-
-class ImageApiState:
-    def __init__(self, ctx: ServerContext) -> None:
+    def __init__(self, ctx: ServerContext, max_jobs: int) -> None:
         self.ctx = ctx
-        self.jobs: dict[str, Job] = {}
+        self.max_jobs = max_jobs
+        self._jobs: dict[str, Job] = {}
         self.uploads_by_user: dict[str, deque[float]] = {}
         self.tasks: set[asyncio.Task] = set()
 
+    def jobs(self) -> list[Job]:
+        """Oldest first."""
+        return list(self._jobs.values())
+
+    def job(self, job_id: str) -> Job:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"job {job_id} not found")
+        return job
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def add(self, job: Job) -> None:
+        self._jobs[job.job_id] = job
+        while len(self._jobs) > self.max_jobs:
+            self._jobs.pop(next(iter(self._jobs)))  # oldest first: dicts keep insertion order
+        self.ctx.event("upload_started", job_id=job.job_id, image_id=job.image_id, user_id=job.user_id, filename=job.filename)
+
     def reset(self) -> None:
-        self.jobs.clear()
+        self._jobs.clear()
         self.uploads_by_user.clear()
 
     def rate_limited(self, user_id: str, limit: int, now: float) -> int | None:
@@ -115,10 +135,9 @@ def _variants(data: bytes) -> tuple[dict[str, tuple[bytes, tuple[int, int]]], st
     return out, fmt.lower(), "image/png" if fmt == "PNG" else "image/jpeg", original_size
 
 
-def build(ctx: ServerContext) -> FastAPI:
+def build(ctx: ServerContext) -> Built:
     s = ctx.settings
-    state = ImageApiState(ctx)
-    ctx.state = state
+    state = ImageJobs(ctx, s["max_jobs"])
     ctx.max_body_bytes = MAX_UPLOAD + 64 * 1024
     ctx.on_reset(state.reset)
 
@@ -137,7 +156,7 @@ def build(ctx: ServerContext) -> FastAPI:
 
     @app.get("/api/v1/health", summary="Health check")
     async def health() -> dict[str, Any]:
-        return {"status": "healthy", "service": "image-api-reference", "jobs": len(state.jobs), "s3": s3_base(), "webhook": webhook_target()}
+        return {"status": "healthy", "service": "image-api-reference", "jobs": len(state), "s3": s3_base(), "webhook": webhook_target()}
 
     def user_from(authorization: str | None) -> str:
         if not authorization or not authorization.lower().startswith("bearer "):
@@ -167,29 +186,20 @@ def build(ctx: ServerContext) -> FastAPI:
             raise HTTPException(415, f"{file.filename or 'the upload'} is not an image Pillow can read (PNG, JPEG, GIF, WebP, ...)") from None
         job = Job(uuid.uuid4().hex, uuid.uuid4().hex, user_id, bucket or s["default_bucket"], context, file.filename or "upload",
                   file.content_type or "application/octet-stream", request.headers.get("x-request-id"))
-        state.jobs[job.job_id] = job
-        while len(state.jobs) > s["max_jobs"]:
-            state.jobs.pop(next(iter(state.jobs)))  # oldest first: dicts keep insertion order
-        ctx.event("upload_started", job_id=job.job_id, image_id=job.image_id, user_id=user_id, filename=job.filename)
+        state.add(job)
         task = asyncio.create_task(process(job, data))
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
         return JSONResponse({"job_id": job.job_id, "image_id": job.image_id, "status": job.status}, status_code=202)
 
-    def job_or_404(job_id: str) -> Job:
-        job = state.jobs.get(job_id)
-        if job is None:
-            raise HTTPException(404, f"job {job_id} not found")
-        return job
-
     @app.get("/api/v1/jobs/{job_id}", summary="A job's status")
     async def job_status(job_id: str) -> dict[str, Any]:
-        return job_or_404(job_id).view()
+        return state.job(job_id).view()
 
     @app.get("/api/v1/jobs/{job_id}/result", summary="A completed job's image URLs",
              responses={409: {"description": "Not completed (yet)"}})
     async def job_result(job_id: str) -> dict[str, Any]:
-        job = job_or_404(job_id)
+        job = state.job(job_id)
         if job.status != "completed":
             raise HTTPException(409, f"job {job_id} is {job.status}" + (f": {job.error}" if job.error else ""))
         return {"image_id": job.image_id, "urls": job.urls, "sizes": job.sizes}
@@ -235,7 +245,7 @@ def build(ctx: ServerContext) -> FastAPI:
                 return
         state.set_status(job, "completed")
 
-    return app
+    return Built(app, state)
 
 
 SPEC = ServerSpec(name="imageapi", title="Image API (reference)", default_port=8002, build=build, settings=SETTINGS, enabled_by_default=False)

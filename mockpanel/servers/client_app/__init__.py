@@ -17,10 +17,11 @@ import jwt
 from fastapi import FastAPI, File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from ...hub import ServerSpec
 from ...service import ServerContext
 from ...settings import Setting
+from ...spec import Built, ServerSpec
 from ...web import install_json_errors
+from ...timefmt import iso
 
 DEFAULT_IMAGE_API = "http://localhost:8002"
 
@@ -47,12 +48,45 @@ def tiny_png(seed: int = 0, size: tuple[int, int] = (64, 48)) -> bytes:
     return buffer.getvalue()
 
 
-def build(ctx: ServerContext) -> FastAPI:
+class UploadHistory:
+    """The client app's domain: the uploads made through it, newest first, bounded; each change is an event."""
+
+    def __init__(self, ctx: ServerContext, size: int) -> None:
+        self.ctx = ctx
+        self.size = size
+        self._uploads: list[dict[str, Any]] = []
+
+    def uploads(self) -> list[dict[str, Any]]:
+        """Newest first (copies: a reader cannot change the history)."""
+        return [dict(entry) for entry in self._uploads]
+
+    def __len__(self) -> int:
+        return len(self._uploads)
+
+    def remember(self, entry: dict[str, Any]) -> None:
+        self._uploads.insert(0, entry)
+        del self._uploads[self.size:]
+        self.ctx.event("upload", **{k: entry.get(k) for k in ("job_id", "image_id", "user_id", "filename", "http_status", "request_id")})
+
+    def job_status(self, job_id: str, status: str) -> None:
+        """What the image API last said of a job this app uploaded."""
+        changed = False
+        for entry in self._uploads:
+            if entry.get("job_id") == job_id and entry.get("status") != status:
+                entry["status"] = status
+                changed = True
+        if changed:
+            self.ctx.event("upload_status", job_id=job_id, status=status)
+
+    def reset(self) -> None:
+        self._uploads.clear()
+
+
+def build(ctx: ServerContext) -> Built:
     s = ctx.settings
-    history: list[dict[str, Any]] = []
-    ctx.state = history
+    history = UploadHistory(ctx, s["history_size"])
     ctx.max_body_bytes = 25 * 1024 * 1024
-    ctx.on_reset(history.clear)
+    ctx.on_reset(history.reset)
     page = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
 
     def api_base() -> str:
@@ -110,11 +144,6 @@ def build(ctx: ServerContext) -> FastAPI:
         )
         return status, body, request_id
 
-    def remember(entry: dict[str, Any]) -> None:
-        history.insert(0, entry)
-        del history[s["history_size"]:]
-        ctx.event("upload", **{k: entry.get(k) for k in ("job_id", "image_id", "user_id", "filename", "http_status", "request_id")})
-
     @app.post("/api/upload", summary="Upload an image through the image API")
     async def upload(file: UploadFile = File(...), bucket: str = Form("test-uploads"), user_id: str = Form("test-user-123"),
                      context: str = Form("demo")) -> JSONResponse:
@@ -123,16 +152,15 @@ def build(ctx: ServerContext) -> FastAPI:
                                                         bucket, user_id, context)
         entry = {"job_id": body.get("job_id"), "image_id": body.get("image_id"), "status": body.get("status"), "user_id": user_id,
                  "filename": file.filename, "size": len(data), "bucket": bucket, "context": context, "http_status": status,
-                 "detail": body.get("detail"), "request_id": request_id, "uploaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        remember(entry)
+                 "detail": body.get("detail"), "request_id": request_id, "uploaded_at": iso(millis=False)}
+        history.remember(entry)
         return JSONResponse({**body, "request_id": request_id}, status_code=status)
 
     @app.get("/api/status/{job_id}", summary="A job's status, from the image API")
     async def job_status(job_id: str) -> JSONResponse:
         status, body = await call("GET", f"/api/v1/jobs/{quote(job_id, safe='')}")
-        for entry in history:
-            if entry.get("job_id") == job_id and "status" in body:
-                entry["status"] = body["status"]
+        if isinstance(body.get("status"), str):
+            history.job_status(job_id, body["status"])
         return JSONResponse(body, status_code=status)
 
     @app.get("/api/result/{job_id}", summary="A completed job's image URLs, from the image API")
@@ -158,9 +186,9 @@ def build(ctx: ServerContext) -> FastAPI:
                 results[index] = status
                 order.append(index)
                 if status == 202:
-                    remember({"job_id": body.get("job_id"), "image_id": body.get("image_id"), "status": body.get("status"), "user_id": user_id,
+                    history.remember({"job_id": body.get("job_id"), "image_id": body.get("image_id"), "status": body.get("status"), "user_id": user_id,
                               "filename": f"stress-{index}.png", "size": len(image), "bucket": bucket, "context": "stress-test",
-                              "http_status": status, "request_id": request_id, "uploaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+                              "http_status": status, "request_id": request_id, "uploaded_at": iso(millis=False)})
 
         await asyncio.gather(*(one(i) for i in range(count)))
         by_status: dict[str, int] = {}
@@ -173,9 +201,9 @@ def build(ctx: ServerContext) -> FastAPI:
 
     @app.get("/api/history", summary="Uploads made through this client app, newest first")
     async def get_history() -> dict[str, Any]:
-        return {"total": len(history), "uploads": history}
+        return {"total": len(history), "uploads": history.uploads()}
 
-    return app
+    return Built(app, history)
 
 
 SPEC = ServerSpec(name="client", title="Client app", default_port=3000, build=build, settings=SETTINGS)

@@ -6,16 +6,18 @@ import itertools
 import time
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Query, Request
 
-from ...hub import ServerSpec
 from ...service import ServerContext
-from ...settings import Setting
+from ...settings import Setting, SettingsError
+from ...spec import Built, ServerSpec
 from ...web import install_json_errors
 from .protocol import S3Protocol, valid_bucket_name
-from .signing import MAX_PRESIGN_SECONDS, presign_v4
+from .domain import Storage
+from .signing import MAX_PRESIGN_SECONDS
 from .storage import Store
 from .xml import FAULT_CODES, error_document
+from ...timefmt import iso
 
 SETTINGS = (
     Setting("data_dir", "str", None, "keep buckets and objects in this directory across restarts (default: in memory)", ("S3_DATA_DIR",)),
@@ -47,7 +49,7 @@ def _object_summary(meta) -> dict[str, Any]:
         "size": meta.size,
         "etag": meta.etag,
         "content_type": meta.content_type,
-        "last_modified": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(meta.last_modified)),
+        "last_modified": iso(meta.last_modified, millis=False),
         "metadata": {k: _readable(v) for k, v in meta.metadata.items()},
         "server_side_encryption": meta.sse,
     }
@@ -61,35 +63,16 @@ def _readable(value: str) -> str:
         return value
 
 
-def presign(settings, base_url: str, method: str, bucket: str, key: str, expires_in: int, now: float | None = None) -> str:
-    """A SigV4 presigned URL signed with the first configured key pair (what /presigned-url and the panel hand out)."""
-    first = settings["access_keys"][0] if settings["access_keys"] else "test-key:test-secret"
-    access_key, _, secret = first.partition(":")
-    return presign_v4(base_url, method, bucket, key, access_key, secret, expires_in, settings["region"], now)
-
-
-def build(ctx: ServerContext):
+def build(ctx: ServerContext) -> Built:
     s = ctx.settings
-    store = Store(s["data_dir"])
-    ctx.state = store
-
-    def seed_buckets() -> None:
-        for name in s["buckets"]:
-            if name not in store.buckets:
-                store.create_bucket(name, s["region"])
-
     for name in s["buckets"]:
         if not valid_bucket_name(name):
-            from ...settings import SettingsError
-
             raise SettingsError(f"invalid setting s3.buckets: {name!r} is not a valid S3 bucket name")
-    seed_buckets()
-
-    def reset() -> None:
-        store.reset()
-        seed_buckets()
-
-    ctx.on_reset(reset)
+    storage = Storage(ctx, Store(s["data_dir"]))
+    for name in s["buckets"]:  # a data directory keeps what it has; configured buckets are added
+        if name not in storage.store.buckets:
+            storage.store.create_bucket(name, s["region"])
+    ctx.on_reset(storage.reset)
     app = FastAPI(
         title="S3 mock",
         description="S3-compatible storage (path-style and BUCKET.localhost) plus the seed's convenience endpoints. "
@@ -103,9 +86,9 @@ def build(ctx: ServerContext):
         return {
             "status": "healthy",
             "service": "s3-mock",
-            "storage": str(store.root) if store.root else "memory",
-            "buckets": len(store.buckets),
-            "objects": sum(len(b.objects) for b in store.buckets.values()),
+            "storage": str(storage.store.root) if storage.store.root else "memory",
+            "buckets": len(storage.store.buckets),
+            "objects": storage.object_count(),
         }
 
     @app.get("/presigned-url", summary="A SigV4 presigned URL that plain HTTP clients (curl) can use until it expires")
@@ -116,35 +99,27 @@ def build(ctx: ServerContext):
         expires_in: int = Query(3600, ge=1, le=MAX_PRESIGN_SECONDS),
         method: str = Query("GET", pattern="^(GET|PUT|HEAD|DELETE)$"),
     ) -> dict[str, Any]:
-        base = s["presigned_url_base"] or f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+        base = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
         now = time.time()
-        url = presign(s, base, method, bucket, key, expires_in, now)
+        url = storage.presign(method, bucket, key, expires_in, base, now)
         return {"url": url, "bucket": bucket, "key": key, "method": method, "expires_in": expires_in,
-                "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + expires_in))}
+                "expires_at": iso(now + expires_in, millis=False)}
 
     @app.get("/admin/buckets", summary="All buckets with object counts and sizes")
     async def admin_buckets() -> dict[str, Any]:
-        return {
-            "buckets": [
-                {"name": b.name, "region": b.region, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(b.created)),
-                 "objects": len(b.objects), "size": sum(m.size for m in b.objects.values())}
-                for b in sorted(store.buckets.values(), key=lambda b: b.name)
-            ]
-        }
+        return {"buckets": [{"name": b.name, "region": b.region, "created": iso(b.created, millis=False), "objects": b.objects, "size": b.size}
+                            for b in storage.buckets()]}
 
     @app.get("/admin/objects/{bucket}", summary="The objects of one bucket")
     async def admin_objects(bucket: str) -> dict[str, Any]:
-        found = store.buckets.get(bucket)
-        if found is None:
-            raise HTTPException(404, f"bucket {bucket!r} does not exist")
-        return {"bucket": bucket, "objects": [_object_summary(found.objects[k]) for k in found.keys]}
+        return {"bucket": bucket, "objects": [_object_summary(meta) for meta in storage.objects(bucket)]}
 
     @app.delete("/admin/reset", summary="Delete every bucket and object (configured buckets come back empty)")
     async def admin_reset() -> dict[str, Any]:
         await ctx.reset()
-        return {"status": "reset", "buckets": len(store.buckets)}
+        return {"status": "reset", "buckets": len(storage.store.buckets)}
 
-    return S3Protocol(ctx, store, app)
+    return Built(S3Protocol(ctx, storage, app), storage)
 
 
 SPEC = ServerSpec(

@@ -20,6 +20,7 @@ import google_crc32c
 from ...service import BodyTooLarge, ServerContext
 from .chunked import AwsChunkedDecoder
 from .signing import Auth, check_expiry, parse_auth, verify
+from .domain import Storage
 from .storage import BodyWriter, Bucket, ObjectMeta, Store, Upload
 from .xml import S3Error, document, e, error_document, http_date, iso8601, parse
 
@@ -130,9 +131,10 @@ class Request:
 
 
 class S3Protocol:
-    def __init__(self, ctx: ServerContext, store: Store, convenience: Callable) -> None:
+    def __init__(self, ctx: ServerContext, storage: Storage, convenience: Callable) -> None:
         self.ctx = ctx
-        self.store = store
+        self.storage = storage
+        self.store = storage.store
         self.convenience = convenience
         self.convenience_paths = {"/health", "/presigned-url", "/admin/buckets", "/admin/reset", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
         s = ctx.settings
@@ -347,9 +349,7 @@ class S3Protocol:
         raise S3Error("NoSuchBucket", BucketName=req.bucket)
 
     def _create(self, name: str, region: str) -> Bucket:
-        bucket = self.store.create_bucket(name, region)
-        self.ctx.event("bucket_created", bucket=name)
-        return bucket
+        return self.storage.create_bucket(name, region)
 
     async def list_buckets(self, req: Request, send: Callable) -> None:
         items = "".join(
@@ -386,8 +386,7 @@ class S3Protocol:
             raise S3Error("BucketNotEmpty", BucketName=bucket.name)
         if any(u.bucket == bucket.name for u in self.store.uploads.values()):
             raise S3Error("BucketNotEmpty", "The bucket you tried to delete has multipart uploads in progress", BucketName=bucket.name)
-        self.store.delete_bucket(bucket.name)
-        self.ctx.event("bucket_deleted", bucket=bucket.name)
+        self.storage.delete_bucket(bucket.name)
         await self.respond(send, req, 204)
 
     async def get_location(self, req: Request, send: Callable) -> None:
@@ -730,8 +729,7 @@ class S3Protocol:
         if bucket.name not in self.store.buckets:  # deleted while the body streamed
             writer.discard()
             raise S3Error("NoSuchBucket", BucketName=bucket.name)
-        self.store.put(bucket, meta)
-        self.ctx.event("object_stored", bucket=bucket.name, key=meta.key, size=meta.size, etag=meta.etag)
+        self.storage.commit(bucket, meta)
         headers = [("etag", meta.etag)] + _sse_headers(meta)
         headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
         await self.respond(send, req, 200, headers)
@@ -832,8 +830,7 @@ class S3Protocol:
 
     async def delete_object(self, req: Request, send: Callable) -> None:
         bucket = self.bucket(req)
-        if self.store.delete(bucket, req.key) is not None:
-            self.ctx.event("object_deleted", bucket=bucket.name, key=req.key)
+        self.storage.delete_object(bucket.name, req.key)
         await self.respond(send, req, 204)
 
     async def delete_objects(self, req: Request, receive: Callable, send: Callable) -> None:
@@ -855,8 +852,7 @@ class S3Protocol:
             if key is None or key == "":
                 results.append("<Error><Key></Key><Code>UserKeyMustBeSpecified</Code><Message>The key must be specified</Message></Error>")
                 continue
-            if self.store.delete(bucket, key) is not None:
-                self.ctx.event("object_deleted", bucket=bucket.name, key=key)
+            self.storage.delete_object(bucket.name, key)
             if not quiet:
                 results.append(f"<Deleted><Key>{e(key)}</Key></Deleted>")
         await self.xml(send, req, "DeleteResult", results)
@@ -901,8 +897,7 @@ class S3Protocol:
             checksums = dict(source.checksums)
         meta = ObjectMeta(req.key, writer.size, f'"{writer.md5.hexdigest()}"', time.time(), checksums=checksums,
                           checksum_type="FULL_OBJECT" if checksums else None, data_file=data_file, body=body, **fields)
-        self.store.put(bucket, meta)
-        self.ctx.event("object_stored", bucket=bucket.name, key=meta.key, size=meta.size, etag=meta.etag)
+        self.storage.commit(bucket, meta)
         await self.xml(send, req, "CopyObjectResult", [f"<LastModified>{iso8601(meta.last_modified)}</LastModified><ETag>{e(meta.etag)}</ETag>"],
                        headers=_sse_headers(meta))
 
@@ -1059,9 +1054,8 @@ class S3Protocol:
         data_file, body = writer.finish()
         meta = ObjectMeta(upload.key, writer.size, etag, time.time(), checksums=checksums, checksum_type=checksum_type if checksums else None,
                           part_sizes=[p["size"] for p in parts], data_file=data_file, body=body, **meta_fields)
-        self.store.put(bucket, meta)
+        self.storage.commit(bucket, meta)
         self.store.abort_upload(upload.upload_id)
-        self.ctx.event("object_stored", bucket=bucket.name, key=meta.key, size=meta.size, etag=meta.etag)
         location = f"/{bucket.name}/{quote(meta.key)}"
         checks = "".join(f"<Checksum{a.upper()}>{v}</Checksum{a.upper()}>" for a, v in checksums.items())
         await self.xml(send, req, "CompleteMultipartUploadResult",

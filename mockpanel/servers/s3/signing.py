@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
 from .xml import S3Error
+from ...timefmt import iso
 
 ALGORITHM_V4 = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -109,7 +110,7 @@ def parse_auth(headers: dict[str, str], params: dict[str, str]) -> Auth | None:
 
 def check_expiry(auth: Auth, now: float | None = None) -> None:
     if auth.expires_at is not None and (now or time.time()) > auth.expires_at:
-        raise S3Error("AccessDenied", "Request has expired", Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(auth.expires_at)))
+        raise S3Error("AccessDenied", "Request has expired", Expires=iso(auth.expires_at, millis=False))
 
 
 def _uri_encode(value: str) -> str:

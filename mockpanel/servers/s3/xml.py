@@ -10,6 +10,8 @@ from xml.sax.saxutils import escape
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
+from ...timefmt import iso as iso8601  # noqa: F401 - S3 XML times: milliseconds and Z
+
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -80,10 +82,6 @@ def error_document(code: str, message: str, request_id: str, resource: str | Non
         parts.append(f"<Resource>{escape(resource)}</Resource>")
     parts.append(f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>")
     return "".join(parts).encode()
-
-
-def iso8601(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
 
 
 def http_date(ts: float) -> str:

@@ -1,0 +1,91 @@
+"""The S3 mock's domain facade: buckets and objects as the panel, the palette, the control API and the protocol
+change them. Every change goes through Storage, which sends its bus event; Store underneath keeps the bytes."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ...service import ServerContext
+from ...spec import NotFound
+from .signing import presign_v4
+from .storage import Bucket, ObjectMeta, Store
+
+
+class BucketView(NamedTuple):
+    name: str
+    region: str
+    created: float
+    objects: int
+    size: int
+
+
+class Storage:
+    def __init__(self, ctx: ServerContext, store: Store) -> None:
+        self.ctx = ctx
+        self.store = store
+        self.settings = ctx.settings
+
+    # --- reading ---
+
+    def buckets(self) -> list[BucketView]:
+        """Every bucket, by name."""
+        return [BucketView(b.name, b.region, b.created, len(b.objects), sum(m.size for m in b.objects.values()))
+                for b in sorted(self.store.buckets.values(), key=lambda b: b.name)]
+
+    def _bucket(self, name: str) -> Bucket:
+        bucket = self.store.buckets.get(name)
+        if bucket is None:
+            raise NotFound(f"bucket {name!r} does not exist")
+        return bucket
+
+    def objects(self, bucket: str, *, prefix: str = "", limit: int | None = None) -> list[ObjectMeta]:
+        """A bucket's objects by key (at most `limit`, from the first key under `prefix`)."""
+        found = self._bucket(bucket)
+        keys = found.keys if not prefix else [k for k in found.keys if k.startswith(prefix)]
+        return [found.objects[k] for k in (keys if limit is None else keys[:limit])]
+
+    def object_count(self) -> int:
+        return sum(len(b.objects) for b in self.store.buckets.values())
+
+    # --- changing ---
+
+    def create_bucket(self, name: str, region: str) -> Bucket:
+        bucket = self.store.create_bucket(name, region)
+        self.ctx.event("bucket_created", bucket=name)
+        return bucket
+
+    def delete_bucket(self, name: str) -> None:
+        self.store.delete_bucket(name)
+        self.ctx.event("bucket_deleted", bucket=name)
+
+    def commit(self, bucket: Bucket, meta: ObjectMeta) -> None:
+        """Make an object (its body already written) the current one under its key."""
+        self.store.put(bucket, meta)
+        self.ctx.event("object_stored", bucket=bucket.name, key=meta.key, size=meta.size, etag=meta.etag)
+
+    def delete_object(self, bucket: str, key: str) -> bool:
+        """Delete an object; False when there was none (S3 answers the same either way)."""
+        found = self._bucket(bucket)
+        if self.store.delete(found, key) is None:
+            return False
+        self.ctx.event("object_deleted", bucket=bucket, key=key)
+        return True
+
+    def reset(self) -> None:
+        """Every bucket and upload gone; the configured buckets come back empty (the server's reset event follows)."""
+        self.store.reset()
+        for name in self.settings["buckets"]:
+            if name not in self.store.buckets:
+                self.store.create_bucket(name, self.settings["region"])
+
+    # --- presigned URLs ---
+
+    def presign(self, method: str, bucket: str, key: str, expires_in: int = 3600, base_url: str | None = None,
+                now: float | None = None) -> str:
+        """A SigV4 presigned URL signed with the first configured key pair (what /presigned-url and the panel hand
+        out); the base is presigned_url_base, else `base_url`, else this server's own URL."""
+        s = self.settings
+        base = s["presigned_url_base"] or base_url or self.ctx.peers().get(self.ctx.name) or f"http://localhost:{s.port}"
+        first = s["access_keys"][0] if s["access_keys"] else "test-key:test-secret"
+        access_key, _, secret = first.partition(":")
+        return presign_v4(base, method, bucket, key, access_key, secret, expires_in, s["region"], now)

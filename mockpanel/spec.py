@@ -1,0 +1,83 @@
+"""What a mock server is to the core: its spec, what building it returns, its facade's errors, and how it is run.
+
+A server is split the way moto splits a service: a domain facade (its state and every operation on it, which sends
+its own events and raises DomainError) and a wire layer (FastAPI routes or a protocol) that parses, calls the facade
+and renders. Panes, the palette, the control API, scenarios and the pytest plugin call the same facade.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Protocol
+
+from .service import ErrorRenderer, ServerContext, json_error
+from .settings import Setting
+
+
+class Built(NamedTuple):
+    """What a spec's builder returns: the ASGI app that speaks the protocol, and the domain facade behind it."""
+
+    app: Any
+    facade: Any
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to build one kind of mock server."""
+
+    name: str
+    title: str
+    default_port: int
+    build: Callable[[ServerContext], Built]
+    settings: tuple[Setting, ...] = ()
+    enabled_by_default: bool = True
+    render_error: ErrorRenderer = json_error
+    max_body_bytes: int = 1024 * 1024
+    preview_bytes_limit: int | None = None  # cap on journal body previews (S3 bodies are mostly binary)
+    cors: bool = True
+
+
+class DomainError(Exception):
+    """An operation a facade refuses, in words for people; each wire layer renders it in its own format."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Invalid(DomainError):
+    status = 422
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class Unauthorized(DomainError):
+    status = 401
+
+
+class Runner(Protocol):
+    """Hosts one server. UvicornRunner serves HTTP; a server that is not HTTP (an SMTP catcher) brings its own."""
+
+    name: str
+    spec: ServerSpec
+    ctx: ServerContext
+    facade: Any
+    status: str  # stopped, starting, running, failed
+    reason: str | None
+    url: str | None
+
+    async def start(self) -> bool: ...
+
+    async def stop(self) -> None: ...
+
+    async def restart(self) -> bool: ...
+
+    def describe(self) -> str: ...
