@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 from collections import deque
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .export import JournalWriter
 from .faults import FaultInjector, policy_from_settings
@@ -59,7 +60,7 @@ def _route_uvicorn_logs() -> None:
 class Hub:
     """Runs every enabled server of `specs` in the current event loop."""
 
-    def __init__(self, settings: Settings, specs: Mapping[str, ServerSpec]) -> None:
+    def __init__(self, settings: Settings, specs: Mapping[str, ServerSpec], clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.specs = specs
         self.bus = EventBus()
@@ -79,6 +80,7 @@ class Hub:
                 preview_bytes=min(preview, spec.preview_bytes_limit) if spec.preview_bytes_limit is not None else preview,
                 peers=self.urls,
                 admin_token=settings.admin_token,
+                clock=clock,
             )
             self.runners[srv.name] = UvicornRunner(spec, ctx)
         self.scenario_run: Any = None  # the ScenarioRun in progress or last run

@@ -101,6 +101,7 @@ class ServerContext:
     control_routers: list[Any] = field(default_factory=list)  # extra /__mockpanel/ routes a server adds (APIRouter)
     peers: Callable[[], dict[str, str]] = dict  # {server: url} of the servers running beside this one (set by the Hub)
     admin_token: str | None = None  # when set, every control API call must carry it (MOCKPANEL_ADMIN_TOKEN)
+    clock: Callable[[], float] = time.time  # wall time where a server judges it (presign expiry); tests inject one
 
     def __post_init__(self) -> None:
         # Every change of the policy is an event, whoever made it (a key, the palette, the control API, a scenario).

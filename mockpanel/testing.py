@@ -7,7 +7,7 @@ import concurrent.futures
 import contextlib
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .faults import FaultPolicy, policy_from_settings
 from .hub import Hub
@@ -39,8 +39,9 @@ def settings_for(
 class RunningHub:
     """A started Hub in its own event loop thread. Use as a context manager; `.urls[name]` is each server's base URL."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] | None = None) -> None:
         self.settings = settings
+        self.clock = clock
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="mockpanel-hub", daemon=True)
         self.hub: Hub | None = None
@@ -69,7 +70,7 @@ class RunningHub:
         self._thread.start()
 
         async def start() -> Hub:
-            hub = Hub(self.settings, SERVERS)
+            hub = Hub(self.settings, SERVERS, **({"clock": self.clock} if self.clock else {}))
             self.hub = hub
             await hub.start()
             return hub

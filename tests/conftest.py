@@ -8,6 +8,7 @@ import threading
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -47,6 +48,35 @@ def client(auth_url):
         yield c
 
 
+def read_response(sock: socket.socket, buffered: bytearray | None = None) -> bytes:
+    """One whole HTTP/1.1 response from a raw socket: its head, then as many body bytes as Content-Length says
+    (an interim 100 Continue is a head alone). A socket read returns what has arrived, not a whole answer, so this
+    reads until the response is complete; `buffered` carries bytes read past it to the next call."""
+    data = buffered if buffered is not None else bytearray()
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed inside a response head: {bytes(data)[:200]!r}")
+        data += chunk
+    head_end = data.index(b"\r\n\r\n") + 4
+    head = bytes(data[:head_end])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    if head.startswith(b"HTTP/1.1 1"):
+        length = 0
+    while len(data) < head_end + length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("connection closed inside a response body")
+        data += chunk
+    response = bytes(data[: head_end + length])
+    del data[: head_end + length]
+    return response
+
+
 def port_is_closed(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(1)
@@ -59,6 +89,9 @@ class ServeProcess:
     def __init__(self, *args: str, env: dict | None = None, cwd: Path | None = None) -> None:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKPANEL_")}
         full_env.update(env or {})
+        if cwd is None:  # never the repository: its own .env or mockpanel.toml must not change what a test sees
+            self._empty = tempfile.TemporaryDirectory(prefix="mockpanel-serve-")
+            cwd = Path(self._empty.name)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mockpanel", "serve", *args],
             stdout=subprocess.PIPE,

@@ -39,7 +39,7 @@ def test_serve_prints_ready_and_request_lines_and_stops_cleanly(sig):
         assert port_is_closed(port)
 
 
-def test_python_dash_m_and_headless_flag_are_the_same_command():
+def test_python_dash_m_and_headless_flag_are_the_same_command(tmp_path):
     import subprocess
     import sys
 
@@ -47,7 +47,7 @@ def test_python_dash_m_and_headless_flag_are_the_same_command():
         ready_url(serve.readline())
         assert serve.stop() == 0
     # `mockpanel --headless` (no subcommand) takes the same flags
-    proc = subprocess.Popen([sys.executable, "-m", "mockpanel", "--headless", "--only", "auth", "--auth-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "mockpanel", "--headless", "--only", "auth", "--auth-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         ready_url(proc.stdout.readline().strip())
         proc.send_signal(signal.SIGTERM)

@@ -95,25 +95,45 @@ def test_presigned_url_base_setting():
 # --- presigned URLs expire ---
 
 
+class ServerClock:
+    """The S3 server's wall clock, moved forward by the test instead of waiting for time to pass."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+
+@pytest.fixture
+def clocked_s3():
+    clock = ServerClock()
+    with RunningHub(settings_for(["s3"]), clock=clock) as running:
+        yield running.urls["s3"], clock
+
+
 @pytest.mark.parametrize("signature_version", ["s3", "s3v4"])
-def test_presigned_urls_work_until_they_expire(s3_url, signature_version):
+def test_presigned_urls_work_until_they_expire(clocked_s3, signature_version):
+    s3_url, clock = clocked_s3
     s3 = make_s3_client(s3_url, signature_version=signature_version)
     s3.create_bucket(Bucket="presign")
     s3.put_object(Bucket="presign", Key="doc.txt", Body=b"secret document")
-    # SigV2's Expires is whole epoch seconds (botocore truncates now + ExpiresIn): 2 s leave at least 1 s of validity
-    url = s3.generate_presigned_url("get_object", Params={"Bucket": "presign", "Key": "doc.txt"}, ExpiresIn=2)
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "presign", "Key": "doc.txt"}, ExpiresIn=120)
     assert ("Signature=" in url and "AWSAccessKeyId=" in url) if signature_version == "s3" else "X-Amz-Signature=" in url
     assert httpx.get(url).content == b"secret document"
-    time.sleep(3.1)  # let it expire (waiting, not timing)
+    clock.ahead = 110
+    assert httpx.get(url).status_code == 200  # still inside its 120 s
+    clock.ahead = 125
     r = httpx.get(url)
     assert r.status_code == 403
     assert "<Code>AccessDenied</Code>" in r.text and "Request has expired" in r.text
 
 
-def test_presigned_put_from_the_seed_endpoint_expires(s3_url):
+def test_presigned_put_from_the_seed_endpoint_expires(clocked_s3):
+    s3_url, clock = clocked_s3
     httpx.put(f"{s3_url}/bkt")
-    url = httpx.get(f"{s3_url}/presigned-url", params={"bucket": "bkt", "key": "late", "method": "PUT", "expires_in": 1}).json()["url"]
-    time.sleep(2.1)
+    url = httpx.get(f"{s3_url}/presigned-url", params={"bucket": "bkt", "key": "late", "method": "PUT", "expires_in": 60}).json()["url"]
+    clock.ahead = 61
     r = httpx.put(url, content=b"too late")
     assert r.status_code == 403 and "Request has expired" in r.text
     assert httpx.get(f"{s3_url}/bkt/late").status_code == 404

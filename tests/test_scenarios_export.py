@@ -66,7 +66,7 @@ def test_serve_refuses_a_bad_scenario_before_starting(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text('[[step]]\nserver = "nope"\nfaults = { fail_next = 1 }')
     proc = subprocess.run([sys.executable, "-m", "mockpanel", "serve", "--only", "auth", "--auth-port", "0", "--scenario", str(path)],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, cwd=tmp_path)
     assert proc.returncode == 2
     assert "step 1: server 'nope' is not running" in proc.stderr
 
@@ -126,7 +126,7 @@ def test_a_persons_change_during_a_step_is_kept_when_the_step_ends(tmp_path):
         mocks.call(mocks.hub.start_scenario(load_scenario(path, ["auth"])))
         assert wait_for(lambda: mocks.run(lambda: mocks["auth"].ctx.faults.policy.error_rate) == 1.0)
         httpx.patch(mocks.url("auth") + "/__mockpanel/faults", json={"fail_next": 2}).raise_for_status()
-        time.sleep(0.5)
+        assert wait_for(lambda: mocks.run(lambda: mocks.hub.scenario_run.finished))  # the step has ended
         policy = httpx.get(mocks.url("auth") + "/__mockpanel/faults").json()
         assert (policy["error_rate"], policy["fail_next"]) == (1.0, 2)
 

@@ -100,7 +100,7 @@ def build(ctx: ServerContext) -> Built:
         method: str = Query("GET", pattern="^(GET|PUT|HEAD|DELETE)$"),
     ) -> dict[str, Any]:
         base = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
-        now = time.time()
+        now = ctx.clock()
         url = storage.presign(method, bucket, key, expires_in, base, now)
         return {"url": url, "bucket": bucket, "key": key, "method": method, "expires_in": expires_in,
                 "expires_at": iso(now + expires_in, millis=False)}

@@ -88,4 +88,4 @@ class Storage:
         base = s["presigned_url_base"] or base_url or self.ctx.peers().get(self.ctx.name) or f"http://localhost:{s.port}"
         first = s["access_keys"][0] if s["access_keys"] else "test-key:test-secret"
         access_key, _, secret = first.partition(":")
-        return presign_v4(base, method, bucket, key, access_key, secret, expires_in, s["region"], now)
+        return presign_v4(base, method, bucket, key, access_key, secret, expires_in, s["region"], self.ctx.clock() if now is None else now)

@@ -109,7 +109,7 @@ def parse_auth(headers: dict[str, str], params: dict[str, str]) -> Auth | None:
 
 
 def check_expiry(auth: Auth, now: float | None = None) -> None:
-    if auth.expires_at is not None and (now or time.time()) > auth.expires_at:
+    if auth.expires_at is not None and (time.time() if now is None else now) > auth.expires_at:
         raise S3Error("AccessDenied", "Request has expired", Expires=iso(auth.expires_at, millis=False))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Iterable
 from xml.etree.ElementTree import Element
@@ -10,7 +11,7 @@ from xml.sax.saxutils import escape
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
-from ...timefmt import iso as iso8601  # noqa: F401 - S3 XML times: milliseconds and Z
+from ...timefmt import iso
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -75,26 +76,53 @@ class S3Error(Exception):
 
 
 def error_document(code: str, message: str, request_id: str, resource: str | None = None, **extra: Any) -> bytes:
-    parts = [HEAD, "<Error>", f"<Code>{escape(code)}</Code>", f"<Message>{escape(message)}</Message>"]
-    for name, value in extra.items():
-        parts.append(f"<{name}>{escape(str(value))}</{name}>")
-    if resource is not None:
-        parts.append(f"<Resource>{escape(resource)}</Resource>")
-    parts.append(f"<RequestId>{request_id}</RequestId><HostId>{request_id}</HostId></Error>")
-    return "".join(parts).encode()
+    return (HEAD + el("Error", el("Code", code), el("Message", message), *(el(name, value) for name, value in extra.items()),
+                      el("Resource", resource) if resource is not None else None, el("RequestId", request_id),
+                      el("HostId", request_id))).encode()
 
 
 def http_date(ts: float) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(ts))
 
 
-def e(value: Any) -> str:
-    """Escape text for an element body."""
-    return escape(str(value))
+def iso8601(ts: float) -> str:
+    """S3's XML times: milliseconds and Z."""
+    return iso(ts)
 
 
-def document(root: str, body: Iterable[str]) -> bytes:
-    return (f'{HEAD}<{root} xmlns="{NS}">' + "".join(body) + f"</{root}>").encode()
+class Xml(str):
+    """Markup built by el(): the only kind of string document() and el() insert as it is. Any other string is
+    text and is escaped, so a value a client sent (a key, a checksum, a marker) can never become an element."""
+
+
+_TAG = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")
+
+
+def el(tag: str, *children: Any) -> Xml:
+    """<tag>children</tag>: Xml children as they are, everything else (str, int) as escaped text; None is left out."""
+    if not _TAG.match(tag):
+        raise ValueError(f"not an element name: {tag[:40]!r}")
+    inner = "".join(c if isinstance(c, Xml) else escape(str(c)) for c in children if c is not None)
+    return Xml(f"<{tag}>{inner}</{tag}>")
+
+
+def els(items: Iterable[Xml]) -> Xml:
+    """Several elements as one child."""
+    return Xml("".join(item if isinstance(item, Xml) else escape(str(item)) for item in items))
+
+
+def flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def document(root: str, body: Iterable[Any]) -> bytes:
+    return (f'{HEAD}<{root} xmlns="{NS}">' + els(body) + f"</{root}>").encode()
+
+
+OWNER = el("Owner", el("ID", "mockpanel"), el("DisplayName", "mockpanel"))
+INITIATOR = el("Initiator", el("ID", "mockpanel"), el("DisplayName", "mockpanel"))
+FULL_CONTROL = Xml('<AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser">'
+                   "<ID>mockpanel</ID><DisplayName>mockpanel</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList>")
 
 
 def parse(body: bytes, limit: int = 2 * 1024 * 1024) -> Element:

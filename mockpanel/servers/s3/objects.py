@@ -1,0 +1,359 @@
+"""Objects: put (incl. the seed's form upload), get and head with conditional requests and ranges, copy, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable
+from urllib.parse import unquote
+
+from .checksums import b64
+from .request import MAX_METADATA_BYTES, RESPONSE_OVERRIDES, STORED_HEADERS, Request, digits
+from .storage import BodyWriter, Bucket, ObjectMeta
+from .xml import S3Error, el, http_date, iso8601, parse
+
+
+class Objects:
+    def object(self, req: Request) -> ObjectMeta:
+        bucket = self.bucket(req)
+        meta = bucket.objects.get(req.key)
+        if meta is None:
+            raise S3Error("NoSuchKey", Key=req.key)
+        return meta
+
+    def _new_meta(self, req: Request) -> dict[str, Any]:
+        """Metadata an upload sets from its headers (PutObject, CreateMultipartUpload, CopyObject REPLACE)."""
+        h = req.headers
+        metadata = {k[11:]: v for k, v in h.items() if k.startswith("x-amz-meta-")}
+        if sum(len(k) + len(v) for k, v in metadata.items()) > MAX_METADATA_BYTES:
+            raise S3Error("MetadataTooLarge", MaxSizeAllowed=str(MAX_METADATA_BYTES))
+        headers = {k: h[k] for k in STORED_HEADERS if k in h}
+        if "content-encoding" in headers:
+            codings = [c.strip() for c in headers["content-encoding"].split(",") if c.strip() and c.strip() != "aws-chunked"]
+            if codings:
+                headers["content-encoding"] = ",".join(codings)
+            else:
+                del headers["content-encoding"]  # aws-chunked is how it travelled, not what it is
+        sse = h.get("x-amz-server-side-encryption")
+        if sse is not None and sse not in ("AES256", "aws:kms", "aws:kms:dsse"):
+            raise S3Error("InvalidArgument", "The encryption method specified is not supported", ArgumentName="x-amz-server-side-encryption", ArgumentValue=sse)
+        return {
+            "content_type": h.get("content-type") or "binary/octet-stream",
+            "metadata": metadata,
+            "headers": headers,
+            "sse": sse,
+            "sse_kms_key_id": h.get("x-amz-server-side-encryption-aws-kms-key-id") if sse and sse.startswith("aws:kms") else None,
+        }
+
+    async def _receive_form_file(self, req: Request, receive: Callable, writer: BodyWriter) -> str | None:
+        """The seed's `curl -X PUT -F "file=@x.jpg"`: store the form's file part; returns its content type."""
+        from python_multipart.multipart import MultipartParser, parse_options_header
+
+        _, options = parse_options_header(req.headers["content-type"].encode("latin-1"))
+        boundary = options.get(b"boundary")
+        if not boundary:
+            raise S3Error("InvalidArgument", "multipart/form-data without a boundary", ArgumentName="Content-Type")
+        state: dict[str, Any] = {"headers": {}, "field": None, "name": b"", "value": b"", "type": None, "found": False, "in_file": False}
+
+        def on_header_field(data: bytes, start: int, end: int) -> None:
+            state["field"] = (state["field"] or b"") + data[start:end]
+
+        def on_header_value(data: bytes, start: int, end: int) -> None:
+            state["value"] += data[start:end]
+
+        def on_header_end() -> None:
+            state["headers"][(state["field"] or b"").lower()] = state["value"]
+            state["field"], state["value"] = None, b""
+
+        def on_headers_finished() -> None:
+            _, disposition = parse_options_header(state["headers"].get(b"content-disposition", b""))
+            is_file = b"filename" in disposition or disposition.get(b"name") == b"file"
+            state["in_file"] = is_file and not state["found"]
+            if state["in_file"]:
+                state["found"] = True
+                state["type"] = state["headers"].get(b"content-type", b"").decode("latin-1") or None
+
+        def on_part_data(data: bytes, start: int, end: int) -> None:
+            if state["in_file"]:
+                writer.write(data[start:end])
+
+        def on_part_begin() -> None:
+            state["headers"] = {}
+
+        parser = MultipartParser(boundary, {
+            "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
+            "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+        })
+        try:
+            async for chunk in self.body_chunks(req, receive):
+                try:
+                    parser.write(chunk)
+                except Exception as exc:  # python-multipart's parse errors
+                    raise S3Error("MalformedPOSTRequest", f"The multipart/form-data body is malformed: {exc}", status=400) from None
+            parser.finalize()
+            if not state["found"]:
+                raise S3Error("InvalidArgument", "The multipart/form-data body has no file field", ArgumentName="file")
+            return state["type"]
+        except BaseException:
+            writer.discard()
+            raise
+
+    def _check_put_preconditions(self, req: Request, bucket: Bucket) -> None:
+        existing = bucket.objects.get(req.key)
+        if_none = req.headers.get("if-none-match")
+        if if_none is not None:
+            if if_none.strip() != "*":
+                raise S3Error("NotImplemented", "A header you provided implies functionality that is not implemented", Header="If-None-Match")
+            if existing is not None:
+                raise S3Error("PreconditionFailed", Condition="If-None-Match")
+        if_match = req.headers.get("if-match")
+        if if_match is not None:
+            if existing is None:
+                raise S3Error("NoSuchKey", Key=req.key)
+            if not _etag_matches(if_match, existing.etag):
+                raise S3Error("PreconditionFailed", Condition="If-Match")
+
+    async def put_object(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.writable_bucket(req)
+        self._check_put_preconditions(req, bucket)
+        fields = self._new_meta(req)
+        writer = BodyWriter(self.store)
+        content_type = req.headers.get("content-type", "")
+        if req.auth is None and content_type.startswith("multipart/form-data"):
+            part_type = await self._receive_form_file(req, receive, writer)
+            fields["content_type"] = part_type or "binary/octet-stream"
+            checksums: dict[str, str] = {}
+        else:
+            checksums = await self.receive_body(req, receive, writer)
+        self._check_put_preconditions(req, bucket)  # again: another upload may have committed while this one streamed
+        data_file, body = writer.finish()
+        meta = ObjectMeta(req.key, writer.size, f'"{writer.md5.hexdigest()}"', time.time(), checksums=checksums,
+                          data_file=data_file, body=body, checksum_type="FULL_OBJECT" if checksums else None, **fields)
+        if bucket.name not in self.store.buckets:  # deleted while the body streamed
+            writer.discard()
+            raise S3Error("NoSuchBucket", BucketName=bucket.name)
+        self.storage.commit(bucket, meta)
+        headers = [("etag", meta.etag)] + _sse_headers(meta)
+        headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
+        await self.respond(send, req, 200, headers)
+
+    def _object_headers(self, meta: ObjectMeta, req: Request) -> list[tuple[str, str]]:
+        headers = [
+            ("content-type", meta.content_type),
+            ("etag", meta.etag),
+            ("last-modified", http_date(meta.last_modified)),
+            ("accept-ranges", "bytes"),
+        ]
+        headers += list(meta.headers.items())
+        headers += [(f"x-amz-meta-{k}", v) for k, v in meta.metadata.items()]
+        headers += _sse_headers(meta)
+        if req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and meta.checksums:
+            headers += [(f"x-amz-checksum-{a}", v) for a, v in meta.checksums.items()]
+            if meta.checksum_type:
+                headers.append(("x-amz-checksum-type", meta.checksum_type))
+        if meta.part_sizes:
+            headers.append(("x-amz-mp-parts-count", str(len(meta.part_sizes))))
+        for param, header in RESPONSE_OVERRIDES.items():
+            if param in req.params:
+                headers = [(k, v) for k, v in headers if k != header] + [(header, req.params[param])]
+        return headers
+
+    def _evaluate_conditions(self, meta: ObjectMeta, h: dict[str, str], prefix: str = "") -> int | None:
+        """RFC 7232 as S3 applies it: the status to answer instead (304/412), or None."""
+        if_match = h.get(prefix + "if-match")
+        if_none = h.get(prefix + "if-none-match")
+        if_unmod = _http_time(h.get(prefix + "if-unmodified-since"))
+        if_mod = _http_time(h.get(prefix + "if-modified-since"))
+        modified = int(meta.last_modified)
+        if if_match is not None:
+            if not _etag_matches(if_match, meta.etag):
+                return 412
+        elif if_unmod is not None and modified > if_unmod:
+            return 412
+        if if_none is not None:
+            if _etag_matches(if_none, meta.etag):
+                return 304 if not prefix else 412
+        elif if_mod is not None and modified <= if_mod:
+            return 304 if not prefix else 412
+        return None
+
+    async def get_object(self, req: Request, receive: Callable, send: Callable) -> None:
+        meta = self.object(req)
+        headers = self._object_headers(meta, req)
+        outcome = self._evaluate_conditions(meta, req.headers)
+        if outcome == 412:
+            raise S3Error("PreconditionFailed", Condition="If-Match" if "if-match" in req.headers else "If-Unmodified-Since")
+        if outcome == 304:
+            await self.respond(send, req, 304, [(k, v) for k, v in headers if k in ("etag", "last-modified")])
+            return
+        size = meta.size
+        start, end, status = 0, size - 1, 200
+        part_number = req.params.get("partNumber")
+        if part_number is not None:
+            if not digits(part_number) or not 1 <= int(part_number) <= 10000:
+                raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", ArgumentName="partNumber", ArgumentValue=part_number)
+            number = int(part_number)
+            sizes = meta.part_sizes or [size]
+            if number > len(sizes):
+                raise S3Error("InvalidPartNumber", ActualPartCount=str(len(sizes)), PartNumberRequested=part_number)
+            start = sum(sizes[: number - 1])
+            end = start + sizes[number - 1] - 1
+            status = 206
+            if not any(k == "x-amz-mp-parts-count" for k, _ in headers):
+                headers.append(("x-amz-mp-parts-count", str(len(sizes))))
+        elif "range" in req.headers:
+            parsed = _parse_range(req.headers["range"], size)
+            if parsed == "unsatisfiable":
+                raise S3Error("InvalidRange", ActualObjectSize=str(size), RangeRequested=req.headers["range"])
+            if parsed is not None:
+                start, end = parsed
+                status = 206
+        if status == 206:
+            # A stored checksum describes the whole object: a client would check it against the part it got.
+            headers = [(k, v) for k, v in headers if not k.startswith("x-amz-checksum-")]
+            headers.append(("content-range", f"bytes {start}-{end}/{size}"))
+        length = max(0, end - start + 1)
+        headers.append(("content-length", str(length)))
+        raw = [(b"x-amz-request-id", req.request_id.encode()), (b"x-amz-id-2", req.request_id.encode())]
+        raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        if req.method == "HEAD" or length == 0:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if meta.body is not None:
+            await send({"type": "http.response.body", "body": meta.body[start : end + 1]})
+            return
+        try:
+            pieces = self.store.read_range(meta, start, end)
+            for piece in pieces:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+        except FileNotFoundError:
+            pass  # the object was replaced while it streamed: the client sees a short body, as with S3 under overwrite
+        await send({"type": "http.response.body", "body": b""})
+
+    async def delete_object(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        self.storage.delete_object(bucket.name, req.key)
+        await self.respond(send, req, 204)
+
+    async def delete_objects(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        body = await self.read_small_body(req, receive)
+        md5 = req.headers.get("content-md5")
+        if md5 is not None and b64(hashlib.md5(body).digest()) != md5:
+            raise S3Error("BadDigest")
+        root = parse(body)
+        if root.tag != "Delete":
+            raise S3Error("MalformedXML")
+        quiet = (root.findtext("Quiet") or "").strip().lower() == "true"
+        objects = root.findall("Object")
+        if not objects or len(objects) > 1000:
+            raise S3Error("MalformedXML")
+        results = []
+        for element in objects:
+            key = element.findtext("Key")
+            if key is None or key == "":
+                results.append(el("Error", el("Key", ""), el("Code", "UserKeyMustBeSpecified"), el("Message", "The key must be specified")))
+                continue
+            self.storage.delete_object(bucket.name, key)
+            if not quiet:
+                results.append(el("Deleted", el("Key", key)))
+        await self.xml(send, req, "DeleteResult", results)
+
+    def _copy_source(self, req: Request) -> ObjectMeta:
+        raw = req.headers["x-amz-copy-source"]
+        source = unquote(raw.split("?", 1)[0]).lstrip("/")
+        src_bucket, _, src_key = source.partition("/")
+        if not src_bucket or not src_key:
+            raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey", ArgumentName="x-amz-copy-source", ArgumentValue=raw)
+        bucket = self.store.buckets.get(src_bucket)
+        if bucket is None:
+            raise S3Error("NoSuchBucket", BucketName=src_bucket)
+        meta = bucket.objects.get(src_key)
+        if meta is None:
+            raise S3Error("NoSuchKey", Key=src_key)
+        if self._evaluate_conditions(meta, req.headers, "x-amz-copy-source-") is not None:
+            raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-Match")
+        return meta
+
+    async def copy_object(self, req: Request, receive: Callable, send: Callable) -> None:
+        source = self._copy_source(req)
+        bucket = self.writable_bucket(req)
+        directive = req.headers.get("x-amz-metadata-directive", "COPY").upper()
+        if directive not in ("COPY", "REPLACE"):
+            raise S3Error("InvalidArgument", "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive", ArgumentValue=directive)
+        same = bucket.objects.get(req.key) is source
+        if same and directive == "COPY" and "x-amz-server-side-encryption" not in req.headers and "x-amz-storage-class" not in req.headers:
+            raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
+        self._check_put_preconditions(req, bucket)
+        if directive == "REPLACE":
+            fields = self._new_meta(req)
+        else:
+            fields = {"content_type": source.content_type, "metadata": dict(source.metadata), "headers": dict(source.headers),
+                      "sse": source.sse, "sse_kms_key_id": source.sse_kms_key_id}
+            if "x-amz-server-side-encryption" in req.headers:
+                fields["sse"] = req.headers["x-amz-server-side-encryption"]
+        writer = await asyncio.to_thread(self.store.copy_body, source) if source.size > 4 * 1024 * 1024 else self.store.copy_body(source)
+        data_file, body = writer.finish()
+        checksums = {}
+        if source.checksum_type == "FULL_OBJECT":
+            checksums = dict(source.checksums)
+        meta = ObjectMeta(req.key, writer.size, f'"{writer.md5.hexdigest()}"', time.time(), checksums=checksums,
+                          checksum_type="FULL_OBJECT" if checksums else None, data_file=data_file, body=body, **fields)
+        self.storage.commit(bucket, meta)
+        await self.xml(send, req, "CopyObjectResult", [el("LastModified", iso8601(meta.last_modified)), el("ETag", meta.etag)],
+                       headers=_sse_headers(meta))
+
+
+def _sse_headers(meta: ObjectMeta) -> list[tuple[str, str]]:
+    return _sse_headers_from({"sse": meta.sse, "sse_kms_key_id": meta.sse_kms_key_id})
+
+
+def _sse_headers_from(fields: dict[str, Any]) -> list[tuple[str, str]]:
+    headers = []
+    if fields.get("sse"):
+        headers.append(("x-amz-server-side-encryption", fields["sse"]))
+        if fields.get("sse_kms_key_id"):
+            headers.append(("x-amz-server-side-encryption-aws-kms-key-id", fields["sse_kms_key_id"]))
+    return headers
+
+
+def _etag_matches(condition: str, etag: str) -> bool:
+    bare = etag.strip('"')
+    for candidate in condition.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.strip('"') == bare or candidate.removeprefix("W/").strip('"') == bare:
+            return True
+    return False
+
+
+def _http_time(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None  # S3 ignores a date it cannot parse
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
+    """(start, end) inclusive, "unsatisfiable", or None to ignore the header (malformed or several ranges)."""
+    m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
+    if not m or (m.group(1) == "" and m.group(2) == ""):
+        return None
+    first, last = m.group(1), m.group(2)
+    if first == "":
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if last and end < start:
+        return None
+    if start >= size:
+        return "unsatisfiable"
+    return start, min(end, size - 1)
