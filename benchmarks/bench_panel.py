@@ -67,7 +67,7 @@ def pct(values: list[float], q: float) -> float:
 async def main(args) -> None:
     if not shutil.which("wrk"):
         raise SystemExit("needs wrk on PATH (apt-get install wrk)")
-    app = create_app(settings_for(["auth", "s3", "webhooks", "client"]))
+    app = create_app(settings_for(["auth", "s3", "webhooks", "client"]), freeze_gc=True)  # as the CLI runs it
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause(0.5)
         url = app.hub.urls()["auth"] + "/health"

@@ -82,7 +82,7 @@ class Hub:
                 admin_token=settings.admin_token,
                 clock=clock,
             )
-            self.runners[srv.name] = UvicornRunner(spec, ctx)
+            self.runners[srv.name] = (spec.runner or UvicornRunner)(spec, ctx)
         self.scenario_run: Any = None  # the ScenarioRun in progress or last run
         self._writers: list[JournalWriter] = []
 

@@ -35,6 +35,7 @@ class ServerSpec:
     max_body_bytes: int = 1024 * 1024
     preview_bytes_limit: int | None = None  # cap on journal body previews (S3 bodies are mostly binary)
     cors: bool = True
+    runner: Callable[["ServerSpec", ServerContext], Any] | None = None  # how it is hosted; None: uvicorn (HTTP)
 
 
 class DomainError(Exception):

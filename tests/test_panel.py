@@ -7,6 +7,7 @@ import socket
 
 import httpx
 import jwt
+from textual.command import CommandList
 from textual.widgets import DataTable, Input
 
 from conftest import SEED_SECRET, make_s3_client, port_is_closed
@@ -156,9 +157,9 @@ async def test_command_palette_copies_a_token():
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("ctrl+p")
         await pilot.press(*"Copy token for diana")
-        await pilot.pause(0.5)
+        await until(pilot, lambda: bool(app.screen.query(CommandList)) and app.screen.query_one(CommandList).option_count == 1)
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: app.clipboard is not None and app.clipboard.count(".") == 2)
         assert jwt.decode(app.clipboard, SEED_SECRET, algorithms=["HS256"])["email"] == "diana@example.com"
 
 
@@ -183,7 +184,7 @@ async def test_quit_stops_every_server():
     async with app.run_test(size=(80, 24)) as pilot:
         ports = [r.port for r in app.hub.runners.values()]
         await pilot.press("q")
-        await pilot.pause(0.2)
+        await until(pilot, lambda: all(r.status == "stopped" for r in app.hub.runners.values()))
     assert all(port_is_closed(p) for p in ports)
 
 
