@@ -181,6 +181,8 @@ class MockPanel(App):
         for item in batch:
             if isinstance(item, DomainEvent) and item.kind == "scenario":
                 self.notify(item.data["message"], title="Scenario", timeout=6)
+            elif isinstance(item, DomainEvent) and item.kind == "stall":
+                self.notify(item.data["message"], title="Loop stall", severity="warning", timeout=6)
         pane = self.active_pane()
         if pane is not None:
             pane.apply(batch)  # the other panes redraw from the Hub when they are shown

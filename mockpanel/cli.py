@@ -69,7 +69,8 @@ def cli_values(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
 class RequestLog:
     """Prints one line per request (and per server event) to stdout, flushed in batches once per loop turn."""
 
-    def __init__(self, out: TextIO, fmt: str, quiet: bool) -> None:
+    def __init__(self, out: TextIO, fmt: str, quiet: bool, err: TextIO = sys.stderr) -> None:
+        self.err = err
         self.fmt = fmt
         self.quiet = quiet
         self._lines = BatchedLines(out)
@@ -88,6 +89,9 @@ class RequestLog:
                 target = escape_controls(item.path + ("?" + item.query if item.query else ""))  # a terminal may read this
                 fault = f" [{item.fault}]" if item.fault else ""
                 self.line(f"{stamp} {item.server:<8} {item.method} {target} {item.status or '---'} {item.duration_ms:.1f}ms{fault}")
+        elif isinstance(item, DomainEvent) and item.kind == "stall":  # on stderr: stdout's lines stay the requests'
+            text = json.dumps({"event": "stall", **item.data}) if self.fmt == "json" else f"warning: {escape_controls(item.data['message'])}"
+            print(text, file=self.err, flush=True)
         elif isinstance(item, DomainEvent) and item.kind in ("status", "log", "scenario") and self.fmt == "json":
             self.line(json.dumps({"event": item.kind, "server": item.server, **item.data}))
         elif isinstance(item, DomainEvent) and item.kind in ("log", "scenario"):
@@ -127,7 +131,7 @@ async def run_headless(settings, args: argparse.Namespace, scenario: Any = None,
         return 1
     if args.ports_file:
         args.ports_file.write_text(json.dumps(hub.urls(), indent=2) + "\n")
-    log = RequestLog(out, args.log_format, args.quiet)
+    log = RequestLog(out, args.log_format, args.quiet, err)
     hub.bus.subscribe(log)
     if scenario is not None:
         await hub.start_scenario(scenario)

@@ -17,6 +17,7 @@ from .runner import UvicornRunner
 from .service import ServerContext
 from .spec import Runner, ServerSpec
 from .settings import Settings
+from .watchdog import Stall, Watchdog
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
 
@@ -66,6 +67,7 @@ class Hub:
         self.bus = EventBus()
         self.journal = Journal(self.bus, maxlen=settings.journal_size)
         self.log: deque[str] = deque(maxlen=200)
+        self.watchdog = Watchdog(self._stalled)
         self.runners: dict[str, Runner] = {}
         for srv in settings.enabled():
             spec = specs[srv.name]
@@ -81,6 +83,7 @@ class Hub:
                 peers=self.urls,
                 admin_token=settings.admin_token,
                 clock=clock,
+                watch=self.watchdog.current,
             )
             self.runners[srv.name] = (spec.runner or UvicornRunner)(spec, ctx)
         self.scenario_run: Any = None  # the ScenarioRun in progress or last run
@@ -107,10 +110,18 @@ class Hub:
         """Start every enabled server; returns {name: url} of those running (failures are in .failed())."""
         _route_uvicorn_logs()
         _log_router.hubs[asyncio.get_running_loop()] = self
+        self.watchdog.start()
         await asyncio.gather(*(r.start() for r in self.runners.values()))
         return self.urls()
 
+    def _stalled(self, stall: Stall) -> None:
+        message = stall.describe()
+        self.log.append(message)
+        self.bus.event("mockpanel", "stall", message=message, stall_ms=round(stall.duration_ms), during_server=stall.server,
+                       during_request=stall.request)
+
     async def stop(self) -> None:
+        await self.watchdog.stop()
         await self.stop_scenario()
         await asyncio.gather(*(r.stop() for r in self.runners.values()))
         loop = asyncio.get_running_loop()

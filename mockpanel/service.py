@@ -102,6 +102,7 @@ class ServerContext:
     peers: Callable[[], dict[str, str]] = dict  # {server: url} of the servers running beside this one (set by the Hub)
     admin_token: str | None = None  # when set, every control API call must carry it (MOCKPANEL_ADMIN_TOKEN)
     clock: Callable[[], float] = time.time  # wall time where a server judges it (presign expiry); tests inject one
+    watch: list[Any] = field(default_factory=lambda: [None, None])  # the Hub's watchdog slot: [server, scope]
 
     def __post_init__(self) -> None:
         # Every change of the policy is an event, whoever made it (a key, the palette, the control API, a scenario).
@@ -212,6 +213,8 @@ class ServiceMiddleware:
                 await self.cors(scope, receive, send)
                 return
         ctx = self.ctx
+        watch = ctx.watch
+        watch[0], watch[1] = ctx.name, scope  # the request in progress, should the loop stall
         started = perf_counter()
         limit = ctx.max_body_bytes
         preview_limit = ctx.preview_bytes

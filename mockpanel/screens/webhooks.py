@@ -3,7 +3,7 @@ replay, a client's response plan, clear."""
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 from textual import on
 from textual.binding import Binding
@@ -25,6 +25,7 @@ class WebhooksPane(Pane):
     BINDINGS = [
         Binding("y", "replay", "Replay…", tooltip="Re-send the selected event to a URL"),
         Binding("p", "plan", "Response plan…", tooltip="e.g. 500x3+200, delay=2000, timeout; empty: none"),
+        Binding("w", "write_body", "Write body…", tooltip="Write the selected event's whole body to a file"),
         Binding("c", "clear", "Clear"),
     ]
 
@@ -76,11 +77,13 @@ class WebhooksPane(Pane):
             event = self.receiver.event(event_id)
         except DomainError:  # gone (cleared, or the oldest dropped)
             return
-        full = event.full()
-        sig = full["signature"]
-        body = json.dumps(full["json"], indent=2) if full["json"] is not None else full["body"][:4000]
+        # Bounded: a 4 MB event costs what a 4 KB one does (the whole body: `w` writes it to a file).
+        body, left_out = event.preview()
+        if left_out:
+            body += f"\n… {left_out:,} more bytes (w writes the whole body to a file)"
+        sig = event.signature.as_dict()
         lines = [
-            f"{full['event_type'] or 'event'} from {event.client_id} · {full['received_at']} · {full['size']} bytes · attempt {event.attempt}",
+            f"{event.event_type or 'event'} from {event.client_id} · {event.summary()['received_at']} · {len(event.body)} bytes · attempt {event.attempt}",
             f"signature: {sig['verdict']} ({sig['scheme'] or 'no scheme'})" + (f" — {sig['reason']}" if sig["reason"] else ""),
         ]
         if sig["expected"]:
@@ -125,6 +128,28 @@ class WebhooksPane(Pane):
             self.app.notify(f"{client}: {'plan ' + answer if answer.strip() else 'no plan (always 200)'}")
 
         self.app.push_screen(PromptDialog(f"Response plan for {client}", placeholder="500x3+200"), set_plan)
+
+    def action_write_body(self) -> None:
+        event_id = self.selected()
+        if event_id is None:
+            return
+        try:
+            event = self.receiver.event(event_id)
+        except DomainError:
+            return
+
+        def write(answer: str | None) -> None:
+            if not answer:
+                return
+            target = Path(answer.strip()).expanduser()
+            try:
+                target.write_bytes(event.body)
+            except OSError as exc:
+                self.app.notify(f"cannot write {target}: {exc.strerror}", severity="error")
+                return
+            self.app.notify(f"{len(event.body):,} bytes written to {target.resolve()}")
+
+        self.app.push_screen(PromptDialog("Write the whole body to", f"webhook-{event.id[:8]}.body"), write)
 
     def action_clear(self) -> None:
         count = self.receiver.clear()

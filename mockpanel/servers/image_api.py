@@ -8,6 +8,7 @@ client app -> image API -> S3 -> webhook receiver runs on one machine.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import hmac
 import io
@@ -42,6 +43,8 @@ SETTINGS = (
     Setting("webhook_secret", "str", "webhook-secret-123", "secret of X-Webhook-Signature", ("WEBHOOK_SECRET",)),
     Setting("default_bucket", "str", "test-uploads", "bucket used when an upload names none"),
     Setting("max_jobs", "positive", 10_000, "jobs kept (the oldest are forgotten: their status is then 404)"),
+    Setting("max_pixels", "positive", 40_000_000, "largest image decoded (width x height, read from its header first); larger: the job fails"),
+    Setting("decodes_at_once", "positive", 1, "images decoded at the same time (each can take hundreds of MB)"),
 )
 
 
@@ -117,9 +120,25 @@ class ImageJobs:
         self.ctx.event("job_status", job_id=job.job_id, image_id=job.image_id, user_id=job.user_id, status=status, error=error)
 
 
-def _variants(data: bytes) -> tuple[dict[str, tuple[bytes, tuple[int, int]]], str, str, tuple[int, int]]:
+def release_memory() -> None:
+    """Give freed memory back to the system after a large decode (glibc keeps it otherwise); elsewhere a no-op."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class TooManyPixels(ValueError):
+    """An image whose header promises more pixels than max_pixels: refused before anything is decoded."""
+
+
+def _variants(data: bytes, max_pixels: int) -> tuple[dict[str, tuple[bytes, tuple[int, int]]], str, str, tuple[int, int]]:
     """Resized PNG/JPEG variants of an image (in a worker thread: Pillow work is CPU-bound)."""
-    with Image.open(io.BytesIO(data)) as image:
+    with Image.open(io.BytesIO(data)) as image:  # reads the header only
+        width, height = image.size
+        if width * height > max_pixels:
+            raise TooManyPixels(f"the image is {width}×{height} = {width * height / 1e6:.0f} megapixels, over the limit of "
+                                f"{max_pixels / 1e6:g} (imageapi.max_pixels)")
         image.load()
         fmt = "PNG" if image.mode in ("RGBA", "LA", "P") or (image.format or "").upper() == "PNG" else "JPEG"
         out = {}
@@ -139,6 +158,7 @@ def build(ctx: ServerContext) -> Built:
     s = ctx.settings
     state = ImageJobs(ctx, s["max_jobs"])
     ctx.max_body_bytes = MAX_UPLOAD + 64 * 1024
+    decoding = asyncio.Semaphore(s["decodes_at_once"])
     ctx.on_reset(state.reset)
 
     def s3_base() -> str:
@@ -209,7 +229,11 @@ def build(ctx: ServerContext) -> Built:
         await asyncio.sleep(0.05)  # let the client see "pending" before "processing"
         state.set_status(job, "processing")
         try:
-            variants, ext, content_type, original_size = await asyncio.to_thread(_variants, data)
+            async with decoding:
+                try:
+                    variants, ext, content_type, original_size = await asyncio.to_thread(_variants, data, s["max_pixels"])
+                finally:
+                    release_memory()
         except Exception as exc:
             state.set_status(job, "failed", f"processing failed: {exc}")
             return

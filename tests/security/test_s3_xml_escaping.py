@@ -25,13 +25,7 @@ def test_a_checksum_value_with_markup_comes_back_escaped_in_list_parts(s3_url):
     forged = "AAAA</ChecksumCRC64NVME></Part><Part><PartNumber>7777</PartNumber><ETag>x</ETag><Size>1</Size><ChecksumCRC64NVME>A"
     r = httpx.put(f"{s3_url}/parts/big", params={"partNumber": "1", "uploadId": upload}, content=b"data",
                   headers={"x-amz-checksum-crc64nvme": forged})
-    if r.status_code == 400:  # refused outright (values are validated per algorithm): nothing to list
-        assert "<Code>InvalidDigest</Code>" in r.text or "<Code>InvalidRequest</Code>" in r.text
-        assert s3.list_parts(Bucket="parts", Key="big", UploadId=upload).get("Parts", []) == []
-        return
-    assert r.status_code == 200
-    listed = s3.list_parts(Bucket="parts", Key="big", UploadId=upload)["Parts"]
-    assert [p["PartNumber"] for p in listed] == [1]
-    assert listed[0]["ChecksumCRC64NVME"] == forged
-    raw = httpx.get(f"{s3_url}/parts/big", params={"uploadId": upload}).text
-    assert "<PartNumber>7777</PartNumber>" not in raw and "&lt;PartNumber&gt;7777" in raw
+    # A crc64nvme value is the base64 of 8 bytes: anything else is refused before it is stored (and were it stored,
+    # el() would still render it as text).
+    assert r.status_code == 400 and "<Code>InvalidDigest</Code>" in r.text
+    assert s3.list_parts(Bucket="parts", Key="big", UploadId=upload).get("Parts", []) == []

@@ -17,6 +17,18 @@ from .storage import BodyWriter
 from .xml import S3Error, Xml, el
 
 CHECKSUM_ALGORITHMS = ("crc32", "crc32c", "sha1", "sha256", "crc64nvme")
+DIGEST_SIZES = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
+ALLOWED_TRAILERS = {f"x-amz-checksum-{a}" for a in CHECKSUM_ALGORITHMS} | {"x-amz-trailer-signature"}
+
+
+def check_value(algorithm: str, value: str) -> None:
+    """A checksum value must be the base64 of exactly that algorithm's digest (S3: InvalidDigest otherwise)."""
+    try:
+        ok = len(value) <= 64 and len(base64.b64decode(value, validate=True)) == DIGEST_SIZES[algorithm]
+    except (binascii.Error, ValueError):
+        ok = False
+    if not ok:
+        raise S3Error("InvalidDigest", f"Value for x-amz-checksum-{algorithm} header is invalid.")
 
 
 class _Crc32:
@@ -72,6 +84,7 @@ class ChecksummedBodies:
         for algorithm in CHECKSUM_ALGORITHMS:
             value = h.get(f"x-amz-checksum-{algorithm}")
             if value is not None:
+                check_value(algorithm, value)
                 wanted.append(algorithm)
                 given[algorithm] = value
         trailer = h.get("x-amz-trailer", "")
@@ -116,7 +129,11 @@ class ChecksummedBodies:
             if decoder is not None:
                 decoder.finish()
                 for name, value in decoder.trailers.items():
+                    if name not in ALLOWED_TRAILERS:
+                        raise S3Error("InvalidRequest", "The request contains a trailer that is not supported: "
+                                      + name[:64].encode("ascii", "backslashreplace").decode())
                     if name.startswith("x-amz-checksum-"):
+                        check_value(name[15:], value)
                         given[name[15:]] = value
                         if name[15:] not in hashers:
                             hashers[name[15:]] = None

@@ -11,6 +11,8 @@ import re
 from .xml import S3Error
 
 MAX_LINE = 4096
+MAX_TRAILERS = 8  # a checksum and its signature is what senders send
+MAX_TRAILER_BYTES = 4096
 # Hex digits only: int(text, 16) also takes a sign, "0x", "_" and spaces, and a negative size moved the cursor
 # backwards, looping forever on the event loop every server shares. 16 digits cover any 64-bit size.
 CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}\Z")
@@ -22,6 +24,7 @@ class AwsChunkedDecoder:
         self._remaining = 0  # bytes of the current chunk still to come
         self._state = "size"  # size -> data -> crlf -> size ... -> trailers -> done
         self.trailers: dict[str, str] = {}
+        self._trailer_bytes = 0
         self.chunk_signatures: list[str] = []
 
     @property
@@ -83,6 +86,9 @@ class AwsChunkedDecoder:
                 name, sep, value = line.partition(b":")
                 if not sep:
                     raise self._bad("a trailer line without a colon")
+                self._trailer_bytes += len(line)
+                if len(self.trailers) >= MAX_TRAILERS or self._trailer_bytes > MAX_TRAILER_BYTES:
+                    raise self._bad(f"more trailers than allowed ({MAX_TRAILERS} lines, {MAX_TRAILER_BYTES} bytes)")
                 self.trailers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
         del buf[:pos]
         return bytes(out)

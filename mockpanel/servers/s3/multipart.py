@@ -27,7 +27,7 @@ class Multipart:
 
     def _part_number(self, req: Request) -> int:
         raw = req.params.get("partNumber", "")
-        if not digits(raw) or not 1 <= int(raw) <= 10000:
+        if not digits(raw, 5) or not 1 <= int(raw) <= 10000:
             raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", ArgumentName="partNumber", ArgumentValue=raw)
         return int(raw)
 
@@ -72,7 +72,7 @@ class Multipart:
         start, end = 0, source.size - 1
         raw_range = req.headers.get("x-amz-copy-source-range")
         if raw_range is not None:
-            m = re.fullmatch(r"bytes=(\d+)-(\d+)", raw_range.strip())
+            m = re.fullmatch(r"bytes=([0-9]{1,19})-([0-9]{1,19})", raw_range.strip())
             if not m or int(m.group(1)) > int(m.group(2)):
                 raise S3Error("InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy",
                               ArgumentName="x-amz-copy-source-range", ArgumentValue=raw_range)
@@ -87,7 +87,7 @@ class Multipart:
         upload = self.upload(req)
         limit = self._max(req, "max-parts", 1000)
         marker_raw = req.params.get("part-number-marker", "0") or "0"
-        if not digits(marker_raw):
+        if not digits(marker_raw, 5):
             raise S3Error("InvalidArgument", "Part number marker must be an integer", ArgumentName="part-number-marker", ArgumentValue=marker_raw)
         numbers = sorted(n for n in upload.parts if n > int(marker_raw))
         shown, truncated = numbers[:limit], len(numbers) > limit
@@ -130,7 +130,7 @@ class Multipart:
         listed: list[tuple[int, str]] = []
         for element in root.findall("Part"):
             number_text, etag = element.findtext("PartNumber"), element.findtext("ETag")
-            if number_text is None or not digits(number_text.strip()) or etag is None:
+            if number_text is None or not digits(number_text.strip(), 5) or etag is None:
                 raise S3Error("MalformedXML")
             listed.append((int(number_text), etag.strip()))
         if not listed:
@@ -147,47 +147,57 @@ class Multipart:
             if part["size"] < self.min_part_size:
                 raise S3Error("EntityTooSmall", ProposedSize=str(part["size"]), MinSizeAllowed=str(self.min_part_size),
                               PartNumber=str(part["number"]), ETag=part["etag"])
-        bucket = self.bucket(req)
-        meta_fields = dict(upload.meta)
-        algorithm = meta_fields.pop("checksum_algorithm", None)
-        checksum_type = meta_fields.pop("checksum_type", None)
+        if upload.upload_id in self.completing:  # another request is joining these parts now: one wins, none is torn
+            raise S3Error("NoSuchUpload", "The upload is being completed by another request.", UploadId=upload.upload_id)
+        self.completing.add(upload.upload_id)
         try:
-            writer, full_checksum = await asyncio.to_thread(_assemble, self.store, upload, parts, algorithm if checksum_type == "FULL_OBJECT" else None)
-        except FileNotFoundError:  # aborted while its parts were being joined
-            raise S3Error("NoSuchUpload", UploadId=upload.upload_id) from None
-        if upload.upload_id not in self.store.uploads:
-            writer.discard()
-            raise S3Error("NoSuchUpload", UploadId=upload.upload_id)
-        etag = f'"{hashlib.md5(b"".join(bytes.fromhex(p["etag"].strip(chr(34))) for p in parts)).hexdigest()}-{len(parts)}"'
-        checksums: dict[str, str] = {}
-        if algorithm:
-            if checksum_type == "FULL_OBJECT" and full_checksum is not None:
-                checksums[algorithm] = full_checksum
-            elif all(algorithm in p.get("checksums", {}) for p in parts):
-                hasher = new_checksum(algorithm)
-                if hasher is not None:
-                    for p in parts:
-                        hasher.update(base64.b64decode(p["checksums"][algorithm]))
-                    checksums[algorithm] = f"{b64(hasher.digest())}-{len(parts)}"
-        data_file, body = writer.finish()
-        meta = ObjectMeta(upload.key, writer.size, etag, time.time(), checksums=checksums, checksum_type=checksum_type if checksums else None,
-                          part_sizes=[p["size"] for p in parts], data_file=data_file, body=body, **meta_fields)
-        self.storage.commit(bucket, meta)
-        self.store.abort_upload(upload.upload_id)
-        location = f"/{bucket.name}/{quote(meta.key)}"
-        await self.xml(send, req, "CompleteMultipartUploadResult",
-                       [el("Location", location), el("Bucket", bucket.name), el("Key", meta.key), el("ETag", etag), *checksum_elements(checksums)],
-                       headers=_sse_headers(meta))
+            bucket = self.bucket(req)
+            meta_fields = dict(upload.meta)
+            algorithm = meta_fields.pop("checksum_algorithm", None)
+            checksum_type = meta_fields.pop("checksum_type", None)
+            try:
+                writer, full_checksum = await asyncio.to_thread(_assemble, self.store, upload, parts, algorithm if checksum_type == "FULL_OBJECT" else None)
+            except FileNotFoundError:  # aborted while its parts were being joined
+                raise S3Error("NoSuchUpload", UploadId=upload.upload_id) from None
+            if upload.upload_id not in self.store.uploads:
+                writer.discard()
+                raise S3Error("NoSuchUpload", UploadId=upload.upload_id)
+            etag = f'"{hashlib.md5(b"".join(bytes.fromhex(p["etag"].strip(chr(34))) for p in parts)).hexdigest()}-{len(parts)}"'
+            checksums: dict[str, str] = {}
+            if algorithm:
+                if checksum_type == "FULL_OBJECT" and full_checksum is not None:
+                    checksums[algorithm] = full_checksum
+                elif all(algorithm in p.get("checksums", {}) for p in parts):
+                    hasher = new_checksum(algorithm)
+                    if hasher is not None:
+                        for p in parts:
+                            hasher.update(base64.b64decode(p["checksums"][algorithm]))
+                        checksums[algorithm] = f"{b64(hasher.digest())}-{len(parts)}"
+            data_file, body = writer.finish()
+            meta = ObjectMeta(upload.key, writer.size, etag, time.time(), checksums=checksums, checksum_type=checksum_type if checksums else None,
+                              part_sizes=[p["size"] for p in parts], data_file=data_file, body=body, **meta_fields)
+            self.storage.commit(bucket, meta)
+            self.store.abort_upload(upload.upload_id)
+            location = f"/{bucket.name}/{quote(meta.key)}"
+            await self.xml(send, req, "CompleteMultipartUploadResult",
+                           [el("Location", location), el("Bucket", bucket.name), el("Key", meta.key), el("ETag", etag), *checksum_elements(checksums)],
+                           headers=_sse_headers(meta))
 
+        finally:
+            self.completing.discard(upload.upload_id)
 
 def _assemble(store: Store, upload: Upload, parts: list[dict[str, Any]], full_algorithm: str | None) -> tuple[BodyWriter, str | None]:
     """Concatenate parts into one new body (in a worker thread: it can be gigabytes)."""
     writer = BodyWriter(store)
     hasher = new_checksum(full_algorithm) if full_algorithm else None
-    for part in parts:
-        with open(store.part_path(upload, part), "rb") as fh:
-            while piece := fh.read(1024 * 1024):
-                writer.write(piece)
-                if hasher is not None:
-                    hasher.update(piece)
+    try:
+        for part in parts:
+            with open(store.part_path(upload, part), "rb") as fh:
+                while piece := fh.read(1024 * 1024):
+                    writer.write(piece)
+                    if hasher is not None:
+                        hasher.update(piece)
+    except BaseException:
+        writer.discard()  # no half-joined body left behind
+        raise
     return writer, (b64(hasher.digest()) if hasher is not None else None)

@@ -159,7 +159,22 @@ class Objects:
         for param, header in RESPONSE_OVERRIDES.items():
             if param in req.params:
                 headers = [(k, v) for k, v in headers if k != header] + [(header, req.params[param])]
+        headers.append(("x-content-type-options", "nosniff"))  # served as its type, never sniffed into a page
         return headers
+
+    @staticmethod
+    def _check_overrides(req: Request) -> None:
+        """response-* parameters: only on signed requests (as AWS), and only values a header can carry."""
+        asked = [p for p in RESPONSE_OVERRIDES if p in req.params]
+        if not asked:
+            return
+        if req.auth is None:
+            raise S3Error("InvalidRequest", "Request specific response headers cannot be used for anonymous GET requests.")
+        for param in asked:
+            value = req.params[param]
+            if len(value) > 1024 or any(not (32 <= ord(c) <= 255) or c == "\x7f" for c in value):
+                raise S3Error("InvalidArgument", f"{param} must be printable Latin-1 text of at most 1024 characters",
+                              ArgumentName=param, ArgumentValue=value[:64].encode("ascii", "backslashreplace").decode())
 
     def _evaluate_conditions(self, meta: ObjectMeta, h: dict[str, str], prefix: str = "") -> int | None:
         """RFC 7232 as S3 applies it: the status to answer instead (304/412), or None."""
@@ -181,6 +196,7 @@ class Objects:
         return None
 
     async def get_object(self, req: Request, receive: Callable, send: Callable) -> None:
+        self._check_overrides(req)
         meta = self.object(req)
         headers = self._object_headers(meta, req)
         outcome = self._evaluate_conditions(meta, req.headers)
@@ -193,7 +209,7 @@ class Objects:
         start, end, status = 0, size - 1, 200
         part_number = req.params.get("partNumber")
         if part_number is not None:
-            if not digits(part_number) or not 1 <= int(part_number) <= 10000:
+            if not digits(part_number, 5) or not 1 <= int(part_number) <= 10000:
                 raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", ArgumentName="partNumber", ArgumentValue=part_number)
             number = int(part_number)
             sizes = meta.part_sizes or [size]
@@ -341,7 +357,7 @@ def _http_time(value: str | None) -> int | None:
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
     """(start, end) inclusive, "unsatisfiable", or None to ignore the header (malformed or several ranges)."""
-    m = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header)
+    m = re.fullmatch(r"\s*bytes\s*=\s*([0-9]{0,19})\s*-\s*([0-9]{0,19})\s*", header)
     if not m or (m.group(1) == "" and m.group(2) == ""):
         return None
     first, last = m.group(1), m.group(2)

@@ -60,6 +60,7 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
         self.min_part_size: int = s["min_part_size"]
         self.virtual_host_suffixes = tuple("." + h for h in s["virtual_host_suffixes"])
         self._ids = itertools.count(1)
+        self.completing: set[str] = set()  # upload ids a CompleteMultipartUpload is joining right now
         self._id_prefix = f"{int(time.time()) & 0xFFFFFF:06X}"
 
     def new_request_id(self) -> str:
@@ -128,6 +129,8 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
             return
         req = Request(scope, self.new_request_id(), self._virtual_bucket(scope))
         try:
+            if req.invalid is not None:
+                raise req.invalid
             auth = parse_auth(req.headers, req.params)
             if auth is None and req.method in ("GET", "DELETE", "HEAD") and (
                 scope["path"] in self.convenience_paths or scope["path"].startswith(("/admin/objects/", "/docs"))

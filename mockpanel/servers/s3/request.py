@@ -7,6 +7,7 @@ import re
 from urllib.parse import unquote
 
 from .signing import Auth
+from .xml import S3Error
 
 MAX_KEY_BYTES = 1024
 MAX_XML_BODY = 4 * 1024 * 1024
@@ -20,13 +21,14 @@ RESPONSE_OVERRIDES = {
     "response-content-disposition": "content-disposition",
     "response-content-encoding": "content-encoding",
 }
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
-_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]\Z")  # \Z: "$" would also match before a final newline
+_IP_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+\Z")
 
 
-def digits(text: str) -> bool:
-    """Only ASCII digits: str.isdigit() also accepts '²' and '٣', which int() refuses or reads."""
-    return text.isascii() and text.isdigit()
+def digits(text: str, most: int = 19) -> bool:
+    """ASCII digits only, at most `most` of them (checked before any int(): str.isdigit() also accepts '²' and '٣',
+    and int() of thousands of digits is slow or raises)."""
+    return 0 < len(text) <= most and text.isascii() and text.isdigit()
 
 
 class ClientGone(Exception):
@@ -40,7 +42,8 @@ def valid_bucket_name(name: str) -> bool:
 class Request:
     """One parsed S3 request."""
 
-    __slots__ = ("method", "bucket", "key", "query", "params", "headers", "multi", "raw_path", "resource", "auth", "request_id", "body_pending")
+    __slots__ = ("method", "bucket", "key", "query", "params", "headers", "multi", "raw_path", "resource", "auth", "request_id", "body_pending",
+                 "invalid")
 
     def __init__(self, scope: dict, request_id: str, virtual_bucket: str | None) -> None:
         self.method: str = scope["method"]
@@ -60,6 +63,12 @@ class Request:
         self.headers = {k: v[-1] for k, v in self.multi.items()}
         # A body not read by the time we answer (an early error) must not be left on a kept-alive connection.
         self.body_pending = self.headers.get("content-length", "0") not in ("0", "") or "transfer-encoding" in self.headers
+        self.invalid: S3Error | None = None  # raised once the request is being answered, so the error has its request id
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:  # %-escapes that are not UTF-8 (a key must be valid UTF-8)
+            self.invalid = S3Error("InvalidURI", "Couldn't parse the specified URI: object keys must be valid UTF-8.", status=400)
+            path = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         if virtual_bucket is not None:
             self.bucket = virtual_bucket
             self.key = path[1:]

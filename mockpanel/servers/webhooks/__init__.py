@@ -21,6 +21,8 @@ SETTINGS = (
     Setting("plans", "list", (), "response plans: client-id:500x3+200, client-id:delay=2000, client-id:timeout", ("WEBHOOK_PLANS",)),
     Setting("max_events", "positive", 10_000, "events kept (the oldest are dropped and counted)", ("WEBHOOK_MAX_EVENTS",)),
     Setting("max_body_bytes", "positive", 10 * 1024 * 1024, "largest body accepted (413 above)", ("WEBHOOK_MAX_BODY_BYTES",)),
+    Setting("max_stored_bytes", "positive", 256 * 1024 * 1024, "bytes of bodies kept (the oldest events are dropped and counted)",
+            ("WEBHOOK_MAX_STORED_BYTES",)),
     Setting("timestamp_tolerance_s", "positive", 300, "Stripe / Standard Webhooks timestamp tolerance", ("WEBHOOK_TOLERANCE_SECONDS",)),
     Setting("replay_timeout_s", "positive", 10, "how long a replay waits for its target", ("WEBHOOK_REPLAY_TIMEOUT",)),
 )

@@ -133,6 +133,22 @@ class WebhookEvent:
             "response_status": self.response_status,
         }
 
+    def preview(self, limit: int = 16 * 1024) -> tuple[str, int]:
+        """The body as a person reads it, in bounded time whatever its size: pretty JSON when the body is small
+        enough to format at once, else its first `limit` bytes as text. Returns (text, bytes left out)."""
+        if len(self.body) <= limit:
+            text = self.body_text()
+            if text is None:
+                return self.body.hex(" "), 0
+            if text.lstrip()[:1] in ("{", "["):
+                try:
+                    return json.dumps(json.loads(text), indent=2, ensure_ascii=False)[: 4 * limit], 0
+                except ValueError:
+                    pass
+            return text, 0
+        head = self.body[:limit]
+        return head.decode("utf-8", "replace"), len(self.body) - limit
+
     def full(self) -> dict[str, Any]:
         text = self.body_text()
         parsed = None

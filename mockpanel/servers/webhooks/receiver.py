@@ -46,7 +46,10 @@ class Receiver:
         self.require_signature: bool = s["require_signature"]
         self.tolerance: int = s["timestamp_tolerance_s"]
         self.replay_timeout: int = s["replay_timeout_s"]
-        self._events: deque[WebhookEvent] = deque(maxlen=s["max_events"])
+        self._events: deque[WebhookEvent] = deque()
+        self.max_events: int = s["max_events"]
+        self.max_bytes: int = s["max_stored_bytes"]
+        self._bytes = 0  # bodies held
         self._by_id: dict[str, WebhookEvent] = {}
         self.dropped = 0
         self._stats: dict[str, dict[str, Any]] = {}
@@ -91,8 +94,8 @@ class Receiver:
         return len(self._events)
 
     def stats(self) -> dict[str, Any]:
-        return {"total": sum(s["count"] for s in self._stats.values()), "stored": len(self._events), "dropped": self.dropped,
-                "clients": self._stats}
+        return {"total": sum(s["count"] for s in self._stats.values()), "stored": len(self._events), "stored_bytes": self._bytes,
+                "dropped": self.dropped, "clients": self._stats}
 
     def search(self, client_id=None, event_type=None, verdict=None, since=None, until=None, q=None) -> list[WebhookEvent]:
         needle = q.lower() if q else None
@@ -214,12 +217,15 @@ class Receiver:
         return Delivery(event, status, plan)
 
     def add(self, event: WebhookEvent) -> None:
-        if len(self._events) == self._events.maxlen:
-            oldest = self._events[0]
+        # Bounded in count and in bytes: the oldest go first, and are counted.
+        while self._events and (len(self._events) >= self.max_events or self._bytes + len(event.body) > self.max_bytes):
+            oldest = self._events.popleft()
             self._by_id.pop(oldest.id, None)
+            self._bytes -= len(oldest.body)
             self.dropped += 1
         self._events.append(event)
         self._by_id[event.id] = event
+        self._bytes += len(event.body)
         stats = self._stats.setdefault(event.client_id, {"count": 0, "last_seen": None, "valid": 0, "invalid": 0, "unsigned": 0, "event_types": {}})
         stats["count"] += 1
         stats["last_seen"] = iso(event.received_at)
@@ -241,6 +247,7 @@ class Receiver:
         count = len(self._events)
         self._events.clear()
         self._by_id.clear()
+        self._bytes = 0
         self._stats.clear()
         self._deliveries.clear()
         self.dropped = 0

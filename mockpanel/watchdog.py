@@ -1,0 +1,64 @@
+"""The loop-stall watchdog: every server and the panel share one event loop, so anything that holds it holds them
+all. A heartbeat task measures how late it wakes; a stall past the threshold is recorded, logged and sent on the bus
+with the request that was in progress (the one the middleware last started), so a stall has a name."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+BEAT_S = 0.1
+STALL_S = 0.25
+
+
+@dataclass(frozen=True)
+class Stall:
+    at: float  # wall clock, when it was noticed
+    duration_ms: float
+    server: str | None  # the request in progress, if any
+    request: str | None
+
+    def describe(self) -> str:
+        during = f" during {self.server} {self.request}" if self.server else ""
+        return f"the event loop stalled {self.duration_ms:.0f} ms{during}"
+
+
+class Watchdog:
+    def __init__(self, report: Callable[[Stall], None], threshold_s: float = STALL_S) -> None:
+        self.report = report
+        self.threshold_s = threshold_s
+        self.stalls: deque[Stall] = deque(maxlen=100)
+        # [server name, ASGI scope] of the request the middleware last started: two stores a request, read only here
+        self.current: list[Any] = [None, None]
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._beat(), name="mockpanel-watchdog")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def worst_ms(self) -> float:
+        return max((s.duration_ms for s in self.stalls), default=0.0)
+
+    async def _beat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(BEAT_S)
+            late = loop.time() - before - BEAT_S
+            if late > self.threshold_s:
+                server, scope = self.current
+                request = f"{scope['method']} {scope['path']}" if scope is not None else None
+                stall = Stall(time.time(), late * 1000, server, request)
+                self.stalls.append(stall)
+                self.report(stall)

@@ -1,0 +1,105 @@
+"""Nothing a client sends may hold the loop every server shares, or grow memory without bound."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+
+import httpx
+import jwt
+from textual.widgets import DataTable
+
+from mockpanel.app import create_app
+from mockpanel.screens.webhooks import WebhooksPane
+from mockpanel.testing import RunningHub, settings_for
+
+
+async def until(pilot, condition, limit: float = 20) -> None:
+    for _ in range(int(limit / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    assert condition()
+
+
+def test_the_watchdog_names_a_stall_and_the_request_in_progress():
+    with RunningHub(settings_for(["auth"])) as running:
+        httpx.get(running.urls["auth"] + "/health")
+        running.run(lambda: time.sleep(0.6))  # hold the servers' loop, as a runaway parser would
+        deadline = time.monotonic() + 10
+        while not running.run(lambda: list(running.hub.watchdog.stalls)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stall = running.run(lambda: running.hub.watchdog.stalls[-1])
+        assert stall.duration_ms >= 500 and stall.server == "auth" and stall.request == "GET /health"
+        assert any("the event loop stalled" in line for line in running.run(lambda: list(running.hub.log)))
+
+
+async def test_a_4_mb_webhook_in_the_panel_costs_what_a_small_one_does():
+    app = create_app(settings_for(["auth", "webhooks"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        urls = app.hub.urls()
+        big = json.dumps({"event_type": "bulk.export", "items": [{"id": i, "sku": f"SKU-{i:06d}", "qty": i % 7} for i in range(40_000)]})
+        assert len(big) > 1_500_000
+        payload = (big * 3)[: 4_400_000]  # ~4.4 MB: the size the report used, as text
+        async with httpx.AsyncClient(timeout=30) as client:
+            await client.post(f"{urls['webhooks']}/webhooks/bulk", content=big.encode())
+            await client.post(f"{urls['webhooks']}/webhooks/bulk", content=payload.encode())
+            await pilot.press("5")
+            table = app.query_one(WebhooksPane).query_one(DataTable)
+            await until(pilot, lambda: table.row_count == 2)
+            for _ in range(4):  # move between the two events: each shows its bounded detail
+                started = time.perf_counter()
+                assert (await client.get(f"{urls['auth']}/health")).status_code == 200
+                assert time.perf_counter() - started < 5  # generous: the watchdog below is the real measure
+                await pilot.press("down" if _ % 2 == 0 else "up")
+        detail = str(app.query_one("#webhook-detail").render())
+        assert "more bytes (w writes the whole body to a file)" in detail
+        assert len(detail) < 100_000
+        assert app.hub.watchdog.worst_ms() < 1000, list(app.hub.watchdog.stalls)
+
+
+def test_stored_webhooks_are_bounded_in_bytes_and_the_newest_stays_readable():
+    limits = {"webhooks": {"max_stored_bytes": str(1024 * 1024), "max_body_bytes": str(300 * 1024)}}
+    with RunningHub(settings_for(["webhooks"], limits)) as running:
+        url = running.urls["webhooks"]
+        with httpx.Client() as client:
+            for i in range(20):
+                client.post(f"{url}/webhooks/big", content=bytes([65 + i]) * (200 * 1024))
+        stats = httpx.get(f"{url}/webhooks/stats").json()
+        assert stats["stored_bytes"] <= 1024 * 1024 and stats["stored"] == 5 and stats["dropped"] == 15
+        newest = httpx.get(f"{url}/webhooks/events", params={"limit": 1}).json()["events"][0]
+        body = httpx.get(f"{url}/webhooks/events/{newest['id']}").json()["body"]
+        assert body == chr(65 + 19) * (200 * 1024)
+
+
+def _huge_png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("1", (12_000, 12_000)).save(buffer, "PNG")  # 144 megapixels in a few hundred KB
+    return buffer.getvalue()
+
+
+def test_an_image_over_the_pixel_cap_fails_its_job_before_it_is_decoded():
+    settings = settings_for(["s3", "webhooks", "imageapi"], {"imageapi": {"enabled": "true"}})
+    with RunningHub(settings) as running:
+        url = running.urls["imageapi"]
+        secret = running.settings.servers["imageapi"]["jwt_secret"]
+        token = jwt.encode({"sub": "u1", "exp": int(time.time()) + 600}, secret, algorithm="HS256")
+        png = _huge_png()
+        jobs = []
+        for i in range(3):
+            r = httpx.post(f"{url}/api/v1/images/upload", files={"file": (f"huge{i}.png", png, "image/png")},
+                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            assert r.status_code == 202, r.text
+            jobs.append(r.json()["job_id"])
+        for job_id in jobs:
+            deadline = time.monotonic() + 20
+            while (job := httpx.get(f"{url}/api/v1/jobs/{job_id}").json())["status"] in ("pending", "processing"):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert job["status"] == "failed"
+            assert "12000×12000 = 144 megapixels, over the limit of 40 (imageapi.max_pixels)" in job["error"]
+        assert running.run(running.hub.watchdog.worst_ms) < 1000
