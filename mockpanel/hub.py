@@ -82,6 +82,8 @@ class Hub:
                 preview_bytes=min(preview, spec.preview_bytes_limit) if spec.preview_bytes_limit is not None else preview,
                 peers=self.urls,
                 admin_token=settings.admin_token,
+                admin_scope=settings.admin_token_scope,
+                allowed_hosts=tuple(settings.allowed_hosts),
                 clock=clock,
                 watch=self.watchdog.current,
             )

@@ -11,6 +11,7 @@ from typing import Any, Iterator
 import uvicorn
 
 from .control import create_control_app
+from .guard import HostGuard
 from .service import ErrorRenderer, ServerContext, ServiceMiddleware
 from .spec import ServerSpec
 
@@ -116,7 +117,9 @@ class UvicornRunner:
         built = spec.build(ctx)
         self.facade = built.facade
         self._protocol = http_protocol(spec.render_error)
-        self.app = ServiceMiddleware(built.app, ctx, create_control_app(ctx), cors=spec.cors)
+        hosts = HostGuard(ctx.allowed_hosts, ctx.settings.get("virtual_host_suffixes") or ())
+        self.app = ServiceMiddleware(built.app, ctx, create_control_app(ctx), cors=spec.cors, hosts=hosts,
+                                     admin_paths=spec.admin_paths, same_site_paths=spec.same_site_paths)
         self.status = "stopped"
         self.reason: str | None = None
         self.url: str | None = None

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from starlette.middleware.cors import CORSMiddleware
 
 from .faults import FaultDecision, FaultInjector
+from .guard import SAFE_METHODS, HostGuard, cross_site
 from .journal import EventBus, ServerJournal, percentile
 from .settings import ServerSettings
 
@@ -101,6 +102,8 @@ class ServerContext:
     control_routers: list[Any] = field(default_factory=list)  # extra /__mockpanel/ routes a server adds (APIRouter)
     peers: Callable[[], dict[str, str]] = dict  # {server: url} of the servers running beside this one (set by the Hub)
     admin_token: str | None = None  # when set, every control API call must carry it (MOCKPANEL_ADMIN_TOKEN)
+    allowed_hosts: tuple[str, ...] = ()  # the allowed_hosts setting (the Host allow-list adds the defaults)
+    admin_scope: str = "control"  # what admin_token guards: the control API, or "all" (the seeds' admin endpoints too)
     clock: Callable[[], float] = time.time  # wall time where a server judges it (presign expiry); tests inject one
     watch: list[Any] = field(default_factory=lambda: [None, None])  # the Hub's watchdog slot: [server, scope]
 
@@ -146,8 +149,9 @@ def _has_token(scope: dict, token: str) -> bool:
     return False
 
 
-async def _refuse_control(send: Callable, scope: dict) -> None:
-    headers, body = json_error(401, "the control API needs the admin token: Authorization: Bearer <MOCKPANEL_ADMIN_TOKEN>", scope)
+async def _refuse_control(send: Callable, scope: dict,
+                          why: str = "the control API needs the admin token: Authorization: Bearer <MOCKPANEL_ADMIN_TOKEN>") -> None:
+    headers, body = json_error(401, why, scope)
     headers = [*headers, (b"content-length", str(len(body)).encode()), (b"www-authenticate", b'Bearer realm="mockpanel"')]
     await send({"type": "http.response.start", "status": 401, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -159,16 +163,33 @@ class ServiceMiddleware:
     The control API (/__mockpanel/...) passes straight through: no faults, not journaled.
     """
 
-    def __init__(self, app: Callable, ctx: ServerContext, control: Callable | None = None, cors: bool = False) -> None:
+    def __init__(self, app: Callable, ctx: ServerContext, control: Callable | None = None, cors: bool = False,
+                 hosts: HostGuard | None = None, admin_paths: tuple[tuple[str, str], ...] = (),
+                 same_site_paths: tuple[tuple[str, str], ...] = ()) -> None:
         self.app = app
         self.ctx = ctx
         self.control = control or app
+        self.hosts = hosts or HostGuard()
+        # The seeds' admin endpoints need the admin token too when admin_token_scope = "all".
+        self.admin_paths = admin_paths if ctx.admin_token and ctx.admin_scope == "all" else ()
+        self.same_site_paths = same_site_paths  # state changes a page on another site must not make (webhook replay)
+        self.guarded = bool(self.admin_paths or self.same_site_paths)
         # CORS goes outside faults (so browsers see injected errors) but costs ~9 us a request: only for requests with Origin.
+        origins = list(ctx.settings.get("cors_origins") or ("*",))
         self.cors = (
-            CORSMiddleware(self, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"], expose_headers=["*"])
+            CORSMiddleware(self, allow_origins=origins, allow_methods=["*"], allow_headers=["*"], expose_headers=["*"])
             if cors
             else None
         )
+
+    async def _refuse(self, send: Callable, scope: dict, status: int, message: str) -> None:
+        """A refusal before anything else ran: the server's own error format, the connection closed (its body, if
+        any, is never read)."""
+        await self._send_error(send, scope, status, message, body_unread=True)
+
+    def _guarded_path(self, scope: dict, paths: tuple[tuple[str, str], ...]) -> bool:
+        method, path = scope["method"], scope["path"]
+        return any(method == m and path.startswith(p) for m, p in paths)
 
     async def _send_error(self, send: Callable, scope: dict, status: int, message: str, cap: list | None = None,
                           body_unread: bool = False) -> None:
@@ -188,30 +209,65 @@ class ServiceMiddleware:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
+    async def _control(self, scope: dict, receive: Callable, send: Callable, has_body: bool) -> None:
+        """The control API: the admin token when set; a state change must come from this site (not a page on
+        another) and carry its body as JSON, which a browser cannot send cross-site without asking first."""
+        if self.ctx.admin_token and not _has_token(scope, self.ctx.admin_token):
+            await _refuse_control(send, scope)
+            return
+        if scope["method"].encode() not in SAFE_METHODS:
+            why = cross_site(scope["headers"], self.hosts)
+            if why is not None:
+                await self._refuse(send, scope, 403, f"refused a cross-site request ({why}): the control API changes state")
+                return
+            if has_body:
+                content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+                if not content_type.split(b";")[0].strip().lower() == b"application/json":
+                    await self._refuse(send, scope, 415, "send the body as Content-Type: application/json (curl: -H 'content-type: application/json')")
+                    return
+        await self.control(scope, receive, send)
+
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         """Every request runs this once: it is the hot path, so it keeps raw values and formats nothing."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["path"].startswith(CONTROL_PREFIX):
-            if self.ctx.admin_token and not _has_token(scope, self.ctx.admin_token):
-                await _refuse_control(send, scope)
-                return
-            await self.control(scope, receive, send)
-            return
-        # One pass over the headers: the declared body size, whether a body comes at all, and whether CORS has work.
+        # One pass over the headers: the Host, the declared body size, whether a body comes at all, an Origin.
+        host = None
         declared = None
         has_body = False
+        origin = False
         for key, value in scope["headers"]:
-            if key == b"content-length":
+            if key == b"host":
+                host = value
+            elif key == b"content-length":
                 declared = value
                 has_body = value != b"0"
             elif key == b"transfer-encoding":
                 has_body = True
-            elif key == b"origin" and self.cors is not None and "mockpanel.cors" not in scope:
-                scope["mockpanel.cors"] = True  # CORSMiddleware calls back into this method once
-                await self.cors(scope, receive, send)
+            elif key == b"origin":
+                origin = True
+        if not self.hosts.allows(host):  # DNS rebinding: a page's own name resolving to 127.0.0.1
+            shown = host.decode("latin-1")[:100].encode("ascii", "backslashreplace").decode()
+            await self._refuse(send, scope, 403, f"host {shown!r} is not allowed: add it to allowed_hosts (MOCKPANEL_ALLOWED_HOSTS, "
+                               "--allowed-hosts or [mockpanel] allowed_hosts in mockpanel.toml; '*' allows any host)")
+            return
+        if scope["path"].startswith(CONTROL_PREFIX):
+            await self._control(scope, receive, send, has_body)
+            return
+        if self.guarded:
+            if self.admin_paths and self._guarded_path(scope, self.admin_paths) and not _has_token(scope, self.ctx.admin_token):
+                await _refuse_control(send, scope, "this admin endpoint needs the admin token (admin_token_scope = \"all\")")
                 return
+            if self.same_site_paths and self._guarded_path(scope, self.same_site_paths):
+                why = cross_site(scope["headers"], self.hosts)
+                if why is not None:
+                    await self._refuse(send, scope, 403, f"refused a cross-site request ({why}): this call changes state")
+                    return
+        if origin and self.cors is not None and "mockpanel.cors" not in scope:
+            scope["mockpanel.cors"] = True  # CORSMiddleware calls back into this method once
+            await self.cors(scope, receive, send)
+            return
         ctx = self.ctx
         watch = ctx.watch
         watch[0], watch[1] = ctx.name, scope  # the request in progress, should the loop stall

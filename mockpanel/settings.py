@@ -134,6 +134,7 @@ COMMON_SETTINGS: tuple[Setting, ...] = (
     Setting("error_rate", "rate", 0.0, "share of requests answered with an injected error", ("ERROR_RATE",)),
     Setting("error_codes", "codes", (500,), "status codes injected errors use", ("ERROR_CODES",)),
     Setting("fault_seed", "int", None, "seed for the fault RNG, for reproducible runs", ("FAULT_SEED",)),
+    Setting("cors_origins", "list", ("*",), "origins browsers may call this server from (comma-separated; * any, as the seeds document)"),
 )
 
 GLOBAL_SETTINGS: tuple[Setting, ...] = (
@@ -141,6 +142,10 @@ GLOBAL_SETTINGS: tuple[Setting, ...] = (
     Setting("journal_size", "positive", 10_000, "requests kept in the journal (ring buffer)"),
     Setting("body_preview_bytes", "int", 2048, "bytes of each request/response body kept in the journal"),
     Setting("admin_token", "str", None, "require this token on every /__mockpanel/ call (Authorization: Bearer TOKEN)"),
+    Setting("admin_token_scope", "str", "control", "what admin_token guards: the control API, or all (the seeds' admin endpoints too)",
+            choices=("control", "all")),
+    Setting("allowed_hosts", "list", (), "Host names the servers answer besides localhost, *.localhost, IP literals, "
+            "host.docker.internal and this machine's name (*.domain for a domain; * for any)"),
 )
 
 
@@ -166,6 +171,8 @@ class Settings:
     journal_size: int = 10_000
     body_preview_bytes: int = 2048
     admin_token: str | None = None
+    admin_token_scope: str = "control"
+    allowed_hosts: tuple[str, ...] = ()
     servers: dict[str, ServerSettings] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)  # development defaults in use, warnings
 
@@ -303,4 +310,9 @@ def load_settings(
             if host in ("0.0.0.0", "::", ""):
                 guard = "" if settings.admin_token else "; its control API too (set MOCKPANEL_ADMIN_TOKEN to guard it)"
                 settings.notices.append(f"warning: {name}: binding {host or 'all interfaces'}: reachable from other machines{guard}")
+            open_admin = getattr(spec, "admin_paths", ())
+            if settings.admin_token and settings.admin_token_scope != "all" and open_admin:
+                listed = ", ".join(f"{method} {path}" for method, path in open_admin)
+                settings.notices.append(f"{name}: the admin token guards the control API only; open: {listed} "
+                                        "(admin_token_scope = \"all\" guards them too)")
     return settings

@@ -36,6 +36,8 @@ class ServerSpec:
     preview_bytes_limit: int | None = None  # cap on journal body previews (S3 bodies are mostly binary)
     cors: bool = True
     runner: Callable[["ServerSpec", ServerContext], Any] | None = None  # how it is hosted; None: uvicorn (HTTP)
+    admin_paths: tuple[tuple[str, str], ...] = ()  # (method, path prefix) of the seeds' admin endpoints
+    same_site_paths: tuple[tuple[str, str], ...] = ()  # (method, path prefix) a page on another site may not call
 
 
 class DomainError(Exception):

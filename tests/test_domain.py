@@ -16,6 +16,7 @@ from textual.widgets import DataTable
 from conftest import CHROMIUM, CHROMIUM_ARGS
 from mockpanel.app import create_app
 from mockpanel.screens.faults import FaultsPane
+from mockpanel.screens.webhooks import WebhooksPane
 from mockpanel.settings import SettingsError
 from mockpanel.testing import RunningHub, settings_for
 
@@ -189,7 +190,13 @@ async def test_clearing_webhooks_in_the_panel_empties_the_browser_dashboard():
                 for i in range(2):
                     await client.post(f"{url}/webhooks/shop", json={"event_type": f"order.{i}"})
             await page.wait_for_function("document.querySelectorAll('#rows tr').length === 2")
-            await pilot.press("5", "c")
+            await pilot.press("5")
+            table = app.query_one(WebhooksPane).query_one(DataTable)
+            for _ in range(200):  # the pane shows both before its key is pressed
+                if table.row_count == 2 and table.has_focus:
+                    break
+                await pilot.pause(0.05)
+            await pilot.press("c")
             await page.wait_for_function("document.querySelectorAll('#rows tr').length === 0")
             assert await page.locator("#no-events").is_visible()
         finally:

@@ -49,8 +49,12 @@ def test_invalid_policy_is_422_and_changes_nothing(client, body):
     assert client.get("/__mockpanel/faults").json() == before
 
 
-def test_policy_accepts_curl_style_bodies_without_json_content_type(client):
+def test_policy_changes_need_a_json_content_type(client):
+    # A form or text/plain body is what a page on another site can send without asking: refused, with the fix named.
     r = client.patch("/__mockpanel/faults", content=b'{"fail_next": 1}', headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415 and "content-type: application/json" in r.json()["detail"]
+    assert client.get("/__mockpanel/faults").json()["fail_next"] == 0
+    r = client.patch("/__mockpanel/faults", content=b'{"fail_next": 1}', headers={"Content-Type": "application/json; charset=utf-8"})
     assert r.status_code == 200 and r.json()["fail_next"] == 1
 
 

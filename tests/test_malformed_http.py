@@ -53,7 +53,7 @@ def test_slow_heads_on_one_server_stall_nobody(hub):
     slow = [socket.create_connection(address(url), timeout=10) for _ in range(200)]
     try:
         for s in slow:
-            s.sendall(b"GET /alive/k HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # and never finish the head
+            s.sendall(b"GET /alive/k HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")  # and never finish the head
         everyone_answers(hub)
         for s in slow[:50]:
             s.sendall(b"still-coming")
@@ -67,7 +67,7 @@ def test_slow_heads_on_one_server_stall_nobody(hub):
 def test_a_head_that_keeps_growing_gets_431_in_the_servers_format(hub):
     for name, marker in (("s3", b"<Code>RequestHeaderSectionTooLarge</Code>"), ("auth", b'{"detail":')):
         with socket.create_connection(address(hub.urls[name]), timeout=10) as s:
-            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
             answer = b""
             try:
                 for _ in range(64):  # 64 x 8 KiB, sent as a slow client would
@@ -82,7 +82,7 @@ def test_a_head_that_keeps_growing_gets_431_in_the_servers_format(hub):
         assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
         assert marker in answer and b"exceed %d bytes" % MAX_HEAD_BYTES in answer
         # the same head in one piece: parsed at once, refused all the same
-        whole = raw(hub.urls[name], b"GET /x HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100_000 + b"\r\n\r\n")
+        whole = raw(hub.urls[name], b"GET /x HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"a" * 100_000 + b"\r\n\r\n")
         assert whole.startswith(b"HTTP/1.1 431 ") and marker in whole, whole[:200]
     everyone_answers(hub)
 
@@ -90,15 +90,15 @@ def test_a_head_that_keeps_growing_gets_431_in_the_servers_format(hub):
 def test_garbage_and_lies_get_4xx_not_5xx(hub):
     auth = hub.urls["auth"]
     assert raw(auth, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400 ")
-    assert raw(auth, b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert raw(auth, b"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     # a declared body over the limit is refused before it is read, in the server's format
-    over = raw(auth, b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n{")
+    over = raw(auth, b"POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n{")
     assert over.startswith(b"HTTP/1.1 413 ") and b'"detail"' in over
     # a chunked body that grows past the limit is cut off with 413
     chunk = b"%x\r\n%s\r\n" % (256 * 1024, b"a" * 256 * 1024)
-    big = raw(auth, b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 8 + b"0\r\n\r\n")
+    big = raw(auth, b"POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 8 + b"0\r\n\r\n")
     assert big.startswith(b"HTTP/1.1 413 "), big[:200]
-    s3_over = raw(hub.urls["s3"], b"PUT /alive/k HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999\r\n\r\n")
+    s3_over = raw(hub.urls["s3"], b"PUT /alive/k HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999999999999\r\n\r\n")
     assert s3_over.startswith(b"HTTP/1.1 4") and b"<Error><Code>" in s3_over, s3_over[:300]
     everyone_answers(hub)
 
@@ -108,7 +108,7 @@ def test_clients_that_vanish_mid_body_leave_nothing_behind(hub):
     httpx.put(s3 + "/alive/whole", content=b"whole").raise_for_status()
 
     def vanish() -> None:
-        raw(s3, b"PUT /alive/whole HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + b"p" * 300_000, read=False)
+        raw(s3, b"PUT /alive/whole HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n" + b"p" * 300_000, read=False)
 
     threads = [threading.Thread(target=vanish) for _ in range(20)]
     for t in threads:

@@ -373,4 +373,5 @@ def build(ctx: ServerContext) -> Built:
     return Built(app, accounts)
 
 
-SPEC = ServerSpec(name="auth", title="Auth API", default_port=8000, build=build, settings=SETTINGS)
+SPEC = ServerSpec(name="auth", title="Auth API", default_port=8000, build=build, settings=SETTINGS,
+                  admin_paths=(("DELETE", "/api/auth/users/reset"),))

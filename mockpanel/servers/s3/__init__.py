@@ -131,4 +131,5 @@ SPEC = ServerSpec(
     render_error=render_error,
     max_body_bytes=6 * 1024**3,  # S3's 5 GiB single PUT, plus aws-chunked framing
     preview_bytes_limit=512,
+    admin_paths=(("DELETE", "/admin/reset"), ("GET", "/admin/objects/"), ("GET", "/admin/buckets")),
 )

@@ -29,4 +29,5 @@ SETTINGS = (
 
 
 
-SPEC = ServerSpec(name="webhooks", title="Webhook receiver", default_port=4000, build=build, settings=SETTINGS)
+SPEC = ServerSpec(name="webhooks", title="Webhook receiver", default_port=4000, build=build, settings=SETTINGS,
+                  same_site_paths=(("POST", "/webhooks/replay/"),))

@@ -1,0 +1,79 @@
+"""Who may talk to a mock from a browser: the Host allow-list (against DNS rebinding) and the cross-site check on
+state-changing control calls (against simple requests from any page). Both run on every request, so both are a
+dict lookup once a host has been judged."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Iterable
+
+DEFAULT_NAMES = ("localhost", "host.docker.internal")
+SAFE_METHODS = (b"GET", b"HEAD", b"OPTIONS")
+
+
+def host_name(raw: str) -> str | None:
+    """The name or address in a Host (or Origin authority) value, lowercased, without port or trailing dot; None for
+    an IP literal (always allowed: a rebinding page needs a name it controls)."""
+    text = raw.strip().lower()
+    if text.startswith("["):
+        end = text.find("]")
+        candidate = text[1:end] if end > 0 else text[1:]
+    else:
+        candidate = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+    candidate = candidate.rstrip(".")
+    try:
+        ipaddress.ip_address(candidate)
+        return None
+    except ValueError:
+        return candidate
+
+
+class HostGuard:
+    """Hosts a server answers: localhost and *.localhost, IP literals, host.docker.internal, this machine's name,
+    the server's own virtual-host suffixes, and the `allowed_hosts` setting ("*" allows any; "*.example.test" a
+    domain and its subdomains)."""
+
+    MAX_CACHE = 1024
+
+    def __init__(self, allowed: Iterable[str] = (), suffixes: Iterable[str] = ()) -> None:
+        allowed = [a.strip().lower() for a in allowed if a.strip()]
+        self.any = "*" in allowed
+        names = {*DEFAULT_NAMES, socket.gethostname().lower(), socket.getfqdn().lower()}
+        domains = {"localhost", *(s.strip(".").lower() for s in suffixes if s.strip("."))}
+        for entry in allowed:
+            if entry.startswith(("*.", ".")):
+                domains.add(entry.lstrip("*").lstrip("."))
+            elif entry != "*":
+                names.add(entry.rstrip("."))
+        self.names = frozenset(names | domains)
+        self.domains = tuple("." + d for d in domains)
+        self._judged: dict[bytes | None, bool] = {None: True}  # no Host header (HTTP/1.0): nothing to rebind
+
+    def allows(self, raw: bytes | None) -> bool:
+        judged = self._judged.get(raw)
+        if judged is None:
+            judged = self._judge(raw)
+            if len(self._judged) >= self.MAX_CACHE:
+                self._judged = {None: True}
+            self._judged[raw] = judged
+        return judged
+
+    def _judge(self, raw: bytes | None) -> bool:
+        if self.any or raw is None:
+            return True
+        name = host_name(raw.decode("latin-1"))
+        return name is None or name in self.names or name.endswith(self.domains)
+
+
+def cross_site(headers: list[tuple[bytes, bytes]], guard: HostGuard) -> str | None:
+    """Why a request comes from another site (a browser says so in Sec-Fetch-Site or Origin), or None."""
+    for key, value in headers:
+        if key == b"sec-fetch-site" and value == b"cross-site":
+            return "Sec-Fetch-Site: cross-site"
+        if key == b"origin":
+            origin = value.decode("latin-1")
+            authority = origin.split("://", 1)[1] if "://" in origin else ""
+            if origin == "null" or not authority or not guard.allows(authority.encode("latin-1")):
+                return f"Origin: {origin[:100]}"
+    return None
