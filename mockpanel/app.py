@@ -58,6 +58,8 @@ class PanelCommands(Provider):
             found.append((f"Restart {name}", partial(app.restart_server, name), f"stop and start {name} (state is kept)"))
         found.append(("Export the journal as HAR", partial(app.export_journal, None, "har"), "write every request to a .har file here"))
         found.append(("Export the journal as JSON lines", partial(app.export_journal, None, "jsonl"), "write every request to a .jsonl file here"))
+        found.append(("Export the journal as HAR, credentials masked", partial(app.export_journal, None, "har", None, True),
+                      "Authorization, cookies, API keys, signatures and tokens as ***"))
         found.append(("Run a scenario file…", app.ask_scenario, "a TOML fault schedule, timed from now"))
         if app.scenario is not None:
             name = app.scenario.name
@@ -106,11 +108,12 @@ class MockPanel(App):
     ]
 
     def __init__(self, settings: Settings, hub: Hub | None = None, start_servers: bool = True, scenario: Any = None,
-                 journal_out: Any = None, freeze_gc: bool = False) -> None:
+                 journal_out: Any = None, freeze_gc: bool = False, redact: bool = False) -> None:
         super().__init__()
         self.settings = settings
         self.hub = hub or Hub(settings, SERVERS)
         self.freeze_gc = freeze_gc
+        self.redact = redact  # --redact: the journal file and the panel's exports mask credentials
         self.scenario = scenario  # a Scenario to run once the servers are up (mockpanel --scenario FILE)
         self.journal_out = journal_out
         self.start_servers = start_servers  # False: show the Hub as it is (snapshot tests draw fixed data)
@@ -128,7 +131,7 @@ class MockPanel(App):
 
     async def on_mount(self) -> None:
         if self.journal_out is not None:
-            self.hub.write_journal(self.journal_out)
+            self.hub.write_journal(self.journal_out, self.redact)
         if self.start_servers:
             await self.hub.start()
         self._unsubscribe = self.hub.bus.subscribe(self._pending.append)
@@ -232,7 +235,7 @@ class MockPanel(App):
         self.action_show(pane_class.KEY)
         await self.query_one(pane_class).run_action(action)
 
-    def export_journal(self, path: str | None = None, fmt: str | None = None, keep: Any = None) -> int:
+    def export_journal(self, path: str | None = None, fmt: str | None = None, keep: Any = None, redact: bool | None = None) -> int:
         """Write the journal (entries `keep` accepts) to `path` as HAR or JSON lines (by extension); returns the count."""
         import json
         from pathlib import Path
@@ -244,10 +247,11 @@ class MockPanel(App):
         target = Path(path).expanduser()
         entries = [e for e in self.hub.journal.entries() if keep is None or keep(e)]
         try:
+            mask = self.redact if redact is None else redact
             if target.suffix == ".jsonl" or fmt == "jsonl":
-                target.write_text(export.jsonl(entries), encoding="utf-8")
+                target.write_text(export.jsonl(entries, mask), encoding="utf-8")
             else:
-                target.write_text(json.dumps(export.har(entries), indent=1), encoding="utf-8")
+                target.write_text(json.dumps(export.har(entries, redact=mask), indent=1), encoding="utf-8")
         except OSError as exc:
             self.notify(f"cannot write {target}: {exc.strerror}", severity="error")
             return 0
@@ -333,6 +337,7 @@ class MockPanel(App):
 
 
 def create_app(settings: Settings, start_servers: bool = True, scenario: Any = None, journal_out: Any = None,
-               freeze_gc: bool = False) -> MockPanel:
+               freeze_gc: bool = False, redact: bool = False) -> MockPanel:
     """The panel as users run it; tests build it through here too."""
-    return MockPanel(settings, start_servers=start_servers, scenario=scenario, journal_out=journal_out, freeze_gc=freeze_gc)
+    return MockPanel(settings, start_servers=start_servers, scenario=scenario, journal_out=journal_out, freeze_gc=freeze_gc,
+                     redact=redact)

@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep-going", action="store_true", help="keep running when a server fails to start")
     parser.add_argument("--scenario", metavar="FILE", type=Path, help="run this TOML fault schedule once the servers are ready")
     parser.add_argument("--journal-out", metavar="FILE", type=Path, help="append every request to FILE as a JSON line, as it happens")
+    parser.add_argument("--redact", action="store_true", help="mask credentials (Authorization, cookies, API keys, signatures, tokens) in --journal-out")
     parser.add_argument("--demo", action="store_true", help="also run the reference image API (port 8002), so the client app's loop runs end to end")
 
     group = parser.add_argument_group("global settings")
@@ -115,7 +116,7 @@ async def run_headless(settings, args: argparse.Namespace, scenario: Any = None,
         print("mockpanel: no server is enabled", file=err)
         return 2
     if args.journal_out:
-        hub.write_journal(args.journal_out)
+        hub.write_journal(args.journal_out, args.redact)
     await hub.start()
     for runner in hub.runners.values():
         if args.log_format == "json":
@@ -168,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(run_headless(settings, args, scenario))
         from .app import create_app
 
-        app = create_app(settings, scenario=scenario, journal_out=args.journal_out, freeze_gc=True)
+        app = create_app(settings, scenario=scenario, journal_out=args.journal_out, freeze_gc=True, redact=args.redact)
         app.run()
         return app.return_code or 0  # non-zero when the panel ended on an unhandled error
     except (SettingsError, ScenarioError) as exc:

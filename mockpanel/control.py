@@ -62,13 +62,14 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
         path: str | None = Query(None, description="substring of the path"),
         since: int | None = Query(None, description="only entries with a larger id"),
         limit: int = Query(100, ge=0, le=100_000, description="at most this many, the newest"),
+        redact: bool = Query(False, description="mask Authorization, cookies, API keys, signature and token parameters, token fields"),
     ) -> Any:
         found = ctx.journal.query(method=method, status=status, path=path, since=since, limit=limit)
         if format == "jsonl":
-            return PlainTextResponse(export.jsonl(found), media_type="application/x-ndjson")
+            return PlainTextResponse(export.jsonl(found, redact), media_type="application/x-ndjson")
         if format == "har":
-            return JSONResponse(export.har(found, request.url.scheme), headers={"content-disposition": f'inline; filename="{ctx.name}.har"'})
-        return {"server": ctx.name, "count": len(found), "requests": [e.as_dict() for e in found]}
+            return JSONResponse(export.har(found, request.url.scheme, redact), headers={"content-disposition": f'inline; filename="{ctx.name}.har"'})
+        return {"server": ctx.name, "count": len(found), "requests": [(export.redacted(e) if redact else e).as_dict() for e in found]}
 
     @app.delete("/__mockpanel/requests", summary="Forget this server's journal entries")
     async def clear_requests() -> dict[str, Any]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Iterable, TextIO
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from . import __version__
 from .journal import RequestEntry
@@ -21,8 +22,29 @@ def default_filename(fmt: str = "har") -> str:
     return time.strftime("mockpanel-journal-%Y%m%d-%H%M%S") + f".{fmt}"
 
 
-def jsonl(entries: Iterable[RequestEntry]) -> str:
-    return "".join(json.dumps(entry.as_dict()) + "\n" for entry in entries)
+SECRET_HEADERS = {b"authorization", b"proxy-authorization", b"cookie", b"set-cookie", b"x-api-key", b"x-amz-security-token"}
+SECRET_PARAMS = {"x-amz-signature", "x-amz-credential", "x-amz-security-token", "signature", "awsaccesskeyid", "token",
+                 "access_token", "refresh_token", "id_token", "client_secret", "api_key"}
+_SECRET_FIELDS = re.compile(rb'("(?:access_token|refresh_token|id_token|token|password|client_secret|secret)"\s*:\s*")[^"]*')
+MASK = "***"
+
+
+def redacted(entry: RequestEntry) -> RequestEntry:
+    """The entry with credentials masked: Authorization, cookies, API keys, signature and token query parameters,
+    and token or password fields in JSON bodies (previews may be cut short, so fields are found by pattern)."""
+
+    def headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        return [(k, MASK.encode() if k.lower() in SECRET_HEADERS else v) for k, v in raw]
+
+    query = "&".join(f"{k}={MASK}" if unquote(k).lower() in SECRET_PARAMS else f"{k}={v}" if sep else k
+                     for k, sep, v in (pair.partition("=") for pair in entry.query.split("&") if pair))
+    return entry._replace(raw_request_headers=headers(entry.raw_request_headers), raw_response_headers=headers(entry.raw_response_headers),
+                          raw_query=query.encode("latin-1"), request_preview=_SECRET_FIELDS.sub(rb"\1***", entry.request_preview),
+                          response_preview=_SECRET_FIELDS.sub(rb"\1***", entry.response_preview))
+
+
+def jsonl(entries: Iterable[RequestEntry], redact: bool = False) -> str:
+    return "".join(json.dumps((redacted(entry) if redact else entry).as_dict()) + "\n" for entry in entries)
 
 
 def _content(preview: bytes, size: int, mime: str) -> dict[str, Any]:
@@ -84,10 +106,11 @@ def _har_entry(entry: RequestEntry, scheme: str) -> dict[str, Any]:
     return har
 
 
-def har(entries: Iterable[RequestEntry], scheme: str = "http") -> dict[str, Any]:
-    """A HAR 1.2 log. Bodies are the journal's previews (a comment says when one is cut short); status 0 = no response."""
+def har(entries: Iterable[RequestEntry], scheme: str = "http", redact: bool = False) -> dict[str, Any]:
+    """A HAR 1.2 log. Bodies are the journal's previews (a comment says when one is cut short); status 0 = no response.
+    `redact` masks credentials (see `redacted`)."""
     return {"log": {"version": "1.2", "creator": {"name": "mockpanel", "version": __version__},
-                    "entries": [_har_entry(entry, scheme) for entry in entries]}}
+                    "entries": [_har_entry(redacted(entry) if redact else entry, scheme) for entry in entries]}}
 
 
 class BatchedLines:
@@ -116,14 +139,15 @@ class BatchedLines:
 class JournalWriter:
     """Appends every journaled request to a file as a JSON line (--journal-out)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, redact: bool = False) -> None:
         self.path = path
+        self.redact = redact
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self._lines = BatchedLines(self._file)
 
     def __call__(self, item: Any) -> None:
         if isinstance(item, RequestEntry):
-            self._lines.line(json.dumps(item.as_dict()))
+            self._lines.line(json.dumps((redacted(item) if self.redact else item).as_dict()))
 
     def close(self) -> None:
         self._lines.flush()

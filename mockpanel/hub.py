@@ -133,9 +133,10 @@ class Hub:
             writer.close()
         self._writers.clear()
 
-    def write_journal(self, path: Any) -> JournalWriter:
-        """Append every request from now on to `path` as JSON lines (closed when the Hub stops)."""
-        writer = JournalWriter(path)
+    def write_journal(self, path: Any, redact: bool = False) -> JournalWriter:
+        """Append every request from now on to `path` as JSON lines (closed when the Hub stops); `redact` masks
+        credentials."""
+        writer = JournalWriter(path, redact)
         self.bus.subscribe(writer)
         self._writers.append(writer)
         return writer

@@ -187,8 +187,24 @@ def test_second_key_pair_and_seed_endpoint_presign_verify(verifying_s3):
     other = boto3.client("s3", endpoint_url=verifying_s3, aws_access_key_id="AKIAOTHER", aws_secret_access_key="other-secret", region_name="us-east-1")
     other.create_bucket(Bucket="second-pair")
     other.put_object(Bucket="second-pair", Key="k", Body=b"v")
-    url = httpx.get(f"{verifying_s3}/presigned-url", params={"bucket": "second-pair", "key": "k"}).json()["url"]
+    # with checks on, the seed's presign endpoint needs a signed request itself (else it would sign for anyone)
+    anonymous = httpx.get(f"{verifying_s3}/presigned-url", params={"bucket": "second-pair", "key": "k"})
+    assert anonymous.status_code == 403 and "<Code>AccessDenied</Code>" in anonymous.text
+    url = signed_get(f"{verifying_s3}/presigned-url", {"bucket": "second-pair", "key": "k"}).json()["url"]
     assert httpx.get(url).content == b"v"
+
+
+def signed_get(url: str, params: dict[str, str], access_key: str = "test-key", secret: str = "test-secret") -> httpx.Response:
+    """A GET signed by botocore's own SigV4 signer (for the seed's convenience endpoints, which boto3 has no call for)."""
+    from urllib.parse import urlencode
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="GET", url=f"{url}?{urlencode(params)}", headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    SigV4Auth(Credentials(access_key, secret), "s3", "us-east-1").add_auth(request)
+    return httpx.get(request.url, headers=dict(request.headers.items()))
 
 
 # --- https: where boto3 sends aws-chunked bodies with trailing checksums ---

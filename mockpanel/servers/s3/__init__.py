@@ -22,7 +22,9 @@ from ...timefmt import iso
 SETTINGS = (
     Setting("data_dir", "str", None, "keep buckets and objects in this directory across restarts (default: in memory)", ("S3_DATA_DIR",)),
     Setting("presigned_url_base", "str", None, "base URL of presigned URLs (default: the URL the request came to)", ("PRESIGNED_URL_BASE",)),
-    Setting("verify_signatures", "bool", False, "check SigV4/SigV2 signatures against access_keys", ("S3_VERIFY_SIGNATURES",)),
+    Setting("verify_signatures", "bool", False, "check SigV4/SigV2 signatures against access_keys; anonymous requests are then refused",
+            ("S3_VERIFY_SIGNATURES",)),
+    Setting("public_buckets", "list", (), "buckets anyone may read (GET/HEAD) even with verify_signatures on", ("S3_PUBLIC_BUCKETS",)),
     Setting("access_keys", "list", ("test-key:test-secret",), "access-key:secret pairs (comma-separated)", ("S3_ACCESS_KEYS",), secret_default=True),
     Setting("auto_create_buckets", "str", "unsigned", "create a missing bucket on write: unsigned (curl) requests only, always, or never",
             ("S3_AUTO_CREATE_BUCKETS",), choices=("unsigned", "always", "never")),

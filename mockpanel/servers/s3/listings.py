@@ -10,11 +10,14 @@ from urllib.parse import quote
 
 from .request import Request
 from .storage import Bucket, ObjectMeta
-from .xml import OWNER, S3Error, Xml, el, els, flag, iso8601
+from .xml import OWNER, S3Error, Xml, el, els, flag, iso8601, record
 
 
 LISTING_PARAMS = {"list-type", "prefix", "delimiter", "max-keys", "marker", "continuation-token", "start-after", "encoding-type",
                   "fetch-owner", "x-id"}
+
+
+STANDARD = el("StorageClass", "STANDARD")
 
 
 class Listings:
@@ -74,9 +77,9 @@ class Listings:
         return lambda s: s
 
     def _object_xml(self, tag: str, meta: ObjectMeta, enc: Callable[[str], str], owner: bool, *extra: Xml) -> Xml:
-        return el(tag, el("Key", enc(meta.key)), *extra, el("LastModified", iso8601(meta.last_modified)), el("ETag", meta.etag),
-                  *(el("ChecksumAlgorithm", a.upper()) for a in meta.checksums), el("Size", meta.size), OWNER if owner else None,
-                  el("StorageClass", "STANDARD"))
+        sums = [("ChecksumAlgorithm", a.upper()) for a in meta.checksums] if meta.checksums else ()
+        return record(tag, ("Key", enc(meta.key)), *extra, ("LastModified", iso8601(meta.last_modified)), ("ETag", meta.etag),
+                      *sums, ("Size", meta.size), OWNER if owner else ("Owner", None), STANDARD)
 
     async def list_objects(self, req: Request, receive: Callable, send: Callable) -> None:
         """ListObjects, or ListObjectsV2 with list-type=2."""

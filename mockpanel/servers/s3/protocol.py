@@ -6,6 +6,7 @@ objects.py (with conditional requests and ranges), multipart.py, checksums.py; x
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import logging
 import time
@@ -18,11 +19,12 @@ from .listings import Listings
 from .multipart import Multipart
 from .objects import Objects
 from .request import MAX_KEY_BYTES, MAX_XML_BODY, ClientGone, Request, valid_bucket_name
-from .signing import check_expiry, parse_auth, verify
+from .signing import Auth, check_expiry, check_signed_parts, parse_auth, verify
 from .storage import Bucket
 from .xml import FULL_CONTROL, OWNER, S3Error, document, el, error_document, parse
 
 
+OPEN_PATHS = {"/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}  # open even with signature checks on
 NO_PARAMS = "(no query parameters)"
 COPY_SOURCE = "header:x-amz-copy-source"  # a condition names a query parameter, or a header after "header:"
 
@@ -58,6 +60,7 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
         self.auto_create: str = s["auto_create_buckets"]
         self.region: str = s["region"]
         self.min_part_size: int = s["min_part_size"]
+        self.public_buckets = frozenset(s["public_buckets"])
         self.virtual_host_suffixes = tuple("." + h for h in s["virtual_host_suffixes"])
         self._ids = itertools.count(1)
         self.completing: set[str] = set()  # upload ids a CompleteMultipartUpload is joining right now
@@ -131,10 +134,18 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
         try:
             if req.invalid is not None:
                 raise req.invalid
+            path = scope["path"]
+            convenience = req.method in ("GET", "DELETE", "HEAD") and (
+                path in self.convenience_paths or path.startswith(("/admin/objects/", "/docs")))
+            if convenience and self.verify_signatures and path not in OPEN_PATHS and self._admin_token(req):
+                await self.convenience(scope, receive, send)  # the admin token opens them, as the control API
+                return
             auth = parse_auth(req.headers, req.params)
-            if auth is None and req.method in ("GET", "DELETE", "HEAD") and (
-                scope["path"] in self.convenience_paths or scope["path"].startswith(("/admin/objects/", "/docs"))
-            ):
+            if convenience and (auth is None or self.verify_signatures):
+                if self.verify_signatures and path not in OPEN_PATHS:
+                    if auth is None:  # /presigned-url would sign anything for anyone: a presign oracle
+                        raise S3Error("AccessDenied", f"With signature checks on, {path} needs a signed request or the admin token.")
+                    self._check_signature(req, auth)
                 await self.convenience(scope, receive, send)
                 return
             if req.method == "OPTIONS":
@@ -144,10 +155,9 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
             if auth is not None:
                 check_expiry(auth, self.ctx.clock())
                 if self.verify_signatures:
-                    secret = self.keys.get(auth.access_key)
-                    if secret is None:
-                        raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=auth.access_key)
-                    verify(auth, secret, req.method, req.raw_path, req.resource, req.query, req.multi)
+                    self._check_signature(req, auth)
+            elif self.verify_signatures and not (req.bucket in self.public_buckets and req.method in ("GET", "HEAD")):
+                raise S3Error("AccessDenied", "Anonymous requests are refused while signature checks are on (s3.verify_signatures).")
             await self.dispatch(req, receive, send)
         except S3Error as exc:
             await self.error(send, req, exc)
@@ -158,6 +168,21 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
         except Exception as exc:  # a bug: still answer in S3's format, and say what broke
             logging.getLogger("uvicorn.error").exception("s3: %s %s failed", req.method, req.raw_path)
             await self.error(send, req, S3Error("InternalError", f"mockpanel's S3 mock failed: {type(exc).__name__}: {exc}"))
+
+    def _admin_token(self, req: Request) -> bool:
+        token = self.ctx.admin_token
+        given = req.headers.get("authorization", "")
+        return bool(token) and hmac.compare_digest(given.encode("latin-1"), f"Bearer {token}".encode())
+
+    def _check_signature(self, req: Request, auth: Auth) -> None:
+        """As AWS: a known key, the request's time within 15 minutes (or its presigned expiry), host and every
+        x-amz-* header signed, and the signature right."""
+        check_expiry(auth, self.ctx.clock())
+        secret = self.keys.get(auth.access_key)
+        if secret is None:
+            raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=auth.access_key)
+        check_signed_parts(auth, req.headers, self.ctx.clock())
+        verify(auth, secret, req.method, req.raw_path, req.resource, req.query, req.multi)
 
     async def dispatch(self, req: Request, receive: Callable, send: Callable) -> None:
         if req.bucket is None:

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
 
 from .xml import S3Error
@@ -106,6 +107,40 @@ def parse_auth(headers: dict[str, str], params: dict[str, str]) -> Auth | None:
             raise S3Error("AccessDenied", "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters") from None
         return Auth("v2-query", params["AWSAccessKeyId"], params["Signature"], expires_at=expires_at)
     return None
+
+
+MAX_SKEW_SECONDS = 15 * 60
+
+
+def check_signed_parts(auth: Auth, headers: dict[str, str], now: float) -> None:
+    """What a signature must cover, beyond being right: the host (and every x-amz-* header sent, for header
+    signatures), and a request time within 15 minutes of the server's (presigned URLs carry their own expiry)."""
+    if auth.kind in ("v4-header", "v4-query"):
+        if "host" not in auth.signed_headers:
+            raise S3Error("AccessDenied", "The host header must be signed (SignedHeaders).")
+        if auth.kind == "v4-header":
+            unsigned = sorted(h for h in headers if h.startswith("x-amz-") and h not in auth.signed_headers)
+            if unsigned:
+                raise S3Error("AccessDenied", "There were headers present in the request which were not signed",
+                              HeadersNotSigned=", ".join(unsigned)[:200])
+            _within_skew(_amz_time(auth.amz_date or headers.get("x-amz-date", "")), now)
+    elif auth.kind == "v2-header":
+        raw = headers.get("x-amz-date") or headers.get("date")
+        if not raw:
+            raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+        try:
+            sent = parsedate_to_datetime(raw).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header") from None
+        _within_skew(sent, now)
+    elif auth.kind == "v2-query" and auth.expires_at is not None and auth.expires_at > now + MAX_PRESIGN_SECONDS:
+        raise S3Error("AccessDenied", "Query-string authentication: Expires must be within 7 days (604800 seconds) from now")
+
+
+def _within_skew(sent: float, now: float) -> None:
+    if abs(now - sent) > MAX_SKEW_SECONDS:
+        raise S3Error("RequestTimeTooSkewed", RequestTime=iso(sent, millis=False), ServerTime=iso(now, millis=False),
+                      MaxAllowedSkewMilliseconds=str(MAX_SKEW_SECONDS * 1000))
 
 
 def check_expiry(auth: Auth, now: float | None = None) -> None:

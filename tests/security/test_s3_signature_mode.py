@@ -1,0 +1,119 @@
+"""With --s3-verify-signatures the S3 mock checks what AWS checks: anonymous requests refused, a 15-minute clock
+window, host and x-amz-* headers signed, SigV2 dated and bounded, and the seed's presign endpoint closed to strangers.
+Signed with botocore's own signers."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import make_s3_client
+from mockpanel.testing import RunningHub, settings_for
+from test_s3_clients import signed_get
+
+
+class ServerClock:
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+
+@pytest.fixture(scope="module")
+def strict():
+    clock = ServerClock()
+    settings = settings_for(["s3"], {"s3": {"verify_signatures": "true", "public_buckets": "open-data"},
+                                     "mockpanel": {"admin_token": "adm1n"}})
+    with RunningHub(settings, clock=clock) as running:
+        client = make_s3_client(running.urls["s3"])
+        client.create_bucket(Bucket="private")
+        client.put_object(Bucket="private", Key="k", Body=b"secret")
+        client.create_bucket(Bucket="open-data")
+        client.put_object(Bucket="open-data", Key="readme", Body=b"public")
+        yield running.urls["s3"], client, clock
+
+
+def error_code(r: httpx.Response) -> str:
+    return r.text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in r.text else r.text
+
+
+def test_anonymous_requests_are_refused_and_change_nothing(strict):
+    url, client, _ = strict
+    for method, path, params in (("GET", "/private/k", None), ("PUT", "/private/k2", None), ("PUT", "/auto-created", None),
+                                 ("GET", "/private", {"list-type": "2"}), ("GET", "/", None), ("DELETE", "/private/k", None),
+                                 ("GET", "/presigned-url", {"bucket": "private", "key": "k"}), ("DELETE", "/admin/reset", None),
+                                 ("GET", "/admin/buckets", None)):
+        r = httpx.request(method, url + path, params=params, content=b"x" if method == "PUT" else None)
+        assert r.status_code == 403 and error_code(r) == "AccessDenied", (method, path, r.text)
+    assert client.get_object(Bucket="private", Key="k")["Body"].read() == b"secret"
+    assert sorted(b["Name"] for b in client.list_buckets()["Buckets"]) == ["open-data", "private"]
+    assert httpx.get(f"{url}/health").status_code == 200  # health and docs stay open
+    assert httpx.get(f"{url}/open-data/readme").content == b"public"  # an explicitly public bucket: reads only
+    assert httpx.put(f"{url}/open-data/x", content=b"x").status_code == 403
+
+
+def test_the_admin_token_or_a_signature_opens_the_seed_endpoints(strict):
+    url, _, _ = strict
+    presign = httpx.get(f"{url}/presigned-url", params={"bucket": "private", "key": "k"}, headers={"Authorization": "Bearer adm1n"})
+    assert presign.status_code == 200 and httpx.get(presign.json()["url"]).content == b"secret"
+    assert signed_get(f"{url}/admin/buckets", {}).status_code == 200
+    assert signed_get(f"{url}/admin/buckets", {}, secret="wrong").status_code == 403
+
+
+def test_a_request_signed_more_than_15_minutes_away_is_too_skewed(strict):
+    url, client, clock = strict
+    url_presigned = client.generate_presigned_url("get_object", Params={"Bucket": "private", "Key": "k"}, ExpiresIn=3600)
+    try:
+        clock.ahead = 20 * 60  # the server's clock 20 minutes ahead: a header signature made now is from the past
+        with pytest.raises(ClientError) as info:
+            make_s3_client(url, retries={"max_attempts": 1}).get_object(Bucket="private", Key="k")
+        assert info.value.response["Error"]["Code"] == "RequestTimeTooSkewed"
+        assert httpx.get(url_presigned).content == b"secret"  # a presigned URL carries its own window
+        clock.ahead = 10 * 60
+        assert client.get_object(Bucket="private", Key="k")["Body"].read() == b"secret"
+    finally:
+        clock.ahead = 0
+
+
+def test_host_must_be_signed(strict):
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    class HostlessSigV4(SigV4Auth):  # botocore's signer, leaving the host out of what it signs
+        def headers_to_sign(self, request):
+            signed = super().headers_to_sign(request)
+            del signed["host"]
+            return signed
+
+    url, _, _ = strict
+    for signer, status in ((HostlessSigV4, 403), (SigV4Auth, 200)):
+        request = AWSRequest(method="GET", url=f"{url}/private/k", headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+        signer(Credentials("test-key", "test-secret"), "s3", "us-east-1").add_auth(request)
+        r = httpx.get(request.url, headers=dict(request.headers.items()))
+        assert r.status_code == status, r.text
+    assert error_code(httpx.get(request.url, headers={**dict(request.headers.items()), "x-amz-meta-added": "later"})) == "AccessDenied"
+
+
+def test_sigv2_needs_a_date_and_a_bounded_expiry(strict):
+    from botocore.auth import HmacV1Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url, _, _ = strict
+    v2 = make_s3_client(url, signature_version="s3")
+    assert v2.get_object(Bucket="private", Key="k")["Body"].read() == b"secret"  # botocore's SigV2 passes
+    request = AWSRequest(method="GET", url=f"{url}/private/k")
+    HmacV1Auth(Credentials("test-key", "test-secret")).add_auth(request)
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "date"}
+    r = httpx.get(f"{url}/private/k", headers=headers)
+    assert r.status_code == 403 and "Date" in r.text
+    forever = v2.generate_presigned_url("get_object", Params={"Bucket": "private", "Key": "k"}, ExpiresIn=31 * 365 * 24 * 3600)
+    r = httpx.get(forever)
+    assert r.status_code == 403 and "7 days" in r.text
+    week = v2.generate_presigned_url("get_object", Params={"Bucket": "private", "Key": "k"}, ExpiresIn=3600)
+    assert httpx.get(week).content == b"secret"

@@ -1,0 +1,60 @@
+"""In a real terminal (tmux): a user, an S3 key and a webhook carrying OSC 0 (window title) and OSC 52 (clipboard)
+sequences are shown escaped in every pane; the terminal's title and clipboard stay as they were."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+OSC = "\x1b]0;INJ-{what}\x07\x1b]52;c;aW5qZWN0ZWQ=\x07"
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+def wait_for(session: str, predicate, what: str, limit: float = 30) -> str:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        text = tmux("capture-pane", "-p", "-t", session)
+        if predicate(text):
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not show; the screen was:\n{tmux('capture-pane', '-p', '-t', session)}")
+
+
+def test_escape_sequences_from_clients_never_reach_the_terminal(tmp_path):
+    session = f"mockpanel-esc-{uuid.uuid4().hex[:8]}"
+    mockpanel = Path(sys.executable).parent / "mockpanel"
+    tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "40", "bash", "--norc", "--noprofile")
+    try:
+        tmux("set-option", "-s", "set-clipboard", "on")  # OSC 52 would land in tmux's buffers
+        tmux("select-pane", "-t", session, "-T", "ORIGINAL-TITLE")
+        buffers_before = tmux("list-buffers")
+        tmux("send-keys", "-t", session, f"cd {tmp_path} && {mockpanel} --only auth,s3,webhooks --auth-port 0 --s3-port 0 --webhooks-port 0", "Enter")
+        text = wait_for(session, lambda s: len(re.findall(r"(auth|s3|webhooks)\s+http://127\.0\.0\.1:\d+\s+running", s)) == 3, "the Servers pane")
+        ports = {name: int(port) for name, port in re.findall(r"(auth|s3|webhooks)\s+http://127\.0\.0\.1:(\d+)", text)}
+        base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        r = httpx.post(f"{base['auth']}/api/auth/register", json={"email": "osc@example.com", "password": "password123",
+                                                                   "name": "x" + OSC.format(what="USER") + "y"})
+        assert r.status_code == 201
+        assert httpx.put(f"{base['s3']}/esc-bucket/k%1b%5d0%3bINJ-KEY%07%1b%5d52%3bc%3baW5qZWN0ZWQ%3d%07", content=b"1").status_code == 200
+        assert httpx.post(f"{base['webhooks']}/webhooks/shop", json={"event_type": OSC.format(what="HOOK")}).status_code == 200
+        for key, shown in (("3", "INJ-USER"), ("4", "INJ-KEY"), ("5", "INJ-HOOK"), ("2", "INJ-KEY")):
+            tmux("send-keys", "-t", session, key)
+            screen = wait_for(session, lambda s: shown in s, f"{shown} in pane {key}")
+            assert "\\x1b]0;" + shown in screen  # written out, visible
+        for key, marker in (("1", "p50 ms"), ("6", "Neither the client app"), ("7", "Keys act on the selected server")):
+            tmux("send-keys", "-t", session, key)
+            wait_for(session, lambda s: marker in s, f"pane {key}")
+        assert tmux("display-message", "-p", "-t", session, "#{pane_title}").strip() == "ORIGINAL-TITLE"
+        assert tmux("list-buffers") == buffers_before  # no OSC 52 clipboard write reached tmux
+        tmux("send-keys", "-t", session, "q")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
