@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -75,6 +76,34 @@ def read_response(sock: socket.socket, buffered: bytearray | None = None) -> byt
     response = bytes(data[: head_end + length])
     del data[: head_end + length]
     return response
+
+
+async def until(pilot, condition, limit: float = 10) -> None:
+    """Wait (bounded) for the panel to show something: updates arrive on the next flush tick."""
+    for _ in range(int(limit / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    assert condition()
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+def screen(session: str) -> str:
+    return tmux("capture-pane", "-p", "-t", session)
+
+
+def wait_for_screen(session: str, predicate, what: str, limit: float = 30) -> str:
+    """The tmux pane's text once `predicate` holds for it (bounded; polls the screen, as a person would look)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        text = screen(session)
+        if predicate(text):
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not show; the screen was:\n{screen(session)}")
 
 
 def port_is_closed(port: int, host: str = "127.0.0.1") -> bool:

@@ -10,7 +10,7 @@ import jwt
 from textual.command import CommandList
 from textual.widgets import DataTable, Input
 
-from conftest import SEED_SECRET, make_s3_client, port_is_closed
+from conftest import SEED_SECRET, make_s3_client, port_is_closed, until
 from mockpanel.app import create_app
 from mockpanel.screens.faults import FaultsPane
 from mockpanel.screens.requests import RequestsPane
@@ -24,15 +24,6 @@ ALL = ["auth", "s3", "webhooks", "client", "imageapi"]
 
 def rows(table: DataTable) -> list[list[str]]:
     return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
-
-
-async def until(pilot, condition, limit: float = 10) -> None:
-    """Wait (bounded) for the panel to show something: updates arrive on the next flush tick."""
-    for _ in range(int(limit / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    assert condition()
 
 
 async def test_toggling_a_fault_changes_the_next_response():

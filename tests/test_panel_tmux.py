@@ -7,34 +7,15 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import port_is_closed
+from conftest import port_is_closed, tmux, wait_for_screen
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"), reason="needs tmux (apt-get install tmux)")
-
-
-def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
-
-
-def screen(session: str) -> str:
-    return tmux("capture-pane", "-p", "-t", session)
-
-
-def wait_for(session: str, predicate, what: str, limit: float = 30) -> str:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        text = screen(session)
-        if predicate(text):
-            return text
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not show; the screen was:\n{screen(session)}")
 
 
 def test_panel_in_a_real_terminal(tmp_path):
@@ -43,25 +24,25 @@ def test_panel_in_a_real_terminal(tmp_path):
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", "bash", "--norc", "--noprofile")
     try:
         tmux("send-keys", "-t", session, "PS1='READY$ '; clear", "Enter")
-        wait_for(session, lambda s: "READY$" in s, "the shell prompt")
+        wait_for_screen(session, lambda s: "READY$" in s, "the shell prompt")
         command = f"cd {tmp_path} && {mockpanel} --only auth,webhooks --auth-port 0 --webhooks-port 0"
         tmux("send-keys", "-t", session, command, "Enter")
-        text = wait_for(session, lambda s: re.search(r"auth\s+http://127\.0\.0\.1:\d+\s+running", s) and "webhooks" in s, "the Servers pane")
+        text = wait_for_screen(session, lambda s: re.search(r"auth\s+http://127\.0\.0\.1:\d+\s+running", s) and "webhooks" in s, "the Servers pane")
         assert "1 Servers" in text and "7 Faults" in text and "q Quit" in text
         ports = {name: int(port) for name, port in re.findall(r"(auth|webhooks)\s+http://127\.0\.0\.1:(\d+)", text)}
         httpx.post(f"http://127.0.0.1:{ports['auth']}/api/auth/login", json={"email": "alice@example.com", "password": "password123"})
         tmux("send-keys", "-t", session, "2")
-        wait_for(session, lambda s: "/api/auth/login" in s and "200" in s, "the login in the Requests pane")
+        wait_for_screen(session, lambda s: "/api/auth/login" in s and "200" in s, "the login in the Requests pane")
         tmux("send-keys", "-t", session, "3")
-        wait_for(session, lambda s: "alice@example.com" in s and "Alice Johnson" in s, "the Users pane")
+        wait_for_screen(session, lambda s: "alice@example.com" in s and "Alice Johnson" in s, "the Users pane")
         tmux("send-keys", "-t", session, "-l", "?")
-        wait_for(session, lambda s: "Copy a fresh access" in s and "Show or hide" in s, "the help panel with the pane's keys and what they do")
+        wait_for_screen(session, lambda s: "Copy a fresh access" in s and "Show or hide" in s, "the help panel with the pane's keys and what they do")
         tmux("send-keys", "-t", session, "q")
-        after = wait_for(session, lambda s: "READY$" in s.split(command)[-1] if command in s else "READY$" in s and "Servers" not in s,
+        after = wait_for_screen(session, lambda s: "READY$" in s.split(command)[-1] if command in s else "READY$" in s and "Servers" not in s,
                          "the shell prompt after quitting")
         assert "1 Servers" not in after  # the alternate screen is gone: the terminal is restored
         assert all(port_is_closed(p) for p in ports.values())
         tmux("send-keys", "-t", session, "echo still-$((40+2))", "Enter")
-        wait_for(session, lambda s: "still-42" in s, "a working shell after the panel")
+        wait_for_screen(session, lambda s: "still-42" in s, "a working shell after the panel")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import time
@@ -11,17 +10,10 @@ import httpx
 import jwt
 from textual.widgets import DataTable
 
+from conftest import until
 from mockpanel.app import create_app
 from mockpanel.screens.webhooks import WebhooksPane
 from mockpanel.testing import RunningHub, settings_for
-
-
-async def until(pilot, condition, limit: float = 20) -> None:
-    for _ in range(int(limit / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    assert condition()
 
 
 def test_the_watchdog_names_a_stall_and_the_request_in_progress():

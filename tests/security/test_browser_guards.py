@@ -3,7 +3,6 @@ rebinding, state-changing control calls refuse other sites, and the refusals are
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 

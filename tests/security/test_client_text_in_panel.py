@@ -9,7 +9,7 @@ import httpx
 from textual.command import CommandList
 from textual.widgets import DataTable
 
-from conftest import make_s3_client
+from conftest import make_s3_client, until
 from mockpanel.app import create_app
 from mockpanel.display import escape_controls
 from mockpanel.screens.requests import RequestsPane
@@ -26,14 +26,6 @@ OSC = "x\x1b]0;INJ\x07\x1b]52;c;aW5qZWN0ZWQ=\x07y"
 
 def cells(table: DataTable) -> list[list[str]]:
     return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
-
-
-async def until(pilot, condition, limit: float = 10) -> None:
-    for _ in range(int(limit / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    assert condition()
 
 
 def test_escape_controls_writes_every_control_character_out():

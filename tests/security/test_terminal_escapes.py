@@ -6,27 +6,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 
+from conftest import tmux, wait_for_screen
+
 OSC = "\x1b]0;INJ-{what}\x07\x1b]52;c;aW5qZWN0ZWQ=\x07"
-
-
-def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
-
-
-def wait_for(session: str, predicate, what: str, limit: float = 30) -> str:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        text = tmux("capture-pane", "-p", "-t", session)
-        if predicate(text):
-            return text
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not show; the screen was:\n{tmux('capture-pane', '-p', '-t', session)}")
 
 
 def test_escape_sequences_from_clients_never_reach_the_terminal(tmp_path):
@@ -38,7 +25,7 @@ def test_escape_sequences_from_clients_never_reach_the_terminal(tmp_path):
         tmux("select-pane", "-t", session, "-T", "ORIGINAL-TITLE")
         buffers_before = tmux("list-buffers")
         tmux("send-keys", "-t", session, f"cd {tmp_path} && {mockpanel} --only auth,s3,webhooks --auth-port 0 --s3-port 0 --webhooks-port 0", "Enter")
-        text = wait_for(session, lambda s: len(re.findall(r"(auth|s3|webhooks)\s+http://127\.0\.0\.1:\d+\s+running", s)) == 3, "the Servers pane")
+        text = wait_for_screen(session, lambda s: len(re.findall(r"(auth|s3|webhooks)\s+http://127\.0\.0\.1:\d+\s+running", s)) == 3, "the Servers pane")
         ports = {name: int(port) for name, port in re.findall(r"(auth|s3|webhooks)\s+http://127\.0\.0\.1:(\d+)", text)}
         base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         r = httpx.post(f"{base['auth']}/api/auth/register", json={"email": "osc@example.com", "password": "password123",
@@ -48,11 +35,11 @@ def test_escape_sequences_from_clients_never_reach_the_terminal(tmp_path):
         assert httpx.post(f"{base['webhooks']}/webhooks/shop", json={"event_type": OSC.format(what="HOOK")}).status_code == 200
         for key, shown in (("3", "INJ-USER"), ("4", "INJ-KEY"), ("5", "INJ-HOOK"), ("2", "INJ-KEY")):
             tmux("send-keys", "-t", session, key)
-            screen = wait_for(session, lambda s: shown in s, f"{shown} in pane {key}")
+            screen = wait_for_screen(session, lambda s: shown in s, f"{shown} in pane {key}")
             assert "\\x1b]0;" + shown in screen  # written out, visible
         for key, marker in (("1", "p50 ms"), ("6", "Neither the client app"), ("7", "Keys act on the selected server")):
             tmux("send-keys", "-t", session, key)
-            wait_for(session, lambda s: marker in s, f"pane {key}")
+            wait_for_screen(session, lambda s: marker in s, f"pane {key}")
         assert tmux("display-message", "-p", "-t", session, "#{pane_title}").strip() == "ORIGINAL-TITLE"
         assert tmux("list-buffers") == buffers_before  # no OSC 52 clipboard write reached tmux
         tmux("send-keys", "-t", session, "q")
