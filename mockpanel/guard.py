@@ -4,12 +4,19 @@ dict lookup once a host has been judged."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from typing import Iterable
 
 DEFAULT_NAMES = ("localhost", "host.docker.internal")
 SAFE_METHODS = (b"GET", b"HEAD", b"OPTIONS")
+
+
+@functools.lru_cache(maxsize=1)
+def machine_names() -> tuple[str, ...]:
+    """This machine's name (and its fully qualified one): asked once, since getfqdn() may wait on DNS."""
+    return tuple({socket.gethostname().lower(), socket.getfqdn().lower()})
 
 
 def host_name(raw: str) -> str | None:
@@ -39,7 +46,7 @@ class HostGuard:
     def __init__(self, allowed: Iterable[str] = (), suffixes: Iterable[str] = ()) -> None:
         allowed = [a.strip().lower() for a in allowed if a.strip()]
         self.any = "*" in allowed
-        names = {*DEFAULT_NAMES, socket.gethostname().lower(), socket.getfqdn().lower()}
+        names = {*DEFAULT_NAMES, *machine_names()}
         domains = {"localhost", *(s.strip(".").lower() for s in suffixes if s.strip("."))}
         for entry in allowed:
             if entry.startswith(("*.", ".")):
