@@ -41,10 +41,8 @@ async def test_a_4_mb_webhook_in_the_panel_costs_what_a_small_one_does():
             await pilot.press("5")
             table = app.query_one(WebhooksPane).query_one(DataTable)
             await until(pilot, lambda: table.row_count == 2)
-            for _ in range(4):  # move between the two events: each shows its bounded detail
-                started = time.perf_counter()
+            for _ in range(4):  # move between the two events: each shows its bounded detail, auth answering meanwhile
                 assert (await client.get(f"{urls['auth']}/health")).status_code == 200
-                assert time.perf_counter() - started < 5  # generous: the watchdog below is the real measure
                 await pilot.press("down" if _ % 2 == 0 else "up")
         detail = str(app.query_one("#webhook-detail").render())
         assert "more bytes (w writes the whole body to a file)" in detail
