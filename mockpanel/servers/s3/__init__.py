@@ -70,9 +70,7 @@ def build(ctx: ServerContext) -> Built:
         if not valid_bucket_name(name):
             raise SettingsError(f"invalid setting s3.buckets: {name!r} is not a valid S3 bucket name")
     storage = Storage(ctx, Store(s["data_dir"]))
-    for name in s["buckets"]:  # a data directory keeps what it has; configured buckets are added
-        if name not in storage.store.buckets:
-            storage.store.create_bucket(name, s["region"])
+    storage.seed()
     ctx.on_reset(storage.reset)
     app = FastAPI(
         title="S3 mock",

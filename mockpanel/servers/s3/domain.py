@@ -74,6 +74,10 @@ class Storage:
     def reset(self) -> None:
         """Every bucket and upload gone; the configured buckets come back empty (the server's reset event follows)."""
         self.store.reset()
+        self.seed()
+
+    def seed(self) -> None:
+        """Create the configured buckets (s3.buckets) that do not exist; a data directory keeps what it has."""
         for name in self.settings["buckets"]:
             if name not in self.store.buckets:
                 self.store.create_bucket(name, self.settings["region"])
