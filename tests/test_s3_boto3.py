@@ -291,6 +291,20 @@ def test_delimiter_and_common_prefixes(s3, listing):
     assert [p["Prefix"] for page in v1 for p in page.get("CommonPrefixes", [])] == ["docs/", "photos/", "ümlaut/"]
 
 
+def test_common_prefixes_with_the_last_unicode_character(s3):
+    """U+10FFFF sorts after every other key character; a common prefix whose keys carry it is still listed once."""
+    s3.create_bucket(Bucket="max-char")
+    for key in ("a/\U0010ffff/x", "a/\U0010ffffy", "a/b", "a\U0010ffff", "\U0010ffff"):
+        s3.put_object(Bucket="max-char", Key=key, Body=b"")
+    top = s3.list_objects_v2(Bucket="max-char", Delimiter="/")
+    assert [p["Prefix"] for p in top["CommonPrefixes"]] == ["a/"]
+    assert [o["Key"] for o in top["Contents"]] == ["a\U0010ffff", "\U0010ffff"]
+    inner = list(s3.get_paginator("list_objects_v2").paginate(Bucket="max-char", Prefix="a/", Delimiter="/", PaginationConfig={"PageSize": 1}))
+    assert [p["Prefix"] for page in inner for p in page.get("CommonPrefixes", [])] == ["a/\U0010ffff/"]
+    assert [o["Key"] for page in inner for o in page.get("Contents", [])] == ["a/b", "a/\U0010ffffy"]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="max-char", Prefix="\U0010ffff")["Contents"]] == ["\U0010ffff"]
+
+
 def test_start_after_max_keys_and_echoes(s3, listing):
     r = s3.list_objects_v2(Bucket="listing", StartAfter="photos/2024/020.jpg", MaxKeys=3)
     assert [o["Key"] for o in r["Contents"]] == ["photos/2024/021.jpg", "photos/2024/022.jpg", "photos/2024/023.jpg"]

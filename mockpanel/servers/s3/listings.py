@@ -42,14 +42,15 @@ class Listings:
     def _walk(bucket: Bucket, prefix: str, delimiter: str, after: str, limit: int) -> tuple[list[str], list[str], bool, str | None]:
         """Keys and common prefixes after `after`, up to `limit` together; (keys, prefixes, truncated, last item)."""
         keys = bucket.keys
+        n = len(keys)
         start = max(prefix, after) if after else prefix
         if after and delimiter and after.startswith(prefix) and after.endswith(delimiter) and after.find(delimiter, len(prefix)) == len(after) - len(delimiter):
-            start = after + "\U0010ffff"  # `after` was a common prefix: skip everything under it
-        i = bisect.bisect_right(keys, start) if start == after or start.endswith("\U0010ffff") else bisect.bisect_left(keys, start)
+            i = _past(keys, after, 0)  # `after` was a common prefix: skip everything under it
+        else:
+            i = bisect.bisect_right(keys, start) if start == after else bisect.bisect_left(keys, start)
         contents: list[str] = []
         prefixes: list[str] = []
         last = None
-        n = len(keys)
         while i < n:
             key = keys[i]
             if not key.startswith(prefix):
@@ -62,7 +63,7 @@ class Listings:
                     common = key[: j + len(delimiter)]
                     prefixes.append(common)
                     last = common
-                    i = bisect.bisect_left(keys, common + "\U0010ffff", i)
+                    i = _past(keys, common, i)
                     continue
             contents.append(key)
             last = key
@@ -149,3 +150,13 @@ class Listings:
         parts.extend(self._object_xml("Version", bucket.objects[k], enc, True, *latest) for k in contents)
         parts.extend(el("CommonPrefixes", el("Prefix", enc(cp))) for cp in prefixes)
         await self.xml(send, req, "ListVersionsResult", parts)
+
+
+def _past(keys: list[str], prefix: str, lo: int) -> int:
+    """The index of the first key at or after `lo` that does not start with `prefix` (keys sorted by code point,
+    which is S3's UTF-8 byte order)."""
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return len(keys)
+    bound = stem[:-1] + chr(ord(stem[-1]) + 1)  # the least string above every one that starts with `prefix`
+    return bisect.bisect_left(keys, bound, lo)
