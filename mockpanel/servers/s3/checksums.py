@@ -107,7 +107,7 @@ class ChecksummedBodies:
         content_sha = h.get("x-amz-content-sha256", "")
         sha256 = hashlib.sha256() if re.fullmatch(r"[0-9a-fA-F]{64}", content_sha) else None
         chunked = "aws-chunked" in h.get("content-encoding", "") or content_sha.startswith("STREAMING-")
-        decoder = AwsChunkedDecoder() if chunked else None
+        decoder = AwsChunkedDecoder(req.chunk_signatures) if chunked else None
         md5_given = h.get("content-md5")
         if md5_given is not None:
             try:

@@ -6,8 +6,10 @@ followed by trailer lines `name:value\\r\\n` and a blank line.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
+from .signing import ChunkSignatures
 from .xml import S3Error
 
 MAX_LINE = 4096
@@ -19,13 +21,17 @@ CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}\Z")
 
 
 class AwsChunkedDecoder:
-    def __init__(self) -> None:
+    """`signatures`: the chain of a signed streaming upload, checked chunk by chunk (None: signatures not checked)."""
+
+    def __init__(self, signatures: ChunkSignatures | None = None) -> None:
         self._buffer = bytearray()
         self._remaining = 0  # bytes of the current chunk still to come
         self._state = "size"  # size -> data -> crlf -> size ... -> trailers -> done
         self.trailers: dict[str, str] = {}
         self._trailer_bytes = 0
-        self.chunk_signatures: list[str] = []
+        self._signatures = signatures
+        self._chunk_signature: str | None = None
+        self._chunk_hash = hashlib.sha256()
 
     @property
     def done(self) -> bool:
@@ -48,10 +54,14 @@ class AwsChunkedDecoder:
             if self._state == "data":
                 take = min(self._remaining, len(buf) - pos)
                 out += buf[pos : pos + take]
+                if self._signatures is not None:
+                    self._chunk_hash.update(buf[pos : pos + take])
                 pos += take
                 self._remaining -= take
                 if self._remaining:
                     break
+                if self._signatures is not None:
+                    self._signatures.chunk(self._chunk_signature, self._chunk_hash.hexdigest())
                 self._state = "crlf"
             if self._state == "crlf":
                 if len(buf) - pos < 2:
@@ -72,16 +82,19 @@ class AwsChunkedDecoder:
                 if not CHUNK_SIZE.match(size_text):
                     raise self._bad(f"bad chunk size {size_text[:20]!r}")
                 size = int(size_text, 16)
-                if extension.startswith(b"chunk-signature="):
-                    self.chunk_signatures.append(extension[16:].decode("ascii", "replace"))
+                if self._signatures is not None:
+                    self._chunk_signature = extension[16:].decode("latin-1") if extension.startswith(b"chunk-signature=") else None
+                    self._chunk_hash = hashlib.sha256()
                 if size == 0:
+                    if self._signatures is not None:
+                        self._signatures.chunk(self._chunk_signature, self._chunk_hash.hexdigest())
                     self._state = "trailers"
                 else:
                     self._remaining = size
                     self._state = "data"
             elif self._state == "trailers":
                 if not line:
-                    self._state = "done"
+                    self._end()
                     break
                 name, sep, value = line.partition(b":")
                 if not sep:
@@ -96,6 +109,12 @@ class AwsChunkedDecoder:
     def finish(self) -> None:
         # Some senders end right after the trailers, without the final blank line.
         if self._state == "trailers" and not self._buffer:
-            self._state = "done"
+            self._end()
         if self._state != "done":
             raise self._bad("the body ended before its final chunk")
+
+    def _end(self) -> None:
+        self._state = "done"
+        if self._signatures is not None and self._signatures.trailer:
+            given = self.trailers.get("x-amz-trailer-signature")
+            self._signatures.trailing(given, [(k, v) for k, v in self.trailers.items() if k != "x-amz-trailer-signature"])

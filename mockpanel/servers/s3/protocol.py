@@ -19,7 +19,7 @@ from .listings import Listings
 from .multipart import Multipart
 from .objects import Objects
 from .request import MAX_KEY_BYTES, MAX_XML_BODY, ClientGone, Request, valid_bucket_name
-from .signing import Auth, check_expiry, check_signed_parts, parse_auth, verify
+from .signing import Auth, check_expiry, check_signed_parts, chunk_signatures, parse_auth, verify
 from .storage import Bucket
 from .xml import FULL_CONTROL, OWNER, S3Error, document, el, error_document, parse
 
@@ -183,6 +183,7 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
             raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=auth.access_key)
         check_signed_parts(auth, req.headers, self.ctx.clock())
         verify(auth, secret, req.method, req.raw_path, req.resource, req.query, req.multi)
+        req.chunk_signatures = chunk_signatures(auth, secret, req.headers.get("x-amz-content-sha256", ""))
 
     async def dispatch(self, req: Request, receive: Callable, send: Callable) -> None:
         if req.bucket is None:

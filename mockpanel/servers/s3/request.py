@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from .signing import Auth
+from .signing import Auth, ChunkSignatures
 from .xml import S3Error
 
 MAX_KEY_BYTES = 1024
@@ -43,7 +43,7 @@ class Request:
     """One parsed S3 request."""
 
     __slots__ = ("method", "bucket", "key", "query", "params", "headers", "multi", "raw_path", "resource", "auth", "request_id", "body_pending",
-                 "invalid")
+                 "invalid", "chunk_signatures")
 
     def __init__(self, scope: dict, request_id: str, virtual_bucket: str | None) -> None:
         self.method: str = scope["method"]
@@ -79,6 +79,7 @@ class Request:
             self.key = key
             self.resource = self.raw_path
         self.auth: Auth | None = None
+        self.chunk_signatures: ChunkSignatures | None = None  # set when a signed streaming upload's chain is checked
 
     def resource_name(self) -> str:
         if self.bucket and self.key:

@@ -210,6 +210,47 @@ def verify(auth: Auth, secret: str, method: str, raw_path: str, resource_path: s
         raise S3Error("SignatureDoesNotMatch", AWSAccessKeyId=auth.access_key)
 
 
+STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+class ChunkSignatures:
+    """The chain a signed aws-chunked body carries (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]): each chunk's
+    signature covers its bytes and the signature before it, starting from the request's own (the seed); the
+    trailer's covers the trailing headers. A link that does not match ends the upload with SignatureDoesNotMatch."""
+
+    def __init__(self, key: bytes, amz_date: str, scope: str, seed: str, trailer: bool) -> None:
+        self._key = key
+        self._middle = f"{amz_date}\n{scope}"
+        self.previous = seed
+        self.trailer = trailer
+
+    def _next(self, algorithm: str, given: str | None, *hashes: str) -> None:
+        expected = hmac.new(self._key, "\n".join([algorithm, self._middle, self.previous, *hashes]).encode(),
+                            hashlib.sha256).hexdigest()
+        if given is None or not hmac.compare_digest(expected.encode(), given.encode("latin-1")):
+            raise S3Error("SignatureDoesNotMatch", "A chunk of the aws-chunked body does not carry its signature."
+                          if algorithm.endswith("PAYLOAD") else "The trailing headers do not match x-amz-trailer-signature.")
+        self.previous = expected
+
+    def chunk(self, given: str | None, data_sha256: str) -> None:
+        self._next("AWS4-HMAC-SHA256-PAYLOAD", given, EMPTY_SHA256, data_sha256)
+
+    def trailing(self, given: str | None, trailers: list[tuple[str, str]]) -> None:
+        canonical = "".join(f"{name}:{value}\n" for name, value in trailers)
+        self._next("AWS4-HMAC-SHA256-TRAILER", given, hashlib.sha256(canonical.encode("latin-1")).hexdigest())
+
+
+def chunk_signatures(auth: Auth, secret: str, content_sha256: str) -> ChunkSignatures | None:
+    """The chain to check for a header-signed streaming upload, None for any other request."""
+    if auth.kind != "v4-header" or content_sha256 not in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER):
+        return None
+    date, region, service, _ = (auth.scope.split("/") + ["", "", "", ""])[:4]
+    return ChunkSignatures(signing_key(secret, date, region, service), auth.amz_date, auth.scope, auth.signature,
+                           trailer=content_sha256 == STREAMING_SIGNED_TRAILER)
+
+
 def presign_v4(base_url: str, method: str, bucket: str, key: str, access_key: str, secret: str, expires_in: int,
                region: str = "us-east-1", now: float | None = None) -> str:
     """A SigV4 presigned URL (path style) for plain HTTP clients such as curl."""
