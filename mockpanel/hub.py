@@ -51,7 +51,10 @@ _log_router = _LogRouter()
 
 
 def _route_uvicorn_logs() -> None:
-    for name in UVICORN_LOGGERS:
+    # python-multipart warns of every malformed form a client sends ("Expected boundary character…"); the client
+    # already gets a 400 saying so, and the warnings went to stderr, over the panel.
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
+    for name in (*UVICORN_LOGGERS, "python_multipart"):
         logger = logging.getLogger(name)
         logger.propagate = False
         if _log_router not in logger.handlers:
