@@ -90,6 +90,7 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
             "p50_ms": p50,
             "p95_ms": p95,
             "faults": ctx.faults.policy.describe(),
+            "loop": ctx.loop_health(),  # stalls over 250 ms of the event loop every server (and the panel) shares
         }
 
     for router in ctx.control_routers:

@@ -89,6 +89,7 @@ class Hub:
                 allowed_hosts=tuple(settings.allowed_hosts),
                 clock=clock,
                 watch=self.watchdog.current,
+                loop_health=self.watchdog.summary,
             )
             self.runners[srv.name] = (spec.runner or UvicornRunner)(spec, ctx)
         self.scenario_run: Any = None  # the ScenarioRun in progress or last run

@@ -106,6 +106,7 @@ class ServerContext:
     admin_scope: str = "control"  # what admin_token guards: the control API, or "all" (the seeds' admin endpoints too)
     clock: Callable[[], float] = time.time  # wall time where a server judges it (presign expiry); tests inject one
     watch: list[Any] = field(default_factory=lambda: [None, None])  # the Hub's watchdog slot: [server, scope]
+    loop_health: Callable[[], dict[str, Any]] = dict  # the Hub's watchdog summary (stalls of the shared loop)
 
     def __post_init__(self) -> None:
         # Every change of the policy is an event, whoever made it (a key, the palette, the control API, a scenario).

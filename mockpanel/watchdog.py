@@ -32,6 +32,7 @@ class Watchdog:
         self.report = report
         self.threshold_s = threshold_s
         self.stalls: deque[Stall] = deque(maxlen=100)
+        self.count = 0  # stalls seen since start (the deque keeps the last 100)
         # [server name, ASGI scope] of the request the middleware last started: two stores a request, read only here
         self.current: list[Any] = [None, None]
         self._task: asyncio.Task | None = None
@@ -50,6 +51,11 @@ class Watchdog:
     def worst_ms(self) -> float:
         return max((s.duration_ms for s in self.stalls), default=0.0)
 
+    def summary(self) -> dict[str, Any]:
+        """What the control API's stats say of the shared loop."""
+        return {"stalls": self.count, "worst_stall_ms": round(self.worst_ms(), 1),
+                "last_stall": self.stalls[-1].describe() if self.stalls else None}
+
     async def _beat(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -61,4 +67,5 @@ class Watchdog:
                 request = f"{scope['method']} {scope['path']}" if scope is not None else None
                 stall = Stall(time.time(), late * 1000, server, request)
                 self.stalls.append(stall)
+                self.count += 1
                 self.report(stall)

@@ -1,0 +1,105 @@
+"""Memory under hostile or merely big input, as the serve process's resident size (VmRSS, and the peak VmHWM).
+
+Run: .venv/bin/python benchmarks/bench_memory.py
+One `mockpanel serve` (s3, webhooks, image API) with default settings; after an idle reading it sends, in turn:
+120 webhooks of 8 MB (the receiver keeps 256 MiB of bodies by default), three 144-megapixel PNGs to the image API
+(the pixel cap is 40 MP, read from the header before decoding), and an aws-chunked upload with 200,000 trailer lines.
+Each line prints the RSS above idle after the step, and the peak so far.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import warnings
+
+import httpx
+import jwt
+
+warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)  # the seed's development secret
+
+
+def status(pid: int) -> dict[str, float]:
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            values[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return values
+
+
+def big_png(side: int) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (side, side), 0).save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def main() -> None:
+    ports = Path(tempfile.mkdtemp()) / "ports.json"
+    serve = subprocess.Popen([sys.executable, "-m", "mockpanel", "serve", "--only", "s3,webhooks,imageapi", "--quiet",
+                              "--s3-port=0", "--webhooks-port=0", "--imageapi-port=0", "--ports-file", str(ports)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tempfile.mkdtemp())
+    try:
+        for _ in range(400):
+            if ports.exists() and ports.read_text().strip():
+                break
+            time.sleep(0.05)
+        urls = json.loads(ports.read_text())
+        client = httpx.Client(timeout=120)
+        client.post(urls["webhooks"] + "/webhooks/warm", json={"event_type": "warm"}).raise_for_status()
+        time.sleep(1)
+        idle = status(serve.pid)["VmRSS"]
+        print(f"mockpanel serve (s3, webhooks, imageapi), default settings; idle RSS {idle:.0f} MiB")
+        print(f"{'step':<56}{'RSS change':>12}{'above idle':>12}{'peak above idle':>17}")
+        last = [idle]
+
+        def report(step: str) -> None:
+            now = status(serve.pid)
+            print(f"{step:<56}{now['VmRSS'] - last[0]:>+8.0f} MiB{now['VmRSS'] - idle:>8.0f} MiB{now['VmHWM'] - idle:>13.0f} MiB", flush=True)
+            last[0] = now["VmRSS"]
+
+        body = bytearray(b'{"event_type": "bulk.export", "blob": "' + b"x" * (8 * 1024 * 1024 - 60) + b'"}')
+        for i in range(120):
+            body[-10:-2] = f"{i:08d}".encode()
+            client.post(urls["webhooks"] + f"/webhooks/big-{i}", content=bytes(body)).raise_for_status()
+        newest = client.get(urls["webhooks"] + "/webhooks/events", params={"limit": 1}).json()
+        newest_id = (newest.get("events") or newest)[0]["id"]
+        event = client.get(urls["webhooks"] + f"/webhooks/events/{newest_id}").json()
+        readable = "big-119" in json.dumps(event)[:100_000]
+        report(f"120 webhooks of 8 MB (newest readable: {'yes' if readable else 'NO'})")
+
+        png = big_png(12_000)
+        token = jwt.encode({"sub": "bench", "exp": int(time.time()) + 600}, "dev-secret-change-in-production", algorithm="HS256")
+        jobs = []
+        for n in range(3):
+            r = client.post(urls["imageapi"] + "/api/v1/images/upload", headers={"authorization": f"Bearer {token}"},
+                            files={"file": (f"huge-{n}.png", png, "image/png")})
+            jobs.append(r.json().get("job_id"))
+        outcomes = []
+        for job in jobs:
+            for _ in range(600):
+                state = client.get(urls["imageapi"] + f"/api/v1/jobs/{job}").json()
+                if state.get("status") in ("completed", "failed"):
+                    outcomes.append(state["status"])
+                    break
+                time.sleep(0.05)
+        report(f"3 PNGs of 144 MP ({len(png) // 1024} KiB each): {', '.join(outcomes)}")
+
+        trailers = b"".join(b"x-amz-checksum-crc32:AAAAAA==\r\n" for _ in range(200_000))
+        r = client.put(urls["s3"] + "/membench/k", content=b"1\r\nA\r\n0\r\n" + trailers + b"\r\n",
+                       headers={"content-encoding": "aws-chunked", "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER"})
+        report(f"200,000 trailer lines ({len(trailers) // 1024 // 1024} MiB): {r.status_code}")
+    finally:
+        serve.terminate()
+        serve.wait(15)
+
+
+if __name__ == "__main__":
+    main()
