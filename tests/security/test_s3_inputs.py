@@ -156,3 +156,46 @@ def test_the_malformed_framing_leaves_the_connection_usable_for_nobody_else(s3):
         sock.sendall(b"PUT /abc%0A HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello")
         answer = read_response(sock)
     assert answer.startswith(b"HTTP/1.1 400")
+
+
+def test_concurrent_parts_and_an_abort_mid_part_leave_no_orphan_and_no_500(hub, s3):
+    """Sixteen parts at once (eight share a number), then a part still streaming when its upload is aborted: every
+    answer is S3's, the last part of each number wins, and no part file outlives its upload."""
+    import threading
+
+    url, client = s3
+    _, data = hub
+    upload = client.create_multipart_upload(Bucket="box", Key="parts")["UploadId"]
+
+    def put(n_and_fill):
+        number, fill = n_and_fill
+        return httpx.put(f"{url}/box/parts", params={"uploadId": upload, "partNumber": str(number)},
+                         content=bytes([fill]) * 200_000, timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(put, [(1, fill) for fill in range(8)] + [(n, 100 + n) for n in range(2, 10)]))
+    assert [r.status_code for r in answers] == [200] * 16, [r.text for r in answers if r.status_code != 200]
+    parts = client.list_parts(Bucket="box", Key="parts", UploadId=upload)["Parts"]
+    assert [p["PartNumber"] for p in parts] == list(range(1, 10))
+    assert len(list((data / "uploads" / upload).glob("*.part"))) == 9  # the losers of part 1 were removed
+
+    # a part still streaming when the upload is aborted: NoSuchUpload, and nothing left behind
+    first_sent, aborted = threading.Event(), threading.Event()
+
+    def body():
+        yield b"a" * 65536
+        first_sent.set()
+        aborted.wait(30)
+        yield b"b" * 65536
+
+    result = {}
+    streaming = threading.Thread(target=lambda: result.update(r=httpx.put(
+        f"{url}/box/parts", params={"uploadId": upload, "partNumber": "10"}, content=body(), timeout=30)))
+    streaming.start()
+    assert first_sent.wait(30)
+    client.abort_multipart_upload(Bucket="box", Key="parts", UploadId=upload)
+    aborted.set()
+    streaming.join(30)
+    assert_s3_error(result["r"], 404, "NoSuchUpload")
+    assert not (data / "uploads" / upload).exists()
+    still_whole(url, client)

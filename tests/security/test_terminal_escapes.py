@@ -45,3 +45,27 @@ def test_escape_sequences_from_clients_never_reach_the_terminal(tmp_path):
         tmux("send-keys", "-t", session, "q")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_the_panel_ends_with_a_non_zero_status_on_an_unhandled_error(tmp_path):
+    """A bug that escapes a handler ends the panel (Textual shows the traceback); the shell must see a failure, not 0."""
+    session = f"mockpanel-crash-{uuid.uuid4().hex[:8]}"
+    script = tmp_path / "crashing_panel.py"
+    script.write_text(
+        "import sys\n"
+        "from mockpanel.app import MockPanel\n"
+        "from mockpanel.cli import main\n"
+        "def broken(self):\n"
+        "    raise RuntimeError('a bug in a key handler')\n"
+        "MockPanel.action_toggle_help = broken\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", "bash", "--norc", "--noprofile")
+    try:
+        tmux("send-keys", "-t", session, f"cd {tmp_path} && {sys.executable} {script} --only auth --auth-port 0; echo exit=$?", "Enter")
+        wait_for_screen(session, lambda s: re.search(r"auth\s+http://127\.0\.0\.1:\d+\s+running", s), "the Servers pane")
+        tmux("send-keys", "-t", session, "?")
+        screen = wait_for_screen(session, lambda s: re.search(r"^exit=\d+", s, re.M), "the panel to end")
+        assert re.search(r"^exit=1$", screen, re.M) and "a bug in a key handler" in screen
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
