@@ -46,15 +46,24 @@ class PanelCommands(Provider):
         found: list[tuple[str, Any, str]] = []
         for pane in PANES:
             found.append((f"Show {pane.TITLE}", partial(app.action_show, pane.KEY), f"switch to the {pane.TITLE} pane"))
-        for pane in PANES:  # every key of every pane, acting on that pane's selected row
+        for pane in PANES:  # every key of every pane, acting on that pane's selected row (named: " — auth")
+            target = app.query_one(pane).acts_on()
+            seen: set[str] = set()
             for binding in pane.BINDINGS:
-                found.append((f"{pane.TITLE}: {binding.description}", partial(app.run_pane_action, pane, binding.action),
+                if binding.action in seen:  # a second key for the same action
+                    continue
+                seen.add(binding.action)
+                found.append((f"{pane.TITLE}: {binding.description}" + (f" — {target}" if target else ""),
+                              partial(app.run_pane_action, pane, binding.action),
                               binding.tooltip or f"key {binding.key.split(',')[0]} in the {pane.TITLE} pane"))
         found.append(("All chaos off", app.action_chaos_off, "switch every fault of every server off"))
         found.append(("Reset all mocks", app.action_reset_all, "every server back to its seed data"))
         for name, runner in app.hub.runners.items():
             found.append((f"Toggle delays on {name}", partial(app.toggle_fault, name, "delay_enabled"), f"delays on/off for {name}"))
             found.append((f"Fail next 3 requests on {name}", partial(app.fail_next, name), f"the next 3 requests to {name} fail"))
+            for field, what in (("error_rate", "Error rate"), ("drop_rate", "Drop"), ("hang_rate", "Hang")):
+                found.append((f"{what}… on {name}", partial(app.ask_fault, name, field), f"{what.lower()} on {name}, in %"))
+            found.append((f"All faults off on {name}", partial(app.faults_off, name), f"every fault of {name} off"))
             found.append((f"Restart {name}", partial(app.restart_server, name), f"stop and start {name} (state is kept)"))
         found.append(("Export the journal as HAR", partial(app.export_journal, None, "har"), "write every request to a .har file here"))
         found.append(("Export the journal as JSON lines", partial(app.export_journal, None, "jsonl"), "write every request to a .jsonl file here"))
@@ -197,7 +206,9 @@ class MockPanel(App):
             pane.refresh_view()
             tables = pane.query("DataTable")
             if focus and tables:
-                tables.first().focus()  # the pane's keys act where the focus is
+                # Now, not at the next idle (Widget.focus defers): a key typed right after the pane's number must
+                # reach this pane's table, not the one of the pane just left.
+                self.screen.set_focus(tables.first())
 
     @on(TabbedContent.TabActivated)
     def tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -232,7 +243,8 @@ class MockPanel(App):
 
     async def run_pane_action(self, pane_class: Any, action: str) -> None:
         """A pane's key from the palette: show the pane, then act on its selected row."""
-        self.action_show(pane_class.KEY)
+        if self.query_one(TabbedContent).active != pane_class.KEY:  # already shown: keep its selection as it is
+            self.action_show(pane_class.KEY)
         await self.query_one(pane_class).run_action(action)
 
     def export_journal(self, path: str | None = None, fmt: str | None = None, keep: Any = None, redact: bool | None = None) -> int:
@@ -293,6 +305,18 @@ class MockPanel(App):
         faults = self.hub[server].ctx.faults
         faults.update(**{field: not getattr(faults.policy, field)})
         self.notify(f"{server}: {field} {'on' if getattr(faults.policy, field) else 'off'}")
+
+    def ask_fault(self, server: str, field: str) -> None:
+        """The Faults pane's prompt for one rate, on `server` (palette)."""
+        pane = self.query_one(FaultsPane)
+        self.action_show(pane.KEY)
+        table = pane.query_one("DataTable")
+        table.move_cursor(row=table.get_row_index(server))
+        pane.action_rate(field)
+
+    def faults_off(self, server: str) -> None:
+        self.hub[server].ctx.faults.clear()
+        self.notify(f"{server}: no faults")
 
     def fail_next(self, server: str) -> None:
         self.hub[server].ctx.faults.update(fail_next=3)

@@ -152,3 +152,41 @@ class JournalWriter:
     def close(self) -> None:
         self._lines.flush()
         self._file.close()
+
+
+# Headers curl writes itself (or that would be wrong on a new connection).
+_CURL_SKIPS = {"host", "content-length", "connection", "transfer-encoding", "expect", "accept-encoding"}
+
+
+def curl_command(entry: RequestEntry, base_url: str) -> str:
+    """A shell command that sends `entry` again to the server at `base_url`: method, path and query, headers and
+    the body. A body the journal kept only in part (its preview) is sent as kept, and a comment says so; a body
+    that is not text travels as base64 through `base64 -d`, so every byte arrives as it was."""
+    import shlex
+    from urllib.parse import quote
+
+    url = base_url.rstrip("/") + quote(entry.path, safe="/:@!$&'()*+,;=-._~%") + (f"?{entry.query}" if entry.query else "")
+    parts = ["curl", "-sS", "-i"]
+    if entry.method != "GET" or entry.request_preview:
+        parts += ["-X", entry.method]
+    parts.append(shlex.quote(url))
+    for name, value in entry.request_headers:
+        if name.lower() not in _CURL_SKIPS:
+            parts += ["-H", shlex.quote(f"{name}: {value}")]
+    prefix = ""
+    body = entry.request_preview
+    if body:
+        try:
+            text = body.decode("utf-8")
+            binary = any(not ch.isprintable() and ch not in "\n\t" for ch in text)  # control bytes: not for a shell line
+        except UnicodeDecodeError:
+            binary = True
+        if binary:
+            prefix = f"printf %s {base64.b64encode(body).decode()} | base64 -d | "
+            parts += ["--data-binary", "@-"]
+        else:
+            parts += ["--data-binary", shlex.quote(text)]
+    command = prefix + " ".join(parts)
+    if entry.request_size > len(body):
+        command = f"# the body was {entry.request_size:,} bytes; the journal kept the first {len(body):,} (--body-preview-bytes)\n{command}"
+    return command

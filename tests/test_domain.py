@@ -87,7 +87,7 @@ async def test_resetting_users_in_the_panel_sends_the_same_event_as_the_http_res
     async with app.run_test(size=(120, 36)) as pilot:
         seen = []
         app.hub.bus.subscribe(lambda item: seen.append((item.server, item.kind, item.data)) if hasattr(item, "kind") else None)
-        await pilot.press("3", "x")
+        await pilot.press("3", "x", "y")  # x asks first; y confirms
         from_panel = [e for e in seen if e[1] == "users_reset"]
         seen.clear()
         async with httpx.AsyncClient() as client:
@@ -196,7 +196,7 @@ async def test_clearing_webhooks_in_the_panel_empties_the_browser_dashboard():
                 if table.row_count == 2 and table.has_focus:
                     break
                 await pilot.pause(0.05)
-            await pilot.press("c")
+            await pilot.press("x", "y")  # clear, confirmed
             await page.wait_for_function("document.querySelectorAll('#rows tr').length === 0")
             assert await page.locator("#no-events").is_visible()
         finally:

@@ -1,4 +1,4 @@
-"""What each pane looks like, at 120x36 and 80x24, with fixed data (no clock, port or random id shows)."""
+"""What each pane looks like, at 120x36 and 80x24 (and the Requests split view at 200x50), with fixed data (no clock, port or random id shows)."""
 
 from __future__ import annotations
 
@@ -66,3 +66,8 @@ def fixed_app():
 @pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6", "7"])
 def test_pane_snapshot(snap_compare, key, size):
     assert snap_compare(fixed_app(), press=[key], terminal_size=size)
+
+
+def test_requests_split_view_snapshot(snap_compare):
+    """From 160 columns the highlighted request's detail shows beside the list."""
+    assert snap_compare(fixed_app(), press=["2", "up"], terminal_size=(200, 50))

@@ -44,3 +44,33 @@ class Pane(Vertical):
 
     def refresh_view(self) -> None:
         """Redraw from the Hub's state."""
+
+    def acts_on(self) -> str:
+        """What this pane's keys act on now (the selected row), for the palette's names; "" when nothing."""
+        return ""
+
+
+def cut(text: str, width: int) -> str:
+    """`text` in at most `width` cells: longer text ends with an ellipsis (so a column never pushes others away)."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def cursor_key(table: Any) -> str | None:
+    """The key of the highlighted row, or None."""
+    if not table.row_count:
+        return None
+    return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+
+def restore_cursor(table: Any, key: str | None, row: int) -> None:
+    """After a redraw: the cursor on the row of `key` (selection follows the item, not its position); when that
+    item is gone, on the row it was at."""
+    if not table.row_count:
+        return
+    if key is not None:
+        try:
+            table.move_cursor(row=table.get_row_index(key))
+            return
+        except Exception:  # RowDoesNotExist: the item is gone
+            pass
+    table.move_cursor(row=min(max(row, 0), table.row_count - 1))

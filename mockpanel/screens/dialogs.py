@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -45,23 +47,56 @@ class PromptDialog(ModalScreen[str | None]):
     PromptDialog { align: center middle; }
     PromptDialog > Vertical { width: 80; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
     PromptDialog .hint { color: $text-muted; }
+    PromptDialog #prompt-error { color: $error; display: none; }
     """
 
-    def __init__(self, question: str, value: str = "", placeholder: str = "", hint: str = "Enter to confirm · Esc to cancel") -> None:
+    def __init__(self, question: str, value: str = "", placeholder: str = "", hint: str = "Enter to confirm · Esc to cancel",
+                 check: Callable[[str], str | None] | None = None) -> None:
+        """`check`: the reason an answer cannot be used (shown in the dialog, which stays open), or None."""
         super().__init__()
         question = plain(question)
-        self.question, self.value, self.placeholder, self.hint = question, value, placeholder, hint
+        self.question, self.value, self.placeholder, self.hint, self.check = question, value, placeholder, hint, check
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.question)
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Label("", id="prompt-error")
             yield Label(self.hint, classes="hint")
 
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
+        reason = self.check(event.value) if self.check is not None and event.value.strip() else None
+        if reason:
+            error = self.query_one("#prompt-error", Label)
+            error.update(plain(f"✗ {reason}"))
+            error.display = True
+            return
         self.dismiss(event.value)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A destructive action asks first: y or Enter does it, n or Esc does not."""
+
+    BINDINGS = [Binding("y,enter", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    DEFAULT_CSS = """
+    ConfirmDialog { align: center middle; }
+    ConfirmDialog > Vertical { width: 70; height: auto; border: thick $error; background: $surface; padding: 1 2; }
+    ConfirmDialog .hint { color: $text-muted; }
+    """
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = plain(question)
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question, id="confirm-question")
+            yield Label("y / Enter: yes · n / Esc: no", classes="hint")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

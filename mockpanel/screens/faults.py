@@ -1,14 +1,64 @@
-"""Faults pane: each server's fault policy, switched with single keys; one key turns all chaos off."""
+"""Faults pane: each server's fault policy, set by key or to an exact value by prompt; the webhook receiver's
+response plans beside them; one key turns all chaos off."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ..display import plain
-from .base import Pane
+from .base import Pane, cursor_key, restore_cursor
+from .dialogs import PromptDialog
 
-ERROR_RATES = (0.0, 0.1, 0.3, 0.5, 1.0)
+
+def percent(text: str) -> float:
+    """'10', '10%', '2.5 %' -> 0.1, 0.025; ValueError with the reason otherwise."""
+    try:
+        value = float(text.strip().rstrip("%").strip())
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not a number: type a percentage, e.g. 10") from None
+    if not 0 <= value <= 100:
+        raise ValueError("a percentage from 0 to 100")
+    return value / 100
+
+
+def check_with(parse: Callable[[str], object]) -> Callable[[str], str | None]:
+    def check(text: str) -> str | None:
+        try:
+            parse(text)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
+def codes(text: str) -> list[int]:
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError("status codes are numbers, e.g. 503,500") from None
+    if not values or any(not 400 <= v <= 599 for v in values):
+        raise ValueError("status codes from 400 to 599, comma-separated, e.g. 503,429")
+    return values
+
+
+def delay_bounds(text: str) -> tuple[int, int]:
+    parts = text.replace("-", " ").split()
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise ValueError("two whole numbers of ms: min max, e.g. 50 200")
+    low, high = int(parts[0]), int(parts[1])
+    if low > high or high > 600_000:
+        raise ValueError("min not above max, and at most 600000 ms")
+    return low, high
+
+
+def in_words(policy) -> str:
+    described = policy.describe()
+    return ", ".join(described) if described else "no faults"
 
 
 class FaultsPane(Pane):
@@ -16,14 +66,15 @@ class FaultsPane(Pane):
     KEY = "faults"
     BINDINGS = [
         Binding("d", "toggle('delay_enabled')", "Delays", tooltip="Delays on/off (min/max ms from the policy)"),
-        Binding("e", "cycle_errors", "Error rate", tooltip="Cycle the error rate: 0, 10, 30, 50, 100 %"),
+        Binding("m", "delay_bounds", "Delay ms…", tooltip="Delay bounds in ms, e.g. 50 200 (switches delays on)"),
+        Binding("e", "rate('error_rate')", "Error rate…", tooltip="Share of requests answered with an injected error, in %"),
+        Binding("s", "error_codes", "Status codes…", tooltip="Status codes injected errors use, e.g. 503,429"),
         Binding("n", "fail_next", "Fail next 3"),
-        Binding("p", "toggle_rate('drop_rate')", "Drop", tooltip="Drop 10 % of connections with no response"),
-        Binding("h", "toggle_rate('hang_rate')", "Hang", tooltip="Hold 10 % of requests until the client gives up"),
-        Binding("m", "delay_bounds", "Delay ms…"),
-        Binding("c", "error_codes", "Codes…", tooltip="Status codes injected errors use, e.g. 503,500"),
-        Binding("o", "clear_one", "Off (this server)"),
-        Binding("s", "scenario", "Scenario…", tooltip="Run a TOML fault schedule from now"),
+        Binding("l", "rate('drop_rate')", "Drop…", tooltip="Share of connections lost with no response, in %"),
+        Binding("h", "rate('hang_rate')", "Hang…", tooltip="Share of requests held until the client gives up, in %"),
+        Binding("x", "clear_one", "Off", tooltip="Every fault of the selected server off (the last row: every server)"),
+        Binding("o", "clear_one", "Off", show=False),
+        Binding("S", "scenario", "Scenario…", tooltip="Run a TOML fault schedule from now"),
     ]
 
     HINT = "Keys act on the selected server; the last row acts on every server. ! turns all chaos off."
@@ -35,42 +86,58 @@ class FaultsPane(Pane):
         yield table
 
     def refresh_view(self) -> None:
+        lines = [self.HINT]
         run = self.hub.scenario_run
-        self.query_one("#faults-hint", Static).update(plain(self.HINT + (f"\n{run.describe()}" if run is not None else ""), lines=True))
+        if run is not None:
+            lines.append(run.describe())
+        receiver = self.hub.facade("webhooks")
+        if receiver is not None:
+            plans = receiver.plans()
+            if plans:
+                lines.append("Webhook response plans: " + "; ".join(f"{client} {plan.describe()}" for client, plan in plans.items()))
+        self.query_one("#faults-hint", Static).update(plain("\n".join(lines), lines=True))
         table = self.query_one(DataTable)
-        cursor = table.cursor_row
+        key, row = cursor_key(table), table.cursor_row
         table.clear()
         for name, runner in self.hub.runners.items():
             p = runner.ctx.faults.policy
             table.add_row(name, "on" if p.delay_enabled else "off", str(p.min_delay_ms), str(p.max_delay_ms), f"{p.error_rate:.0%}",
                           ",".join(map(str, p.error_codes)), str(p.fail_next), f"{p.drop_rate:.0%}", f"{p.hang_rate:.0%}", key=name)
         table.add_row("(all servers)", "", "", "", "", "", "", "", "", key="*")
-        if table.row_count:
-            table.move_cursor(row=min(cursor, table.row_count - 1))
+        restore_cursor(table, key, row)
 
     def targets(self) -> list:
-        table = self.query_one(DataTable)
-        key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        return list(self.hub.runners.values()) if key == "*" else [self.hub[key]]
+        key = cursor_key(self.query_one(DataTable))
+        return list(self.hub.runners.values()) if key in ("*", None) else [self.hub[key]]
+
+    def target_name(self) -> str:
+        key = cursor_key(self.query_one(DataTable))
+        return "every server" if key in ("*", None) else key
+
+    def acts_on(self) -> str:
+        return self.target_name()
 
     def change(self, **fields) -> None:
         for runner in self.targets():
             runner.ctx.faults.update(**fields)
-        names = ", ".join(r.name for r in self.targets())
-        self.app.notify(f"{names}: " + ", ".join(f"{k}={v}" for k, v in fields.items()))
+        states = {in_words(r.ctx.faults.policy) for r in self.targets()}
+        said = states.pop() if len(states) == 1 else "changed"
+        self.app.notify(f"{self.target_name()}: {said}")
 
     def action_toggle(self, field: str) -> None:
         first = self.targets()[0].ctx.faults.policy
         self.change(**{field: not getattr(first, field)})
 
-    def action_toggle_rate(self, field: str) -> None:
-        first = self.targets()[0].ctx.faults.policy
-        self.change(**{field: 0.0 if getattr(first, field) else 0.1})
+    def action_rate(self, field: str) -> None:
+        label = {"error_rate": "Error rate", "drop_rate": "Dropped connections", "hang_rate": "Hung requests"}[field]
+        current = getattr(self.targets()[0].ctx.faults.policy, field)
 
-    def action_cycle_errors(self) -> None:
-        current = self.targets()[0].ctx.faults.policy.error_rate
-        later = [r for r in ERROR_RATES if r > current]
-        self.change(error_rate=later[0] if later else 0.0)
+        def apply(answer: str | None) -> None:
+            if answer and answer.strip():
+                self.change(**{field: percent(answer)})
+
+        self.app.push_screen(PromptDialog(f"{label} on {self.target_name()}, in % (0 turns it off)", f"{current * 100:g}",
+                                          check=check_with(percent)), apply)
 
     def action_fail_next(self) -> None:
         self.change(fail_next=3)
@@ -81,31 +148,23 @@ class FaultsPane(Pane):
     def action_clear_one(self) -> None:
         for runner in self.targets():
             runner.ctx.faults.clear()
+        self.app.notify(f"{self.target_name()}: no faults")
 
     def action_error_codes(self) -> None:
-        from .dialogs import PromptDialog
-
         def apply(answer: str | None) -> None:
-            if not answer:
-                return
-            try:
-                self.change(error_codes=[int(code) for code in answer.replace(" ", "").split(",") if code])
-            except ValueError:
-                self.app.notify("type HTTP error codes from 400 to 599, e.g. 503,500", severity="error")
+            if answer and answer.strip():
+                self.change(error_codes=codes(answer))
 
         current = ",".join(map(str, self.targets()[0].ctx.faults.policy.error_codes))
-        self.app.push_screen(PromptDialog("Status codes of injected errors (comma-separated)", current), apply)
+        self.app.push_screen(PromptDialog(f"Status codes of injected errors on {self.target_name()} (comma-separated)", current,
+                                          check=check_with(codes)), apply)
 
     def action_delay_bounds(self) -> None:
-        from .dialogs import PromptDialog
-
         def apply(answer: str | None) -> None:
-            try:
-                low, high = (int(x) for x in (answer or "").replace("-", " ").split())
+            if answer and answer.strip():
+                low, high = delay_bounds(answer)
                 self.change(min_delay_ms=low, max_delay_ms=high, delay_enabled=True)
-            except (ValueError, TypeError):
-                if answer:
-                    self.app.notify("type two numbers: min max (ms), min not above max", severity="error")
 
         p = self.targets()[0].ctx.faults.policy
-        self.app.push_screen(PromptDialog("Delay bounds in ms: min max", f"{p.min_delay_ms} {p.max_delay_ms}"), apply)
+        self.app.push_screen(PromptDialog(f"Delay bounds on {self.target_name()} in ms: min max", f"{p.min_delay_ms} {p.max_delay_ms}",
+                                          check=check_with(delay_bounds)), apply)

@@ -1,160 +1,326 @@
-"""Requests pane: a live tail of the journal across servers, filtered, with the detail of one request."""
+"""Requests pane: a live tail of the journal across servers, filtered, ordered by when each request arrived; the
+detail of the highlighted one beside the list on wide terminals (a dialog on narrow ones); copy as curl."""
 
 from __future__ import annotations
 
+import json
 import time
 
+from rich.text import Text
 from textual import on
 from textual.binding import Binding
-from textual.widgets import DataTable, Input
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import DataTable, Input, Static
 
 from .. import export
-from ..journal import RequestEntry
 from ..display import escape_controls, plain
-from .base import Pane
-from .dialogs import PromptDialog, TextDialog
+from ..filters import FilterError, compile_filter
+from ..journal import RequestEntry
+from .base import Pane, cursor_key, cut, restore_cursor
+from .dialogs import ConfirmDialog, PromptDialog, TextDialog
 
 MAX_ROWS = 500
 FIRST_ROWS = 40  # drawn when the pane is shown (a screenful); the live tail then grows it to MAX_ROWS
 LIVE_ROWS_PER_FLUSH = 40  # under a flood, a flush shows the newest few (DataTable rows are slow to add); the journal keeps all
+SPLIT_WIDTH = 160  # from this many columns the detail shows beside the list
+# Fixed columns (time, server, method, status, ms, fault) always show; the path takes what is left.
+COLUMNS = (("time", 12), ("server", 8), ("method", 6), ("path", 0), ("status", 6), ("ms", 7), ("fault", 10))
+STATUS_STYLES = {"2": "green", "3": "cyan", "4": "yellow", "5": "bold red"}
+HEX_PREVIEW = 256
 
 
-def matches(entry: RequestEntry, query: str) -> bool:
-    """`server:s3 method:GET status:5xx text`: every token must match; plain text is a path substring."""
-    for token in query.split():
-        name, sep, value = token.partition(":")
-        if sep and name == "server":
-            if entry.server != value:
-                return False
-        elif sep and name == "method":
-            if entry.method != value.upper():
-                return False
-        elif sep and name == "status":
-            status = str(entry.status)
-            if value.endswith("xx") and len(value) == 3:
-                if status[0] != value[0]:
-                    return False
-            elif status != value:
-                return False
-        elif token not in entry.path:
-            return False
-    return True
+class Stamp(str):
+    """The time cell: shown as HH:MM:SS.mmm, ordered by (arrival, id)."""
+
+    order: tuple[float, int]
+
+
+def body_text(preview: bytes, size: int, headers: list[tuple[str, str]]) -> str:
+    """A body for reading: JSON pretty-printed, other text as it is, binary as its size and a hex preview."""
+    if not preview:
+        return f"{size:,} bytes, not kept (--body-preview-bytes)" if size else "(empty)"
+    cut_note = f"\n… {size - len(preview):,} more bytes not kept (--body-preview-bytes)" if size > len(preview) else ""
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    try:
+        text = preview.decode("utf-8")
+    except UnicodeDecodeError:
+        shown = preview[:HEX_PREVIEW]
+        rows = [f"{i:06x}  {shown[i:i + 16].hex(' ')}" for i in range(0, len(shown), 16)]
+        return f"binary, {size:,} bytes{' (' + content_type + ')' if content_type else ''}:\n" + "\n".join(rows) + cut_note
+    if "json" in content_type or text[:1] in "{[":
+        try:
+            return json.dumps(json.loads(text), indent=2, ensure_ascii=False) + cut_note
+        except ValueError:
+            pass
+    return text + cut_note
 
 
 def describe(entry: RequestEntry) -> str:
+    request_headers, response_headers = entry.request_headers, entry.response_headers
     lines = [
         f"{entry.method} {entry.path}{'?' + entry.query if entry.query else ''}",
         f"server {entry.server} · status {entry.status or 'no response'} · {entry.duration_ms:.2f} ms · fault {entry.fault or 'none'}",
         f"at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(entry.time))} from {entry.client or '?'} · "
-        f"request {entry.request_size} bytes · response {entry.response_size} bytes",
+        f"request {size_text(entry.request_size)} · response {size_text(entry.response_size)}",
         "",
         "Request headers:",
-        *(f"  {k}: {v}" for k, v in entry.request_headers),
+        *(f"  {k}: {v}" for k, v in request_headers),
         "",
-        "Request body (preview):",
-        "  " + (entry.request_preview.decode("utf-8", "replace") or "(empty)"),
+        "Request body:",
+        body_text(entry.request_preview, entry.request_size, request_headers),
         "",
         "Response headers:",
-        *(f"  {k}: {v}" for k, v in entry.response_headers),
+        *(f"  {k}: {v}" for k, v in response_headers),
         "",
-        "Response body (preview):",
-        "  " + (entry.response_preview.decode("utf-8", "replace") or "(empty)"),
+        "Response body:",
+        body_text(entry.response_preview, entry.response_size, response_headers),
     ]
     return escape_controls("\n".join(lines), lines=True)
+
+
+def size_text(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / 1024 / 1024:.1f} MiB"
+
+
+def status_cell(status: int) -> Text:
+    return Text(str(status), style=STATUS_STYLES.get(str(status)[0], "")) if status else Text("—", style="bold red")
 
 
 class RequestsPane(Pane):
     TITLE = "Requests"
     KEY = "requests"
     BINDINGS = [
-        Binding("f", "toggle_follow", "Follow", tooltip="Keep the newest request in view"),
-        Binding("slash", "focus_filter", "Filter", tooltip="server:NAME method:GET status:5xx and path text"),
-        Binding("enter", "detail", "Detail", show=False),
-        Binding("c", "clear", "Clear", tooltip="Forget every journal entry"),
-        Binding("x", "export", "Export…", tooltip="Write the journal (as filtered) to a .har or .jsonl file"),
+        Binding("enter", "detail", "Detail", tooltip="The highlighted request: headers and bodies"),
+        Binding("slash", "focus_filter", "Filter", tooltip="server:s3 method:PUT|POST status:5xx !status:404 ms>100 /path"),
+        Binding("f", "toggle_follow", "Follow", tooltip="Keep the newest request in view (while the last row is highlighted)"),
+        Binding("c", "copy_curl", "Copy as curl", tooltip="A curl command that sends the highlighted request again"),
+        Binding("b", "copy_body", "Copy body", show=False, tooltip="The highlighted request's body (as the journal kept it)"),
+        Binding("h", "copy_headers", "Copy headers", show=False, tooltip="The highlighted request's headers"),
+        Binding("w", "export", "Write…", tooltip="Write the journal (as filtered) to a .har or .jsonl file"),
+        Binding("x", "clear", "Clear…", tooltip="Forget every journal entry (asks first)"),
     ]
 
     def __init__(self, hub) -> None:
         super().__init__(hub)
         self.follow = True
         self.query_text = ""
-        self.shown: dict[str, RequestEntry] = {}  # row key -> entry, for the detail view
-        self.shown_ids: set[int] = set()
+        self.keep = compile_filter("")
+        self.error: str | None = None
+        self.shown: dict[str, RequestEntry] = {}  # row key (the entry's id) -> entry
+        self.matching = 0  # journal entries the filter accepts (shown: up to MAX_ROWS of them)
+        self._path_width = 0
 
     def compose(self):
-        yield Input(placeholder="filter: server:s3 method:PUT status:5xx /path   (/ to focus)", id="requests-filter")
-        table = DataTable(id="requests-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("time", "server", "method", "path", "status", "ms", "fault")
-        yield table
+        yield Input(placeholder="filter: server:s3 method:PUT|POST status:5xx !status:404 ms>100 /path   (/ to focus, Enter back)",
+                    id="requests-filter")
+        yield Static("", id="requests-status")
+        with Horizontal(id="requests-body"):
+            yield DataTable(id="requests-table", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="requests-detail-scroll"):
+                yield Static("", id="requests-detail")
+
+    # --- layout ---
+
+    def _layout(self) -> bool:
+        """Fit the columns to the terminal (the path takes what the fixed columns leave); True when that changed."""
+        width = self.app.size.width
+        split = width >= SPLIT_WIDTH
+        self.query_one("#requests-detail-scroll").display = split
+        table_width = (width * 3 // 5 if split else width) - 2  # the list takes 3/5 beside the detail; 2: scrollbar
+        fixed = sum(w + 2 for _, w in COLUMNS if w)  # each cell has a space either side
+        path_width = max(table_width - fixed - 2, 8)
+        changed = path_width != self._path_width
+        self._path_width = path_width
+        return changed
+
+    def on_resize(self) -> None:
+        if self._layout():
+            self.refresh_view()
+
+    def _columns(self, table: DataTable) -> None:
+        table.clear(columns=True)
+        for name, width in COLUMNS:
+            table.add_column(name, width=width or self._path_width or 30, key=name)
 
     def _row(self, entry: RequestEntry) -> tuple:
-        stamp = time.strftime("%H:%M:%S", time.localtime(entry.time)) + f".{int(entry.time * 1000) % 1000:03d}"
-        return (stamp, entry.server, plain(entry.method), plain(entry.path[:80]), str(entry.status or "—"), f"{entry.duration_ms:.1f}", plain(entry.fault or ""))
+        stamp = Stamp(time.strftime("%H:%M:%S", time.localtime(entry.time)) + f".{int(entry.time * 1000) % 1000:03d}")
+        stamp.order = (entry.time, entry.id)
+        target = entry.path + (f"?{entry.query}" if entry.query else "")
+        return (stamp, entry.server, plain(entry.method), plain(cut(target, self._path_width or 30)), status_cell(entry.status),
+                f"{entry.duration_ms:.1f}", plain(cut(entry.fault or "", 10)))
+
+    # --- rows ---
 
     def _add(self, entries: list[RequestEntry]) -> None:
         table = self.query_one(DataTable)
-        new = [e for e in entries[-MAX_ROWS:] if e.id not in self.shown_ids]  # some were drawn from the journal already
-        for entry, row_key in zip(new, table.add_rows(self._row(e) for e in new)):
-            self.shown[str(row_key.value)] = entry
-            self.shown_ids.add(entry.id)
+        key, row = cursor_key(table), table.cursor_row
+        at_bottom = row >= table.row_count - 1  # following: only while the newest row is the highlighted one
+        new = [e for e in entries[-MAX_ROWS:] if str(e.id) not in self.shown]  # some were drawn from the journal already
+        if not new:
+            return
+        last = max((e.time for e in self.shown.values()), default=0.0)
+        for entry in new:
+            table.add_row(*self._row(entry), key=str(entry.id))
+            self.shown[str(entry.id)] = entry
+        if min(e.time for e in new) < last or any(a.time > b.time for a, b in zip(new, new[1:])):
+            table.sort("time", key=lambda stamp: stamp.order)  # a request that ended late still lists by its arrival
         overflow = table.row_count - MAX_ROWS
         if overflow > 0:
-            for row_key in list(table.rows)[:overflow]:
+            for row_key in [table.coordinate_to_cell_key((i, 0)).row_key for i in range(overflow)]:
                 table.remove_row(row_key)
-                gone = self.shown.pop(str(row_key.value), None)
-                if gone is not None:
-                    self.shown_ids.discard(gone.id)
-        if self.follow and table.row_count:
+                self.shown.pop(str(row_key.value), None)
+        if self.follow and at_bottom:
             table.move_cursor(row=table.row_count - 1)
+        else:
+            restore_cursor(table, key, row)  # moved up to read one: it stays put as others arrive
+        self._show_selected()
 
     def refresh_view(self) -> None:
-        self.query_one(DataTable).clear()
+        table = self.query_one(DataTable)
+        key, row, was_at_bottom = cursor_key(table), table.cursor_row, table.cursor_row >= table.row_count - 1
+        self._layout()
+        self._columns(table)
         self.shown.clear()
-        self.shown_ids.clear()
-        self._add(self.hub.journal.query(keep=lambda e: matches(e, self.query_text), limit=FIRST_ROWS))
+        entries = self.hub.journal.query(keep=self.keep, limit=FIRST_ROWS)
+        self.matching = sum(1 for e in self.hub.journal.entries() if self.keep(e)) if self.query_text else len(self.hub.journal)
+        self._add(entries)
+        if key is not None and not (self.follow and was_at_bottom):
+            restore_cursor(table, key, row)
+        self._status()
 
     def apply(self, batch: list) -> None:
-        fresh = [item for item in batch if isinstance(item, RequestEntry) and matches(item, self.query_text)]
+        arrived = [item for item in batch if isinstance(item, RequestEntry)]
+        if not arrived:
+            return
+        fresh = [item for item in arrived if self.keep(item)]
+        self.matching += len(fresh)
         if fresh:
             self._add(fresh[-LIVE_ROWS_PER_FLUSH:])
+        self._status()
+
+    def _status(self) -> None:
+        status = self.query_one("#requests-status", Static)
+        if self.error:
+            status.update(Text(f"✗ {self.error}", style="bold red"))
+            return
+        total = len(self.hub.journal)
+        shown = self.query_one(DataTable).row_count
+        what = f"{self.matching:,} of {total:,} requests match" if self.query_text else f"{total:,} requests"
+        listed = f" · the newest {shown:,} listed" if shown < self.matching else ""
+        status.update(Text(f"{what}{listed} · follow {'on' if self.follow else 'off'}", style="dim"))
+
+    # --- filter ---
 
     @on(Input.Changed, "#requests-filter")
     def filter_changed(self, event: Input.Changed) -> None:
-        self.query_text = event.value.strip()
+        text = event.value.strip()
+        try:
+            keep = compile_filter(text, list(self.hub.specs))
+        except FilterError as exc:
+            self.error = str(exc)  # the last good filter stays applied
+            self._status()
+            return
+        self.error = None
+        self.query_text, self.keep = text, keep
         self.refresh_view()
+
+    @on(Input.Submitted, "#requests-filter")
+    def filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def key_escape(self) -> None:
+        if self.query_one(Input).has_focus:
+            self.query_one(DataTable).focus()
 
     def action_focus_filter(self) -> None:
         self.query_one(Input).focus()
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
-        self.notify(f"follow {'on' if self.follow else 'off'}")
+        if self.follow:
+            table = self.query_one(DataTable)
+            if table.row_count:
+                table.move_cursor(row=table.row_count - 1)
+        self._status()
+        self.notify(f"follow {'on: the newest request stays in view' if self.follow else 'off'}")
+
+    # --- the highlighted request ---
+
+    def selected(self) -> RequestEntry | None:
+        key = cursor_key(self.query_one(DataTable))
+        return self.shown.get(key) if key is not None else None
+
+    def acts_on(self) -> str:
+        entry = self.selected()
+        return f"#{entry.id} {entry.method} {cut(entry.path, 40)}" if entry is not None else ""
+
+    @on(DataTable.RowHighlighted, "#requests-table")
+    def highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        scroll = self.query_one("#requests-detail-scroll")
+        if not scroll.display:
+            return
+        entry = self.selected()
+        self.query_one("#requests-detail", Static).update(
+            plain(describe(entry), lines=True) if entry is not None else "Nothing selected: requests appear here as they arrive.")
+
+    @on(DataTable.RowSelected, "#requests-table")
+    def row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_detail()
+
+    def action_detail(self) -> None:
+        entry = self.selected()
+        if entry is None:
+            return
+        if self.query_one("#requests-detail-scroll").display:
+            self._show_selected()  # already beside the list
+            return
+        self.app.push_screen(TextDialog(f"Request #{entry.id}", describe(entry), "Esc closes · c in the list copies it as curl"))
+
+    def curl(self, entry: RequestEntry) -> str:
+        return export.curl_command(entry, self.hub.urls().get(entry.server, "http://127.0.0.1"))
+
+    def action_copy_curl(self) -> None:
+        entry = self.selected()
+        if entry is not None:
+            self.app.copy_and_show(self.curl(entry), f"curl for request #{entry.id}", f"curl for {entry.method} {entry.path} copied")
+
+    def action_copy_body(self) -> None:
+        entry = self.selected()
+        if entry is not None:
+            text = body_text(entry.request_preview, entry.request_size, entry.request_headers)
+            self.app.copy_and_show(text, f"Body of request #{entry.id}", f"body of {entry.method} {entry.path} copied")
+
+    def action_copy_headers(self) -> None:
+        entry = self.selected()
+        if entry is not None:
+            text = "\n".join(f"{k}: {v}" for k, v in entry.request_headers)
+            self.app.copy_and_show(text, f"Headers of request #{entry.id}", f"headers of {entry.method} {entry.path} copied")
+
+    # --- the journal ---
 
     def action_clear(self) -> None:
-        self.hub.journal.clear()
-        self.refresh_view()
+        def clear(yes: bool | None) -> None:
+            if yes:
+                self.hub.journal.clear()
+                self.refresh_view()
+                self.notify("the journal is empty")
+
+        self.app.push_screen(ConfirmDialog(f"Forget all {len(self.hub.journal):,} requests in the journal?"), clear)
 
     def action_export(self) -> None:
-        query = self.query_text
+        query, keep = self.query_text, self.keep
 
         def write(answer: str | None) -> None:
             if answer:
-                self.app.export_journal(answer.strip(), keep=lambda e: matches(e, query))
+                self.app.export_journal(answer.strip(), keep=keep)
 
         default = export.default_filename("har")
         what = f"requests matching '{query}'" if query else "every request"
         self.app.push_screen(PromptDialog(f"Write {what} to (.har or .jsonl)", default), write)
-
-    @on(DataTable.RowSelected, "#requests-table")
-    def selected(self, event: DataTable.RowSelected) -> None:
-        self.show_detail(str(event.row_key.value))
-
-    def action_detail(self) -> None:
-        table = self.query_one(DataTable)
-        if table.row_count:
-            self.show_detail(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
-
-    def show_detail(self, key: str) -> None:
-        entry = self.shown.get(key)
-        if entry is not None:
-            self.app.push_screen(TextDialog(f"Request #{entry.id}", describe(entry), "Esc closes"))

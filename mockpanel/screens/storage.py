@@ -1,4 +1,5 @@
-"""Storage pane: the S3 mock's buckets and objects; copy a presigned URL, delete an object, reset."""
+"""Storage pane: the S3 mock's buckets, and a bucket's objects as folders by `/` (like the AWS console), a page at
+a time; copy a presigned URL, delete an object, reset."""
 
 from __future__ import annotations
 
@@ -10,9 +11,22 @@ from textual.widgets import DataTable, Static
 
 from ..display import plain
 from ..spec import DomainError
-from .base import Pane
+from .base import Pane, cursor_key, cut, restore_cursor
+from .dialogs import ConfirmDialog
 
-MAX_OBJECTS = 1000
+PAGE = 1000  # objects listed at once; m lists the next page too
+UP = "\x00up"  # row keys of the rows that are not objects (object keys are valid UTF-8 without NUL)
+FOLDER = "\x00folder:"
+
+
+def size_text(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    if size < 1024 ** 3:
+        return f"{size / 1024 / 1024:.1f} MiB"
+    return f"{size / 1024 ** 3:.2f} GiB"
 
 
 class StoragePane(Pane):
@@ -20,22 +34,29 @@ class StoragePane(Pane):
     KEY = "storage"
     SERVERS = ("s3",)
     BINDINGS = [
-        Binding("u", "presign", "Copy presigned URL", tooltip="A GET URL for the selected object, valid one hour"),
-        Binding("delete,d", "delete_object", "Delete object"),
-        Binding("x", "reset", "Reset S3"),
+        Binding("enter", "open", "Open folder", tooltip="Into the selected folder (.. goes up)"),
+        Binding("backspace", "up", "Up", tooltip="To the folder above"),
+        Binding("m", "more", "More", tooltip=f"List the next {PAGE:,} objects of this folder"),
+        Binding("c", "presign", "Copy presigned URL", tooltip="A GET URL for the selected object, valid one hour"),
+        Binding("u", "presign", "Copy presigned URL", show=False),
+        Binding("x,delete", "delete_object", "Delete object…", tooltip="Delete the selected object (asks first)"),
+        Binding("X", "reset", "Reset S3…", tooltip="Every bucket and object gone, the configured buckets back (asks first)"),
     ]
 
     def __init__(self, hub) -> None:
         super().__init__(hub)
         self.bucket: str | None = None
+        self.prefix = ""
+        self.pages = 1
 
     def compose(self):
         if self.runner("s3") is None:
             yield Static("The S3 server is not running (see --only).", classes="empty")
             return
         buckets = DataTable(id="buckets-table", cursor_type="row")
-        buckets.add_columns("bucket", "objects", "bytes", "region")
+        buckets.add_columns("bucket", "objects", "size", "region")
         yield buckets
+        yield Static("", id="objects-status")
         objects = DataTable(id="objects-table", cursor_type="row", zebra_stripes=True)
         objects.add_columns("key", "size", "content type", "modified", "etag", "metadata")
         yield objects
@@ -52,42 +73,86 @@ class StoragePane(Pane):
         buckets = self.storage.buckets()
         names = [b.name for b in buckets]
         for bucket in buckets:
-            table.add_row(plain(bucket.name), str(bucket.objects), str(bucket.size), bucket.region, key=bucket.name)
+            table.add_row(plain(bucket.name), f"{bucket.objects:,}", size_text(bucket.size), bucket.region, key=bucket.name)
         if self.bucket not in names:
-            self.bucket = names[0] if names else None
+            self.bucket, self.prefix, self.pages = (names[0] if names else None), "", 1
         if self.bucket is not None:
             table.move_cursor(row=names.index(self.bucket))
         self.show_objects()
 
     def show_objects(self) -> None:
         table = self.query_one("#objects-table", DataTable)
-        cursor = table.cursor_row
+        status = self.query_one("#objects-status", Static)
+        key, row = cursor_key(table), table.cursor_row
         table.clear()
         if self.bucket is None:
+            status.update(plain("No buckets yet: aws --endpoint-url " + self.hub.urls().get("s3", "") + " s3 mb s3://my-bucket"))
             return
         try:
-            objects = self.storage.objects(self.bucket, limit=MAX_OBJECTS)
+            page = self.storage.browse(self.bucket, self.prefix, limit=PAGE * self.pages)
         except DomainError:  # deleted meanwhile; its event redraws the buckets
             return
-        for meta in objects:
-            key = meta.key
+        if self.prefix:
+            table.add_row("..", "", "folder above", "", "", "", key=UP)
+        for folder in page.folders:
+            table.add_row(plain(cut(folder[len(self.prefix):], 60)), "", "folder", "", "", "", key=FOLDER + folder)
+        for meta in page.objects:
             metadata = ", ".join(f"{k}={v}" for k, v in meta.metadata.items())
-            table.add_row(plain(key), str(meta.size), plain(meta.content_type), time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(meta.last_modified)),
-                          plain(meta.etag.strip('"')), plain(metadata), key=key)
-        if table.row_count:
-            table.move_cursor(row=min(cursor, table.row_count - 1))
+            table.add_row(plain(cut(meta.key[len(self.prefix):], 60)), size_text(meta.size), plain(cut(meta.content_type, 30)),
+                          time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(meta.last_modified)), plain(meta.etag.strip('"')[:12]),
+                          plain(cut(metadata, 40)), key=meta.key)
+        listed = len(page.objects) + len(page.folders)
+        where = f"s3://{self.bucket}/{self.prefix}"
+        if page.more:
+            counted = f"{len(page.objects):,} of {page.under_prefix:,} objects shown" + (f" and {len(page.folders):,} folders" if page.folders else "")
+            status.update(plain(f"{where} · {counted} · m lists {PAGE:,} more"))
+        else:
+            status.update(plain(f"{where} · {listed:,} entries" + (" · Enter opens a folder, Backspace goes up" if page.folders or self.prefix else "")))
+        restore_cursor(table, key, row)
 
     @on(DataTable.RowHighlighted, "#buckets-table")
     def bucket_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value != self.bucket:
-            self.bucket = str(event.row_key.value)
+            self.bucket, self.prefix, self.pages = str(event.row_key.value), "", 1
             self.show_objects()
 
     def selected_key(self) -> str | None:
+        """The selected object's key (None on a folder row)."""
+        key = cursor_key(self.query_one("#objects-table", DataTable))
+        return None if key is None or key.startswith("\x00") else key
+
+    def acts_on(self) -> str:
+        if self.storage is None:
+            return ""
+        key = self.selected_key()
+        return f"{self.bucket}/{key}" if key is not None else (f"s3://{self.bucket}/{self.prefix}" if self.bucket else "")
+
+    @on(DataTable.RowSelected, "#objects-table")
+    def row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        key = cursor_key(self.query_one("#objects-table", DataTable))
+        if key == UP:
+            self.action_up()
+        elif key is not None and key.startswith(FOLDER):
+            self._go(key[len(FOLDER):])
+
+    def action_up(self) -> None:
+        if self.prefix:
+            above = self.prefix[: self.prefix.rstrip("/").rfind("/") + 1]
+            self._go(above, select=FOLDER + self.prefix)
+
+    def _go(self, prefix: str, select: str | None = None) -> None:
+        self.prefix, self.pages = prefix, 1
         table = self.query_one("#objects-table", DataTable)
-        if not table.row_count:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        table.clear()
+        self.show_objects()
+        restore_cursor(table, select, 1 if prefix else 0)  # on the first entry, not on ".."
+
+    def action_more(self) -> None:
+        self.pages += 1
+        self.show_objects()
 
     def action_presign(self) -> None:
         key = self.selected_key()
@@ -100,15 +165,26 @@ class StoragePane(Pane):
         self.app.copy_and_show(url, f"Presigned URL for {bucket}/{key}", f"presigned URL for {key} copied (valid 1 h)")
 
     def action_delete_object(self) -> None:
-        key = self.selected_key()
-        if key is None or self.bucket is None:
+        key, bucket = self.selected_key(), self.bucket
+        if key is None or bucket is None:
             return
-        try:
-            self.storage.delete_object(self.bucket, key)
-        except DomainError as exc:
-            self.app.notify(exc.message, severity="error")
-            return
-        self.app.notify(f"deleted {self.bucket}/{key}")
 
-    async def action_reset(self) -> None:
-        await self.app.reset_server("s3")
+        def delete(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.storage.delete_object(bucket, key)
+            except DomainError as exc:
+                self.app.notify(exc.message, severity="error")
+                return
+            self.app.notify(f"deleted {bucket}/{key}")
+
+        self.app.push_screen(ConfirmDialog(f"Delete s3://{bucket}/{key}?"), delete)
+
+    def action_reset(self) -> None:
+        async def reset(yes: bool | None) -> None:
+            if yes:
+                await self.app.reset_server("s3")
+
+        count = self.storage.object_count()
+        self.app.push_screen(ConfirmDialog(f"Reset S3: delete every bucket and all {count:,} objects?"), reset)

@@ -9,8 +9,8 @@ from textual.widgets import DataTable, Static
 
 from ..display import plain
 from ..spec import DomainError
-from .base import Pane
-from .dialogs import PromptDialog
+from .base import Pane, cursor_key, restore_cursor
+from .dialogs import ConfirmDialog, PromptDialog
 
 
 class UsersPane(Pane):
@@ -18,11 +18,12 @@ class UsersPane(Pane):
     KEY = "users"
     SERVERS = ("auth",)
     BINDINGS = [
-        Binding("a", "copy_access", "Copy access token", tooltip="Copy a fresh access token of the selected user"),
-        Binding("r", "copy_refresh", "Copy refresh token"),
+        Binding("c", "copy_access", "Copy access token", tooltip="Copy a fresh access token of the selected user"),
+        Binding("a", "copy_access", "Copy access token", show=False),
+        Binding("t", "copy_refresh", "Copy refresh token"),
         Binding("i", "issue", "Issue token…", tooltip="An access token with the expiry you choose"),
         Binding("n", "add_user", "Add user…"),
-        Binding("x", "reset_users", "Reset to seed"),
+        Binding("x", "reset_users", "Reset users…", tooltip="Back to the seed users; added ones are deleted (asks first)"),
     ]
 
     def compose(self):
@@ -41,20 +42,23 @@ class UsersPane(Pane):
         if self.accounts is None:
             return
         table = self.query_one(DataTable)
-        cursor = table.cursor_row
+        key, row = cursor_key(table), table.cursor_row
         table.clear()
         for user in self.accounts.users():
             table.add_row(plain(user.email), plain(user.name), user.id, user.created_at, key=user.id)
-        if table.row_count:
-            table.move_cursor(row=min(cursor, table.row_count - 1))
+        restore_cursor(table, key, row)
 
     def selected_id(self) -> str | None:
         if self.accounts is None:
             return None
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return cursor_key(self.query_one(DataTable))
+
+    def acts_on(self) -> str:
+        user_id = self.selected_id()
+        try:
+            return self.accounts.user(user_id).email if user_id is not None else ""
+        except DomainError:
+            return ""
 
     def copy_token(self, kind: str, ttl: timedelta | None = None) -> None:
         user_id = self.selected_id()
@@ -101,5 +105,9 @@ class UsersPane(Pane):
         self.app.push_screen(PromptDialog("New user: email password name", placeholder="frank@example.com password123 Frank Castle"), add)
 
     def action_reset_users(self) -> None:
-        count = self.accounts.reset_users()
-        self.app.notify(f"users reset to the {count} seed users")
+        def reset(yes: bool | None) -> None:
+            if yes:
+                count = self.accounts.reset_users()
+                self.app.notify(f"users reset to the {count} seed users")
+
+        self.app.push_screen(ConfirmDialog(f"Reset users: delete the {len(self.accounts.users())} users and bring back the seed ones?"), reset)

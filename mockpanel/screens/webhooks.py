@@ -12,10 +12,11 @@ from textual.widgets import DataTable, Static
 
 from ..display import plain
 from ..spec import DomainError
-from .base import Pane
-from .dialogs import PromptDialog
+from .base import Pane, cursor_key, cut, restore_cursor
+from .dialogs import ConfirmDialog, PromptDialog
 
 MAX_ROWS = 500
+COPY_LIMIT = 64 * 1024  # what `c` copies and shows (a dialog holding megabytes would hold the loop); `w` writes it all
 
 
 class WebhooksPane(Pane):
@@ -25,8 +26,9 @@ class WebhooksPane(Pane):
     BINDINGS = [
         Binding("y", "replay", "Replay…", tooltip="Re-send the selected event to a URL"),
         Binding("p", "plan", "Response plan…", tooltip="e.g. 500x3+200, delay=2000, timeout; empty: none"),
+        Binding("c", "copy_body", "Copy body", tooltip="The selected event's body on the clipboard (up to 64 KiB; w writes it all)"),
         Binding("w", "write_body", "Write body…", tooltip="Write the selected event's whole body to a file"),
-        Binding("c", "clear", "Clear"),
+        Binding("x", "clear", "Clear…", tooltip="Delete every stored webhook (asks first)"),
     ]
 
     def compose(self):
@@ -47,23 +49,29 @@ class WebhooksPane(Pane):
         if self.receiver is None:
             return
         table = self.query_one(DataTable)
-        cursor = table.cursor_row
+        key, row = cursor_key(table), table.cursor_row
         table.clear()
         for event in self.receiver.events()[:MAX_ROWS]:
             s = event.summary()
-            table.add_row(s["received_at"][11:23], plain(event.client_id), plain(event.event_type or "—"), event.signature.verdict,
-                          event.signature.scheme or "—", str(event.attempt), str(event.response_status or "held"), key=event.id)
+            table.add_row(s["received_at"][11:23], plain(cut(event.client_id, 24)), plain(cut(event.event_type or "—", 32)),
+                          event.signature.verdict, event.signature.scheme or "—", str(event.attempt),
+                          str(event.response_status or "held"), key=event.id)
         if table.row_count:
-            table.move_cursor(row=min(cursor, table.row_count - 1))
+            restore_cursor(table, key, row)  # the same event stays selected as new ones arrive above it
             self.show_detail(self.selected())
         else:
             self.query_one("#webhook-detail", Static).update("No webhooks yet: POST to /webhooks/<client-id>.")
 
     def selected(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        return cursor_key(self.query_one(DataTable))
+
+    def acts_on(self) -> str:
+        event_id = self.selected() if self.receiver is not None else None
+        try:
+            event = self.receiver.event(event_id) if event_id else None
+        except DomainError:
+            return ""
+        return f"{event.event_type or 'event'} from {event.client_id}" if event is not None else ""
 
     @on(DataTable.RowHighlighted, "#webhooks-table")
     def highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -151,6 +159,25 @@ class WebhooksPane(Pane):
 
         self.app.push_screen(PromptDialog("Write the whole body to", f"webhook-{event.id[:8]}.body"), write)
 
+    def action_copy_body(self) -> None:
+        event_id = self.selected()
+        if event_id is None:
+            return
+        try:
+            event = self.receiver.event(event_id)
+        except DomainError:
+            return
+        body = event.body[:COPY_LIMIT].decode("utf-8", "replace")
+        note = f" (the first {COPY_LIMIT // 1024} KiB of {len(event.body):,} bytes: w writes it all)" if len(event.body) > COPY_LIMIT else ""
+        self.app.copy_and_show(body, f"Body of {event.event_type or 'the event'} from {event.client_id}", f"webhook body copied{note}")
+
     def action_clear(self) -> None:
-        count = self.receiver.clear()
-        self.app.notify(f"{count} webhooks deleted")
+        count = len(self.receiver.events())
+
+        def clear(yes: bool | None) -> None:
+            if yes:
+                self.app.notify(f"{self.receiver.clear()} webhooks deleted")
+                self.query_one("#webhook-detail", Static).update("")
+
+        if count:
+            self.app.push_screen(ConfirmDialog(f"Delete all {count:,} stored webhooks?"), clear)

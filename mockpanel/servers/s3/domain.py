@@ -3,12 +3,13 @@ change them. Every change goes through Storage, which sends its bus event; Store
 
 from __future__ import annotations
 
+import bisect
 from typing import NamedTuple
 
 from ...service import ServerContext
 from ...spec import NotFound
 from .signing import presign_v4
-from .storage import Bucket, ObjectMeta, Store
+from .storage import Bucket, ObjectMeta, Store, past_prefix, walk
 
 
 class BucketView(NamedTuple):
@@ -17,6 +18,16 @@ class BucketView(NamedTuple):
     created: float
     objects: int
     size: int
+
+
+class Page(NamedTuple):
+    """One page of a bucket seen as folders: the common prefixes ("folders") and objects directly under `prefix`."""
+
+    folders: list[str]
+    objects: list[ObjectMeta]
+    more: bool  # another page follows
+    last: str | None  # give it as `after` for the next page
+    under_prefix: int  # objects anywhere under the prefix (for "1,000 of 1,500 shown")
 
 
 class Storage:
@@ -43,6 +54,14 @@ class Storage:
         found = self._bucket(bucket)
         keys = found.keys if not prefix else [k for k in found.keys if k.startswith(prefix)]
         return [found.objects[k] for k in (keys if limit is None else keys[:limit])]
+
+    def browse(self, bucket: str, prefix: str = "", *, after: str = "", limit: int = 1000, delimiter: str = "/") -> Page:
+        """A page of what is directly under `prefix`, as S3 lists it with a delimiter (folders and objects by key)."""
+        found = self._bucket(bucket)
+        keys, folders, more, last = walk(found, prefix, delimiter, after, limit)
+        start = bisect.bisect_left(found.keys, prefix)
+        under = past_prefix(found.keys, prefix, start) - start if prefix else len(found.keys)
+        return Page(folders, [found.objects[k] for k in keys], more, last, under)
 
     def object_count(self) -> int:
         return sum(len(b.objects) for b in self.store.buckets.values())
@@ -93,3 +112,4 @@ class Storage:
         first = s["access_keys"][0] if s["access_keys"] else "test-key:test-secret"
         access_key, _, secret = first.partition(":")
         return presign_v4(base, method, bucket, key, access_key, secret, expires_in, s["region"], self.ctx.clock() if now is None else now)
+

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 from typing import Callable
 from urllib.parse import quote
 
 from .request import Request
-from .storage import Bucket, ObjectMeta
+from .storage import ObjectMeta, walk
 from .xml import OWNER, S3Error, Xml, el, els, flag, iso8601, record
 
 
@@ -37,38 +36,6 @@ class Listings:
         if value < 0:
             raise S3Error("InvalidArgument", f"Argument {name} must be an integer between 0 and 2147483647", ArgumentName=name, ArgumentValue=raw)
         return min(value, default if name != "max-keys" else 1000)
-
-    @staticmethod
-    def _walk(bucket: Bucket, prefix: str, delimiter: str, after: str, limit: int) -> tuple[list[str], list[str], bool, str | None]:
-        """Keys and common prefixes after `after`, up to `limit` together; (keys, prefixes, truncated, last item)."""
-        keys = bucket.keys
-        n = len(keys)
-        start = max(prefix, after) if after else prefix
-        if after and delimiter and after.startswith(prefix) and after.endswith(delimiter) and after.find(delimiter, len(prefix)) == len(after) - len(delimiter):
-            i = _past(keys, after, 0)  # `after` was a common prefix: skip everything under it
-        else:
-            i = bisect.bisect_right(keys, start) if start == after else bisect.bisect_left(keys, start)
-        contents: list[str] = []
-        prefixes: list[str] = []
-        last = None
-        while i < n:
-            key = keys[i]
-            if not key.startswith(prefix):
-                break
-            if limit <= len(contents) + len(prefixes):
-                return contents, prefixes, True, last
-            if delimiter:
-                j = key.find(delimiter, len(prefix))
-                if j >= 0:
-                    common = key[: j + len(delimiter)]
-                    prefixes.append(common)
-                    last = common
-                    i = _past(keys, common, i)
-                    continue
-            contents.append(key)
-            last = key
-            i += 1
-        return contents, prefixes, False, last
 
     def _enc(self, req: Request) -> Callable[[str], str]:
         if req.params.get("encoding-type") == "url":
@@ -103,7 +70,7 @@ class Listings:
                 after = p.get("start-after", "")
         else:
             after = p.get("marker", "")
-        contents, prefixes, truncated, last = self._walk(bucket, prefix, delimiter, after, limit)
+        contents, prefixes, truncated, last = walk(bucket, prefix, delimiter, after, limit)
         objects = bucket.objects
         owner = not v2 or p.get("fetch-owner") == "true"
         parts = [el("Name", bucket.name), el("Prefix", enc(prefix))]
@@ -140,7 +107,7 @@ class Listings:
         prefix, delimiter = p.get("prefix", ""), p.get("delimiter", "")
         limit = self._max(req)
         after = p.get("key-marker", "")
-        contents, prefixes, truncated, last = self._walk(bucket, prefix, delimiter, after, limit)
+        contents, prefixes, truncated, last = walk(bucket, prefix, delimiter, after, limit)
         parts = [el("Name", bucket.name), el("Prefix", enc(prefix)), el("KeyMarker", enc(after)),
                  el("VersionIdMarker", p.get("version-id-marker", "")), el("MaxKeys", limit)]
         parts.append(self._listing_flags(req, enc, delimiter, truncated))
@@ -151,12 +118,3 @@ class Listings:
         parts.extend(el("CommonPrefixes", el("Prefix", enc(cp))) for cp in prefixes)
         await self.xml(send, req, "ListVersionsResult", parts)
 
-
-def _past(keys: list[str], prefix: str, lo: int) -> int:
-    """The index of the first key at or after `lo` that does not start with `prefix` (keys sorted by code point,
-    which is S3's UTF-8 byte order)."""
-    stem = prefix.rstrip("\U0010ffff")
-    if not stem:
-        return len(keys)
-    bound = stem[:-1] + chr(ord(stem[-1]) + 1)  # the least string above every one that starts with `prefix`
-    return bisect.bisect_left(keys, bound, lo)

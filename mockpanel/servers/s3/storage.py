@@ -358,3 +358,45 @@ class _PartStore:
 
     def data_ref(self, path: Path) -> str:
         return path.name
+
+
+def walk(bucket: Bucket, prefix: str, delimiter: str, after: str, limit: int) -> tuple[list[str], list[str], bool, str | None]:
+    """Keys and common prefixes after `after`, up to `limit` together; (keys, prefixes, truncated, last item)."""
+    keys = bucket.keys
+    n = len(keys)
+    start = max(prefix, after) if after else prefix
+    if after and delimiter and after.startswith(prefix) and after.endswith(delimiter) and after.find(delimiter, len(prefix)) == len(after) - len(delimiter):
+        i = past_prefix(keys, after, 0)  # `after` was a common prefix: skip everything under it
+    else:
+        i = bisect.bisect_right(keys, start) if start == after else bisect.bisect_left(keys, start)
+    contents: list[str] = []
+    prefixes: list[str] = []
+    last = None
+    while i < n:
+        key = keys[i]
+        if not key.startswith(prefix):
+            break
+        if limit <= len(contents) + len(prefixes):
+            return contents, prefixes, True, last
+        if delimiter:
+            j = key.find(delimiter, len(prefix))
+            if j >= 0:
+                common = key[: j + len(delimiter)]
+                prefixes.append(common)
+                last = common
+                i = past_prefix(keys, common, i)
+                continue
+        contents.append(key)
+        last = key
+        i += 1
+    return contents, prefixes, False, last
+
+
+def past_prefix(keys: list[str], prefix: str, lo: int) -> int:
+    """The index of the first key at or after `lo` that does not start with `prefix` (keys sorted by code point,
+    which is S3's UTF-8 byte order)."""
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return len(keys)
+    bound = stem[:-1] + chr(ord(stem[-1]) + 1)  # the least string above every one that starts with `prefix`
+    return bisect.bisect_left(keys, bound, lo)

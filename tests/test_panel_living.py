@@ -1,0 +1,180 @@
+"""The panel as one lives in it (issue 12): the highlighted row is the one acted on, selection follows its item,
+columns fit the terminal, keys typed fast are not lost, Storage pages and folders, requests listed by arrival."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from textual import events
+from textual.widgets import DataTable
+
+from conftest import make_s3_client, until
+from mockpanel.app import create_app
+from mockpanel.screens.requests import RequestsPane
+from mockpanel.screens.storage import StoragePane
+from mockpanel.screens.webhooks import WebhooksPane
+from mockpanel.testing import settings_for
+
+
+def column(table: DataTable, index: int) -> list[str]:
+    return [str(table.get_row_at(i)[index]) for i in range(table.row_count)]
+
+
+async def test_enter_and_the_palette_open_the_highlighted_request_not_the_newest():
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        url = app.hub.urls()["auth"]
+        async with httpx.AsyncClient() as client:
+            for i in range(5):
+                await client.get(f"{url}/health?n={i}")
+        await pilot.press("2")
+        table = app.query_one(RequestsPane).query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 5)
+        for follow in (True, False):
+            if not follow:
+                await pilot.press("f")
+            await pilot.press("up", "up")
+            await pilot.press("enter")
+            assert app.screen.query_one("#dialog-text").text.startswith("GET /health?n=2"), follow
+            await pilot.press("escape")
+            await pilot.press("ctrl+p", *"requests: detail", "enter")
+            assert app.screen.query_one("#dialog-text").text.startswith("GET /health?n=2"), follow
+            await pilot.press("escape", "down", "down")
+
+
+async def test_columns_fit_the_terminal_and_long_paths_end_with_an_ellipsis():
+    app = create_app(settings_for(["s3"]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        async with httpx.AsyncClient() as client:
+            await client.put(app.hub.urls()["s3"] + "/bkt/" + "very-long-folder-name/" * 8 + "object.bin", content=b"x")
+        await pilot.press("2")
+        table = app.query_one(RequestsPane).query_one(DataTable)
+        await until(pilot, lambda: table.row_count == 1)
+        widths = {column.label.plain: column.get_render_width(table) for column in table.columns.values()}
+        assert sum(widths.values()) <= 80, widths  # time, server, method, status, ms and fault stay on screen
+        assert column(table, 3)[0].endswith("…") and column(table, 4) == ["200"]
+        await pilot.resize_terminal(120, 30)  # wider: the path gets the room, the others keep theirs
+        await until(pilot, lambda: sum(c.get_render_width(table) for c in table.columns.values()) > 100)
+        assert column(table, 4) == ["200"]
+
+
+async def test_new_webhooks_leave_the_selection_on_its_event_and_the_plan_goes_to_its_client():
+    app = create_app(settings_for(["webhooks"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        url = app.hub.urls()["webhooks"]
+        async with httpx.AsyncClient() as client:
+            for name in ("first", "second", "third"):
+                await client.post(f"{url}/webhooks/{name}", json={"event_type": name})
+            await pilot.press("5")
+            pane = app.query_one(WebhooksPane)
+            table = pane.query_one(DataTable)
+            await until(pilot, lambda: table.row_count == 3)
+            await pilot.press("down")  # "second" (newest first)
+            chosen = pane.selected()
+            assert app.hub.facade("webhooks").event(chosen).client_id == "second"
+            for i in range(4):
+                await client.post(f"{url}/webhooks/late-{i}", json={"event_type": "late"})
+            await until(pilot, lambda: table.row_count == 7)
+            assert pane.selected() == chosen
+            await pilot.press("p", *"503", "enter")
+        assert app.hub.facade("webhooks").plan_for("second") is not None
+        assert app.hub.facade("webhooks").plan_for("late-3") is None
+
+
+async def test_the_header_shows_faults_set_on_all_servers_and_chaos_off_says_what_it_cleared():
+    app = create_app(settings_for(["auth", "webhooks"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("7")
+        table = app.query_one("#faults-table", DataTable)
+        table.move_cursor(row=table.row_count - 1)  # "(all servers)"
+        await pilot.press("e", "ctrl+a", "ctrl+k", *"20", "enter")
+        await until(pilot, lambda: app.sub_title == "● auth ⚡  ● webhooks ⚡")
+        assert any(n.message == "every server: errors 20% 500" for n in app._notifications)
+        app.hub.facade("webhooks").set_plan("shop", "500x3+200")
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: app.sub_title == "● auth  ● webhooks")
+        assert app.hub.facade("webhooks").plans() == {}
+        assert any("response plans off for shop" in n.message for n in app._notifications)
+
+
+async def test_a_key_typed_right_after_a_pane_number_reaches_that_pane():
+    app = create_app(settings_for(["auth", "webhooks"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        for _ in range(5):
+            app.copy_to_clipboard("")
+            await pilot.press("1")
+            for key in "3c":  # one burst, as a terminal delivers "3c" typed fast
+                app.post_message(events.Key(key, key))
+            await until(pilot, lambda: app.clipboard.count(".") == 2)  # the access token of the selected user
+            await pilot.press("escape")
+
+
+async def test_storage_pages_past_1000_objects_and_browses_folders():
+    app = create_app(settings_for(["s3"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        s3 = make_s3_client(app.hub.urls()["s3"])
+
+        def fill() -> None:
+            s3.create_bucket(Bucket="many")
+            for i in range(1500):
+                s3.put_object(Bucket="many", Key=f"item-{i:04d}", Body=b"")
+            s3.put_object(Bucket="many", Key="photos/2024/cat.jpg", Body=b"meow")
+
+        await asyncio.to_thread(fill)
+        await pilot.press("4")
+        pane = app.query_one(StoragePane)
+        objects = pane.query_one("#objects-table", DataTable)
+        status = pane.query_one("#objects-status")
+        await until(pilot, lambda: objects.row_count == 1000)
+        assert "1,000 of 1,501 objects shown" in str(status.render())
+        app.screen.set_focus(objects)
+        await pilot.press("m")
+        await until(pilot, lambda: objects.row_count == 1501)  # every object at the top, and the folder
+        assert column(objects, 0)[0] == "photos/" and column(objects, 2)[0] == "folder"  # folders first
+        assert column(objects, 0)[-1] == "item-1499"
+        objects.move_cursor(row=0)
+        await pilot.press("enter", "enter")  # photos/, then 2024/
+        await until(pilot, lambda: column(objects, 0) == ["..", "cat.jpg"])
+        assert "s3://many/photos/2024/" in str(status.render())
+        await pilot.press("backspace")
+        await until(pilot, lambda: column(objects, 0) == ["..", "2024/"])
+        assert objects.cursor_row == 1  # on the folder just left
+
+
+async def test_requests_list_by_arrival_even_when_the_first_ends_last():
+    app = create_app(settings_for(["s3", "webhooks", "client", "imageapi"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        from PIL import Image
+        import io
+
+        image = io.BytesIO()
+        Image.new("RGB", (4, 4), "blue").save(image, "PNG")
+        async with httpx.AsyncClient(timeout=30) as client:  # the client app calls the image API inside its request
+            r = await client.post(app.hub.urls()["client"] + "/api/upload", files={"file": ("a.png", image.getvalue(), "image/png")})
+            assert r.status_code == 202
+        await pilot.press("2")
+        table = app.query_one(RequestsPane).query_one(DataTable)
+        await until(pilot, lambda: {"client", "imageapi"} <= set(column(table, 1)))
+        servers = column(table, 1)
+        assert servers.index("client") < servers.index("imageapi")
+        times = column(table, 0)
+        assert times == sorted(times)
+
+
+async def test_the_servers_status_column_narrows_again_after_a_failure_is_gone():
+    import socket
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    busy = blocker.getsockname()[1]
+    app = create_app(settings_for(["auth", "webhooks"], {"auth": {"port": str(busy)}}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one("#servers-table", DataTable)
+        status = list(table.columns.values())[2]
+        assert column(table, 2)[0] == f"failed: port {busy} is in use" and status.width > len("running")
+        blocker.close()
+        await pilot.press("s")  # start auth again: its port is free now
+        await until(pilot, lambda: column(table, 2)[0] == "running")
+        assert list(table.columns.values())[2].width == len("running")
