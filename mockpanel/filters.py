@@ -1,5 +1,6 @@
 """The Requests pane's filter language, in the spirit of mitmproxy's: terms separated by spaces must all match;
-`a|b` matches either; `!term` (or `-term`) negates; plain text is a substring of the path (with its query).
+`a|b` matches either (`method:PUT|POST`: a bare alternative takes the field before it); `!term` negates; plain
+text is a substring of the path (with its query).
 
     server:s3  method:PUT|POST  status:5xx  !status:404  fault:drop  ms>200  /api/auth
 
@@ -33,9 +34,17 @@ def compile_filter(text: str, servers: Iterable[str] = ()) -> Predicate:
 
 
 def _term(token: str, servers: tuple[str, ...]) -> Predicate:
-    negate = token[0] in "!-" and len(token) > 1
+    negate = token[0] == "!" and len(token) > 1
     body = token[1:] if negate else token
-    alternatives = [_atom(part, servers) for part in body.split("|")]
+    parts, field = [], ""
+    for part in body.split("|"):  # method:PUT|POST: a bare alternative takes the field before it
+        name, sep, _ = part.partition(":")
+        if sep and "/" not in name:
+            field = name
+        elif field and part and not part.lower().startswith("ms"):
+            part = f"{field}:{part}"
+        parts.append(part)
+    alternatives = [_atom(part, servers) for part in parts]
     if len(alternatives) == 1:
         one = alternatives[0]
         return (lambda e: not one(e)) if negate else one
