@@ -112,6 +112,11 @@ class MockPanel(App):
         Binding("q", "quit", "Quit", id="quit", tooltip="Stop every server and leave"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "toggle_help", "Keys", id="help", tooltip="Show or hide every key of this pane"),
+        Binding("f1", "toggle_help", "Keys", show=False, priority=True),
+        Binding("j", "cursor('down')", "Down", show=False),
+        Binding("k", "cursor('up')", "Up", show=False),
+        Binding("g", "cursor('first')", "First row", show=False),
+        Binding("G", "cursor('last')", "Last row", show=False),
         Binding("exclamation_mark", "chaos_off", "All chaos off", id="chaos_off", tooltip="Every fault of every server off"),
         *(Binding(str(i), f"show('{pane.KEY}')", pane.TITLE, show=False, id=f"show_{pane.KEY}") for i, pane in enumerate(PANES, 1)),
     ]
@@ -220,10 +225,28 @@ class MockPanel(App):
 
 
     def action_toggle_help(self) -> None:
-        if self.screen.query("HelpPanel"):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        from .screens.help import DIALOGS, EVERYWHERE, LISTS, HelpScreen, pane_keys
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        if self.screen is not self.screen_stack[0]:  # a dialog is open: its keys
+            self.push_screen(HelpScreen("Keys of this dialog", [("In a dialog", DIALOGS)]))
+            return
+        pane = self.active_pane()
+        sections = [(f"{pane.TITLE} pane", pane_keys(pane.BINDINGS))] if pane is not None and pane.BINDINGS else []
+        self.push_screen(HelpScreen(f"Keys — {pane.TITLE if pane is not None else 'mockpanel'}", sections + [("Everywhere", EVERYWHERE), ("In a list", LISTS)]))
+
+    def action_cursor(self, where: str) -> None:
+        """j/k/g/G in any list (vim's keys beside the arrows)."""
+        from textual.widgets import DataTable
+
+        table = self.focused
+        if isinstance(table, DataTable) and table.row_count:
+            if where in ("down", "up"):
+                getattr(table, f"action_cursor_{where}")()
+            else:
+                table.move_cursor(row=0 if where == "first" else table.row_count - 1)
 
     def action_chaos_off(self) -> None:
         for runner in self.hub.runners.values():

@@ -304,9 +304,9 @@ def load_settings(
         if enabled:
             for setting in spec.settings:
                 if setting.secret_default and sources[setting.name] == "default":
-                    settings.notices.append(
-                        f"{name}: {setting.name} is the development default {setting.default!r} (set {setting.seed_env[0] if setting.seed_env else env_name(name, setting.name)} to change it)"
-                    )
+                    shown = ", ".join(map(str, setting.default)) if isinstance(setting.default, (list, tuple)) else str(setting.default)
+                    variable = setting.seed_env[0] if setting.seed_env else env_name(name, setting.name)
+                    settings.notices.append(f"{name}: {setting.name} is the development default '{shown}' (set {variable} to change it)")
             if host in ("0.0.0.0", "::", ""):
                 guard = "" if settings.admin_token else "; its control API too (set MOCKPANEL_ADMIN_TOKEN to guard it)"
                 settings.notices.append(f"warning: {name}: binding {host or 'all interfaces'}: reachable from other machines{guard}")

@@ -178,3 +178,49 @@ async def test_the_servers_status_column_narrows_again_after_a_failure_is_gone()
         await pilot.press("s")  # start auth again: its port is free now
         await until(pilot, lambda: column(table, 2)[0] == "running")
         assert list(table.columns.values())[2].width == len("running")
+
+
+async def test_help_shows_the_panes_keys_first_fits_80x24_and_works_in_a_dialog():
+    from mockpanel.screens.help import HelpScreen
+
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-text").render())
+        assert text.index("Users pane") < text.index("Everywhere") < text.index("In a list")
+        assert "Copy a fresh access token of the selected user" in text and "g / G" in text
+        box = app.screen.query_one("Vertical")
+        assert box.region.height <= 24 and box.region.width <= 80
+        await pilot.press("question_mark")  # ? again closes it
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("c")  # a token dialog
+        await until(pilot, lambda: app.screen.query("#dialog-text"))
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen) and "In a dialog" in str(app.screen.query_one("#help-text").render())
+        await pilot.press("escape", "escape")
+        assert app.screen is app.screen_stack[0]
+        await pilot.press("j")  # vim keys move the list
+        assert app.query_one("#users-table", DataTable).cursor_row == 1
+        await pilot.press("G")
+        assert app.query_one("#users-table", DataTable).cursor_row == 4
+        await pilot.press("g", "k")
+        assert app.query_one("#users-table", DataTable).cursor_row == 0
+
+
+async def test_empty_panes_teach_with_a_command_that_works_here():
+    import subprocess
+
+    app = create_app(settings_for(["auth", "webhooks"]))
+    async with app.run_test(size=(160, 36)) as pilot:
+        await pilot.press("2")
+        status = str(app.query_one("#requests-status").render())
+        assert f"curl {app.hub.urls()['auth']}/health" in status
+        await pilot.press("5")
+        assert "No webhooks yet" in str(app.query_one("#webhook-detail").render())
+        await pilot.press("c")
+        command = app.clipboard
+        await pilot.press("escape")
+        done = await asyncio.to_thread(subprocess.run, ["bash", "-c", command], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        await until(pilot, lambda: app.query_one(WebhooksPane).query_one(DataTable).row_count == 1)

@@ -36,7 +36,9 @@ def test_panel_in_a_real_terminal(tmp_path):
         tmux("send-keys", "-t", session, "3")
         wait_for_screen(session, lambda s: "alice@example.com" in s and "Alice Johnson" in s, "the Users pane")
         tmux("send-keys", "-t", session, "-l", "?")
-        wait_for_screen(session, lambda s: "Copy a fresh access" in s and "Show or hide" in s, "the help panel with the pane's keys and what they do")
+        wait_for_screen(session, lambda s: "Copy a fresh access" in s and "show or hide this help" in s, "the help with the pane's keys and what they do")
+        tmux("send-keys", "-t", session, "Escape")  # the help closes (q would too, as in less)
+        wait_for_screen(session, lambda s: "show or hide this help" not in s, "the help closed")
         tmux("send-keys", "-t", session, "q")
         after = wait_for_screen(session, lambda s: "READY$" in s.split(command)[-1] if command in s else "READY$" in s and "Servers" not in s,
                          "the shell prompt after quitting")

@@ -17,7 +17,8 @@ from ..display import escape_controls, plain
 class TextDialog(ModalScreen[None]):
     """Shows text the user can select and copy by hand (some terminals ignore OSC 52 clipboard writes)."""
 
-    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close", show=False)]
+    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close", show=False),
+                Binding("question_mark", "app.toggle_help", "Keys", show=False)]
     DEFAULT_CSS = """
     TextDialog { align: center middle; }
     TextDialog > Vertical { width: 90%; max-width: 120; height: auto; max-height: 90%; border: thick $accent; background: $surface; padding: 1 2; }
@@ -82,7 +83,8 @@ class PromptDialog(ModalScreen[str | None]):
 class ConfirmDialog(ModalScreen[bool]):
     """A destructive action asks first: y or Enter does it, n or Esc does not."""
 
-    BINDINGS = [Binding("y,enter", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    BINDINGS = [Binding("y,enter", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No"),
+                Binding("question_mark", "app.toggle_help", "Keys", show=False)]
     DEFAULT_CSS = """
     ConfirmDialog { align: center middle; }
     ConfirmDialog > Vertical { width: 70; height: auto; border: thick $error; background: $surface; padding: 1 2; }

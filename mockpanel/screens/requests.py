@@ -209,6 +209,9 @@ class RequestsPane(Pane):
             return
         total = len(self.hub.journal)
         shown = self.query_one(DataTable).row_count
+        if not total:
+            status.update(Text(f"No requests yet. Try: {self.example()}   (c copies it)", style="dim"))
+            return
         what = f"{self.matching:,} of {total:,} requests match" if self.query_text else f"{total:,} requests"
         listed = f" · the newest {shown:,} listed" if shown < self.matching else ""
         status.update(Text(f"{what}{listed} · follow {'on' if self.follow else 'off'}", style="dim"))
@@ -286,8 +289,19 @@ class RequestsPane(Pane):
     def curl(self, entry: RequestEntry) -> str:
         return export.curl_command(entry, self.hub.urls().get(entry.server, "http://127.0.0.1"))
 
+    def example(self) -> str:
+        """A first request for the empty pane, against a server that runs here (real port)."""
+        urls = self.hub.urls()
+        for server, path in (("auth", "/health"), ("s3", "/"), ("webhooks", "/health"), ("client", "/health"),
+                             ("imageapi", "/api/v1/health")):
+            if server in urls:
+                return f"curl {urls[server]}{path}"
+        return "curl http://127.0.0.1:8000/health"
+
     def action_copy_curl(self) -> None:
         entry = self.selected()
+        if entry is None and not len(self.hub.journal):
+            self.app.copy_and_show(self.example(), "A first request", "example copied: run it in a shell")
         if entry is not None:
             self.app.copy_and_show(self.curl(entry), f"curl for request #{entry.id}", f"curl for {entry.method} {entry.path} copied")
 

@@ -60,7 +60,7 @@ class WebhooksPane(Pane):
             restore_cursor(table, key, row)  # the same event stays selected as new ones arrive above it
             self.show_detail(self.selected())
         else:
-            self.query_one("#webhook-detail", Static).update("No webhooks yet: POST to /webhooks/<client-id>.")
+            self.query_one("#webhook-detail", Static).update(plain(f"No webhooks yet. Try:\n\n  {self.example()}\n\n(c copies it)", lines=True))
 
     def selected(self) -> str | None:
         return cursor_key(self.query_one(DataTable))
@@ -159,9 +159,15 @@ class WebhooksPane(Pane):
 
         self.app.push_screen(PromptDialog("Write the whole body to", f"webhook-{event.id[:8]}.body"), write)
 
+    def example(self) -> str:
+        url = self.hub.urls().get("webhooks", "http://127.0.0.1:4000")
+        return f"curl -X POST {url}/webhooks/my-app -H 'content-type: application/json' -d '{{\"event_type\": \"order.paid\"}}'"
+
     def action_copy_body(self) -> None:
         event_id = self.selected()
         if event_id is None:
+            if self.receiver is not None and not self.receiver.events():
+                self.app.copy_and_show(self.example(), "A first webhook", "example copied: run it in a shell")
             return
         try:
             event = self.receiver.event(event_id)
