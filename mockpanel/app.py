@@ -350,13 +350,13 @@ class MockPanel(App):
         ok = await self.hub[server].restart()
         self.notify(f"{server} restarted" if ok else f"{server} failed: {self.hub[server].reason}", severity="information" if ok else "error")
 
-    def copy_and_show(self, text: str, title: str, notice: str) -> None:
+    def copy_and_show(self, text: str, title: str, notice: str, details: str = "") -> None:
         """Clipboard (OSC 52) and a dialog to select from, since some terminals ignore OSC 52; a notification says so."""
         from .screens.dialogs import TextDialog
 
         self.copy_to_clipboard(text)
         self.notify(notice)
-        self.push_screen(TextDialog(title, text))
+        self.push_screen(TextDialog(title, text, details=details))
 
     def copy_token(self, user_id: str, kind: str = "access", ttl: Any = None) -> None:
         """A fresh token of a user on the clipboard and on screen (Users pane keys, palette)."""
@@ -366,7 +366,8 @@ class MockPanel(App):
         except DomainError as exc:
             self.notify(exc.message, severity="error")
             return
-        self.copy_and_show(token, f"{kind.capitalize()} token for {user.email}", f"{kind} token for {user.email} copied to the clipboard")
+        self.copy_and_show(token, f"{kind.capitalize()} token for {user.email}", f"{kind} token for {user.email} copied to the clipboard",
+                           details=describe_token(token))
 
     async def action_quit(self) -> None:
         await self.stop_servers()
@@ -381,6 +382,37 @@ class MockPanel(App):
 
     async def on_unmount(self) -> None:
         await self.stop_servers()
+
+
+def describe_token(token: str) -> str:
+    """A JWT's claims as the dialog shows them under the token (decoded, not verified), and when it expires."""
+    import json
+    import time
+
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return ""
+    lines = [f"header: {json.dumps(header)}", "claims:"] + [f"  {k}: {json.dumps(v)}" for k, v in claims.items()]
+    if isinstance(claims.get("exp"), (int, float)):
+        left = claims["exp"] - time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(claims["exp"]))
+        lines.append(f"expires {stamp} ({'in ' + format_span(left) if left > 0 else 'expired ' + format_span(-left) + ' ago'})")
+    return "\n".join(lines)
+
+
+def format_span(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} days"
 
 
 def create_app(settings: Settings, start_servers: bool = True, scenario: Any = None, journal_out: Any = None,

@@ -224,3 +224,19 @@ async def test_empty_panes_teach_with_a_command_that_works_here():
         done = await asyncio.to_thread(subprocess.run, ["bash", "-c", command], capture_output=True, text=True, timeout=30)
         assert done.returncode == 0, done.stderr
         await until(pilot, lambda: app.query_one(WebhooksPane).query_one(DataTable).row_count == 1)
+
+
+async def test_the_token_dialog_shows_the_claims_and_expiry_and_the_webhook_detail_its_headers():
+    app = create_app(settings_for(["auth", "webhooks"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3", "c")
+        await until(pilot, lambda: app.screen.query("#dialog-details"))
+        details = str(app.screen.query_one("#dialog-details").render())
+        assert '  sub: "test-user-123"' in details and '"alg": "HS256"' in details and "expires" in details and "(in " in details
+        assert app.screen.query_one("#dialog-text").text == app.clipboard  # only the token is copied
+        await pilot.press("escape")
+        async with httpx.AsyncClient() as client:
+            await client.post(app.hub.urls()["webhooks"] + "/webhooks/shop", json={"event_type": "order.paid"},
+                              headers={"X-Shop-Domain": "example.myshopify.com"})
+        await pilot.press("5")
+        await until(pilot, lambda: "x-shop-domain: example.myshopify.com" in str(app.query_one("#webhook-detail").render()))

@@ -26,14 +26,18 @@ class TextDialog(ModalScreen[None]):
     TextDialog .hint { color: $text-muted; }
     """
 
-    def __init__(self, title: str, text: str, hint: str = "Select the text to copy it by hand · Esc closes") -> None:
+    def __init__(self, title: str, text: str, hint: str = "Select the text to copy it by hand · Esc closes", details: str = "") -> None:
+        """`details`: shown under the text, not part of what is copied (a token's decoded claims)."""
         super().__init__()
         self.title_text, self.text, self.hint = plain(title), escape_controls(text, lines=True), hint
+        self.details = details
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.title_text, id="dialog-title")
             yield TextArea(self.text, read_only=True, soft_wrap=True, id="dialog-text")
+            if self.details:
+                yield Label(plain(self.details, lines=True), id="dialog-details")
             yield Label(self.hint, classes="hint")
 
     def action_dismiss(self) -> None:

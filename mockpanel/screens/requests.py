@@ -112,6 +112,7 @@ class RequestsPane(Pane):
         self.error: str | None = None
         self.shown: dict[str, RequestEntry] = {}  # row key (the entry's id) -> entry
         self.matching = 0  # journal entries the filter accepts (shown: up to MAX_ROWS of them)
+        self.newest_shown: float | None = None  # arrival time of the latest-arriving row listed
         self._path_width = 0
 
     def compose(self):
@@ -142,9 +143,14 @@ class RequestsPane(Pane):
             self.refresh_view()
 
     def _columns(self, table: DataTable) -> None:
+        """The columns, rebuilt only when the path's width changed (rebuilding costs every cell's measure)."""
+        path_width = self._path_width or 30
+        if table.columns and table.columns["path"].width == path_width:
+            table.clear()
+            return
         table.clear(columns=True)
         for name, width in COLUMNS:
-            table.add_column(name, width=width or self._path_width or 30, key=name)
+            table.add_column(name, width=width or path_width, key=name)
 
     def _row(self, entry: RequestEntry) -> tuple:
         stamp = Stamp(time.strftime("%H:%M:%S", time.localtime(entry.time)) + f".{int(entry.time * 1000) % 1000:03d}")
@@ -162,12 +168,15 @@ class RequestsPane(Pane):
         new = [e for e in entries[-MAX_ROWS:] if str(e.id) not in self.shown]  # some were drawn from the journal already
         if not new:
             return
-        last = max((e.time for e in self.shown.values()), default=0.0)
+        new.sort(key=lambda e: (e.time, e.id))  # the journal has them by completion; the list shows them by arrival
+        first = new[0].time
+        late = self.newest_shown is not None and first < self.newest_shown
         for entry in new:
             table.add_row(*self._row(entry), key=str(entry.id))
             self.shown[str(entry.id)] = entry
-        if min(e.time for e in new) < last or any(a.time > b.time for a, b in zip(new, new[1:])):
-            table.sort("time", key=lambda stamp: stamp.order)  # a request that ended late still lists by its arrival
+        self.newest_shown = max(self.newest_shown or 0.0, new[-1].time)
+        if late:  # one of them arrived before a row already listed (it ended late): put it in its place
+            table.sort("time", key=lambda stamp: stamp.order)
         overflow = table.row_count - MAX_ROWS
         if overflow > 0:
             for row_key in [table.coordinate_to_cell_key((i, 0)).row_key for i in range(overflow)]:
@@ -185,6 +194,7 @@ class RequestsPane(Pane):
         self._layout()
         self._columns(table)
         self.shown.clear()
+        self.newest_shown = None
         entries = self.hub.journal.query(keep=self.keep, limit=FIRST_ROWS)
         self.matching = sum(1 for e in self.hub.journal.entries() if self.keep(e)) if self.query_text else len(self.hub.journal)
         self._add(entries)

@@ -98,6 +98,7 @@ class WebhooksPane(Pane):
             lines += [f"  expected: {sig['expected']}", f"  received: {sig['received']}", f"  secret:   {sig['secret_source']} ({sig['secret_hint']})"]
         if sig["timestamp_skew_s"] is not None:
             lines.append(f"  timestamp skew: {sig['timestamp_skew_s']:.0f}s")
+        lines += ["", "headers:"] + ([f"  {k}: {cut(v, 200)}" for k, v in event.headers[:50]] or ["  (none)"])
         lines += ["", body]
         self.query_one("#webhook-detail", Static).update(plain("\n".join(lines), lines=True))
 
