@@ -240,3 +240,23 @@ async def test_the_token_dialog_shows_the_claims_and_expiry_and_the_webhook_deta
                               headers={"X-Shop-Domain": "example.myshopify.com"})
         await pilot.press("5")
         await until(pilot, lambda: "x-shop-domain: example.myshopify.com" in str(app.query_one("#webhook-detail").render()))
+
+
+async def test_a_client_app_upload_opens_with_its_job():
+    import io
+
+    from PIL import Image
+
+    app = create_app(settings_for(["s3", "webhooks", "client", "imageapi"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        image = io.BytesIO()
+        Image.new("RGB", (4, 4), "green").save(image, "PNG")
+        async with httpx.AsyncClient(timeout=30) as client:
+            r = await client.post(app.hub.urls()["client"] + "/api/upload", files={"file": ("leaf.png", image.getvalue(), "image/png")})
+            job_id = r.json()["job_id"]
+        await pilot.press("6")
+        table = app.query_one("#client-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1 and column(table, 5) == ["completed"])
+        await pilot.press("enter")
+        text = app.screen.query_one("#dialog-text").text
+        assert "Upload through the client app" in text and f'"job_id": "{job_id}"' in text and '"status": "completed"' in text
