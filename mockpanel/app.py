@@ -327,7 +327,7 @@ class MockPanel(App):
     def toggle_fault(self, server: str, field: str) -> None:
         faults = self.hub[server].ctx.faults
         faults.update(**{field: not getattr(faults.policy, field)})
-        self.notify(f"{server}: {field} {'on' if getattr(faults.policy, field) else 'off'}")
+        self.notify(f"{server}: {', '.join(faults.policy.describe()) or 'no faults'}")
 
     def ask_fault(self, server: str, field: str) -> None:
         """The Faults pane's prompt for one rate, on `server` (palette)."""

@@ -260,3 +260,17 @@ async def test_a_client_app_upload_opens_with_its_job():
         await pilot.press("enter")
         text = app.screen.query_one("#dialog-text").text
         assert "Upload through the client app" in text and f'"job_id": "{job_id}"' in text and '"status": "completed"' in text
+
+
+async def test_a_clients_response_plan_shows_beside_its_webhooks_and_in_faults():
+    app = create_app(settings_for(["webhooks"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.hub.facade("webhooks").set_plan("shop", "503x2+200")
+        async with httpx.AsyncClient() as client:
+            assert (await client.post(app.hub.urls()["webhooks"] + "/webhooks/shop", json={"event_type": "a"})).status_code == 503
+        await pilot.press("5")
+        await until(pilot, lambda: "response plan for shop:" in str(app.query_one("#webhook-detail").render()))
+        table = app.query_one(WebhooksPane).query_one(DataTable)
+        assert column(table, 6) == ["503"]
+        await pilot.press("7")
+        assert "Webhook response plans: shop" in str(app.query_one("#faults-hint").render())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
+
 from textual.containers import Vertical
 
 from ..hub import Hub
@@ -74,3 +76,11 @@ def restore_cursor(table: Any, key: str | None, row: int) -> None:
         except Exception:  # RowDoesNotExist: the item is gone
             pass
     table.move_cursor(row=min(max(row, 0), table.row_count - 1))
+
+
+STATUS_STYLES = {"2": "green", "3": "cyan", "4": "yellow", "5": "bold red"}
+
+
+def status_cell(status: int | None, none: str = "—") -> Text:
+    """An HTTP status coloured by its class (2xx green, 4xx yellow, 5xx red); `none` when there was no answer."""
+    return Text(str(status), style=STATUS_STYLES.get(str(status)[0], "")) if status else Text(none, style="bold red")

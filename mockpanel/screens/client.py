@@ -15,7 +15,7 @@ from ..display import plain
 from .base import Pane, cursor_key, cut, restore_cursor
 from .dialogs import TextDialog
 
-STATUS_STYLES = {"completed": "green", "failed": "bold red", "processing": "yellow", "pending": "yellow"}
+JOB_STYLES = {"completed": "green", "failed": "bold red", "processing": "yellow", "pending": "yellow"}
 
 
 class ClientPane(Pane):
@@ -56,13 +56,13 @@ class ClientPane(Pane):
             self.rows[row_key] = {"upload": upload, "job": job.view() if job else None}
             table.add_row((upload.get("uploaded_at") or "")[11:19], plain(cut(upload.get("filename") or "", 30)),
                           plain(cut(upload.get("user_id") or "", 20)), str(upload.get("http_status") or ""),
-                          plain((upload.get("job_id") or "—")[:12]), Text(status, style=STATUS_STYLES.get(status, "")),
+                          plain((upload.get("job_id") or "—")[:12]), Text(status, style=JOB_STYLES.get(status, "")),
                           plain(cut(str(detail), 60)), key=row_key)
         for job in list(jobs.values())[-200:]:
             if job.job_id not in seen:  # uploads made straight to the image API
                 self.rows[job.job_id] = {"upload": None, "job": job.view()}
                 table.add_row(job.view()["created_at"][11:19], plain(cut(job.filename, 30)), plain(cut(job.user_id, 20)), "202",
-                              job.job_id[:12], Text(job.status, style=STATUS_STYLES.get(job.status, "")), plain(cut(job.error or "", 60)),
+                              job.job_id[:12], Text(job.status, style=JOB_STYLES.get(job.status, "")), plain(cut(job.error or "", 60)),
                               key=job.job_id)
         restore_cursor(table, key, row)
 

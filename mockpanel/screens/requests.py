@@ -16,7 +16,7 @@ from .. import export
 from ..display import escape_controls, plain
 from ..filters import FilterError, compile_filter
 from ..journal import RequestEntry
-from .base import Pane, cursor_key, cut, restore_cursor
+from .base import Pane, cursor_key, cut, restore_cursor, status_cell
 from .dialogs import ConfirmDialog, PromptDialog, TextDialog
 
 MAX_ROWS = 500
@@ -25,7 +25,6 @@ LIVE_ROWS_PER_FLUSH = 40  # under a flood, a flush shows the newest few (DataTab
 SPLIT_WIDTH = 160  # from this many columns the detail shows beside the list
 # Fixed columns (time, server, method, status, ms, fault) always show; the path takes what is left.
 COLUMNS = (("time", 12), ("server", 8), ("method", 6), ("path", 0), ("status", 6), ("ms", 7), ("fault", 10))
-STATUS_STYLES = {"2": "green", "3": "cyan", "4": "yellow", "5": "bold red"}
 HEX_PREVIEW = 256
 
 
@@ -84,10 +83,6 @@ def size_text(size: int) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.1f} KiB"
     return f"{size / 1024 / 1024:.1f} MiB"
-
-
-def status_cell(status: int) -> Text:
-    return Text(str(status), style=STATUS_STYLES.get(str(status)[0], "")) if status else Text("—", style="bold red")
 
 
 class RequestsPane(Pane):

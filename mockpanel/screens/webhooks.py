@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from ..display import plain
 from ..spec import DomainError
-from .base import Pane, cursor_key, cut, restore_cursor
+from .base import Pane, cursor_key, cut, restore_cursor, status_cell
 from .dialogs import ConfirmDialog, PromptDialog
 
 MAX_ROWS = 500
@@ -55,7 +55,7 @@ class WebhooksPane(Pane):
             s = event.summary()
             table.add_row(s["received_at"][11:23], plain(cut(event.client_id, 24)), plain(cut(event.event_type or "—", 32)),
                           event.signature.verdict, event.signature.scheme or "—", str(event.attempt),
-                          str(event.response_status or "held"), key=event.id)
+                          status_cell(event.response_status, none="held"), key=event.id)
         if table.row_count:
             restore_cursor(table, key, row)  # the same event stays selected as new ones arrive above it
             self.show_detail(self.selected())
@@ -98,6 +98,9 @@ class WebhooksPane(Pane):
             lines += [f"  expected: {sig['expected']}", f"  received: {sig['received']}", f"  secret:   {sig['secret_source']} ({sig['secret_hint']})"]
         if sig["timestamp_skew_s"] is not None:
             lines.append(f"  timestamp skew: {sig['timestamp_skew_s']:.0f}s")
+        plan = self.receiver.plan_for(event.client_id)
+        if plan is not None:
+            lines.append(f"response plan for {event.client_id}: {plan.describe()} (p changes it, ! turns every plan off)")
         lines += ["", "headers:"] + ([f"  {k}: {cut(v, 200)}" for k, v in event.headers[:50]] or ["  (none)"])
         lines += ["", body]
         self.query_one("#webhook-detail", Static).update(plain("\n".join(lines), lines=True))
