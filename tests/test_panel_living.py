@@ -274,3 +274,13 @@ async def test_a_clients_response_plan_shows_beside_its_webhooks_and_in_faults()
         assert column(table, 6) == ["503"]
         await pilot.press("7")
         assert "Webhook response plans: shop" in str(app.query_one("#faults-hint").render())
+
+
+async def test_letters_typed_in_the_filter_are_text_and_escape_returns_to_the_list():
+    from textual.widgets import Input
+
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2", "slash", *"/jkgG?x", "escape")  # j k g G ? x are keys elsewhere; here they are text
+        assert app.query_one(RequestsPane).query_one(Input).value == "/jkgG?x"
+        assert app.focused is app.query_one(RequestsPane).query_one(DataTable)
