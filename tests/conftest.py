@@ -147,6 +147,22 @@ class ServeProcess:
             self._lines.put(line)
         self._lines.put(None)
 
+    def urls(self, count: int) -> dict[str, str]:
+        """The first `count` "NAME: running at URL" lines, as {name: url}."""
+        found: dict[str, str] = {}
+        while len(found) < count:
+            line = self.readline()
+            name, sep, url = line.partition(": running at ")
+            if sep:
+                found[name] = url.strip()
+        return found
+
+    def loop_stalls(self, url: str) -> dict:
+        """What the serve process's watchdog saw of its own event loop (GET /__mockpanel/stats, "loop")."""
+        import httpx
+
+        return httpx.get(f"{url}/__mockpanel/stats").json()["loop"]
+
     def rest(self) -> str:
         """Everything printed after the lines read so far, once the process has ended."""
         self._reader.join(10)

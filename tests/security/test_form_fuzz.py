@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mockpanel.servers.image_api import CLIENT_SECRET_DEFAULT
-from mockpanel.testing import RunningHub, settings_for
+from conftest import ServeProcess
 from test_s3_fuzz import FUZZ
 
 def png() -> bytes:
@@ -30,14 +30,17 @@ PNG = png()
 
 @pytest.fixture(scope="module")
 def forms():
-    settings = settings_for(["s3", "webhooks", "imageapi", "client"], {"imageapi": {"rate_limit": "100000000"}})
-    with RunningHub(settings) as running:
+    # `mockpanel serve` in a process of its own, so its watchdog measures the servers' loop alone.
+    with ServeProcess("--only", "s3,webhooks,imageapi,client", "--s3-port", "0", "--webhooks-port", "0", "--imageapi-port", "0",
+                      "--client-port", "0", "--quiet", env={"RATE_LIMIT_PER_MINUTE": "100000000"}) as serve:
+        urls = serve.urls(4)
         token = jwt.encode({"sub": "fuzz", "exp": int(time.time()) + 3600}, CLIENT_SECRET_DEFAULT, algorithm="HS256")
         with httpx.Client(timeout=30) as client:
-            yield running, client, token
-        for name, url in running.urls.items():
+            yield urls, client, token
+        for name, url in urls.items():
             assert httpx.get(url + ("/api/v1/health" if name == "imageapi" else "/health")).status_code == 200
-        assert running.run(running.hub.watchdog.worst_ms) < 1000, running.run(lambda: list(running.hub.watchdog.stalls))
+        loop = serve.loop_stalls(urls["s3"])
+        assert loop["worst_stall_ms"] < 1000, loop
 
 
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=120)
@@ -83,21 +86,20 @@ def json_answer(r: httpx.Response) -> None:
        content_type=st.sampled_from(["multipart/form-data; boundary={}"] * 6 + ["multipart/form-data; boundary=\"{}\"",
                                      "multipart/form-data", "multipart/mixed; boundary={}", "text/plain", "{}"]))
 def test_any_upload_form_gets_a_json_answer(forms, boundary, declared, items, ending, raw, content_type):
-    running, client, token = forms
+    urls, client, token = forms
     body = raw if raw is not None else multipart(boundary, items, ending)
     ctype = content_type.format(boundary if declared is None else declared).strip()  # h11 sends no edge spaces
     try:
         ctype.encode("latin-1")
     except UnicodeEncodeError:
         ctype = "multipart/form-data"
-    json_answer(client.post(f"{running.urls['imageapi']}/api/v1/images/upload", content=body,
+    json_answer(client.post(f"{urls['imageapi']}/api/v1/images/upload", content=body,
                             headers={"content-type": ctype, "authorization": f"Bearer {token}"}))
-    json_answer(client.post(f"{running.urls['client']}/api/upload", content=body, headers={"content-type": ctype}))
+    json_answer(client.post(f"{urls['client']}/api/upload", content=body, headers={"content-type": ctype}))
 
 
 def test_a_malformed_form_leaves_no_library_warning_on_the_terminal():
     """python-multipart warns of every malformed form; in `serve` (and under the panel) that went to stderr raw."""
-    from conftest import ServeProcess
     with ServeProcess("--only", "imageapi", "--imageapi-port", "0") as serve:
         url = serve.readline().removeprefix("imageapi: running at ")
         r = httpx.post(f"{url}/api/v1/images/upload", content=b"--abd\r\nxx", headers={
