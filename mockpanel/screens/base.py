@@ -84,3 +84,14 @@ STATUS_STYLES = {"2": "green", "3": "cyan", "4": "yellow", "5": "bold red"}
 def status_cell(status: int | None, none: str = "—") -> Text:
     """An HTTP status coloured by its class (2xx green, 4xx yellow, 5xx red); `none` when there was no answer."""
     return Text(str(status), style=STATUS_STYLES.get(str(status)[0], "")) if status else Text(none, style="bold red")
+
+
+def size_text(size: int) -> str:
+    """A byte count for reading: 512 B, 47.1 KiB, 3.2 MiB, 1.50 GiB."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    if size < 1024 ** 3:
+        return f"{size / 1024 / 1024:.1f} MiB"
+    return f"{size / 1024 ** 3:.2f} GiB"

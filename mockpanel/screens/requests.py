@@ -16,7 +16,7 @@ from .. import export
 from ..display import escape_controls, plain
 from ..filters import FilterError, compile_filter
 from ..journal import RequestEntry
-from .base import Pane, cursor_key, cut, restore_cursor, status_cell
+from .base import Pane, cursor_key, cut, restore_cursor, size_text, status_cell
 from .dialogs import ConfirmDialog, PromptDialog, TextDialog
 
 MAX_ROWS = 500
@@ -75,14 +75,6 @@ def describe(entry: RequestEntry) -> str:
         body_text(entry.response_preview, entry.response_size, response_headers),
     ]
     return escape_controls("\n".join(lines), lines=True)
-
-
-def size_text(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KiB"
-    return f"{size / 1024 / 1024:.1f} MiB"
 
 
 class RequestsPane(Pane):

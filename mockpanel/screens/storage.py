@@ -11,22 +11,12 @@ from textual.widgets import DataTable, Static
 
 from ..display import plain
 from ..spec import DomainError
-from .base import Pane, cursor_key, cut, restore_cursor
+from .base import Pane, cursor_key, cut, restore_cursor, size_text
 from .dialogs import ConfirmDialog
 
 PAGE = 1000  # objects listed at once; m lists the next page too
 UP = "\x00up"  # row keys of the rows that are not objects (object keys are valid UTF-8 without NUL)
 FOLDER = "\x00folder:"
-
-
-def size_text(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.1f} KiB"
-    if size < 1024 ** 3:
-        return f"{size / 1024 / 1024:.1f} MiB"
-    return f"{size / 1024 ** 3:.2f} GiB"
 
 
 class StoragePane(Pane):
