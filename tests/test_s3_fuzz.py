@@ -103,13 +103,18 @@ def test_any_metadata_is_stored_or_refused(s3env, meta):
     sentinel_intact(client)
 
 
+def byte_ranges(junk: int):
+    """Range specs around the sentinel's 10 KiB (negative, past the end, open-ended) and `junk` characters of text."""
+    return st.one_of(
+        st.builds(lambda a, b: f"bytes={a}-{b}", st.integers(-5, 12000), st.integers(-5, 12000)),
+        st.builds(lambda a: f"bytes={a}-", st.integers(-5, 12000)),
+        st.builds(lambda b: f"bytes=-{b}", st.integers(0, 12000)),
+        header_values.map(lambda v: v[:junk]),
+    )
+
+
 @FUZZ
-@given(spec=st.one_of(
-    st.builds(lambda a, b: f"bytes={a}-{b}", st.integers(-5, 12000), st.integers(-5, 12000)),
-    st.builds(lambda a: f"bytes={a}-", st.integers(-5, 12000)),
-    st.builds(lambda b: f"bytes=-{b}", st.integers(0, 12000)),
-    header_values.map(lambda v: v[:40]),
-))
+@given(spec=byte_ranges(40))
 def test_any_range_is_a_correct_slice_or_an_s3_error(s3env, spec):
     _, _, client = s3env
     r = client.get("/fuzz/sentinel", headers={"range": spec})
@@ -237,12 +242,7 @@ def test_any_conditional_request_is_answered_as_s3_does(s3env, headers, method):
 
 
 @FUZZ
-@given(spec=st.one_of(
-    st.builds(lambda a, b: f"bytes={a}-{b}", st.integers(-5, 12000), st.integers(-5, 12000)),
-    st.builds(lambda a: f"bytes={a}-", st.integers(-5, 12000)),
-    st.builds(lambda b: f"bytes=-{b}", st.integers(0, 12000)),
-    header_values.map(lambda v: v[:60]),
-), source=st.one_of(st.just("/fuzz/sentinel"), st.just("fuzz/sentinel?versionId=null"), header_values.map(lambda v: v[:200])))
+@given(spec=byte_ranges(60), source=st.one_of(st.just("/fuzz/sentinel"), st.just("fuzz/sentinel?versionId=null"), header_values.map(lambda v: v[:200])))
 def test_any_copy_source_and_range_copies_that_slice_or_is_refused(s3env, spec, source):
     _, s3, client = s3env
     upload = s3.create_multipart_upload(Bucket="fuzz", Key="mp-copy")["UploadId"]

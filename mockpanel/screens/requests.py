@@ -209,8 +209,9 @@ class RequestsPane(Pane):
         if not total:
             status.update(Text(f"No requests yet. Try: {self.example()}   (c copies it)", style="dim"))
             return
-        what = f"{self.matching:,} of {total:,} requests match" if self.query_text else f"{total:,} requests"
-        listed = f" · the newest {shown:,} listed" if shown < self.matching else ""
+        matching = min(self.matching, total)  # counted as they arrive; the journal's rings drop the oldest
+        what = f"{matching:,} of {total:,} requests match" if self.query_text else f"{total:,} requests"
+        listed = f" · the newest {shown:,} listed" if shown < matching else ""
         status.update(Text(f"{what}{listed} · follow {'on' if self.follow else 'off'}", style="dim"))
 
     # --- filter ---
