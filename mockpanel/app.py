@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import os
 import signal
 from collections import deque
 from functools import partial
@@ -122,8 +124,9 @@ class MockPanel(App):
     ]
 
     def __init__(self, settings: Settings, hub: Hub | None = None, start_servers: bool = True, scenario: Any = None,
-                 journal_out: Any = None, freeze_gc: bool = False, redact: bool = False) -> None:
+                 journal_out: Any = None, freeze_gc: bool = False, redact: bool = False, ports_file: Any = None) -> None:
         super().__init__()
+        self.ports_file = ports_file  # --ports-file: {server: url} once the servers are up, as serve writes it
         self.settings = settings
         self.hub = hub or Hub(settings, SERVERS)
         self.freeze_gc = freeze_gc
@@ -148,6 +151,8 @@ class MockPanel(App):
             self.hub.write_journal(self.journal_out, self.redact)
         if self.start_servers:
             await self.hub.start()
+            if self.ports_file is not None:
+                self.ports_file.write_text(json.dumps(self.hub.urls(), indent=2) + "\n")
         self._unsubscribe = self.hub.bus.subscribe(self._pending.append)
         if self.scenario is not None:
             await self.hub.start_scenario(self.scenario)
@@ -156,6 +161,9 @@ class MockPanel(App):
             self.notify(f"{name}: {reason}", title="Server failed to start", severity="error", timeout=10)
         if self.settings.notices:
             self.notify("\n".join(self.settings.notices), title="Development defaults in use", severity="warning", timeout=8)
+        parent = os.environ.get("MOCKPANEL_WEB_PARENT", "")
+        if parent.isdigit():  # shown in a browser by `mockpanel --web`: quit once that server is gone
+            self.set_interval(1.0, partial(self._quit_without_parent, int(parent)))
         try:
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(self.action_quit()))
         except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows, or not the main thread
@@ -168,6 +176,10 @@ class MockPanel(App):
             # Process-wide, so only the panel users run (the CLI) asks for it, not every app a test builds.
             gc.collect()
             gc.freeze()
+
+    def _quit_without_parent(self, parent: int) -> None:
+        if os.getppid() != parent and not self._stopped:
+            asyncio.ensure_future(self.action_quit())
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
                markup: bool = False) -> None:
@@ -416,7 +428,7 @@ def format_span(seconds: float) -> str:
 
 
 def create_app(settings: Settings, start_servers: bool = True, scenario: Any = None, journal_out: Any = None,
-               freeze_gc: bool = False, redact: bool = False) -> MockPanel:
+               freeze_gc: bool = False, redact: bool = False, ports_file: Any = None) -> MockPanel:
     """The panel as users run it; tests build it through here too."""
     return MockPanel(settings, start_servers=start_servers, scenario=scenario, journal_out=journal_out, freeze_gc=freeze_gc,
-                     redact=redact)
+                     redact=redact, ports_file=ports_file)

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scenario", metavar="FILE", type=Path, help="run this TOML fault schedule once the servers are ready")
     parser.add_argument("--journal-out", metavar="FILE", type=Path, help="append every request to FILE as a JSON line, as it happens")
     parser.add_argument("--redact", action="store_true", help="mask credentials (Authorization, cookies, API keys, signatures, tokens) in --journal-out")
+    parser.add_argument("--web", action="store_true", help="show the panel in a browser (textual-serve) instead of this terminal, on 127.0.0.1")
+    parser.add_argument("--web-port", metavar="PORT", type=int, default=8080, help="the browser view's port (default 8080; 0 takes a free one)")
     parser.add_argument("--demo", action="store_true", help="also run the reference image API (port 8002), so the client app's loop runs end to end")
 
     group = parser.add_argument_group("global settings")
@@ -166,10 +168,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(_specs(), cli=cli, only=only, config_path=args.config)
         scenario = load_scenario(args.scenario, [s.name for s in settings.enabled()]) if args.scenario else None
         if args.command == "serve" or args.headless:
+            if args.web:
+                parser.error("--web shows the panel in a browser; serve runs the servers without one: choose one")
             return _run(run_headless(settings, args, scenario))
+        if args.web:
+            from .webview import serve_web
+
+            return _run(serve_web(sys.argv[1:] if argv is None else argv, args.web_port))
         from .app import create_app
 
-        app = create_app(settings, scenario=scenario, journal_out=args.journal_out, freeze_gc=True, redact=args.redact)
+        app = create_app(settings, scenario=scenario, journal_out=args.journal_out, freeze_gc=True, redact=args.redact,
+                         ports_file=args.ports_file)
         app.run()
         return app.return_code or 0  # non-zero when the panel ended on an unhandled error
     except (SettingsError, ScenarioError) as exc:

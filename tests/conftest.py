@@ -113,16 +113,17 @@ def port_is_closed(port: int, host: str = "127.0.0.1") -> bool:
 
 
 class ServeProcess:
-    """`mockpanel serve` as a subprocess: reads its ready lines, stops it with a signal."""
+    """`mockpanel serve` (or, with subcommand=None, plain `mockpanel ARGS`) as a subprocess: reads its ready lines,
+    stops it with a signal."""
 
-    def __init__(self, *args: str, env: dict | None = None, cwd: Path | None = None) -> None:
+    def __init__(self, *args: str, env: dict | None = None, cwd: Path | None = None, subcommand: str | None = "serve") -> None:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKPANEL_")}
         full_env.update(env or {})
         if cwd is None:  # never the repository: its own .env or mockpanel.toml must not change what a test sees
             self._empty = tempfile.TemporaryDirectory(prefix="mockpanel-serve-")
             cwd = Path(self._empty.name)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mockpanel", "serve", *args],
+            [sys.executable, "-m", "mockpanel", *([subcommand] if subcommand else []), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -210,7 +210,8 @@ class RequestsPane(Pane):
             status.update(Text(f"No requests yet. Try: {self.example()}   (c copies it)", style="dim"))
             return
         matching = min(self.matching, total)  # counted as they arrive; the journal's rings drop the oldest
-        what = f"{matching:,} of {total:,} requests match" if self.query_text else f"{total:,} requests"
+        noun = "request" if total == 1 else "requests"
+        what = f"{matching:,} of {total:,} {noun} match" if self.query_text else f"{total:,} {noun}"
         listed = f" · the newest {shown:,} listed" if shown < matching else ""
         status.update(Text(f"{what}{listed} · follow {'on' if self.follow else 'off'}", style="dim"))
 
