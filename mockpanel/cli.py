@@ -101,10 +101,8 @@ class RequestLog:
             self.line(f"mockpanel: {escape_controls(item.data.get('message'))}")
 
 
-async def run_headless(settings, args: argparse.Namespace, scenario: Any = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    from .hub import Hub
-
-    hub = Hub(settings, _specs())
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (Ctrl+C, docker stop, CI cancelling the job)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -112,6 +110,14 @@ async def run_headless(settings, args: argparse.Namespace, scenario: Any = None,
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    return stop
+
+
+async def run_headless(settings, args: argparse.Namespace, scenario: Any = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    from .hub import Hub
+
+    hub = Hub(settings, _specs())
+    stop = stop_on_signals()
     for notice in settings.notices:
         print(f"note: {notice}", file=err, flush=True)
     if not hub.runners:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
-import signal
 import sys
 from typing import Sequence, TextIO
 
@@ -140,13 +139,8 @@ async def serve_web(argv: Sequence[str], port: int, out: TextIO = sys.stdout) ->
     except OSError as exc:
         print(f"mockpanel: the browser view cannot listen on {WEB_HOST}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
-            pass
-    await stop.wait()
+    from .cli import stop_on_signals
+
+    await stop_on_signals().wait()
     await runner.cleanup()  # closes the websockets; each tab's panel is told to quit and is waited for
     return 0
