@@ -17,6 +17,7 @@ from .display import escape_controls
 from .export import BatchedLines
 from .journal import DomainEvent, RequestEntry
 from .scenario import ScenarioError, load_scenario
+from .daemon import stop_on_signals
 from .settings import COMMON_SETTINGS, GLOBAL_SETTINGS, SettingsError, cli_flag, load_settings
 
 
@@ -99,18 +100,6 @@ class RequestLog:
             self.line(json.dumps({"event": item.kind, "server": item.server, **item.data}))
         elif isinstance(item, DomainEvent) and item.kind in ("log", "scenario"):
             self.line(f"mockpanel: {escape_controls(item.data.get('message'))}")
-
-
-def stop_on_signals() -> asyncio.Event:
-    """An event set by SIGINT or SIGTERM (Ctrl+C, docker stop, CI cancelling the job)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
-            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
-    return stop
 
 
 async def run_headless(settings, args: argparse.Namespace, scenario: Any = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

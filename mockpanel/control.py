@@ -12,19 +12,19 @@ from pydantic import ValidationError
 from . import export
 from .faults import FaultPolicy
 from .service import ServerContext
-from .web import install_json_errors, json_body
+from .web import json_app, json_body
 
 _POLICY_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": FaultPolicy.model_json_schema()}}}}
 
 
 def create_control_app(ctx: ServerContext) -> FastAPI:
-    app = FastAPI(
+    app = json_app(
         title=f"mockpanel control API ({ctx.name})",
         docs_url="/__mockpanel/docs",
         redoc_url=None,
         openapi_url="/__mockpanel/openapi.json",
+        static_url="/__mockpanel/docs/assets",
     )
-    install_json_errors(app)
 
     @app.get("/__mockpanel/faults", response_model=FaultPolicy, summary="The server's fault policy")
     async def get_faults() -> FaultPolicy:

@@ -19,6 +19,7 @@ from typing import Sequence, TextIO
 from aiohttp import web
 from textual_serve.server import Server
 
+from .daemon import stop_on_signals
 from .guard import HostGuard
 
 PARENT_VARIABLE = "MOCKPANEL_WEB_PARENT"  # the panel a browser drives quits when this process is no longer its parent
@@ -139,8 +140,6 @@ async def serve_web(argv: Sequence[str], port: int, out: TextIO = sys.stdout) ->
     except OSError as exc:
         print(f"mockpanel: the browser view cannot listen on {WEB_HOST}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    from .cli import stop_on_signals
-
     await stop_on_signals().wait()
     await runner.cleanup()  # closes the websockets; each tab's panel is told to quit and is waited for
     return 0

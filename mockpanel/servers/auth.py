@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import jwt
-from fastapi import FastAPI, Header, Query
+from fastapi import Header, Query
 from passlib.context import CryptContext
 from pydantic import BaseModel, EmailStr, Field, ValidationError, field_validator
 
@@ -18,7 +18,7 @@ from ..service import ServerContext
 from ..settings import Setting
 from ..spec import Built, Conflict, Invalid, NotFound, ServerSpec, Unauthorized
 from ..timefmt import iso
-from ..web import install_json_errors
+from ..web import json_app
 
 SERVICE_NAME = "auth-api-mock"
 SEED_CREATED_AT = "2024-01-01T00:00:00"
@@ -323,12 +323,11 @@ def build(ctx: ServerContext) -> Built:
     accounts = Accounts(ctx)
     ctx.on_reset(accounts.reset)
 
-    app = FastAPI(
+    app = json_app(
         title="Auth API mock",
         description="Seed 000's auth service: JWTs compatible with the chat API when JWT_SECRET matches.",
         version="1.0.0",
     )
-    install_json_errors(app)
 
     def metrics() -> dict[str, Any]:
         return ctx.stats.as_dict()

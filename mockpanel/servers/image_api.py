@@ -21,14 +21,14 @@ from typing import Any
 
 import httpx
 import jwt
-from fastapi import FastAPI, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi import File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse
 from PIL import Image, UnidentifiedImageError
 
 from ..service import ServerContext
 from ..settings import Setting
 from ..spec import Built, NotFound, ServerSpec
-from ..web import install_json_errors
+from ..web import json_app
 from ..timefmt import iso
 
 CLIENT_SECRET_DEFAULT = "dev-secret-change-in-production"  # seed 002's client app default: the two must agree
@@ -170,9 +170,8 @@ def build(ctx: ServerContext) -> Built:
         receiver = ctx.peers().get("webhooks")
         return f"{receiver}/webhooks/image-api" if receiver else None
 
-    app = FastAPI(title="Image API (reference)", version="1.0.0",
+    app = json_app(title="Image API (reference)", version="1.0.0",
                   description="mockpanel's reference implementation of the image processing API the client app drives.")
-    install_json_errors(app)
 
     @app.get("/api/v1/health", summary="Health check")
     async def health() -> dict[str, Any]:

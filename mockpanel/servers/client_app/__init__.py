@@ -14,13 +14,13 @@ from urllib.parse import quote
 
 import httpx
 import jwt
-from fastapi import FastAPI, File, Form, Query, UploadFile
+from fastapi import File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from ...service import ServerContext
 from ...settings import Setting
 from ...spec import Built, ServerSpec
-from ...web import install_json_errors
+from ...web import json_app
 from ...timefmt import iso
 
 DEFAULT_IMAGE_API = "http://localhost:8002"
@@ -115,9 +115,8 @@ def build(ctx: ServerContext) -> Built:
             raise ImageApiError(f"the image API at {api_base()} answered {response.status_code} with JSON that is not an object")
         return response.status_code, body
 
-    app = FastAPI(title="Client application mock", version="1.0.0",
+    app = json_app(title="Client application mock", version="1.0.0",
                   description="Drives an image API: JWT -> upload -> poll -> display, and stress-tests its rate limit. Web UI at /.")
-    install_json_errors(app)
 
     @app.exception_handler(ImageApiError)
     async def _bad_gateway(request, exc: ImageApiError) -> JSONResponse:

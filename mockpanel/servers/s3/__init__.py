@@ -5,12 +5,12 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Query, Request
 
 from ...service import ServerContext
 from ...settings import Setting, SettingsError
 from ...spec import Built, ServerSpec
-from ...web import install_json_errors
+from ...web import json_app
 from .protocol import S3Protocol, valid_bucket_name
 from .domain import Storage
 from .signing import MAX_PRESIGN_SECONDS
@@ -72,13 +72,12 @@ def build(ctx: ServerContext) -> Built:
     storage = Storage(ctx, Store(s["data_dir"]))
     storage.seed()
     ctx.on_reset(storage.reset)
-    app = FastAPI(
+    app = json_app(
         title="S3 mock",
         description="S3-compatible storage (path-style and BUCKET.localhost) plus the seed's convenience endpoints. "
         "The S3 REST API itself (ListBuckets, PutObject, multipart, ...) is served on the same port and is not listed here.",
         version="1.0.0",
     )
-    install_json_errors(app)
 
     @app.get("/health", summary="Health check")
     async def health() -> dict[str, Any]:

@@ -21,6 +21,7 @@ from .objects import Objects
 from .request import MAX_KEY_BYTES, MAX_XML_BODY, ClientGone, Request, valid_bucket_name
 from .signing import Auth, check_expiry, check_signed_parts, chunk_signatures, parse_auth, verify
 from .storage import Bucket
+from ...web import DOCS_ASSETS
 from .xml import FULL_CONTROL, OWNER, S3Error, document, el, error_document, parse
 
 
@@ -137,12 +138,13 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
             path = scope["path"]
             convenience = req.method in ("GET", "DELETE", "HEAD") and (
                 path in self.convenience_paths or path.startswith(("/admin/objects/", "/docs")))
-            if convenience and self.verify_signatures and path not in OPEN_PATHS and self._admin_token(req):
+            open_path = path in OPEN_PATHS or path.startswith(DOCS_ASSETS + "/")
+            if convenience and self.verify_signatures and not open_path and self._admin_token(req):
                 await self.convenience(scope, receive, send)  # the admin token opens them, as the control API
                 return
             auth = parse_auth(req.headers, req.params)
             if convenience and (auth is None or self.verify_signatures):
-                if self.verify_signatures and path not in OPEN_PATHS:
+                if self.verify_signatures and not open_path:
                     if auth is None:  # /presigned-url would sign anything for anyone: a presign oracle
                         raise S3Error("AccessDenied", f"With signature checks on, {path} needs a signed request or the admin token.")
                     self._check_signature(req, auth)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...service import ServerContext, wait_for_disconnect
 from ...spec import Built, Invalid
-from ...web import install_json_errors
+from ...web import json_app
 from .models import ResponsePlan
 from .receiver import Receiver
 
@@ -53,13 +53,12 @@ def build(ctx: ServerContext) -> Built:
     ctx.on_reset(receiver.reset)
     dashboard_html = (Path(__file__).parent / "dashboard.html").read_text(encoding="utf-8")
 
-    app = FastAPI(
+    app = json_app(
         title="Webhook receiver mock",
         description="Receives webhooks for any client id, verifies X-Webhook-Signature, GitHub, Stripe and Standard Webhooks "
         "signatures, and answers by per-client response plans. Dashboard at /.",
         version="1.0.0",
     )
-    install_json_errors(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard() -> str:
