@@ -11,7 +11,7 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 from .checksums import CHECKSUM_ALGORITHMS, b64, checksum_elements, new_checksum
-from .objects import _etag_matches, _sse_headers, _sse_headers_from
+from .objects import _etag_matches, _sse_headers, _sse_headers_from, customer_key
 from .request import Request, digits
 from .storage import BodyWriter, ObjectMeta, Store, Upload
 from .xml import INITIATOR, OWNER, S3Error, el, flag, iso8601, parse
@@ -55,6 +55,7 @@ class Multipart:
     async def upload_part(self, req: Request, receive: Callable, send: Callable) -> None:
         upload = self.upload(req)
         number = self._part_number(req)
+        _same_customer_key(upload, req)
         writer = self.store.part_writer(upload)
         checksums = await self.receive_body(req, receive, writer)
         if upload.upload_id not in self.store.uploads:  # aborted while the part streamed
@@ -201,3 +202,13 @@ def _assemble(store: Store, upload: Upload, parts: list[dict[str, Any]], full_al
         writer.discard()  # no half-joined body left behind
         raise
     return writer, (b64(hasher.digest()) if hasher is not None else None)
+
+
+def _same_customer_key(upload: Upload, req: Request) -> None:
+    """The parts of an SSE-C upload are encrypted with the key it was created with: each part gives it again."""
+    given = customer_key(req.headers)
+    wanted = upload.meta.get("sse_customer_key_md5")
+    if wanted is None and given is not None:
+        raise S3Error("InvalidRequest", "The encryption parameters are not applicable to this upload: it was created without SSE-C.")
+    if wanted is not None and given != wanted:
+        raise S3Error("InvalidRequest", "The multipart upload initiate requested encryption. Subsequent part requests must include the appropriate encryption parameters.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import re
 import time
@@ -40,12 +41,17 @@ class Objects:
         sse = h.get("x-amz-server-side-encryption")
         if sse is not None and sse not in ("AES256", "aws:kms", "aws:kms:dsse"):
             raise S3Error("InvalidArgument", "The encryption method specified is not supported", ArgumentName="x-amz-server-side-encryption", ArgumentValue=sse)
+        customer = customer_key(h)
+        if customer is not None and sse is not None:
+            raise S3Error("InvalidArgument", "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
+                          ArgumentName="x-amz-server-side-encryption", ArgumentValue=sse)
         return {
             "content_type": h.get("content-type") or "binary/octet-stream",
             "metadata": metadata,
             "headers": headers,
             "sse": sse,
             "sse_kms_key_id": h.get("x-amz-server-side-encryption-aws-kms-key-id") if sse and sse.startswith("aws:kms") else None,
+            "sse_customer_key_md5": customer,
         }
 
     async def _receive_form_file(self, req: Request, receive: Callable, writer: BodyWriter) -> str | None:
@@ -198,6 +204,7 @@ class Objects:
     async def get_object(self, req: Request, receive: Callable, send: Callable) -> None:
         self._check_overrides(req)
         meta = self.object(req)
+        check_customer_key(meta, req.headers)
         headers = self._object_headers(meta, req)
         outcome = self._evaluate_conditions(meta, req.headers)
         if outcome == 412:
@@ -302,6 +309,7 @@ class Objects:
         meta = bucket.objects.get(src_key)
         if meta is None:
             raise S3Error("NoSuchKey", Key=src_key)
+        check_customer_key(meta, req.headers, COPY_SOURCE_CUSTOMER)
         if self._evaluate_conditions(meta, req.headers, "x-amz-copy-source-") is not None:
             raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-Match")
         return meta
@@ -313,14 +321,17 @@ class Objects:
         if directive not in ("COPY", "REPLACE"):
             raise S3Error("InvalidArgument", "Unknown metadata directive.", ArgumentName="x-amz-metadata-directive", ArgumentValue=directive)
         same = bucket.objects.get(req.key) is source
-        if same and directive == "COPY" and "x-amz-server-side-encryption" not in req.headers and "x-amz-storage-class" not in req.headers:
+        changes_encryption = "x-amz-server-side-encryption" in req.headers or CUSTOMER + "algorithm" in req.headers
+        if same and directive == "COPY" and not changes_encryption and "x-amz-storage-class" not in req.headers:
             raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         self._check_put_preconditions(req, bucket)
         if directive == "REPLACE":
             fields = self._new_meta(req)
         else:
             fields = {"content_type": source.content_type, "metadata": dict(source.metadata), "headers": dict(source.headers),
-                      "sse": source.sse, "sse_kms_key_id": source.sse_kms_key_id}
+                      "sse": source.sse, "sse_kms_key_id": source.sse_kms_key_id,
+                      # SSE-C is never inherited: the copy is encrypted with the key this request gives, if any
+                      "sse_customer_key_md5": customer_key(req.headers)}
             if "x-amz-server-side-encryption" in req.headers:
                 fields["sse"] = req.headers["x-amz-server-side-encryption"]
         writer = await asyncio.to_thread(self.store.copy_body, source) if source.size > 4 * 1024 * 1024 else self.store.copy_body(source)
@@ -336,7 +347,7 @@ class Objects:
 
 
 def _sse_headers(meta: ObjectMeta) -> list[tuple[str, str]]:
-    return _sse_headers_from({"sse": meta.sse, "sse_kms_key_id": meta.sse_kms_key_id})
+    return _sse_headers_from({"sse": meta.sse, "sse_kms_key_id": meta.sse_kms_key_id, "sse_customer_key_md5": meta.sse_customer_key_md5})
 
 
 def _sse_headers_from(fields: dict[str, Any]) -> list[tuple[str, str]]:
@@ -345,7 +356,54 @@ def _sse_headers_from(fields: dict[str, Any]) -> list[tuple[str, str]]:
         headers.append(("x-amz-server-side-encryption", fields["sse"]))
         if fields.get("sse_kms_key_id"):
             headers.append(("x-amz-server-side-encryption-aws-kms-key-id", fields["sse_kms_key_id"]))
+    if fields.get("sse_customer_key_md5"):
+        headers += [(CUSTOMER + "algorithm", "AES256"), (CUSTOMER + "key-md5", fields["sse_customer_key_md5"])]
     return headers
+
+
+CUSTOMER = "x-amz-server-side-encryption-customer-"
+COPY_SOURCE_CUSTOMER = "x-amz-copy-source-server-side-encryption-customer-"
+
+
+def customer_key(h: dict[str, str], prefix: str = CUSTOMER) -> str | None:
+    """SSE-C: the MD5 (base64) of the customer key these headers give, checked as S3 checks it; None without them."""
+    algorithm, key, key_md5 = h.get(prefix + "algorithm"), h.get(prefix + "key"), h.get(prefix + "key-md5")
+    if algorithm is None and key is None and key_md5 is None:
+        return None
+    needs = "Requests specifying Server Side Encryption with Customer provided keys must provide"
+    if algorithm is None:
+        raise S3Error("InvalidArgument", f"{needs} a valid encryption algorithm.", ArgumentName=prefix + "algorithm", ArgumentValue="null")
+    if algorithm != "AES256":
+        raise S3Error("InvalidEncryptionAlgorithmError", "The encryption request you specified is not valid. Supported value: AES256.",
+                      ArgumentName=prefix + "algorithm", ArgumentValue=algorithm[:64])
+    if key is None:
+        raise S3Error("InvalidArgument", f"{needs} an appropriate secret key.", ArgumentName=prefix + "key", ArgumentValue="null")
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise S3Error("InvalidArgument", "The secret key was invalid for the specified algorithm.", ArgumentName=prefix + "key", ArgumentValue="null")
+    actual = b64(hashlib.md5(raw).digest())
+    if key_md5 is None:
+        raise S3Error("InvalidArgument", f"{needs} the client calculated MD5 of the secret key.", ArgumentName=prefix + "key-MD5", ArgumentValue="null")
+    if key_md5 != actual:
+        raise S3Error("InvalidArgument", "The calculated MD5 hash of the key did not match the hash that was provided.",
+                      ArgumentName=prefix + "key-MD5", ArgumentValue="null")
+    return actual
+
+
+def check_customer_key(meta: ObjectMeta, h: dict[str, str], prefix: str = CUSTOMER) -> None:
+    """A read of an object (GET, HEAD, a copy's source) gives the key it was stored with, and only then."""
+    given = customer_key(h, prefix)
+    if meta.sse_customer_key_md5 is None:
+        if given is not None:
+            raise S3Error("InvalidRequest", "The encryption parameters are not applicable to this object.")
+    elif given is None:
+        raise S3Error("InvalidRequest", "The object was stored using a form of Server Side Encryption. "
+                      "The correct parameters must be provided to retrieve the object.")
+    elif given != meta.sse_customer_key_md5:
+        raise S3Error("AccessDenied", "The provided customer key does not match the one the object was stored with.")
 
 
 def _etag_matches(condition: str, etag: str) -> bool:

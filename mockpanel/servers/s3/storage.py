@@ -39,6 +39,7 @@ class ObjectMeta:
     headers: dict[str, str] = field(default_factory=dict)  # content-encoding, -disposition, -language, cache-control, expires
     sse: str | None = None
     sse_kms_key_id: str | None = None
+    sse_customer_key_md5: str | None = None  # SSE-C: the customer key's MD5 (base64), never the key; reads must match it
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> base64
     checksum_type: str | None = None  # FULL_OBJECT or COMPOSITE
     part_sizes: list[int] | None = None  # for multipart objects: GET ?partNumber=

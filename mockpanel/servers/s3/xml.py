@@ -31,6 +31,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "InvalidAccessKeyId": (403, "The AWS Access Key Id you provided does not exist in our records."),
     "InvalidArgument": (400, "Invalid Argument"),
     "InvalidBucketName": (400, "The specified bucket is not valid."),
+    "InvalidEncryptionAlgorithmError": (400, "The encryption request you specified is not valid. Supported value: AES256."),
     "InvalidDigest": (400, "The Content-MD5 or checksum value that you specified is not valid."),
     "InvalidPart": (400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."),
     "InvalidPartNumber": (416, "The requested partnumber is not satisfiable"),
