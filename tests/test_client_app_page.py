@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import socket
+import time
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -59,3 +61,44 @@ def test_page_says_when_the_image_api_is_down(page, tmp_path):
         text = page.locator("#error").inner_text()
         assert text.startswith("Upload failed (502)") and "unreachable" in text
         assert page.locator("#status").inner_text() == "failed"
+
+
+def test_a_failed_upload_clears_the_previous_job_and_stress_uploads_settle_in_the_history(page, loop, tmp_path):
+    photo = tmp_path / "ok.png"
+    Image.new("RGB", (40, 30), (10, 200, 90)).save(photo)
+    page.goto(loop["client"] + "/")
+    page.wait_for_function("document.getElementById('token').textContent.startsWith('token: eyJ')")
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("document.getElementById('status').textContent === 'completed'", timeout=30_000)
+    assert page.locator("#job").inner_text() != "—"
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    page.set_input_files("#file", str(text))
+    page.wait_for_selector("#error", state="visible")
+    assert page.locator("#error").inner_text().startswith("Upload failed (415)")
+    assert page.locator("#job").inner_text() == "—"  # not the previous upload's job
+
+    assert page.locator("#stress").inner_text() == "Stress Test (51 uploads)"
+    page.fill("#count", "5")
+    assert page.locator("#stress").inner_text() == "Stress Test (5 uploads)"
+    page.fill("#user", "history-user")
+    page.click("#stress")
+    page.wait_for_function("document.getElementById('stress-outcome').textContent.length > 0", timeout=60_000)
+
+    def stress_statuses() -> list[str]:
+        uploads = httpx.get(f"{loop['client']}/api/history").json()["uploads"]
+        return [u["status"] for u in uploads if u["context"] == "stress-test" and u["user_id"] == "history-user"]
+
+    deadline = time.monotonic() + 30
+    while set(stress_statuses()) != {"completed"} and time.monotonic() < deadline:
+        time.sleep(0.1)  # the jobs finish in the image API; each read of the history asks for the unsettled ones
+    assert stress_statuses() == ["completed"] * 5
+
+
+def test_the_client_page_asks_for_no_favicon(page, loop):
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    page.goto(loop["client"] + "/")
+    page.wait_for_function("document.getElementById('token').textContent.startsWith('token: eyJ')")
+    assert missing == []

@@ -68,3 +68,54 @@ def test_replay_button(page, receiver):
         page.click("#replay")
         page.wait_for_function("document.getElementById('replay-outcome').textContent.startsWith('delivered: 200')")
         assert httpx.get(f"{target}/webhooks/events").json()["events"][0]["client_id"] == "copy"
+
+
+def test_filter_by_client_clear_asks_first_and_forgets_the_detail(page, tmp_path):
+    with RunningHub(settings_for(["webhooks"])) as running:
+        receiver = running.urls["webhooks"]
+        for i in range(3):
+            httpx.post(f"{receiver}/webhooks/client-456", json={"event_type": "order.paid", "n": i})
+        signed = json.dumps({"event_type": "order.paid", "n": 9}).encode()
+        httpx.post(f"{receiver}/webhooks/client-789", content=signed, headers={
+            "Content-Type": "application/json", "X-Webhook-Signature": hmac.new(b"webhook-secret-123", signed, hashlib.sha256).hexdigest()})
+        page.goto(receiver + "/")
+        page.wait_for_selector("#live.on")
+        page.wait_for_function("document.querySelectorAll('#rows tr').length === 4")
+
+        page.fill("#filter", "client-456")  # typing a client id finds that client's events
+        page.wait_for_function("document.querySelectorAll('#rows tr').length === 3")
+        page.fill("#filter", "")
+        page.wait_for_function("[...document.querySelectorAll('#client option')].some(o => o.value === 'client-789')")
+        page.select_option("#client", "client-789")
+        page.wait_for_function("document.querySelectorAll('#rows tr').length === 1")
+        page.select_option("#client", "")
+        page.fill("#filter", "no-such-text")
+        page.wait_for_function("getComputedStyle(document.getElementById('no-events')).display === 'block'")
+        assert page.locator("#no-events").inner_text() == "No stored event matches the filter (4 received)."
+        page.fill("#filter", "")
+        page.wait_for_function("document.querySelectorAll('#rows tr').length === 4")
+
+        page.locator("#rows tr").first.click()
+        page.wait_for_selector("#body")
+        secret = next(line for line in page.locator("#detail").inner_text().splitlines() if line.startswith("secret"))
+        assert secret.endswith("webh…123 (18 characters)") and "))" not in secret, secret
+
+        asked: list[str] = []
+        page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+        page.click("#clear")  # dismissed: nothing is deleted
+        assert asked and "Delete every stored webhook event (4 received)?" in asked[0]
+        assert httpx.get(f"{receiver}/webhooks/events").json()["total"] == 4
+        page.once("dialog", lambda d: d.accept())
+        page.click("#clear")
+        page.wait_for_function("document.querySelectorAll('#rows tr').length === 0")
+        page.wait_for_function("!document.getElementById('body')")  # the deleted event's detail is gone
+        assert "Select an event" in page.locator("#detail").inner_text()
+        assert httpx.get(f"{receiver}/webhooks/events").json()["total"] == 0
+
+
+def test_the_pages_ask_for_no_favicon(page, receiver):
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    page.goto(receiver + "/")
+    page.wait_for_selector("#live.on")
+    assert missing == []

@@ -111,9 +111,9 @@ class Receiver:
                 continue
             if until is not None and event.received_at > until:
                 continue
-            if needle is not None:
+            if needle is not None:  # the client id, the event type, the body or a header
                 haystack = event.body.decode("utf-8", "replace").lower()
-                if needle not in haystack and not any(needle in k or needle in v.lower() for k, v in event.headers):
+                if needle not in event.client_id.lower() and needle not in (event.event_type or "").lower() and needle not in haystack and not any(needle in k or needle in v.lower() for k, v in event.headers):
                     continue
             found.append(event)
         return found
