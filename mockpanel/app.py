@@ -160,7 +160,7 @@ class MockPanel(App):
         for name, reason in self.hub.failed().items():
             self.notify(f"{name}: {reason}", title="Server failed to start", severity="error", timeout=10)
         if self.settings.notices:
-            self.notify("\n".join(self.settings.notices), title="Development defaults in use", severity="warning", timeout=8)
+            self.notify("\n".join(self.settings.notices), title="Notes", severity="warning", timeout=8)
         parent = os.environ.get("MOCKPANEL_WEB_PARENT", "")
         if parent.isdigit():  # shown in a browser by `mockpanel --web`: quit once that server is gone
             self.set_interval(1.0, partial(self._quit_without_parent, int(parent)))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 import time
 import warnings
@@ -18,7 +17,7 @@ from .export import BatchedLines
 from .journal import DomainEvent, RequestEntry
 from .scenario import ScenarioError, load_scenario
 from .daemon import stop_on_signals
-from .settings import COMMON_SETTINGS, GLOBAL_SETTINGS, SettingsError, cli_flag, load_settings
+from .settings import COMMON_SETTINGS, GLOBAL_SETTINGS, SettingsError, check_port_variable, cli_flag, load_settings
 
 
 def _specs() -> dict[str, Any]:
@@ -34,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Local mock services (auth API with JWTs, ...) with a live request journal and fault injection.",
     )
     parser.add_argument("--version", action="version", version=f"mockpanel {__version__}")
-    parser.add_argument("command", nargs="?", choices=["serve"], help="serve: run the servers headless (for CI); without it, the control panel")
+    parser.add_argument("command", nargs="?", choices=["serve", "start", "stop", "restart", "status"],
+                        help="serve: run the servers headless (for CI); start/stop/restart/status: the same in the background "
+                        "(state in MOCKPANEL_STATE_DIR); without a command, the control panel")
+    parser.add_argument("--wait", action="store_true", help="with serve: run in the background and exit once every server is ready (= start)")
     parser.add_argument("--headless", action="store_true", help="same as the serve command")
     parser.add_argument("--only", metavar="NAMES", help=f"comma-separated servers to run (of {', '.join(specs)})")
     parser.add_argument("--config", metavar="FILE", type=Path, help="TOML file with a section per server (default ./mockpanel.toml)")
@@ -107,14 +109,14 @@ async def run_headless(settings, args: argparse.Namespace, scenario: Any = None,
 
     hub = Hub(settings, _specs())
     stop = stop_on_signals()
-    for notice in settings.notices:
-        print(f"note: {notice}", file=err, flush=True)
     if not hub.runners:
         print("mockpanel: no server is enabled", file=err)
         return 2
     if args.journal_out:
         hub.write_journal(args.journal_out, args.redact)
     await hub.start()
+    for notice in settings.notices:  # after start: starting decides some (the reference image API's)
+        print(notice if notice.startswith("warning: ") else f"note: {notice}", file=err, flush=True)
     for runner in hub.runners.values():
         if args.log_format == "json":
             out.write(json.dumps({"event": "ready" if runner.status == "running" else "failed", "server": runner.name, "url": runner.url, "reason": runner.reason}) + "\n")
@@ -123,8 +125,8 @@ async def run_headless(settings, args: argparse.Namespace, scenario: Any = None,
     out.flush()
     failed = hub.failed()
     if failed and not args.keep_going:
-        for name, reason in failed.items():
-            print(f"mockpanel: {name}: {reason}", file=err)
+        names = ", ".join(failed)
+        print(f"mockpanel: stopping, since {names} could not start (--keep-going runs the others anyway)", file=err)
         await hub.stop()
         return 1
     if args.ports_file:
@@ -152,7 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # them). Set here, for the process the command owns, not on import: importing mockpanel changes nothing.
     warnings.filterwarnings("ignore", message=r"The HMAC key is \d+ bytes long")
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    if args.command in ("stop", "status"):
+        from .daemon import Background
+
+        background = Background()
+        return background.stop(sys.stdout) if args.command == "stop" else background.status(sys.stdout, sys.stderr)
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     try:
         cli = cli_values(args)
@@ -161,15 +169,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             if only is not None and "imageapi" not in only:
                 only.append("imageapi")
         settings = load_settings(_specs(), cli=cli, only=only, config_path=args.config)
+        check_port_variable(settings)
         scenario = load_scenario(args.scenario, [s.name for s in settings.enabled()]) if args.scenario else None
-        if args.command == "serve" or args.headless:
-            if args.web:
-                parser.error("--web shows the panel in a browser; serve runs the servers without one: choose one")
+        headless = args.command in ("serve", "start", "restart") or args.headless
+        if headless and args.web:
+            parser.error("--web shows the panel in a browser; serve runs the servers without one: choose one")
+        if args.command in ("start", "restart") or (headless and args.wait):
+            from .daemon import Background
+
+            serve_args = [a for a in argv if a not in ("start", "restart", "serve", "--wait", "--headless")]
+            if args.command == "restart":
+                return Background().restart(serve_args, sys.stdout, sys.stderr)
+            return Background().start(serve_args, sys.stdout, sys.stderr)
+        if headless:
             return _run(run_headless(settings, args, scenario))
         if args.web:
             from .webview import serve_web
 
-            return _run(serve_web(sys.argv[1:] if argv is None else argv, args.web_port))
+            return _run(serve_web(argv, args.web_port))
         from .app import create_app
 
         app = create_app(settings, scenario=scenario, journal_out=args.journal_out, freeze_gc=True, redact=args.redact,

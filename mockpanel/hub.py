@@ -117,8 +117,20 @@ class Hub:
         _route_uvicorn_logs()
         _log_router.hubs[asyncio.get_running_loop()] = self
         self.watchdog.start()
+        await self._decide_auto_starts()
         await asyncio.gather(*(r.start() for r in self.runners.values()))
         return self.urls()
+
+    async def _decide_auto_starts(self) -> None:
+        """Servers nobody enabled or disabled start when their spec says so (the reference image API: when nothing
+        else answers where the client app looks); the others stay off, with the reason among the notices."""
+        for name in [n for n, r in self.runners.items() if r.ctx.settings.auto and self.specs[n].auto_start is not None]:
+            reason = await self.specs[name].auto_start(self.settings)  # type: ignore[misc]
+            if reason is not None:
+                del self.runners[name]
+                self.settings.servers[name].enabled = False
+                if reason:
+                    self.settings.notices.append(reason)
 
     def _stalled(self, stall: Stall) -> None:
         message = stall.describe()

@@ -157,6 +157,7 @@ class ServerSettings:
     port: int
     values: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    auto: bool = False  # enabled by nobody's choice: its spec's auto_start decides at start
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -175,6 +176,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     servers: dict[str, ServerSettings] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)  # development defaults in use, warnings
+    port_variable: str | None = None  # the seeds' PORT, from the environment or .env (see check_port_variable)
 
     def enabled(self) -> list[ServerSettings]:
         return [s for s in self.servers.values() if s.enabled]
@@ -266,6 +268,7 @@ def load_settings(
         if section != "mockpanel" and section not in specs:
             raise SettingsError(f"unknown section [{section}] in {config_path}: known servers are {', '.join(specs)}")
     layers = _Layers(cli or {}, environ, dotenv, toml)
+    port_variable = environ.get("PORT", dotenv.get("PORT"))
 
     settings = Settings()
     for setting in GLOBAL_SETTINGS:
@@ -290,7 +293,7 @@ def load_settings(
         if wanted is not None:
             enabled = name in wanted
         elif sources["enabled"] == "default":
-            enabled = spec.enabled_by_default
+            enabled = bool(spec.enabled_by_default)  # "auto" too: the Hub asks the spec's auto_start at start
         else:
             enabled = values["enabled"]
         port = spec.default_port if values["port"] is None else values["port"]
@@ -299,7 +302,8 @@ def load_settings(
             raise SettingsError(
                 f"invalid setting {name}.min_delay_ms = {values['min_delay_ms']}: larger than {name}.max_delay_ms = {values['max_delay_ms']}"
             )
-        srv = ServerSettings(name=name, enabled=enabled, host=host, port=port, values=values, sources=sources)
+        srv = ServerSettings(name=name, enabled=enabled, host=host, port=port, values=values, sources=sources,
+                             auto=wanted is None and sources["enabled"] == "default" and spec.enabled_by_default == "auto")
         settings.servers[name] = srv
         if enabled:
             for setting in spec.settings:
@@ -315,4 +319,17 @@ def load_settings(
                 listed = ", ".join(f"{method} {path}" for method, path in open_admin)
                 settings.notices.append(f"{name}: the admin token guards the control API only; open: {listed} "
                                         "(admin_token_scope = \"all\" guards them too)")
+    settings.port_variable = port_variable
     return settings
+
+
+def check_port_variable(settings: Settings) -> None:
+    """The seeds' PORT names the port of the one server a seed script ran. With several servers it cannot say which:
+    unless one of them runs on that port anyway (a seed's .env: PORT=8000 is auth's), say what to set instead."""
+    value = settings.port_variable
+    running = settings.enabled()
+    if value is None or len(running) < 2 or any(str(s.port) == value.strip() for s in running):
+        return
+    example = running[0].name
+    raise SettingsError(f"PORT={value} sets the port of one server (mockpanel serve --only {example}); with {len(running)} servers, "
+                        f"set the one you mean: --{example}-port {value} or MOCKPANEL_{example.upper()}_PORT={value}")

@@ -8,7 +8,7 @@ and renders. Panes, the palette, the control API, scenarios and the pytest plugi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Awaitable, Any, Callable, NamedTuple, Protocol
 
 from .service import ErrorRenderer, ServerContext, json_error
 from .settings import Setting
@@ -30,7 +30,8 @@ class ServerSpec:
     default_port: int
     build: Callable[[ServerContext], Built]
     settings: tuple[Setting, ...] = ()
-    enabled_by_default: bool = True
+    enabled_by_default: bool | str = True  # "auto": auto_start decides when the servers start
+    auto_start: Callable[[Any], Awaitable[str | None]] | None = None  # given the Settings: None starts it, else why not ("": no notice)
     render_error: ErrorRenderer = json_error
     max_body_bytes: int = 1024 * 1024
     preview_bytes_limit: int | None = None  # cap on journal body previews (S3 bodies are mostly binary)

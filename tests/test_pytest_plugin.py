@@ -88,3 +88,35 @@ def test_servers(mockpanel):
 ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--mockpanel-servers", "s3,webhooks")
     result.assert_outcomes(passed=1)
+
+
+def test_parallel_workers_each_run_their_own_servers(pytester):
+    """pytest -n 4 (pytest-xdist): every worker starts its own mocks on free ports; nothing is shared between them."""
+    pytester.makeini("[pytest]\nmockpanel_servers = auth s3\n")
+    pytester.makepyfile(test_parallel='''
+import json, os, boto3, httpx, pytest
+
+@pytest.mark.parametrize("n", range(16))
+def test_register_then_store(mockpanel, n):
+    worker = os.environ["PYTEST_XDIST_WORKER"]
+    auth = mockpanel.url("auth")
+    # the same e-mail in every test: it would clash if two workers shared one auth mock between their resets
+    created = httpx.post(f"{auth}/api/auth/register", json={"email": "same@example.com", "password": "password123", "name": "P"})
+    assert created.status_code == 201, created.text
+    s3 = boto3.client("s3", endpoint_url=mockpanel.url("s3"), aws_access_key_id="test-key", aws_secret_access_key="test-secret",
+                      region_name="us-east-1")
+    s3.create_bucket(Bucket="only-mine")
+    with open(f"seen-{worker}.jsonl", "a") as out:
+        out.write(json.dumps({"worker": worker, "auth": auth}) + "\\n")
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "4")
+    result.assert_outcomes(passed=16)
+    import json
+
+    seen = [json.loads(line) for path in pytester.path.glob("seen-*.jsonl") for line in path.read_text().splitlines()]
+    by_worker = {}
+    for record in seen:
+        by_worker.setdefault(record["worker"], set()).add(record["auth"])
+    assert len(seen) == 16 and len(by_worker) == 4
+    assert all(len(urls) == 1 for urls in by_worker.values())  # one session of mocks per worker
+    assert len({url for urls in by_worker.values() for url in urls}) == 4  # and no two workers share one

@@ -167,7 +167,9 @@ class TokenIssuer:
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"token is invalid: {exc}") from None
         if claims.get("type") != expected_type:
-            raise AuthError(f"a {expected_type} token is required here, got a {claims.get('type')!r} token")
+            got = claims.get("type")
+            raise AuthError(f"{_article(expected_type)} {expected_type} token is required here, got "
+                            + (f"{_article(got)} {got} token" if isinstance(got, str) else "a token without a type"))
         return claims
 
 
@@ -374,3 +376,7 @@ def build(ctx: ServerContext) -> Built:
 
 SPEC = ServerSpec(name="auth", title="Auth API", default_port=8000, build=build, settings=SETTINGS,
                   admin_paths=(("DELETE", "/api/auth/users/reset"),))
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"

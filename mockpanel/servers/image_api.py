@@ -18,6 +18,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
@@ -30,6 +31,7 @@ from ..settings import Setting
 from ..spec import Built, NotFound, ServerSpec
 from ..web import json_app
 from ..timefmt import iso
+from .client_app import DEFAULT_IMAGE_API
 
 CLIENT_SECRET_DEFAULT = "dev-secret-change-in-production"  # seed 002's client app default: the two must agree
 VARIANTS = {"thumbnail": 150, "medium": 800, "large": 1600}  # longest side, in pixels
@@ -271,4 +273,31 @@ def build(ctx: ServerContext) -> Built:
     return Built(app, state)
 
 
-SPEC = ServerSpec(name="imageapi", title="Image API (reference)", default_port=8002, build=build, settings=SETTINGS, enabled_by_default=False)
+async def answers(url: str, timeout: float = 0.5) -> bool:
+    """Whether something accepts connections at the URL's host and port."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), timeout)
+    except (OSError, asyncio.TimeoutError, ValueError):
+        return False
+    writer.close()
+    return True
+
+
+async def start_unless_taken(settings: Any) -> str | None:
+    """Left to itself, the reference API runs when the client app would otherwise find nothing to drive."""
+    client = settings.servers.get("client")
+    if client is None or not client.enabled:
+        return ""  # nothing would drive it
+    if client["image_api_url"]:
+        return (f"imageapi: the client app drives IMAGE_API_URL={client['image_api_url']}; the reference image API stays off "
+                "(--demo starts it)")
+    if await answers(DEFAULT_IMAGE_API):
+        return (f"imageapi: something already answers at {DEFAULT_IMAGE_API}: the client app drives it and the reference image API "
+                "stays off (set IMAGE_API_URL to choose another)")
+    return None
+
+
+SPEC = ServerSpec(name="imageapi", title="Image API (reference)", default_port=8002, build=build, settings=SETTINGS,
+                  enabled_by_default="auto", auto_start=start_unless_taken)

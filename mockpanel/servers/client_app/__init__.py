@@ -35,6 +35,10 @@ SETTINGS = (
 )
 
 
+FINAL_STATUSES = ("completed", "failed")
+REFRESHED_PER_READ = 100  # unsettled jobs asked for per /api/history read, newest first
+
+
 class ImageApiError(Exception):
     """The image API could not be reached or answered something unusable: the client app answers 502."""
 
@@ -78,6 +82,11 @@ class UploadHistory:
         if changed:
             self.ctx.event("upload_status", job_id=job_id, status=status)
 
+    def unsettled(self, limit: int) -> list[str]:
+        """Jobs of the newest uploads whose last known status is not final (a stress test's: nobody polled them)."""
+        jobs = [e["job_id"] for e in self._uploads if e.get("job_id") and e.get("status") not in FINAL_STATUSES]
+        return list(dict.fromkeys(jobs))[:limit]
+
     def reset(self) -> None:
         self._uploads.clear()
 
@@ -106,7 +115,10 @@ def build(ctx: ServerContext) -> Built:
         except httpx.TimeoutException:
             raise ImageApiError(f"the image API at {api_base()} did not answer within {s['request_timeout_s']}s") from None
         except httpx.HTTPError as exc:
-            raise ImageApiError(f"the image API at {api_base()} is unreachable: {type(exc).__name__}: {exc}") from None
+            fix = ("start your image API there, or set IMAGE_API_URL to where it runs" if s["image_api_url"] else
+                   "start your image API there, set IMAGE_API_URL to where it runs, or start mockpanel's reference one: "
+                   "mockpanel --demo (it starts by itself when nothing answers at start-up)")
+            raise ImageApiError(f"the image API at {api_base()} is unreachable ({type(exc).__name__}: {exc}): {fix}") from None
         try:
             body = response.json()
         except ValueError:
@@ -200,6 +212,18 @@ def build(ctx: ServerContext) -> Built:
 
     @app.get("/api/history", summary="Uploads made through this client app, newest first")
     async def get_history() -> dict[str, Any]:
+        gate = asyncio.Semaphore(s["stress_concurrency"])
+
+        async def refresh(job_id: str) -> None:
+            async with gate:
+                try:
+                    status, body = await call("GET", f"/api/v1/jobs/{quote(job_id, safe='')}")
+                except ImageApiError:
+                    return  # the history still says what was last known
+            if status == 200 and isinstance(body.get("status"), str):
+                history.job_status(job_id, body["status"])
+
+        await asyncio.gather(*(refresh(job) for job in history.unsettled(REFRESHED_PER_READ)))
         return {"total": len(history), "uploads": history.uploads()}
 
     return Built(app, history)
