@@ -23,6 +23,7 @@ DEFAULT_PORTS = {"auth": 8000, "s3": 9000, "webhooks": 4000, "client": 3000, "im
 
 def free(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: a closed connection's TIME_WAIT is no owner
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
