@@ -43,8 +43,7 @@ def test_redoc_and_the_control_api_docs_offline(page, urls):
     blocked = offline(page, urls["auth"])
     page.goto(urls["auth"] + "/redoc")
     page.wait_for_function("document.body.innerText.includes('/api/auth/login')", timeout=20_000)
-    assert set(blocked) <= {"https://cdn.redoc.ly/redoc/logo-mini.svg"}  # ReDoc's footer logo: the page works without it
-    blocked.clear()
     page.goto(urls["auth"] + "/__mockpanel/docs")
     page.wait_for_selector(".opblock-summary-path[data-path='/__mockpanel/faults']", timeout=20_000)
-    assert blocked == []
+    # ReDoc's footer logo (asked for whenever ReDoc gets to it, maybe after the next page opened): it works without it
+    assert set(blocked) <= {"https://cdn.redoc.ly/redoc/logo-mini.svg"}

@@ -9,7 +9,6 @@ import signal
 import time
 
 import httpx
-import pytest
 
 from conftest import ServeProcess, port_is_closed
 from mockpanel.webview import panel_command
