@@ -107,6 +107,7 @@ class ServerContext:
     clock: Callable[[], float] = time.time  # wall time where a server judges it (presign expiry); tests inject one
     watch: list[Any] = field(default_factory=lambda: [None, None])  # the Hub's watchdog slot: [server, scope]
     loop_health: Callable[[], dict[str, Any]] = dict  # the Hub's watchdog summary (stalls of the shared loop)
+    cors_owner: Callable[[dict], bool] | None = None  # True: the server answers this request's CORS itself (S3 bucket rules)
 
     def __post_init__(self) -> None:
         # Every change of the policy is an event, whoever made it (a key, the palette, the control API, a scenario).
@@ -265,7 +266,7 @@ class ServiceMiddleware:
                 if why is not None:
                     await self._refuse(send, scope, 403, f"refused a cross-site request ({why}): this call changes state")
                     return
-        if origin and self.cors is not None and "mockpanel.cors" not in scope:
+        if origin and self.cors is not None and "mockpanel.cors" not in scope and not (self.ctx.cors_owner and self.ctx.cors_owner(scope)):
             scope["mockpanel.cors"] = True  # CORSMiddleware calls back into this method once
             await self.cors(scope, receive, send)
             return

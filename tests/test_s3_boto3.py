@@ -44,8 +44,9 @@ def test_bucket_lifecycle(s3):
     assert s3.head_bucket(Bucket="beta.bucket")["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "eu-west-1"
     assert s3.get_bucket_location(Bucket="beta.bucket")["LocationConstraint"] == "eu-west-1"
     assert s3.get_bucket_location(Bucket="alpha-bucket")["LocationConstraint"] is None
+    assert s3.create_bucket(Bucket="alpha-bucket")["ResponseMetadata"]["HTTPStatusCode"] == 200  # us-east-1's legacy answer
     with pytest.raises(ClientError) as info:
-        s3.create_bucket(Bucket="alpha-bucket")
+        s3.create_bucket(Bucket="beta.bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     assert code(info) == "BucketAlreadyOwnedByYou" and status(info) == 409
     s3.put_object(Bucket="alpha-bucket", Key="k", Body=b"x")
     with pytest.raises(ClientError) as info:

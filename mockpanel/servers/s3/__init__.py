@@ -28,6 +28,8 @@ SETTINGS = (
     Setting("auto_create_buckets", "str", "unsigned", "create a missing bucket on write: unsigned (curl) requests only, always, or never",
             ("S3_AUTO_CREATE_BUCKETS",), choices=("unsigned", "always", "never")),
     Setting("buckets", "list", (), "buckets that exist from the start (comma-separated)", ("S3_BUCKETS",)),
+    Setting("cors", "str", "any", "browsers' cross-origin requests to buckets without CORS rules: any (allowed, as the seed) or "
+            "bucket (only what a bucket's own rules allow, as AWS)", ("S3_CORS",), choices=("any", "bucket")),
     Setting("region", "str", "us-east-1", "region of buckets created without a LocationConstraint", ("S3_REGION",)),
     Setting("min_part_size", "int", 5 * 1024 * 1024, "smallest multipart part (but the last) CompleteMultipartUpload accepts", ("S3_MIN_PART_SIZE",)),
     Setting("virtual_host_suffixes", "list", ("localhost",), "host names under which BUCKET.<suffix> addresses a bucket"),
@@ -117,7 +119,9 @@ def build(ctx: ServerContext) -> Built:
         await ctx.reset()
         return {"status": "reset", "buckets": len(storage.store.buckets)}
 
-    return Built(S3Protocol(ctx, storage, app), storage)
+    protocol = S3Protocol(ctx, storage, app)
+    ctx.cors_owner = protocol.owns_cors
+    return Built(protocol, storage)
 
 
 SPEC = ServerSpec(

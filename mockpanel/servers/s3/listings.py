@@ -70,7 +70,10 @@ class Listings:
                 after = p.get("start-after", "")
         else:
             after = p.get("marker", "")
-        contents, prefixes, truncated, last = walk(bucket, prefix, delimiter, after, limit)
+        if limit == 0:  # max-keys=0: nothing listed, and nothing left out either
+            contents, prefixes, truncated, last = [], [], False, None
+        else:
+            contents, prefixes, truncated, last = walk(bucket, prefix, delimiter, after, limit)
         objects = bucket.objects
         owner = not v2 or p.get("fetch-owner") == "true"
         parts = [el("Name", bucket.name), el("Prefix", enc(prefix))]
@@ -107,7 +110,10 @@ class Listings:
         prefix, delimiter = p.get("prefix", ""), p.get("delimiter", "")
         limit = self._max(req)
         after = p.get("key-marker", "")
-        contents, prefixes, truncated, last = walk(bucket, prefix, delimiter, after, limit)
+        if limit == 0:  # max-keys=0: nothing listed, and nothing left out either
+            contents, prefixes, truncated, last = [], [], False, None
+        else:
+            contents, prefixes, truncated, last = walk(bucket, prefix, delimiter, after, limit)
         parts = [el("Name", bucket.name), el("Prefix", enc(prefix)), el("KeyMarker", enc(after)),
                  el("VersionIdMarker", p.get("version-id-marker", "")), el("MaxKeys", limit)]
         parts.append(self._listing_flags(req, enc, delimiter, truncated))

@@ -124,6 +124,9 @@ class Multipart:
         await self.respond(send, req, 204)
 
     async def complete_upload(self, req: Request, receive: Callable, send: Callable) -> None:
+        done = self.completed.get(req.params.get("uploadId", ""))
+        if done is not None and (req.bucket, req.key) == done[:2]:
+            return await self._complete_again(req, receive, send, done)
         upload = self.upload(req)
         root = parse(await self.read_small_body(req, receive))
         if root.tag != "CompleteMultipartUpload":
@@ -179,6 +182,9 @@ class Multipart:
                               part_sizes=[p["size"] for p in parts], data_file=data_file, body=body, **meta_fields)
             self.storage.commit(bucket, meta)
             self.store.abort_upload(upload.upload_id)
+            self.completed[upload.upload_id] = (bucket.name, meta.key, etag, tuple(listed))
+            while len(self.completed) > COMPLETED_REMEMBERED:
+                self.completed.popitem(last=False)
             location = f"/{bucket.name}/{quote(meta.key)}"
             await self.xml(send, req, "CompleteMultipartUploadResult",
                            [el("Location", location), el("Bucket", bucket.name), el("Key", meta.key), el("ETag", etag), *checksum_elements(checksums)],
@@ -186,6 +192,20 @@ class Multipart:
 
         finally:
             self.completing.discard(upload.upload_id)
+
+    async def _complete_again(self, req: Request, receive: Callable, send: Callable, done: tuple) -> None:
+        """The same CompleteMultipartUpload again, after it succeeded: the same answer for the same parts."""
+        bucket_name, key, etag, listed = done
+        root = parse(await self.read_small_body(req, receive))
+        again = tuple((int(e.findtext("PartNumber") or 0), (e.findtext("ETag") or "").strip().strip('"')) for e in root.findall("Part"))
+        if again != tuple((n, t.strip('"')) for n, t in listed):
+            raise S3Error("NoSuchUpload", UploadId=req.params.get("uploadId", ""))
+        await self.xml(send, req, "CompleteMultipartUploadResult",
+                       [el("Location", f"/{bucket_name}/{quote(key)}"), el("Bucket", bucket_name), el("Key", key), el("ETag", etag)])
+
+
+COMPLETED_REMEMBERED = 10_000
+
 
 def _assemble(store: Store, upload: Upload, parts: list[dict[str, Any]], full_algorithm: str | None) -> tuple[BodyWriter, str | None]:
     """Concatenate parts into one new body (in a worker thread: it can be gigabytes)."""

@@ -14,6 +14,7 @@ from urllib.parse import unquote
 from .checksums import CHECKSUM_ALGORITHMS, b64, check_value, new_checksum
 from .request import MAX_METADATA_BYTES, RESPONSE_OVERRIDES, STORED_HEADERS, Request, digits
 from .storage import BodyWriter, Bucket, ObjectMeta
+from .subresources import header_acl, header_tags
 from .xml import S3Error, el, http_date, iso8601, parse
 
 
@@ -33,11 +34,13 @@ class Objects:
             raise S3Error("MetadataTooLarge", MaxSizeAllowed=str(MAX_METADATA_BYTES))
         headers = {k: h[k] for k in STORED_HEADERS if k in h}
         if "content-encoding" in headers:
-            codings = [c.strip() for c in headers["content-encoding"].split(",") if c.strip() and c.strip() != "aws-chunked"]
-            if codings:
-                headers["content-encoding"] = ",".join(codings)
+            # aws-chunked is how it travelled, not what it is: the rest stays as the client wrote it ("deflate, gzip")
+            codings = [c for c in headers["content-encoding"].split(",") if c.strip() != "aws-chunked"]
+            kept = ",".join(codings).strip(" ,")
+            if kept:
+                headers["content-encoding"] = kept
             else:
-                del headers["content-encoding"]  # aws-chunked is how it travelled, not what it is
+                del headers["content-encoding"]
         sse = h.get("x-amz-server-side-encryption")
         if sse is not None and sse not in ("AES256", "aws:kms", "aws:kms:dsse"):
             raise S3Error("InvalidArgument", "The encryption method specified is not supported", ArgumentName="x-amz-server-side-encryption", ArgumentValue=sse)
@@ -52,6 +55,8 @@ class Objects:
             "sse": sse,
             "sse_kms_key_id": h.get("x-amz-server-side-encryption-aws-kms-key-id") if sse and sse.startswith("aws:kms") else None,
             "sse_customer_key_md5": customer,
+            "tags": header_tags(h) or {},
+            "acl": header_acl(h),
         }
 
     async def _receive_form_file(self, req: Request, receive: Callable, writer: BodyWriter) -> str | None:
@@ -156,6 +161,8 @@ class Objects:
         headers += list(meta.headers.items())
         headers += [(f"x-amz-meta-{k}", v) for k, v in meta.metadata.items()]
         headers += _sse_headers(meta)
+        if meta.tags:
+            headers.append(("x-amz-tagging-count", str(len(meta.tags))))
         if req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and meta.checksums:
             headers += [(f"x-amz-checksum-{a}", v) for a, v in meta.checksums.items()]
             if meta.checksum_type:
@@ -221,7 +228,7 @@ class Objects:
             number = int(part_number)
             sizes = meta.part_sizes or [size]
             if number > len(sizes):
-                raise S3Error("InvalidPartNumber", ActualPartCount=str(len(sizes)), PartNumberRequested=part_number)
+                raise S3Error("InvalidPartNumber", status=400, ActualPartCount=str(len(sizes)), PartNumberRequested=part_number)
             start = sum(sizes[: number - 1])
             end = start + sizes[number - 1] - 1
             status = 206
@@ -241,7 +248,7 @@ class Objects:
         length = max(0, end - start + 1)
         headers.append(("content-length", str(length)))
         raw = [(b"x-amz-request-id", req.request_id.encode()), (b"x-amz-id-2", req.request_id.encode())]
-        raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (*headers, *req.cors)]
         await send({"type": "http.response.start", "status": status, "headers": raw})
         if req.method == "HEAD" or length == 0:
             await send({"type": "http.response.body", "body": b""})
@@ -329,11 +336,15 @@ class Objects:
             fields = self._new_meta(req)
         else:
             fields = {"content_type": source.content_type, "metadata": dict(source.metadata), "headers": dict(source.headers),
-                      "sse": source.sse, "sse_kms_key_id": source.sse_kms_key_id,
+                      "sse": source.sse, "sse_kms_key_id": source.sse_kms_key_id, "acl": header_acl(req.headers),
                       # SSE-C is never inherited: the copy is encrypted with the key this request gives, if any
                       "sse_customer_key_md5": customer_key(req.headers)}
             if "x-amz-server-side-encryption" in req.headers:
                 fields["sse"] = req.headers["x-amz-server-side-encryption"]
+        tagging = req.headers.get("x-amz-tagging-directive", "COPY").upper()
+        if tagging not in ("COPY", "REPLACE"):
+            raise S3Error("InvalidArgument", "Unknown tagging directive.", ArgumentName="x-amz-tagging-directive", ArgumentValue=tagging[:16])
+        fields["tags"] = (header_tags(req.headers) or {}) if tagging == "REPLACE" else dict(source.tags)
         writer = await asyncio.to_thread(self.store.copy_body, source) if source.size > 4 * 1024 * 1024 else self.store.copy_body(source)
         data_file, body = writer.finish()
         checksums = {}

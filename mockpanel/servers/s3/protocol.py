@@ -6,6 +6,8 @@ objects.py (with conditional requests and ranges), multipart.py, checksums.py; x
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import hmac
 import itertools
 import logging
@@ -21,8 +23,9 @@ from .objects import Objects
 from .request import MAX_KEY_BYTES, MAX_XML_BODY, ClientGone, Request, valid_bucket_name
 from .signing import Auth, check_expiry, check_signed_parts, chunk_signatures, parse_auth, verify
 from .storage import Bucket
+from .subresources import Subresources, cors_headers, matching_rule
 from ...web import DOCS_ASSETS
-from .xml import FULL_CONTROL, OWNER, S3Error, document, el, error_document, parse
+from .xml import S3Error, document, error_document, parse
 
 
 OPEN_PATHS = {"/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}  # open even with signature checks on
@@ -32,23 +35,25 @@ COPY_SOURCE = "header:x-amz-copy-source"  # a condition names a query parameter,
 # (level, method) -> [(condition, operation)]: the first whose condition holds (None: always) answers the request.
 ROUTES: dict[tuple[str, str], list[tuple[str | None, str]]] = {
     ("service", "GET"): [(None, "list_buckets")],
-    ("bucket", "PUT"): [(NO_PARAMS, "create_bucket"), (None, "unsupported")],
+    ("bucket", "PUT"): [(NO_PARAMS, "create_bucket"), ("tagging", "put_bucket_tagging"), ("acl", "put_acl"), ("cors", "put_bucket_cors"),
+                        (None, "unsupported")],
     ("bucket", "HEAD"): [(None, "head_bucket")],
-    ("bucket", "DELETE"): [(NO_PARAMS, "delete_bucket"), (None, "unsupported")],
+    ("bucket", "DELETE"): [(NO_PARAMS, "delete_bucket"), ("tagging", "delete_bucket_tagging"), ("cors", "delete_bucket_cors"),
+                           (None, "unsupported")],
     ("bucket", "GET"): [("location", "get_location"), ("uploads", "list_uploads"), ("versions", "list_versions"),
                         ("versioning", "get_bucket_versioning"), ("acl", "get_acl"), ("cors", "get_bucket_cors"),
                         ("tagging", "get_bucket_tagging"), (None, "list_objects")],
     ("bucket", "POST"): [("delete", "delete_objects")],
-    ("object", "PUT"): [("uploadId", "put_part"), ("tagging", "unsupported"), ("acl", "unsupported"), ("retention", "unsupported"),
+    ("object", "PUT"): [("uploadId", "put_part"), ("tagging", "put_object_tagging"), ("acl", "put_acl"), ("retention", "unsupported"),
                         ("legal-hold", "unsupported"), (COPY_SOURCE, "copy_object"), (None, "put_object")],
     ("object", "GET"): [("uploadId", "list_parts"), ("tagging", "get_object_tagging"), ("acl", "get_acl"), (None, "get_object")],
     ("object", "HEAD"): [(None, "get_object")],
-    ("object", "DELETE"): [("uploadId", "abort_upload"), (None, "delete_object")],
+    ("object", "DELETE"): [("uploadId", "abort_upload"), ("tagging", "delete_object_tagging"), (None, "delete_object")],
     ("object", "POST"): [("uploads", "create_upload"), ("uploadId", "complete_upload")],
 }
 
 
-class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
+class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
     def __init__(self, ctx: ServerContext, storage: Storage, convenience: Callable) -> None:
         self.ctx = ctx
         self.storage = storage
@@ -59,12 +64,16 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
         self.verify_signatures: bool = s["verify_signatures"]
         self.keys: dict[str, str] = dict(pair.split(":", 1) for pair in s["access_keys"] if ":" in pair)
         self.auto_create: str = s["auto_create_buckets"]
+        self.cors_mode: str = s["cors"]
         self.region: str = s["region"]
         self.min_part_size: int = s["min_part_size"]
         self.public_buckets = frozenset(s["public_buckets"])
         self.virtual_host_suffixes = tuple("." + h for h in s["virtual_host_suffixes"])
         self._ids = itertools.count(1)
         self.completing: set[str] = set()  # upload ids a CompleteMultipartUpload is joining right now
+        # Completed uploads, newest last: a CompleteMultipartUpload repeated (a retry whose answer was lost) gets the
+        # same answer, as from S3. Bounded: old ids fall out.
+        self.completed: OrderedDict[str, tuple[str, str, str, tuple[tuple[int, str], ...]]] = OrderedDict()
         self._id_prefix = f"{int(time.time()) & 0xFFFFFF:06X}"
 
     def new_request_id(self) -> str:
@@ -77,7 +86,7 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
             raw.append((b"connection", b"close"))
         if content_type:
             raw.append((b"content-type", content_type.encode()))
-        for k, v in headers or ():
+        for k, v in (*(headers or ()), *req.cors):
             raw.append((k.encode("latin-1"), v.encode("latin-1")))
         if req.method == "HEAD" or status in (204, 304):
             if not any(k == "content-length" for k, _ in headers or ()):
@@ -150,9 +159,15 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
                     self._check_signature(req, auth)
                 await self.convenience(scope, receive, send)
                 return
-            if req.method == "OPTIONS":
-                await self.respond(send, req, 200)
+            origin = req.headers.get("origin")
+            if req.method == "OPTIONS":  # here: a preflight this server answers itself (owns_cors), or no Origin at all
+                if origin is None:
+                    raise S3Error("BadRequest", "Insufficient information. Origin request header needed.")
+                await self.preflight(req, origin, send)
                 return
+            if origin is not None and req.bucket in self.store.buckets:
+                rule = matching_rule(self.store.buckets[req.bucket], origin, req.method, [])
+                req.cors = cors_headers(rule, origin, preflight=False) if rule else []
             req.auth = auth
             if auth is not None:
                 check_expiry(auth, self.ctx.clock())
@@ -170,6 +185,30 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
         except Exception as exc:  # a bug: still answer in S3's format, and say what broke
             logging.getLogger("uvicorn.error").exception("s3: %s %s failed", req.method, req.raw_path)
             await self.error(send, req, S3Error("InternalError", f"mockpanel's S3 mock failed: {type(exc).__name__}: {exc}"))
+
+    def owns_cors(self, scope: dict) -> bool:
+        """Whether a request with Origin is answered from its bucket's CORS rules (else: every origin is allowed, as
+        the seed did). Buckets with rules always; every bucket path with s3.cors = "bucket"; never the convenience
+        paths (/health, /admin/..., /presigned-url, /docs)."""
+        path = scope["path"]
+        if path in self.convenience_paths or path.startswith(("/admin/objects/", "/docs")) or scope["method"] == "OPTIONS" and path == "/":
+            return False
+        name = self._virtual_bucket(scope) or path[1:].partition("/")[0]
+        if not name:
+            return False
+        bucket = self.store.buckets.get(name)
+        return self.cors_mode == "bucket" or (bucket is not None and bool(bucket.cors))
+
+    async def preflight(self, req: Request, origin: str, send: Callable) -> None:
+        bucket = self.store.buckets.get(req.bucket or "")
+        method = req.headers.get("access-control-request-method", "")
+        asked = [h.strip() for h in req.headers.get("access-control-request-headers", "").split(",") if h.strip()]
+        rule = matching_rule(bucket, origin, method, asked) if bucket is not None else None
+        if rule is None:
+            raise S3Error("AccessForbidden", "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, "
+                          "request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+                          status=403, Method=method[:16], ResourceType="OBJECT" if req.key else "BUCKET")
+        await self.respond(send, req, 200, cors_headers(rule, origin, preflight=True, method=method, headers=asked))
 
     def _admin_token(self, req: Request) -> bool:
         token = self.ctx.admin_token
@@ -213,22 +252,6 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
         self.bucket(req)
         await self.xml(send, req, "VersioningConfiguration", [])
 
-    async def get_acl(self, req: Request, receive: Callable, send: Callable) -> None:
-        self.object(req) if req.key else self.bucket(req)
-        await self.xml(send, req, "AccessControlPolicy", [OWNER, FULL_CONTROL])
-
-    async def get_bucket_cors(self, req: Request, receive: Callable, send: Callable) -> None:
-        self.bucket(req)
-        raise S3Error("NoSuchCORSConfiguration", BucketName=req.bucket)
-
-    async def get_bucket_tagging(self, req: Request, receive: Callable, send: Callable) -> None:
-        self.bucket(req)
-        raise S3Error("NoSuchTagSet", BucketName=req.bucket)
-
-    async def get_object_tagging(self, req: Request, receive: Callable, send: Callable) -> None:
-        self.object(req)
-        await self.xml(send, req, "Tagging", [el("TagSet")])
-
     # --- buckets ---
 
     def bucket(self, req: Request) -> Bucket:
@@ -264,7 +287,11 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
                 raise S3Error("MalformedXML")
             if constraint is not None and (constraint.text or "").strip():
                 region = constraint.text.strip()
-        if name in self.store.buckets:
+        existing = self.store.buckets.get(name)
+        if existing is not None:
+            if region == "us-east-1" and existing.region == "us-east-1":
+                await self.respond(send, req, 200, [("location", f"/{name}")])  # the legacy us-east-1 answer SDKs rely on
+                return
             raise S3Error("BucketAlreadyOwnedByYou", BucketName=name)
         self._create(name, region)
         await self.respond(send, req, 200, [("location", f"/{name}")])
@@ -277,8 +304,9 @@ class S3Protocol(Listings, Objects, Multipart, ChecksummedBodies):
         bucket = self.bucket(req)
         if bucket.objects:
             raise S3Error("BucketNotEmpty", BucketName=bucket.name)
-        if any(u.bucket == bucket.name for u in self.store.uploads.values()):
-            raise S3Error("BucketNotEmpty", "The bucket you tried to delete has multipart uploads in progress", BucketName=bucket.name)
+        for upload in [u for u in self.store.uploads.values() if u.bucket == bucket.name]:  # only objects keep a bucket
+            if upload.upload_id not in self.completing:
+                self.store.abort_upload(upload.upload_id)
         self.storage.delete_bucket(bucket.name)
         await self.respond(send, req, 204)
 

@@ -43,7 +43,7 @@ class Request:
     """One parsed S3 request."""
 
     __slots__ = ("method", "bucket", "key", "query", "params", "headers", "multi", "raw_path", "resource", "auth", "request_id", "body_pending",
-                 "invalid", "chunk_signatures")
+                 "invalid", "chunk_signatures", "cors")
 
     def __init__(self, scope: dict, request_id: str, virtual_bucket: str | None) -> None:
         self.method: str = scope["method"]
@@ -80,6 +80,7 @@ class Request:
             self.resource = self.raw_path
         self.auth: Auth | None = None
         self.chunk_signatures: ChunkSignatures | None = None  # set when a signed streaming upload's chain is checked
+        self.cors: list[tuple[str, str]] = []  # a bucket CORS rule's headers for this request's answer
 
     def resource_name(self) -> str:
         if self.bucket and self.key:

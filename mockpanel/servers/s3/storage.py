@@ -40,6 +40,8 @@ class ObjectMeta:
     sse: str | None = None
     sse_kms_key_id: str | None = None
     sse_customer_key_md5: str | None = None  # SSE-C: the customer key's MD5 (base64), never the key; reads must match it
+    tags: dict[str, str] = field(default_factory=dict)  # object tagging
+    acl: Any = None  # a canned ACL name, or a list of grants {type, id|uri|email, permission}; stored, never enforced
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> base64
     checksum_type: str | None = None  # FULL_OBJECT or COMPOSITE
     part_sizes: list[int] | None = None  # for multipart objects: GET ?partNumber=
@@ -69,6 +71,11 @@ class Bucket:
     region: str = "us-east-1"
     keys: list[str] = field(default_factory=list)  # sorted: listings bisect it
     objects: dict[str, ObjectMeta] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    acl: Any = None
+    cors: list[dict[str, Any]] | None = None  # CORS rules (PutBucketCors), None when the bucket has none
+
+    SETTINGS = ("tags", "acl", "cors")  # what save_bucket keeps in bucket.json besides name, created and region
 
 
 class StorageError(Exception):
@@ -209,7 +216,8 @@ class Store:
             if not info_path.is_file():
                 continue
             info = json.loads(info_path.read_text())
-            bucket = Bucket(info["name"], info["created"], info.get("region", "us-east-1"))
+            bucket = Bucket(info["name"], info["created"], info.get("region", "us-east-1"),
+                            **{k: info[k] for k in Bucket.SETTINGS if k in info})
             for meta_path in (bucket_dir / "meta").glob("*.json"):
                 record = json.loads(meta_path.read_text(encoding="utf-8"))
                 meta = ObjectMeta(**record)
@@ -241,9 +249,21 @@ class Store:
         bucket = Bucket(name, time.time(), region)
         if self.root is not None:
             (self._bucket_dir(name) / "meta").mkdir(parents=True, exist_ok=True)
-            _write_json_atomic(self._bucket_dir(name) / "bucket.json", self.tmp_dir, {"name": name, "created": bucket.created, "region": region})
+        self.save_bucket(bucket)
         self.buckets[name] = bucket
         return bucket
+
+    def save_bucket(self, bucket: Bucket) -> None:
+        """Persist a bucket's own settings (tags, ACL, CORS rules) after a change."""
+        if self.root is not None:
+            record = {"name": bucket.name, "created": bucket.created, "region": bucket.region,
+                      **{k: getattr(bucket, k) for k in Bucket.SETTINGS}}
+            _write_json_atomic(self._bucket_dir(bucket.name) / "bucket.json", self.tmp_dir, record)
+
+    def save_meta(self, bucket: Bucket, meta: ObjectMeta) -> None:
+        """Persist a change to a stored object's metadata (its tags, its ACL); the body is untouched."""
+        if self.root is not None:
+            _write_json_atomic(self._meta_path(bucket.name, meta.key), self.tmp_dir, meta.to_json())
 
     def delete_bucket(self, name: str) -> None:
         bucket = self.buckets.pop(name)

@@ -1,0 +1,270 @@
+"""Bucket and object subresources S3 stores and gives back: tagging (?tagging, x-amz-tagging), ACLs (?acl, x-amz-acl:
+kept and returned, never enforced) and bucket CORS rules (?cors, and the preflights answered from them)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+from urllib.parse import parse_qsl
+
+from .request import Request
+from .storage import Bucket, ObjectMeta
+from .xml import OWNER, S3Error, Xml, el, els, parse
+
+MAX_OBJECT_TAGS = 10
+MAX_BUCKET_TAGS = 50
+MAX_CORS_RULES = 100
+CANNED_ACLS = ("private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read", "bucket-owner-read",
+               "bucket-owner-full-control", "log-delivery-write")
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+PERMISSIONS = ("FULL_CONTROL", "WRITE", "WRITE_ACP", "READ", "READ_ACP")
+CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
+XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+
+
+def check_tags(pairs: list[tuple[str, str]], limit: int) -> dict[str, str]:
+    """Tags as S3 validates them: unique keys of 1-128 characters, values up to 256, no aws: prefix, `limit` at most."""
+    tags: dict[str, str] = {}
+    for key, value in pairs:
+        if key in tags:
+            raise S3Error("InvalidTag", "Cannot provide multiple Tags with the same key", TagKey=key[:128])
+        if not key or len(key) > 128:
+            raise S3Error("InvalidTag", "The TagKey you have provided is invalid" if not key else "The TagKey you have provided is too long, max 128")
+        if len(value) > 256:
+            raise S3Error("InvalidTag", "The TagValue you have provided is too long, max 256", TagKey=key)
+        if key.lower().startswith("aws:"):
+            raise S3Error("InvalidTag", "Your TagKey cannot be prefixed with aws:", TagKey=key)
+        tags[key] = value
+    if len(tags) > limit:
+        raise S3Error("BadRequest" if limit == MAX_OBJECT_TAGS else "InvalidTag",
+                      f"Object tags cannot be greater than {limit}" if limit == MAX_OBJECT_TAGS else f"Bucket tag count cannot be greater than {limit}")
+    return tags
+
+
+def header_tags(h: dict[str, str]) -> dict[str, str] | None:
+    """The tags of `x-amz-tagging: k1=v1&k2=v2` (PutObject, CreateMultipartUpload, CopyObject REPLACE), or None."""
+    value = h.get("x-amz-tagging")
+    if value is None:
+        return None
+    try:
+        pairs = parse_qsl(value, keep_blank_values=True, strict_parsing=bool(value), max_num_fields=MAX_BUCKET_TAGS + 1)
+    except ValueError:
+        raise S3Error("InvalidArgument", "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.",
+                      ArgumentName="x-amz-tagging", ArgumentValue=value[:256]) from None
+    return check_tags(pairs, MAX_OBJECT_TAGS)
+
+
+def header_acl(h: dict[str, str]) -> str | None:
+    value = h.get("x-amz-acl")
+    if value is not None and value not in CANNED_ACLS:
+        raise S3Error("InvalidArgument", None, ArgumentName="x-amz-acl", ArgumentValue=value[:64])
+    return value
+
+
+def _tag_set(tags: dict[str, str]) -> Any:
+    return el("TagSet", els(el("Tag", el("Key", k), el("Value", v)) for k, v in tags.items()))
+
+
+def _grants(acl: Any) -> list[dict[str, str]]:
+    owner = {"type": "CanonicalUser", "id": "mockpanel", "permission": "FULL_CONTROL"}
+    if isinstance(acl, list):
+        return acl
+    extra = {"public-read": [(ALL_USERS, "READ")], "public-read-write": [(ALL_USERS, "READ"), (ALL_USERS, "WRITE")],
+             "authenticated-read": [(AUTHENTICATED_USERS, "READ")]}.get(acl or "private", [])
+    return [owner] + [{"type": "Group", "uri": uri, "permission": permission} for uri, permission in extra]
+
+
+def _render_grant(grant: dict[str, str]) -> Any:
+    kind = grant["type"]
+    who = {"CanonicalUser": ("ID", grant.get("id")), "Group": ("URI", grant.get("uri")),
+           "AmazonCustomerByEmail": ("EmailAddress", grant.get("email"))}[kind]
+    inner = [el(who[0], who[1])]
+    if kind == "CanonicalUser" and grant.get("id") == "mockpanel":
+        inner.append(el("DisplayName", "mockpanel"))
+    # The xsi:type attribute cannot be made by el() (elements only); `kind` is one of the three names above.
+    return el("Grant", Xml(f'<Grantee {XSI} xsi:type="{kind}">{els(inner)}</Grantee>'), el("Permission", grant["permission"]))
+
+
+def _parse_acl(body: bytes) -> list[dict[str, str]]:
+    root = parse(body)
+    if root.tag != "AccessControlPolicy":
+        raise S3Error("MalformedACLError")
+    grants = []
+    for grant in root.iter("Grant"):
+        grantee = grant.find("Grantee")
+        permission = (grant.findtext("Permission") or "").strip()
+        if grantee is None or permission not in PERMISSIONS:
+            raise S3Error("MalformedACLError")
+        kind = next((v for k, v in grantee.attrib.items() if k.endswith("}type") or k == "type"), "")
+        field, tag = {"CanonicalUser": ("id", "ID"), "Group": ("uri", "URI"), "AmazonCustomerByEmail": ("email", "EmailAddress")}.get(kind, (None, None))
+        value = (grantee.findtext(tag) or "").strip() if tag else ""
+        if field is None or not value or len(value) > 1024:
+            raise S3Error("MalformedACLError")
+        grants.append({"type": kind, field: value, "permission": permission})
+    if len(grants) > 100:
+        raise S3Error("MalformedACLError", "The XML you provided was not well-formed: at most 100 grants")
+    return grants
+
+
+def _cors_rules(body: bytes) -> list[dict[str, Any]]:
+    root = parse(body)
+    if root.tag != "CORSConfiguration":
+        raise S3Error("MalformedXML")
+    rules = []
+    for rule in root.findall("CORSRule"):
+        methods = [m.text.strip() for m in rule.findall("AllowedMethod") if m.text]
+        origins = [o.text.strip() for o in rule.findall("AllowedOrigin") if o.text]
+        if not methods or not origins:
+            raise S3Error("MalformedXML", "A CORS rule needs at least one AllowedMethod and one AllowedOrigin")
+        for method in methods:
+            if method not in CORS_METHODS:
+                raise S3Error("InvalidRequest", f"Found unsupported HTTP method in CORS config. Unsupported method is {method[:16]}")
+        for origin in origins:
+            if origin.count("*") > 1:
+                raise S3Error("InvalidRequest", f"AllowedOrigin \"{origin[:256]}\" can not have more than one wildcard.")
+        max_age = rule.findtext("MaxAgeSeconds")
+        if max_age is not None and not max_age.strip().isdigit():
+            raise S3Error("MalformedXML")
+        rules.append({"id": rule.findtext("ID"), "methods": methods, "origins": origins,
+                      "headers": [h.text.strip() for h in rule.findall("AllowedHeader") if h.text],
+                      "expose": [h.text.strip() for h in rule.findall("ExposeHeader") if h.text],
+                      "max_age": int(max_age) if max_age is not None else None})
+    if not rules or len(rules) > MAX_CORS_RULES:
+        raise S3Error("MalformedXML", f"A CORS configuration has 1 to {MAX_CORS_RULES} rules")
+    return rules
+
+
+def _wildcard(pattern: str, value: str) -> bool:
+    return re.fullmatch(re.escape(pattern).replace(r"\*", ".*"), value, re.IGNORECASE if pattern == "*" else 0) is not None
+
+
+def matching_rule(bucket: Bucket, origin: str, method: str, headers: list[str]) -> dict[str, Any] | None:
+    """The first CORS rule allowing this origin, method and request headers (as S3 picks it), or None."""
+    for rule in bucket.cors or ():
+        if method not in rule["methods"] or not any(_wildcard(o, origin) for o in rule["origins"]):
+            continue
+        if all(any(_wildcard(a.lower(), h.lower()) for a in rule["headers"]) for h in headers if h):
+            return rule
+    return None
+
+
+def cors_headers(rule: dict[str, Any], origin: str, preflight: bool, method: str = "", headers: list[str] | None = None) -> list[tuple[str, str]]:
+    answer = [("access-control-allow-origin", "*" if rule["origins"] == ["*"] else origin), ("vary", "Origin")]
+    if rule["origins"] != ["*"]:
+        answer.append(("access-control-allow-credentials", "true"))
+    if preflight:
+        answer.append(("access-control-allow-methods", ", ".join(rule["methods"])))
+        if headers:
+            answer.append(("access-control-allow-headers", ", ".join(headers)))
+        if rule["max_age"] is not None:
+            answer.append(("access-control-max-age", str(rule["max_age"])))
+    elif rule["expose"]:
+        answer.append(("access-control-expose-headers", ", ".join(rule["expose"])))
+    return answer
+
+
+class Subresources:
+    """Tagging, ACL and CORS operations (mixed into S3Protocol)."""
+
+    bucket: Callable[[Request], Bucket]
+    object: Callable[[Request], ObjectMeta]
+
+    # --- tagging ---
+
+    async def get_object_tagging(self, req: Request, receive: Callable, send: Callable) -> None:
+        await self.xml(send, req, "Tagging", [_tag_set(self.object(req).tags)])  # type: ignore[attr-defined]
+
+    async def put_object_tagging(self, req: Request, receive: Callable, send: Callable) -> None:
+        meta = self.object(req)
+        tags = self._tags_from_body(await self.read_small_body(req, receive), MAX_OBJECT_TAGS)  # type: ignore[attr-defined]
+        meta.tags = tags
+        self.store.save_meta(self.bucket(req), meta)  # type: ignore[attr-defined]
+        await self.respond(send, req, 200)  # type: ignore[attr-defined]
+
+    async def delete_object_tagging(self, req: Request, receive: Callable, send: Callable) -> None:
+        meta = self.object(req)
+        meta.tags = {}
+        self.store.save_meta(self.bucket(req), meta)  # type: ignore[attr-defined]
+        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+
+    async def get_bucket_tagging(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        if not bucket.tags:
+            raise S3Error("NoSuchTagSet", BucketName=bucket.name)
+        await self.xml(send, req, "Tagging", [_tag_set(bucket.tags)])  # type: ignore[attr-defined]
+
+    async def put_bucket_tagging(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        bucket.tags = self._tags_from_body(await self.read_small_body(req, receive), MAX_BUCKET_TAGS)  # type: ignore[attr-defined]
+        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
+        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+
+    async def delete_bucket_tagging(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        bucket.tags = {}
+        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
+        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _tags_from_body(body: bytes, limit: int) -> dict[str, str]:
+        root = parse(body)
+        if root.tag != "Tagging" or root.find("TagSet") is None:
+            raise S3Error("MalformedXML")
+        pairs = []
+        for tag in root.find("TagSet").findall("Tag"):  # type: ignore[union-attr]
+            key = tag.findtext("Key")
+            if key is None:
+                raise S3Error("MalformedXML")
+            pairs.append((key, tag.findtext("Value") or ""))
+        return check_tags(pairs, limit)
+
+    # --- ACLs: kept and given back, never enforced ---
+
+    async def get_acl(self, req: Request, receive: Callable, send: Callable) -> None:
+        target = self.object(req) if req.key else self.bucket(req)
+        grants = els(_render_grant(g) for g in _grants(target.acl))
+        await self.xml(send, req, "AccessControlPolicy", [OWNER, el("AccessControlList", grants)])  # type: ignore[attr-defined]
+
+    async def put_acl(self, req: Request, receive: Callable, send: Callable) -> None:
+        target = self.object(req) if req.key else self.bucket(req)
+        canned = header_acl(req.headers)
+        body = await self.read_small_body(req, receive)  # type: ignore[attr-defined]
+        if canned is not None and body.strip():
+            raise S3Error("UnexpectedContent", "This request does not support content")
+        if canned is None and not body.strip():
+            raise S3Error("MissingSecurityHeader", "Your request was missing a required header", MissingHeaderName="x-amz-acl")
+        target.acl = canned if canned is not None else _parse_acl(body)
+        if req.key:
+            self.store.save_meta(self.bucket(req), target)  # type: ignore[attr-defined, arg-type]
+        else:
+            self.store.save_bucket(target)  # type: ignore[attr-defined]
+        await self.respond(send, req, 200)  # type: ignore[attr-defined]
+
+    # --- CORS ---
+
+    async def get_bucket_cors(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        if not bucket.cors:
+            raise S3Error("NoSuchCORSConfiguration", BucketName=bucket.name)
+        rules = []
+        for rule in bucket.cors:
+            parts = [el("ID", rule["id"])] if rule["id"] else []
+            parts += [el("AllowedHeader", h) for h in rule["headers"]] + [el("AllowedMethod", m) for m in rule["methods"]]
+            parts += [el("AllowedOrigin", o) for o in rule["origins"]] + [el("ExposeHeader", h) for h in rule["expose"]]
+            if rule["max_age"] is not None:
+                parts.append(el("MaxAgeSeconds", rule["max_age"]))
+            rules.append(el("CORSRule", *parts))
+        await self.xml(send, req, "CORSConfiguration", rules)  # type: ignore[attr-defined]
+
+    async def put_bucket_cors(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        bucket.cors = _cors_rules(await self.read_small_body(req, receive))  # type: ignore[attr-defined]
+        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
+        await self.respond(send, req, 200)  # type: ignore[attr-defined]
+
+    async def delete_bucket_cors(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        bucket.cors = None
+        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
+        await self.respond(send, req, 204)  # type: ignore[attr-defined]
