@@ -9,13 +9,17 @@ import re
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, urlencode
 
 from .checksums import CHECKSUM_ALGORITHMS, b64, check_value, new_checksum
-from .request import MAX_METADATA_BYTES, RESPONSE_OVERRIDES, STORED_HEADERS, Request, digits
+from .request import MAX_KEY_BYTES, MAX_METADATA_BYTES, RESPONSE_OVERRIDES, STORED_HEADERS, Request, digits
 from .storage import BodyWriter, Bucket, ObjectMeta
-from .subresources import header_acl, header_tags
+from .post_policy import check_policy, check_signature, decode_policy
+from .subresources import CANNED_ACLS, header_acl, header_tags
 from .xml import S3Error, el, http_date, iso8601, parse
+
+
+MAX_FORM_FIELDS_BYTES = 20 * 1024
 
 
 class Objects:
@@ -59,15 +63,18 @@ class Objects:
             "acl": header_acl(h),
         }
 
-    async def _receive_form_file(self, req: Request, receive: Callable, writer: BodyWriter) -> str | None:
-        """The seed's `curl -X PUT -F "file=@x.jpg"`: store the form's file part; returns its content type."""
+    async def _receive_form(self, req: Request, receive: Callable, writer: BodyWriter) -> tuple[dict[str, str], str | None, str]:
+        """A multipart/form-data body: the fields before the file (names lowercased, 20 KiB in all), and the file part
+        streamed into `writer`; returns (fields, the file's content type, its filename)."""
         from python_multipart.multipart import MultipartParser, parse_options_header
 
         _, options = parse_options_header(req.headers["content-type"].encode("latin-1"))
         boundary = options.get(b"boundary")
         if not boundary:
             raise S3Error("InvalidArgument", "multipart/form-data without a boundary", ArgumentName="Content-Type")
-        state: dict[str, Any] = {"headers": {}, "field": None, "name": b"", "value": b"", "type": None, "found": False, "in_file": False}
+        state: dict[str, Any] = {"headers": {}, "field": None, "name": "", "value": b"", "type": None, "found": False, "in_file": False,
+                                 "filename": "", "text": b"", "size": 0}
+        fields: dict[str, str] = {}
 
         def on_header_field(data: bytes, start: int, end: int) -> None:
             state["field"] = (state["field"] or b"") + data[start:end]
@@ -83,13 +90,26 @@ class Objects:
             _, disposition = parse_options_header(state["headers"].get(b"content-disposition", b""))
             is_file = b"filename" in disposition or disposition.get(b"name") == b"file"
             state["in_file"] = is_file and not state["found"]
+            state["name"] = disposition.get(b"name", b"").decode("utf-8", "replace").lower()
+            state["text"] = b""
             if state["in_file"]:
                 state["found"] = True
                 state["type"] = state["headers"].get(b"content-type", b"").decode("latin-1") or None
+                state["filename"] = disposition.get(b"filename", b"").decode("utf-8", "replace")
 
         def on_part_data(data: bytes, start: int, end: int) -> None:
             if state["in_file"]:
                 writer.write(data[start:end])
+            elif not state["found"]:  # a field before the file (AWS ignores those after it)
+                state["size"] += end - start
+                if state["size"] > MAX_FORM_FIELDS_BYTES:
+                    raise S3Error("MaxPostPreDataLengthExceeded", "Your POST request fields preceding the upload file were too large.",
+                                  MaxPostPreDataLength=str(MAX_FORM_FIELDS_BYTES))
+                state["text"] += data[start:end]
+
+        def on_part_end() -> None:
+            if not state["in_file"] and not state["found"] and state["name"]:
+                fields[state["name"]] = state["text"].decode("utf-8", "replace")
 
         def on_part_begin() -> None:
             state["headers"] = {}
@@ -97,20 +117,69 @@ class Objects:
         parser = MultipartParser(boundary, {
             "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
             "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
         })
         try:
             async for chunk in self.body_chunks(req, receive):
                 try:
                     parser.write(chunk)
+                except S3Error:
+                    raise
                 except Exception as exc:  # python-multipart's parse errors
                     raise S3Error("MalformedPOSTRequest", f"The multipart/form-data body is malformed: {exc}", status=400) from None
             parser.finalize()
             if not state["found"]:
                 raise S3Error("InvalidArgument", "The multipart/form-data body has no file field", ArgumentName="file")
-            return state["type"]
+            return fields, state["type"], state["filename"]
         except BaseException:
             writer.discard()
             raise
+
+    async def post_object(self, req: Request, receive: Callable, send: Callable) -> None:
+        """PostObject: a browser's HTML form upload to the bucket (boto3's generate_presigned_post makes its fields)."""
+        if not req.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            raise S3Error("PreconditionFailed", "Bucket POST must be of the enclosure-type multipart/form-data", Condition="Bucket POST must be of the enclosure-type-multipart/form-data")
+        bucket = self.bucket(req)
+        writer = BodyWriter(self.store)
+        fields, _, filename = await self._receive_form(req, receive, writer)
+        try:
+            key = fields.get("key", "").replace("${filename}", filename)
+            if not key:
+                raise S3Error("InvalidArgument", "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.",
+                              ArgumentName="key", ArgumentValue="")
+            if len(key.encode("utf-8", "surrogateescape")) > MAX_KEY_BYTES:
+                raise S3Error("KeyTooLongError", MaxSizeAllowed=str(MAX_KEY_BYTES))
+            if "policy" in fields:
+                policy = decode_policy(fields["policy"])
+                if self.verify_signatures:
+                    check_signature(fields, self.keys)
+                check_policy(policy, fields, bucket.name, writer.size, self.ctx.clock())
+            elif self.verify_signatures:
+                raise S3Error("AccessDenied", "Anonymous POST uploads are refused while signature checks are on (s3.verify_signatures).")
+            metadata = {k[11:]: v for k, v in fields.items() if k.startswith("x-amz-meta-")}
+            acl = fields.get("acl")
+            if acl is not None and acl not in CANNED_ACLS:
+                raise S3Error("InvalidArgument", None, ArgumentName="acl", ArgumentValue=acl[:64])
+        except BaseException:
+            writer.discard()
+            raise
+        data_file, body = writer.finish()
+        meta = ObjectMeta(key, writer.size, f'"{writer.md5.hexdigest()}"', time.time(), content_type=fields.get("content-type") or "binary/octet-stream",
+                          metadata=metadata, headers={k: fields[k] for k in STORED_HEADERS if k in fields}, data_file=data_file, body=body, acl=acl)
+        self.storage.commit(bucket, meta)
+        location = f"http://{req.headers.get('host', 'localhost')}/{bucket.name}/{quote(key)}"
+        headers = [("etag", meta.etag), ("location", location)]
+        redirect = fields.get("success_action_redirect") or fields.get("redirect")
+        if redirect and redirect.startswith(("http://", "https://")):
+            query = urlencode({"bucket": bucket.name, "key": key, "etag": meta.etag})
+            await self.respond(send, req, 303, [*headers[:1], ("location", f"{redirect}{'&' if '?' in redirect else '?'}{query}")])
+            return
+        status = {"200": 200, "201": 201}.get(fields.get("success_action_status", ""), 204)
+        if status == 201:
+            await self.xml(send, req, "PostResponse", [el("Location", location), el("Bucket", bucket.name), el("Key", key), el("ETag", meta.etag)],
+                           status=201, headers=headers)
+        else:
+            await self.respond(send, req, status, headers)
 
     def _check_put_preconditions(self, req: Request, bucket: Bucket) -> None:
         existing = bucket.objects.get(req.key)
@@ -134,7 +203,7 @@ class Objects:
         writer = BodyWriter(self.store)
         content_type = req.headers.get("content-type", "")
         if req.auth is None and content_type.startswith("multipart/form-data"):
-            part_type = await self._receive_form_file(req, receive, writer)
+            _, part_type, _ = await self._receive_form(req, receive, writer)
             fields["content_type"] = part_type or "binary/octet-stream"
             checksums: dict[str, str] = {}
         else:

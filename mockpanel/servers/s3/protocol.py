@@ -43,7 +43,7 @@ ROUTES: dict[tuple[str, str], list[tuple[str | None, str]]] = {
     ("bucket", "GET"): [("location", "get_location"), ("uploads", "list_uploads"), ("versions", "list_versions"),
                         ("versioning", "get_bucket_versioning"), ("acl", "get_acl"), ("cors", "get_bucket_cors"),
                         ("tagging", "get_bucket_tagging"), (None, "list_objects")],
-    ("bucket", "POST"): [("delete", "delete_objects")],
+    ("bucket", "POST"): [("delete", "delete_objects"), (None, "post_object")],
     ("object", "PUT"): [("uploadId", "put_part"), ("tagging", "put_object_tagging"), ("acl", "put_acl"), ("retention", "unsupported"),
                         ("legal-hold", "unsupported"), (COPY_SOURCE, "copy_object"), (None, "put_object")],
     ("object", "GET"): [("uploadId", "list_parts"), ("tagging", "get_object_tagging"), ("acl", "get_acl"), (None, "get_object")],
@@ -173,7 +173,7 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
                 check_expiry(auth, self.ctx.clock())
                 if self.verify_signatures:
                     self._check_signature(req, auth)
-            elif self.verify_signatures and not (req.bucket in self.public_buckets and req.method in ("GET", "HEAD")):
+            elif self.verify_signatures and not (req.bucket in self.public_buckets and req.method in ("GET", "HEAD")) and not self._form_post(req):
                 raise S3Error("AccessDenied", "Anonymous requests are refused while signature checks are on (s3.verify_signatures).")
             await self.dispatch(req, receive, send)
         except S3Error as exc:
@@ -185,6 +185,11 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
         except Exception as exc:  # a bug: still answer in S3's format, and say what broke
             logging.getLogger("uvicorn.error").exception("s3: %s %s failed", req.method, req.raw_path)
             await self.error(send, req, S3Error("InternalError", f"mockpanel's S3 mock failed: {type(exc).__name__}: {exc}"))
+
+    @staticmethod
+    def _form_post(req: Request) -> bool:
+        """A browser's POST upload to a bucket: it carries its credentials in its signed policy, checked by post_object."""
+        return req.method == "POST" and not req.key and not req.params and req.headers.get("content-type", "").lower().startswith("multipart/form-data")
 
     def owns_cors(self, scope: dict) -> bool:
         """Whether a request with Origin is answered from its bucket's CORS rules (else: every origin is allowed, as
