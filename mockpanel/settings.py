@@ -86,6 +86,18 @@ def _parse_list(raw: Any) -> tuple[str, ...]:
     return tuple(str(i).strip() for i in items if str(i).strip())
 
 
+def _parse_json(raw: Any) -> Any:
+    """TOML's arrays and tables as they are; JSON text from the environment or a flag."""
+    if isinstance(raw, (list, dict)):
+        return raw
+    import json
+
+    try:
+        return json.loads(str(raw)) if str(raw).strip() else []
+    except ValueError as exc:
+        raise ValueError(f"expected JSON (or a TOML array of tables): {exc}") from None
+
+
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "port": lambda r: _parse_int(r, 0, 65535),
     "int": lambda r: _parse_int(r, 0),
@@ -96,6 +108,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "str": _parse_str,
     "codes": _parse_codes,
     "list": _parse_list,
+    "json": _parse_json,
     "rounds": lambda r: _parse_int(r, 4, 12),  # a mock needs no real cost; 12 is ~0.3 s a hash (in a thread)
 }
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from fastapi import Query, Request
+from fastapi import APIRouter, Query, Request
 
 from ...service import ServerContext
 from ...settings import Setting, SettingsError
-from ...spec import Built, ServerSpec
-from ...web import json_app
+from ...spec import Built, Invalid, NotFound, ServerSpec
+from ...web import json_app, json_body
 from .protocol import S3Protocol, valid_bucket_name
 from .domain import Storage
+from .notifications import Notifier, check_rule
 from .signing import MAX_PRESIGN_SECONDS
 from .storage import Store
 from .xml import FAULT_CODES, error_document
@@ -28,6 +29,12 @@ SETTINGS = (
     Setting("auto_create_buckets", "str", "unsigned", "create a missing bucket on write: unsigned (curl) requests only, always, or never",
             ("S3_AUTO_CREATE_BUCKETS",), choices=("unsigned", "always", "never")),
     Setting("buckets", "list", (), "buckets that exist from the start (comma-separated)", ("S3_BUCKETS",)),
+    Setting("notifications", "json", (), "event notification rules: [{bucket, url, events, prefix, suffix}] (a TOML array of tables, "
+            "or JSON)", ("S3_NOTIFICATIONS",)),
+    Setting("notification_targets", "list", (), "ARN=URL pairs: where PutBucketNotificationConfiguration's Topic/Queue/Lambda ARNs "
+            "deliver (default: the webhook receiver, /webhooks/<the ARN's last part>)", ("S3_NOTIFICATION_TARGETS",)),
+    Setting("notification_secret", "str", "webhook-secret-123", "secret of the X-Webhook-Signature on event notifications (the receiver's "
+            "default WEBHOOK_SECRET)", ("S3_NOTIFICATION_SECRET",)),
     Setting("cors", "str", "any", "browsers' cross-origin requests to buckets without CORS rules: any (allowed, as the seed) or "
             "bucket (only what a bucket's own rules allow, as AWS)", ("S3_CORS",), choices=("any", "bucket")),
     Setting("region", "str", "us-east-1", "region of buckets created without a LocationConstraint", ("S3_REGION",)),
@@ -64,6 +71,42 @@ def _readable(value: str) -> str:
         return value.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return value
+
+
+def notification_routes(storage: Storage, notifier: Notifier) -> APIRouter:
+    """/__mockpanel/notifications/{bucket}: a bucket's event notification rules (a rule, or a list of them)."""
+    router = APIRouter()
+
+    def bucket_of(name: str):
+        bucket = storage.store.buckets.get(name)
+        if bucket is None:
+            raise NotFound(f"bucket {name!r} does not exist")
+        return bucket
+
+    @router.get("/__mockpanel/notifications/{bucket}", summary="A bucket's notification rules (with those from settings)")
+    async def get_rules(bucket: str) -> dict[str, Any]:
+        return {"bucket": bucket, "rules": notifier.rules(bucket_of(bucket)), "delivered": notifier.delivered, "failed": notifier.failed}
+
+    @router.put("/__mockpanel/notifications/{bucket}", summary="Replace a bucket's notification rules: {url, events, prefix, suffix} or a list")
+    async def put_rules(bucket: str, request: Request) -> dict[str, Any]:
+        found = bucket_of(bucket)
+        raw = await json_body(request)
+        try:
+            rules = [check_rule(r) for r in (raw if isinstance(raw, list) else [raw])]
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+        found.notifications = rules[:100]
+        storage.store.save_bucket(found)
+        return {"bucket": bucket, "rules": notifier.rules(found)}
+
+    @router.delete("/__mockpanel/notifications/{bucket}", summary="Remove a bucket's notification rules (those from settings stay)")
+    async def delete_rules(bucket: str) -> dict[str, Any]:
+        found = bucket_of(bucket)
+        found.notifications = None
+        storage.store.save_bucket(found)
+        return {"bucket": bucket, "rules": notifier.rules(found)}
+
+    return router
 
 
 def build(ctx: ServerContext) -> Built:
@@ -119,8 +162,24 @@ def build(ctx: ServerContext) -> Built:
         await ctx.reset()
         return {"status": "reset", "buckets": len(storage.store.buckets)}
 
-    protocol = S3Protocol(ctx, storage, app)
+    rules = []
+    for raw in s["notifications"] if isinstance(s["notifications"], (list, tuple)) else [s["notifications"]]:
+        try:
+            rule = check_rule(raw)
+        except ValueError as exc:
+            raise SettingsError(f"invalid setting s3.notifications: {exc}") from None
+        if "bucket" not in rule:
+            raise SettingsError("invalid setting s3.notifications: each rule names its bucket")
+        rules.append(rule)
+    targets = {}
+    for pair in s["notification_targets"]:
+        arn, sep, url = pair.partition("=")
+        if not sep or not url.startswith(("http://", "https://")):
+            raise SettingsError(f"invalid setting s3.notification_targets: {pair[:100]!r} is not ARN=URL")
+        targets[arn] = url
+    protocol = S3Protocol(ctx, storage, app, Notifier(ctx, rules, s["notification_secret"], targets))
     ctx.cors_owner = protocol.owns_cors
+    ctx.control_routers.append(notification_routes(storage, protocol.notifier))
     return Built(protocol, storage)
 
 

@@ -181,6 +181,7 @@ class Multipart:
             meta = ObjectMeta(upload.key, writer.size, etag, time.time(), checksums=checksums, checksum_type=checksum_type if checksums else None,
                               part_sizes=[p["size"] for p in parts], data_file=data_file, body=body, **meta_fields)
             self.storage.commit(bucket, meta)
+            self.notify(req, "ObjectCreated:CompleteMultipartUpload", bucket, meta)
             self.store.abort_upload(upload.upload_id)
             self.completed[upload.upload_id] = (bucket.name, meta.key, etag, tuple(listed))
             while len(self.completed) > COMPLETED_REMEMBERED:

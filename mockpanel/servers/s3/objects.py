@@ -167,6 +167,7 @@ class Objects:
         meta = ObjectMeta(key, writer.size, f'"{writer.md5.hexdigest()}"', time.time(), content_type=fields.get("content-type") or "binary/octet-stream",
                           metadata=metadata, headers={k: fields[k] for k in STORED_HEADERS if k in fields}, data_file=data_file, body=body, acl=acl)
         self.storage.commit(bucket, meta)
+        self.notify(req, "ObjectCreated:Post", bucket, meta)
         location = f"http://{req.headers.get('host', 'localhost')}/{bucket.name}/{quote(key)}"
         headers = [("etag", meta.etag), ("location", location)]
         redirect = fields.get("success_action_redirect") or fields.get("redirect")
@@ -216,6 +217,7 @@ class Objects:
             writer.discard()
             raise S3Error("NoSuchBucket", BucketName=bucket.name)
         self.storage.commit(bucket, meta)
+        self.notify(req, "ObjectCreated:Put", bucket, meta)
         headers = [("etag", meta.etag)] + _sse_headers(meta)
         headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
         await self.respond(send, req, 200, headers)
@@ -335,7 +337,10 @@ class Objects:
 
     async def delete_object(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
+        gone = bucket.objects.get(req.key)
         self.storage.delete_object(bucket.name, req.key)
+        if gone is not None:
+            self.notify(req, "ObjectRemoved:Delete", bucket, gone)
         await self.respond(send, req, 204)
 
     async def delete_objects(self, req: Request, receive: Callable, send: Callable) -> None:
@@ -368,7 +373,10 @@ class Objects:
             if key is None or key == "":
                 results.append(el("Error", el("Key", ""), el("Code", "UserKeyMustBeSpecified"), el("Message", "The key must be specified")))
                 continue
+            gone = bucket.objects.get(key)
             self.storage.delete_object(bucket.name, key)
+            if gone is not None:
+                self.notify(req, "ObjectRemoved:Delete", bucket, gone)
             if not quiet:
                 results.append(el("Deleted", el("Key", key)))
         await self.xml(send, req, "DeleteResult", results)
@@ -422,6 +430,7 @@ class Objects:
         meta = ObjectMeta(req.key, writer.size, f'"{writer.md5.hexdigest()}"', time.time(), checksums=checksums,
                           checksum_type="FULL_OBJECT" if checksums else None, data_file=data_file, body=body, **fields)
         self.storage.commit(bucket, meta)
+        self.notify(req, "ObjectCreated:Copy", bucket, meta)
         await self.xml(send, req, "CopyObjectResult", [el("LastModified", iso8601(meta.last_modified)), el("ETag", meta.etag)],
                        headers=_sse_headers(meta))
 

@@ -22,7 +22,8 @@ from .multipart import Multipart
 from .objects import Objects
 from .request import MAX_KEY_BYTES, MAX_XML_BODY, ClientGone, Request, valid_bucket_name
 from .signing import Auth, check_expiry, check_signed_parts, chunk_signatures, parse_auth, verify
-from .storage import Bucket
+from .notifications import Notifier
+from .storage import Bucket, ObjectMeta
 from .subresources import Subresources, cors_headers, matching_rule
 from ...web import DOCS_ASSETS
 from .xml import S3Error, document, error_document, parse
@@ -36,13 +37,14 @@ COPY_SOURCE = "header:x-amz-copy-source"  # a condition names a query parameter,
 ROUTES: dict[tuple[str, str], list[tuple[str | None, str]]] = {
     ("service", "GET"): [(None, "list_buckets")],
     ("bucket", "PUT"): [(NO_PARAMS, "create_bucket"), ("tagging", "put_bucket_tagging"), ("acl", "put_acl"), ("cors", "put_bucket_cors"),
+                        ("notification", "put_bucket_notification"),
                         (None, "unsupported")],
     ("bucket", "HEAD"): [(None, "head_bucket")],
     ("bucket", "DELETE"): [(NO_PARAMS, "delete_bucket"), ("tagging", "delete_bucket_tagging"), ("cors", "delete_bucket_cors"),
                            (None, "unsupported")],
     ("bucket", "GET"): [("location", "get_location"), ("uploads", "list_uploads"), ("versions", "list_versions"),
                         ("versioning", "get_bucket_versioning"), ("acl", "get_acl"), ("cors", "get_bucket_cors"),
-                        ("tagging", "get_bucket_tagging"), (None, "list_objects")],
+                        ("tagging", "get_bucket_tagging"), ("notification", "get_bucket_notification"), (None, "list_objects")],
     ("bucket", "POST"): [("delete", "delete_objects"), (None, "post_object")],
     ("object", "PUT"): [("uploadId", "put_part"), ("tagging", "put_object_tagging"), ("acl", "put_acl"), ("retention", "unsupported"),
                         ("legal-hold", "unsupported"), (COPY_SOURCE, "copy_object"), (None, "put_object")],
@@ -54,8 +56,9 @@ ROUTES: dict[tuple[str, str], list[tuple[str | None, str]]] = {
 
 
 class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
-    def __init__(self, ctx: ServerContext, storage: Storage, convenience: Callable) -> None:
+    def __init__(self, ctx: ServerContext, storage: Storage, convenience: Callable, notifier: Notifier | None = None) -> None:
         self.ctx = ctx
+        self.notifier = notifier or Notifier(ctx, [], "", {})
         self.storage = storage
         self.store = storage.store
         self.convenience = convenience
@@ -96,8 +99,17 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
             raw.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
+        if req.notify:  # the write is acknowledged: now its event notifications go
+            self.notifier.send(req.notify)
+            req.notify = []
+
+    def notify(self, req: Request, event: str, bucket: Bucket, meta: ObjectMeta) -> None:
+        """Queue the event notifications a change makes; they are sent once the request has been answered."""
+        if bucket.notifications or self.notifier.settings_rules:
+            req.notify += self.notifier.pending(event, bucket, meta, req.request_id, req.client_ip)
 
     async def error(self, send: Callable, req: Request, exc: S3Error) -> None:
+        req.notify = []
         body = error_document(exc.code, exc.message, req.request_id, **exc.extra, **({"Resource": req.resource_name()} if "Resource" not in exc.extra else {}))
         await self.respond(send, req, exc.status, body=body, content_type="application/xml")
 
@@ -256,6 +268,16 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
     async def get_bucket_versioning(self, req: Request, receive: Callable, send: Callable) -> None:
         self.bucket(req)
         await self.xml(send, req, "VersioningConfiguration", [])
+
+    async def get_bucket_notification(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        await self.xml(send, req, "NotificationConfiguration", self.notifier.to_xml(bucket.notifications or []))
+
+    async def put_bucket_notification(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        bucket.notifications = self.notifier.from_xml(await self.read_small_body(req, receive)) or None
+        self.store.save_bucket(bucket)
+        await self.respond(send, req, 200)
 
     # --- buckets ---
 

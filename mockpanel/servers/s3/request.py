@@ -43,7 +43,7 @@ class Request:
     """One parsed S3 request."""
 
     __slots__ = ("method", "bucket", "key", "query", "params", "headers", "multi", "raw_path", "resource", "auth", "request_id", "body_pending",
-                 "invalid", "chunk_signatures", "cors")
+                 "invalid", "chunk_signatures", "cors", "notify", "client_ip")
 
     def __init__(self, scope: dict, request_id: str, virtual_bucket: str | None) -> None:
         self.method: str = scope["method"]
@@ -81,6 +81,9 @@ class Request:
         self.auth: Auth | None = None
         self.chunk_signatures: ChunkSignatures | None = None  # set when a signed streaming upload's chain is checked
         self.cors: list[tuple[str, str]] = []  # a bucket CORS rule's headers for this request's answer
+        self.notify: list[tuple[str, bytes]] = []  # event notifications to send once this request has been answered
+        client = scope.get("client")
+        self.client_ip: str = client[0] if client else "127.0.0.1"
 
     def resource_name(self) -> str:
         if self.bucket and self.key:

@@ -74,8 +74,9 @@ class Bucket:
     tags: dict[str, str] = field(default_factory=dict)
     acl: Any = None
     cors: list[dict[str, Any]] | None = None  # CORS rules (PutBucketCors), None when the bucket has none
+    notifications: list[dict[str, Any]] | None = None  # event notification rules (notifications.py)
 
-    SETTINGS = ("tags", "acl", "cors")  # what save_bucket keeps in bucket.json besides name, created and region
+    SETTINGS = ("tags", "acl", "cors", "notifications")  # what save_bucket keeps in bucket.json besides name, created and region
 
 
 class StorageError(Exception):
