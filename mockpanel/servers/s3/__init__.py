@@ -24,6 +24,8 @@ SETTINGS = (
     Setting("presigned_url_base", "str", None, "base URL of presigned URLs (default: the URL the request came to)", ("PRESIGNED_URL_BASE",)),
     Setting("verify_signatures", "bool", False, "check SigV4/SigV2 signatures against access_keys; anonymous requests are then refused",
             ("S3_VERIFY_SIGNATURES",)),
+    Setting("strict", "bool", False, "fail locally where production would fail: signatures verified (as verify_signatures), unsigned "
+            "requests refused, Content-MD5 or a checksum required where AWS requires one", ("S3_STRICT",)),
     Setting("public_buckets", "list", (), "buckets anyone may read (GET/HEAD) even with verify_signatures on", ("S3_PUBLIC_BUCKETS",)),
     Setting("access_keys", "list", ("test-key:test-secret",), "access-key:secret pairs (comma-separated)", ("S3_ACCESS_KEYS",), secret_default=True),
     Setting("auto_create_buckets", "str", "unsigned", "create a missing bucket on write: unsigned (curl) requests only, always, or never",

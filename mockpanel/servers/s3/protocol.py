@@ -15,7 +15,9 @@ import time
 from typing import AsyncIterator, Callable, Iterable
 
 from ...service import BodyTooLarge, ServerContext
-from .checksums import ChecksummedBodies
+import hashlib
+
+from .checksums import CHECKSUM_ALGORITHMS, ChecksummedBodies, b64, check_value, new_checksum
 from .domain import Storage
 from .listings import Listings
 from .multipart import Multipart
@@ -64,7 +66,8 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
         self.convenience = convenience
         self.convenience_paths = {"/health", "/presigned-url", "/admin/buckets", "/admin/reset", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
         s = ctx.settings
-        self.verify_signatures: bool = s["verify_signatures"]
+        self.strict: bool = s["strict"]  # fail locally where production would fail
+        self.verify_signatures: bool = s["verify_signatures"] or self.strict
         self.keys: dict[str, str] = dict(pair.split(":", 1) for pair in s["access_keys"] if ":" in pair)
         self.auto_create: str = s["auto_create_buckets"]
         self.cors_mode: str = s["cors"]
@@ -130,13 +133,29 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
                 req.body_pending = False
                 return
 
-    async def read_small_body(self, req: Request, receive: Callable, limit: int = MAX_XML_BODY) -> bytes:
+    async def read_small_body(self, req: Request, receive: Callable, limit: int = MAX_XML_BODY, require_digest: str | None = None) -> bytes:
+        """A configuration body (XML), checked against its Content-MD5 and x-amz-checksum-* headers when sent.
+        `require_digest`: AWS requires one of them for this request; "always" refuses it without one (DeleteObjects),
+        "strict" only in strict mode (PutBucketCors, PutBucketTagging, PutBucketNotificationConfiguration…)."""
+        md5 = req.headers.get("content-md5")
+        sums = {k[15:]: v for k, v in req.headers.items() if k.startswith("x-amz-checksum-") and k[15:] in CHECKSUM_ALGORITHMS}
+        if md5 is None and not sums and (require_digest == "always" or (require_digest == "strict" and self.strict)):
+            raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
         chunks = bytearray()
         async for chunk in self.body_chunks(req, receive):
             chunks += chunk
             if len(chunks) > limit:
                 raise S3Error("MalformedXML", "The request body is larger than the maximum allowed size.")
-        return bytes(chunks)
+        body = bytes(chunks)
+        if md5 is not None and b64(hashlib.md5(body).digest()) != md5:
+            raise S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.")
+        for algorithm, value in sums.items():
+            check_value(algorithm, value)
+            hasher = new_checksum(algorithm)
+            hasher.update(body)
+            if b64(hasher.digest()) != value:
+                raise S3Error("BadDigest", f"The {algorithm.upper()} you specified did not match the calculated checksum.")
+        return body
 
     def _virtual_bucket(self, scope: dict) -> str | None:
         if not self.virtual_host_suffixes:
@@ -275,7 +294,7 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
 
     async def put_bucket_notification(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
-        bucket.notifications = self.notifier.from_xml(await self.read_small_body(req, receive)) or None
+        bucket.notifications = self.notifier.from_xml(await self.read_small_body(req, receive, require_digest="strict")) or None
         self.store.save_bucket(bucket)
         await self.respond(send, req, 200)
 

@@ -196,7 +196,7 @@ class Subresources:
 
     async def put_bucket_tagging(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
-        bucket.tags = self._tags_from_body(await self.read_small_body(req, receive), MAX_BUCKET_TAGS)  # type: ignore[attr-defined]
+        bucket.tags = self._tags_from_body(await self.read_small_body(req, receive, require_digest="strict"), MAX_BUCKET_TAGS)  # type: ignore[attr-defined]
         self.store.save_bucket(bucket)  # type: ignore[attr-defined]
         await self.respond(send, req, 204)  # type: ignore[attr-defined]
 
@@ -259,7 +259,7 @@ class Subresources:
 
     async def put_bucket_cors(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
-        bucket.cors = _cors_rules(await self.read_small_body(req, receive))  # type: ignore[attr-defined]
+        bucket.cors = _cors_rules(await self.read_small_body(req, receive, require_digest="strict"))  # type: ignore[attr-defined]
         self.store.save_bucket(bucket)  # type: ignore[attr-defined]
         await self.respond(send, req, 200)  # type: ignore[attr-defined]
 
