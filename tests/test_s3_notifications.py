@@ -36,6 +36,7 @@ def events(receiver: str, client: str, count: int, limit: float = 20) -> list[di
 def test_a_boto3_put_arrives_at_the_receiver_as_s3s_event(running):
     s3, receiver = make_s3_client(running.urls["s3"]), running.urls["webhooks"]
     s3.create_bucket(Bucket="notified")
+    s3.put_bucket_versioning(Bucket="notified", VersioningConfiguration={"Status": "Enabled"})
     arn = "arn:aws:sqs:us-east-1:000000000000:uploads-queue"
     s3.put_bucket_notification_configuration(Bucket="notified", NotificationConfiguration={"QueueConfigurations": [{
         "Id": "to-receiver", "QueueArn": arn, "Events": ["s3:ObjectCreated:*"],
@@ -53,6 +54,7 @@ def test_a_boto3_put_arrives_at_the_receiver_as_s3s_event(running):
     assert record["s3"]["bucket"]["name"] == "notified" and record["s3"]["configurationId"] == "to-receiver"
     assert record["s3"]["object"]["key"] == "photos/cat+1.jpg"  # S3 form-encodes keys in events
     assert record["s3"]["object"]["size"] == 400 and record["s3"]["object"]["eTag"] == put["ETag"].strip('"')
+    assert record["s3"]["object"]["versionId"] == put["VersionId"]
 
 
 def test_control_api_rules_deletes_and_retries(running):

@@ -84,11 +84,22 @@ class Storage:
 
     def delete_object(self, bucket: str, key: str) -> bool:
         """Delete an object; False when there was none (S3 answers the same either way)."""
+        return self.remove(bucket, key, None) is not None
+
+    def remove(self, bucket: str, key: str, version_id: str | None) -> ObjectMeta | None:
+        """Delete a key (in a versioned bucket: a delete marker, returned), or with `version_id` that version for good
+        (returned). None when there was nothing to delete."""
         found = self._bucket(bucket)
-        if self.store.delete(found, key) is None:
-            return False
-        self.ctx.event("object_deleted", bucket=bucket, key=key)
-        return True
+        gone = self.store.delete(found, key) if version_id is None else self.store.delete_version(found, key, version_id)
+        if gone is not None:
+            self.ctx.event("object_deleted", bucket=bucket, key=key, version_id=version_id)
+        return gone
+
+    def set_versioning(self, bucket: str, status: str) -> None:
+        found = self._bucket(bucket)
+        found.versioning = status
+        self.store.save_bucket(found)
+        self.ctx.event("bucket_versioning", bucket=bucket, status=status)
 
     def reset(self) -> None:
         """Every bucket and upload gone; the configured buckets come back empty (the server's reset event follows)."""

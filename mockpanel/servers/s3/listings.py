@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import heapq
 from typing import Callable
 from urllib.parse import quote
 
 from .request import Request
-from .storage import ObjectMeta, walk
+from .storage import ObjectMeta, past_prefix, walk
 from .xml import OWNER, S3Error, Xml, el, els, flag, iso8601, record
 
 
@@ -104,23 +106,72 @@ class Listings:
                     el("EncodingType", "url") if "encoding-type" in req.params else Xml(""), el("IsTruncated", flag(truncated))])
 
     async def list_versions(self, req: Request, receive: Callable, send: Callable) -> None:
+        """ListObjectVersions: every version and delete marker, by key, newest first within a key; max-keys counts
+        versions (a common prefix counts one); key-marker and version-id-marker resume after an entry."""
         bucket = self.bucket(req)
         p = req.params
         enc = self._enc(req)
         prefix, delimiter = p.get("prefix", ""), p.get("delimiter", "")
         limit = self._max(req)
-        after = p.get("key-marker", "")
-        if limit == 0:  # max-keys=0: nothing listed, and nothing left out either
-            contents, prefixes, truncated, last = [], [], False, None
-        else:
-            contents, prefixes, truncated, last = walk(bucket, prefix, delimiter, after, limit)
-        parts = [el("Name", bucket.name), el("Prefix", enc(prefix)), el("KeyMarker", enc(after)),
-                 el("VersionIdMarker", p.get("version-id-marker", "")), el("MaxKeys", limit)]
+        key_marker, version_marker = p.get("key-marker", ""), p.get("version-id-marker", "")
+        if version_marker and not key_marker:
+            raise S3Error("InvalidArgument", "A version-id marker cannot be specified without a key marker.", ArgumentName="version-id-marker",
+                          ArgumentValue=version_marker[:64])
+        history = sorted(bucket.history) if bucket.history else []
+        keys = list(heapq.merge(bucket.keys, history)) if history else bucket.keys
+        start = bisect.bisect_left(keys, max(prefix, key_marker))
+        entries: list[Xml] = []
+        prefixes: list[str] = []
+        truncated, next_key, next_version = False, None, None
+        i, previous = start, None
+        while limit and i < len(keys):  # max-keys=0: nothing listed, and nothing left out either
+            key = keys[i]
+            i += 1
+            if key == previous:  # in both lists
+                continue
+            previous = key
+            if not key.startswith(prefix):
+                break
+            if key == key_marker and not version_marker:
+                continue  # key-marker alone: resume after that key
+            if delimiter:
+                j = key.find(delimiter, len(prefix))
+                if j >= 0:
+                    common = key[: j + len(delimiter)]
+                    if common != key_marker:
+                        if len(entries) + len(prefixes) >= limit:
+                            truncated = True
+                            break
+                        prefixes.append(common)
+                        next_key, next_version = common, None
+                    i = past_prefix(keys, common, i)
+                    continue
+            versions = self.store.versions_of(bucket, key)
+            if key == key_marker and version_marker:
+                wanted = None if version_marker == "null" else version_marker
+                skip = next((n for n, m in enumerate(versions) if m.version_id == wanted), None)
+                versions = versions[skip + 1:] if skip is not None else []
+            for n, meta in enumerate(versions):
+                if len(entries) + len(prefixes) >= limit:
+                    truncated = True
+                    break
+                latest = bucket.objects.get(key) is meta or (meta.delete_marker and bucket.history[key][-1] is meta and key not in bucket.objects)
+                version = (el("VersionId", meta.version_id or "null"), el("IsLatest", flag(latest)))
+                if meta.delete_marker:
+                    entries.append(el("DeleteMarker", el("Key", enc(key)), *version, el("LastModified", iso8601(meta.last_modified)), OWNER))
+                else:
+                    entries.append(self._object_xml("Version", meta, enc, True, *version))
+                next_key, next_version = key, meta.version_id or "null"
+            if truncated:
+                break
+        parts = [el("Name", bucket.name), el("Prefix", enc(prefix)), el("KeyMarker", enc(key_marker)),
+                 el("VersionIdMarker", version_marker), el("MaxKeys", limit)]
         parts.append(self._listing_flags(req, enc, delimiter, truncated))
-        if truncated and last is not None:
-            parts += [el("NextKeyMarker", enc(last)), el("NextVersionIdMarker", "null")]
-        latest = (el("VersionId", "null"), el("IsLatest", "true"))
-        parts.extend(self._object_xml("Version", bucket.objects[k], enc, True, *latest) for k in contents)
+        if truncated and next_key is not None:
+            parts.append(el("NextKeyMarker", enc(next_key)))
+            if next_version is not None:
+                parts.append(el("NextVersionIdMarker", next_version))
+        parts.extend(entries)
         parts.extend(el("CommonPrefixes", el("Prefix", enc(cp))) for cp in prefixes)
         await self.xml(send, req, "ListVersionsResult", parts)
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 from .checksums import CHECKSUM_ALGORITHMS, b64, checksum_elements, new_checksum
-from .objects import _etag_matches, _sse_headers, _sse_headers_from, customer_key
+from .objects import _etag_matches, _sse_headers, _sse_headers_from, customer_key, version_headers
 from .request import Request, digits
 from .storage import BodyWriter, ObjectMeta, Store, Upload
 from .xml import INITIATOR, OWNER, S3Error, el, flag, iso8601, parse
@@ -189,7 +189,7 @@ class Multipart:
             location = f"/{bucket.name}/{quote(meta.key)}"
             await self.xml(send, req, "CompleteMultipartUploadResult",
                            [el("Location", location), el("Bucket", bucket.name), el("Key", meta.key), el("ETag", etag), *checksum_elements(checksums)],
-                           headers=_sse_headers(meta))
+                           headers=_sse_headers(meta) + version_headers(bucket, meta))
 
         finally:
             self.completing.discard(upload.upload_id)

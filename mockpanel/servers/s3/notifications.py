@@ -23,7 +23,7 @@ from .storage import Bucket, ObjectMeta
 from .xml import S3Error, el, els, parse
 
 EVENTS = ("s3:ObjectCreated:*", "s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:Copy",
-          "s3:ObjectCreated:CompleteMultipartUpload", "s3:ObjectRemoved:*", "s3:ObjectRemoved:Delete")
+          "s3:ObjectCreated:CompleteMultipartUpload", "s3:ObjectRemoved:*", "s3:ObjectRemoved:Delete", "s3:ObjectRemoved:DeleteMarkerCreated")
 KINDS = {"Topic": "TopicConfiguration", "Queue": "QueueConfiguration", "CloudFunction": "CloudFunctionConfiguration"}
 RETRY_DELAYS = (0.5, 1.0, 2.0)  # after the first attempt: four in all
 MAX_RULES = 100
@@ -62,6 +62,8 @@ def event_record(event: str, bucket: Bucket, meta: ObjectMeta, rule: dict[str, A
     obj: dict[str, Any] = {"key": quote_plus(meta.key, safe="/"), "sequencer": f"{time.time_ns():016X}"}
     if event.startswith("ObjectCreated"):
         obj.update(size=meta.size, eTag=meta.etag.strip('"'))
+    if meta.version_id:
+        obj["versionId"] = meta.version_id
     return {
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": bucket.region, "eventTime": iso(), "eventName": event,
         "userIdentity": {"principalId": "mockpanel"}, "requestParameters": {"sourceIPAddress": source_ip},

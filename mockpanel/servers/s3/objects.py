@@ -22,12 +22,37 @@ from .xml import S3Error, el, http_date, iso8601, parse
 MAX_FORM_FIELDS_BYTES = 20 * 1024
 
 
+_VERSION_ID = re.compile(r"[0-9a-zA-Z._-]{1,1024}")
+
+
+def version_headers(bucket: Bucket, meta: ObjectMeta) -> list[tuple[str, str]]:
+    """x-amz-version-id on the answers about an object of a versioned bucket ("null": written while unversioned)."""
+    return [("x-amz-version-id", meta.version_id or "null")] if bucket.versioning or meta.version_id else []
+
+
 class Objects:
     def object(self, req: Request) -> ObjectMeta:
+        """The object a request names: the key's current version, or `?versionId=` that one."""
         bucket = self.bucket(req)
+        version_id = req.params.get("versionId")
+        if version_id is not None:
+            meta = self.store.find_version(bucket, req.key, version_id)
+            if meta is None:
+                if version_id != "null" and not _VERSION_ID.fullmatch(version_id):
+                    raise S3Error("InvalidArgument", "Invalid version id specified", ArgumentName="versionId", ArgumentValue=version_id[:64])
+                raise S3Error("NoSuchVersion", Key=req.key, VersionId=version_id)
+            if meta.delete_marker:
+                error = S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.", Method=req.method, ResourceType="DeleteMarker")
+                error.headers = [("x-amz-delete-marker", "true"), ("x-amz-version-id", version_id)]
+                raise error
+            return meta
         meta = bucket.objects.get(req.key)
         if meta is None:
-            raise S3Error("NoSuchKey", Key=req.key)
+            error = S3Error("NoSuchKey", Key=req.key)
+            latest = bucket.history.get(req.key)
+            if latest and latest[-1].delete_marker:
+                error.headers = [("x-amz-delete-marker", "true"), ("x-amz-version-id", latest[-1].version_id or "null")]
+            raise error
         return meta
 
     def _new_meta(self, req: Request) -> dict[str, Any]:
@@ -169,7 +194,7 @@ class Objects:
         self.storage.commit(bucket, meta)
         self.notify(req, "ObjectCreated:Post", bucket, meta)
         location = f"http://{req.headers.get('host', 'localhost')}/{bucket.name}/{quote(key)}"
-        headers = [("etag", meta.etag), ("location", location)]
+        headers = [("etag", meta.etag), ("location", location)] + version_headers(bucket, meta)
         redirect = fields.get("success_action_redirect") or fields.get("redirect")
         if redirect and redirect.startswith(("http://", "https://")):
             query = urlencode({"bucket": bucket.name, "key": key, "etag": meta.etag})
@@ -218,7 +243,7 @@ class Objects:
             raise S3Error("NoSuchBucket", BucketName=bucket.name)
         self.storage.commit(bucket, meta)
         self.notify(req, "ObjectCreated:Put", bucket, meta)
-        headers = [("etag", meta.etag)] + _sse_headers(meta)
+        headers = [("etag", meta.etag)] + _sse_headers(meta) + version_headers(bucket, meta)
         headers += [(f"x-amz-checksum-{a}", v) for a, v in checksums.items()]
         await self.respond(send, req, 200, headers)
 
@@ -232,6 +257,9 @@ class Objects:
         headers += list(meta.headers.items())
         headers += [(f"x-amz-meta-{k}", v) for k, v in meta.metadata.items()]
         headers += _sse_headers(meta)
+        bucket = self.store.buckets.get(req.bucket or "")
+        if bucket is not None:
+            headers += version_headers(bucket, meta)
         if meta.tags:
             headers.append(("x-amz-tagging-count", str(len(meta.tags))))
         if req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and meta.checksums:
@@ -337,11 +365,18 @@ class Objects:
 
     async def delete_object(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
-        gone = bucket.objects.get(req.key)
-        self.storage.delete_object(bucket.name, req.key)
-        if gone is not None:
-            self.notify(req, "ObjectRemoved:Delete", bucket, gone)
-        await self.respond(send, req, 204)
+        version_id = req.params.get("versionId")
+        current = bucket.objects.get(req.key)
+        gone = self.storage.remove(bucket.name, req.key, version_id)
+        headers = []
+        if gone is not None and (bucket.versioning or version_id is not None):
+            headers.append(("x-amz-version-id", gone.version_id or "null"))
+            if gone.delete_marker:
+                headers.append(("x-amz-delete-marker", "true"))
+        if gone is not None and (current is not None or version_id is not None):
+            self.notify(req, "ObjectRemoved:DeleteMarkerCreated" if gone.delete_marker and version_id is None else "ObjectRemoved:Delete",
+                        bucket, gone)
+        await self.respond(send, req, 204, headers)
 
     async def delete_objects(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
@@ -360,26 +395,33 @@ class Objects:
             if key is None or key == "":
                 results.append(el("Error", el("Key", ""), el("Code", "UserKeyMustBeSpecified"), el("Message", "The key must be specified")))
                 continue
-            gone = bucket.objects.get(key)
-            self.storage.delete_object(bucket.name, key)
-            if gone is not None:
-                self.notify(req, "ObjectRemoved:Delete", bucket, gone)
+            version_id = element.findtext("VersionId")
+            current = bucket.objects.get(key)
+            gone = self.storage.remove(bucket.name, key, version_id)
+            if gone is not None and (current is not None or version_id is not None):
+                self.notify(req, "ObjectRemoved:DeleteMarkerCreated" if gone.delete_marker and version_id is None else "ObjectRemoved:Delete",
+                            bucket, gone)
             if not quiet:
-                results.append(el("Deleted", el("Key", key)))
+                marker = [el("DeleteMarker", "true"), el("DeleteMarkerVersionId", gone.version_id or "null")] if gone is not None and gone.delete_marker else []
+                results.append(el("Deleted", el("Key", key), el("VersionId", version_id) if version_id else "", *marker))
         await self.xml(send, req, "DeleteResult", results)
 
     def _copy_source(self, req: Request) -> ObjectMeta:
         raw = req.headers["x-amz-copy-source"]
         source = unquote(raw.split("?", 1)[0]).lstrip("/")
+        query = raw.split("?", 1)[1] if "?" in raw else ""
+        version_id = next((unquote(v) for k, _, v in (p.partition("=") for p in query.split("&")) if k == "versionId"), None)
         src_bucket, _, src_key = source.partition("/")
         if not src_bucket or not src_key:
             raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey", ArgumentName="x-amz-copy-source", ArgumentValue=raw)
         bucket = self.store.buckets.get(src_bucket)
         if bucket is None:
             raise S3Error("NoSuchBucket", BucketName=src_bucket)
-        meta = bucket.objects.get(src_key)
+        meta = bucket.objects.get(src_key) if version_id is None else self.store.find_version(bucket, src_key, version_id)
         if meta is None:
-            raise S3Error("NoSuchKey", Key=src_key)
+            raise S3Error("NoSuchKey", Key=src_key) if version_id is None else S3Error("NoSuchVersion", Key=src_key, VersionId=version_id[:64])
+        if meta.delete_marker:
+            raise S3Error("InvalidRequest", "The source of a copy request may not specifically refer to a delete marker by version id.")
         check_customer_key(meta, req.headers, COPY_SOURCE_CUSTOMER)
         if self._evaluate_conditions(meta, req.headers, "x-amz-copy-source-") is not None:
             raise S3Error("PreconditionFailed", Condition="x-amz-copy-source-If-Match")
@@ -418,8 +460,9 @@ class Objects:
                           checksum_type="FULL_OBJECT" if checksums else None, data_file=data_file, body=body, **fields)
         self.storage.commit(bucket, meta)
         self.notify(req, "ObjectCreated:Copy", bucket, meta)
+        copied_from = [("x-amz-copy-source-version-id", source.version_id or "null")] if source.version_id or "versionId=" in req.headers["x-amz-copy-source"] else []
         await self.xml(send, req, "CopyObjectResult", [el("LastModified", iso8601(meta.last_modified)), el("ETag", meta.etag)],
-                       headers=_sse_headers(meta))
+                       headers=_sse_headers(meta) + version_headers(bucket, meta) + copied_from)
 
 
 def _sse_headers(meta: ObjectMeta) -> list[tuple[str, str]]:

@@ -28,7 +28,7 @@ from .notifications import Notifier
 from .storage import Bucket, ObjectMeta
 from .subresources import Subresources, cors_headers, matching_rule
 from ...web import DOCS_ASSETS
-from .xml import S3Error, document, error_document, parse
+from .xml import S3Error, document, el, error_document, parse
 
 
 OPEN_PATHS = {"/health", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}  # open even with signature checks on
@@ -38,7 +38,7 @@ COPY_SOURCE = "header:x-amz-copy-source"  # a condition names a query parameter,
 # (level, method) -> [(condition, operation)]: the first whose condition holds (None: always) answers the request.
 ROUTES: dict[tuple[str, str], list[tuple[str | None, str]]] = {
     ("service", "GET"): [(None, "list_buckets")],
-    ("bucket", "PUT"): [(NO_PARAMS, "create_bucket"), ("tagging", "put_bucket_tagging"), ("acl", "put_acl"), ("cors", "put_bucket_cors"),
+    ("bucket", "PUT"): [(NO_PARAMS, "create_bucket"), ("versioning", "put_bucket_versioning"), ("tagging", "put_bucket_tagging"), ("acl", "put_acl"), ("cors", "put_bucket_cors"),
                         ("notification", "put_bucket_notification"),
                         (None, "unsupported")],
     ("bucket", "HEAD"): [(None, "head_bucket")],
@@ -114,7 +114,7 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
     async def error(self, send: Callable, req: Request, exc: S3Error) -> None:
         req.notify = []
         body = error_document(exc.code, exc.message, req.request_id, **exc.extra, **({"Resource": req.resource_name()} if "Resource" not in exc.extra else {}))
-        await self.respond(send, req, exc.status, body=body, content_type="application/xml")
+        await self.respond(send, req, exc.status, exc.headers, body=body, content_type="application/xml")
 
     async def xml(self, send: Callable, req: Request, root: str, parts: Iterable[str], status: int = 200, headers=None) -> None:
         await self.respond(send, req, status, headers, document(root, parts), "application/xml")
@@ -285,8 +285,18 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
     # --- bucket subresources answered with their empty defaults ---
 
     async def get_bucket_versioning(self, req: Request, receive: Callable, send: Callable) -> None:
-        self.bucket(req)
-        await self.xml(send, req, "VersioningConfiguration", [])
+        bucket = self.bucket(req)
+        await self.xml(send, req, "VersioningConfiguration", [el("Status", bucket.versioning)] if bucket.versioning else [])
+
+    async def put_bucket_versioning(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        root = parse(await self.read_small_body(req, receive))
+        status = (root.findtext("Status") or "").strip()
+        if root.tag != "VersioningConfiguration" or status not in ("Enabled", "Suspended"):
+            raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema: "
+                          "Status is Enabled or Suspended")
+        self.storage.set_versioning(bucket.name, status)
+        await self.respond(send, req, 200)
 
     async def get_bucket_notification(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
@@ -348,7 +358,7 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
 
     async def delete_bucket(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
-        if bucket.objects:
+        if bucket.objects or bucket.history:  # objects and versions (delete markers too) keep a bucket
             raise S3Error("BucketNotEmpty", BucketName=bucket.name)
         for upload in [u for u in self.store.uploads.values() if u.bucket == bucket.name]:  # only objects keep a bucket
             if upload.upload_id not in self.completing:

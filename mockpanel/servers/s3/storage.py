@@ -42,6 +42,9 @@ class ObjectMeta:
     sse_customer_key_md5: str | None = None  # SSE-C: the customer key's MD5 (base64), never the key; reads must match it
     tags: dict[str, str] = field(default_factory=dict)  # object tagging
     acl: Any = None  # a canned ACL name, or a list of grants {type, id|uri|email, permission}; stored, never enforced
+    version_id: str | None = None  # None: the "null" version (written while the bucket was never or no longer versioned)
+    delete_marker: bool = False
+    sequence: int = 0  # order among a key's versions (set when it becomes noncurrent)
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> base64
     checksum_type: str | None = None  # FULL_OBJECT or COMPOSITE
     part_sizes: list[int] | None = None  # for multipart objects: GET ?partNumber=
@@ -75,8 +78,12 @@ class Bucket:
     acl: Any = None
     cors: list[dict[str, Any]] | None = None  # CORS rules (PutBucketCors), None when the bucket has none
     notifications: list[dict[str, Any]] | None = None  # event notification rules (notifications.py)
+    versioning: str | None = None  # None (never set), "Enabled" or "Suspended"
+    # Every version of a key but its live current one (in `objects`), oldest first, delete markers included. A key
+    # whose newest version is a delete marker is absent from `objects`: listed and read as gone.
+    history: dict[str, list[ObjectMeta]] = field(default_factory=dict)
 
-    SETTINGS = ("tags", "acl", "cors", "notifications")  # what save_bucket keeps in bucket.json besides name, created and region
+    SETTINGS = ("tags", "acl", "cors", "notifications", "versioning")  # what save_bucket keeps in bucket.json besides name, created and region
 
 
 class StorageError(Exception):
@@ -207,6 +214,9 @@ class Store:
     def _meta_path(self, bucket: str, key: str) -> Path:
         return self._bucket_dir(bucket) / "meta" / f"{key_digest(key)}.json"
 
+    def _version_path(self, bucket: str, meta: ObjectMeta) -> Path:
+        return self._bucket_dir(bucket) / "versions" / f"{key_digest(meta.key)}.{meta.version_id or 'null'}.json"
+
     def _load(self) -> None:
         assert self.root is not None
         for leftover in self.tmp_dir.iterdir():
@@ -226,6 +236,20 @@ class Store:
                     continue  # metadata without its body cannot be served; it was never acknowledged
                 bucket.objects[meta.key] = meta
                 referenced.add(meta.data_file)
+            for version_path in (bucket_dir / "versions").glob("*.json"):
+                meta = ObjectMeta(**json.loads(version_path.read_text(encoding="utf-8")))
+                if not meta.delete_marker and (meta.data_file is None or not (self.data_dir / meta.data_file).is_file()):
+                    continue
+                bucket.history.setdefault(meta.key, []).append(meta)
+                if meta.data_file:
+                    referenced.add(meta.data_file)
+            for key, versions in list(bucket.history.items()):
+                current = bucket.objects.get(key)
+                if current is not None:  # a crash between keeping a version and replacing the current one: once is enough
+                    versions[:] = [m for m in versions if m.version_id != current.version_id or m.data_file != current.data_file]
+                versions.sort(key=lambda m: m.sequence)
+                if not versions:
+                    del bucket.history[key]
             bucket.keys = sorted(bucket.objects)
             self.buckets[bucket.name] = bucket
         for upload_dir in (self.root / "uploads").iterdir():
@@ -270,6 +294,9 @@ class Store:
         bucket = self.buckets.pop(name)
         for meta in bucket.objects.values():
             self._release(meta)
+        for versions in bucket.history.values():
+            for meta in versions:
+                self._release(meta)
         if self.root is not None:
             shutil.rmtree(self._bucket_dir(name), ignore_errors=True)
 
@@ -282,27 +309,100 @@ class Store:
     # --- objects ---
 
     def put(self, bucket: Bucket, meta: ObjectMeta) -> ObjectMeta | None:
-        """Commit an object (its body already written); returns the version it replaced."""
+        """Commit an object (its body already written) as the key's current version; returns the one it replaced.
+        In a versioned bucket the replaced version is kept (but the "null" one while versioning is suspended)."""
+        if bucket.versioning == "Enabled":
+            meta.version_id = new_version_id()
+        elif bucket.versioning == "Suspended":
+            meta.version_id = None
+            self._drop_null_version(bucket, meta.key)
+        old = bucket.objects.get(meta.key)
+        keep = old is not None and (bucket.versioning == "Enabled" or (bucket.versioning is not None and old.version_id is not None))
+        if keep:  # on disk before the new current replaces it: a crash between leaves it twice (load keeps one), never lost
+            self._keep(bucket, old)  # type: ignore[arg-type]
         if self.root is not None:
             _write_json_atomic(self._meta_path(bucket.name, meta.key), self.tmp_dir, meta.to_json())
-        old = bucket.objects.get(meta.key)
         bucket.objects[meta.key] = meta
         if old is None:
             bisect.insort(bucket.keys, meta.key)
-        elif old.data_file != meta.data_file:
+        elif not keep and old.data_file != meta.data_file:
             self._release(old)
         return old
 
     def delete(self, bucket: Bucket, key: str) -> ObjectMeta | None:
+        """Delete a key: its current version gone (unversioned), or hidden behind a new delete marker (versioned:
+        returned then is the marker)."""
         old = bucket.objects.pop(key, None)
-        if old is None:
+        marker = None
+        if bucket.versioning:  # the versions kept on disk first, then the current one goes (as in put)
+            marker = ObjectMeta(key, 0, "", time.time(), delete_marker=True,
+                                version_id=new_version_id() if bucket.versioning == "Enabled" else None)
+            if old is not None and not (bucket.versioning == "Suspended" and old.version_id is None):
+                self._keep(bucket, old)
+            if bucket.versioning == "Suspended":
+                self._drop_null_version(bucket, key)
+            self._keep(bucket, marker)
+        if old is not None:
+            del bucket.keys[bisect.bisect_left(bucket.keys, key)]
+            if self.root is not None:
+                self._meta_path(bucket.name, key).unlink(missing_ok=True)
+            if marker is None or (bucket.versioning == "Suspended" and old.version_id is None):
+                self._release(old)
+        return old if marker is None else marker
+
+    def versions_of(self, bucket: Bucket, key: str) -> list[ObjectMeta]:
+        """A key's versions, newest first (its current one, then the noncurrent ones and delete markers)."""
+        current = bucket.objects.get(key)
+        return ([current] if current is not None else []) + bucket.history.get(key, [])[::-1]
+
+    def find_version(self, bucket: Bucket, key: str, version_id: str) -> ObjectMeta | None:
+        wanted = None if version_id == "null" else version_id
+        return next((m for m in self.versions_of(bucket, key) if m.version_id == wanted), None)
+
+    def delete_version(self, bucket: Bucket, key: str, version_id: str) -> ObjectMeta | None:
+        """Remove one version for good; when it was the current one, the newest remaining version (unless a delete
+        marker) becomes current. Returns the version removed, or None."""
+        found = self.find_version(bucket, key, version_id)
+        if found is None:
             return None
-        index = bisect.bisect_left(bucket.keys, key)
-        del bucket.keys[index]
+        if bucket.objects.get(key) is found:
+            del bucket.objects[key]
+            del bucket.keys[bisect.bisect_left(bucket.keys, key)]
+            if self.root is not None:
+                self._meta_path(bucket.name, key).unlink(missing_ok=True)
+        else:
+            bucket.history[key].remove(found)
+            if self.root is not None:
+                self._version_path(bucket.name, found).unlink(missing_ok=True)
+        self._release(found)
+        older = bucket.history.get(key, [])
+        if key not in bucket.objects and older and not older[-1].delete_marker:
+            promoted = older.pop()
+            if self.root is not None:
+                _write_json_atomic(self._meta_path(bucket.name, key), self.tmp_dir, promoted.to_json())
+                self._version_path(bucket.name, promoted).unlink(missing_ok=True)
+            bucket.objects[key] = promoted
+            bisect.insort(bucket.keys, key)
+        if not older:
+            bucket.history.pop(key, None)
+        return found
+
+    def _keep(self, bucket: Bucket, meta: ObjectMeta) -> None:
+        meta.sequence = time.time_ns()
+        bucket.history.setdefault(meta.key, []).append(meta)
         if self.root is not None:
-            self._meta_path(bucket.name, key).unlink(missing_ok=True)
-        self._release(old)
-        return old
+            (self._bucket_dir(bucket.name) / "versions").mkdir(exist_ok=True)
+            _write_json_atomic(self._version_path(bucket.name, meta), self.tmp_dir, meta.to_json())
+
+    def _drop_null_version(self, bucket: Bucket, key: str) -> None:
+        versions = bucket.history.get(key, [])
+        for meta in [m for m in versions if m.version_id is None]:
+            versions.remove(meta)
+            self._release(meta)
+            if self.root is not None:
+                self._version_path(bucket.name, meta).unlink(missing_ok=True)
+        if key in bucket.history and not versions:
+            del bucket.history[key]
 
     def copy_body(self, source: ObjectMeta, start: int = 0, end: int | None = None, writer: BodyWriter | None = None) -> BodyWriter:
         """Bytes start..end of `source` into `writer` (a new body if none); it can be gigabytes: call it in a thread."""
@@ -380,6 +480,10 @@ class _PartStore:
 
     def data_ref(self, path: Path) -> str:
         return path.name
+
+
+def new_version_id() -> str:
+    return uuid.uuid4().hex + uuid.uuid4().hex[:8]
 
 
 def walk(bucket: Bucket, prefix: str, delimiter: str, after: str, limit: int) -> tuple[list[str], list[str], bool, str | None]:

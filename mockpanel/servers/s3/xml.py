@@ -50,6 +50,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "MissingContentLength": (411, "You must provide the Content-Length HTTP header."),
     "NoSuchBucket": (404, "The specified bucket does not exist"),
     "NoSuchKey": (404, "The specified key does not exist."),
+    "NoSuchVersion": (404, "The specified version does not exist."),
     "NoSuchUpload": (404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),
     "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
     "NoSuchTagSet": (404, "The TagSet does not exist"),
@@ -79,6 +80,7 @@ class S3Error(Exception):
         self.message = message or default_message
         self.status = status or default_status
         self.extra = {k: v for k, v in extra.items() if v is not None}
+        self.headers: list[tuple[str, str]] = []  # sent with the error (x-amz-delete-marker, x-amz-version-id)
 
 
 def error_document(code: str, message: str, request_id: str, resource: str | None = None, **extra: Any) -> bytes:
