@@ -1,6 +1,8 @@
-"""S3 throughput and memory: mockpanel's S3 mock against moto's server, the same boto3 workload side by side.
+"""S3 throughput and memory: mockpanel's S3 mock against moto's server, the same boto3 workload side by side; then
+mockpanel as a share of the ceiling (a server answering boto3 with pre-rendered responses), and what versioning and
+notifications cost.
 
-Run: .venv/bin/pip install -e '.[bench]' && .venv/bin/python benchmarks/bench_s3.py [--quick]
+Run: .venv/bin/pip install -e '.[bench]' && .venv/bin/python benchmarks/bench_s3.py [--quick] [--part moto|ceiling]
 Both servers run as separate processes on loopback; each workload runs against one, then the other.
 Peak memory is the server's VmHWM (Linux) minus its resident size before the 1 GiB transfer.
 """
@@ -77,9 +79,9 @@ def timed(fn, count: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def small_ops(url: str, n: int, threads: int) -> dict[str, float]:
+def small_ops(url: str, n: int, threads: int, bucket: str | None = None) -> dict[str, float]:
     s3 = client(url, pool=threads + 2)
-    bucket = f"small-{threads}"
+    bucket = bucket or f"small-{threads}"
     s3.create_bucket(Bucket=bucket)
     body = os.urandom(1024)
     keys = [f"obj/{i:06d}" for i in range(n)]
@@ -157,10 +159,130 @@ def big_object(url: str, pid: int, size: int) -> dict[str, float]:
             "peak growth MiB": (rss_kib(pid, "VmHWM") - before) / 1024}
 
 
+def record(url: str, keys: int) -> dict:
+    """mockpanel's answers to the benchmark's calls, as boto3 received them: PutObject, GetObject, HeadObject (1 KiB)
+    and every ListObjectsV2 page of the `keys`-key bucket (by continuation token)."""
+    import base64
+
+    s3 = client(url)
+    recorded: dict = {}
+
+    def keep(name: str):
+        def handler(http_response, parsed, model, **kwargs):
+            streamed = model.name == "GetObject"  # its body is the caller's to read: recorded below
+            recorded[name(parsed)] = {"status": http_response.status_code, "headers": list(http_response.headers.items()),
+                                      "body": "" if streamed else base64.b64encode(http_response.content).decode()}
+        return handler
+
+    s3.meta.events.register("after-call.s3.PutObject", keep(lambda p: "PUT"))
+    s3.meta.events.register("after-call.s3.GetObject", keep(lambda p: "GET"))
+    s3.meta.events.register("after-call.s3.HeadObject", keep(lambda p: "HEAD"))
+    s3.meta.events.register("after-call.s3.ListObjectsV2", keep(lambda p: f"list:{p.get('ContinuationToken', '')}"))
+    s3.create_bucket(Bucket="recorded")
+    body = os.urandom(1024)
+    s3.put_object(Bucket="recorded", Key="obj/000000", Body=body)
+    assert s3.get_object(Bucket="recorded", Key="obj/000000")["Body"].read() == body
+    recorded["GET"]["body"] = base64.b64encode(body).decode()
+    s3.head_object(Bucket="recorded", Key="obj/000000")
+    assert sum(p.get("KeyCount", 0) for p in s3.get_paginator("list_objects_v2").paginate(Bucket="listing")) == keys
+    return recorded
+
+
+def start_ceiling(recorded: dict) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    path = Path(tempfile.mkdtemp(prefix="ceiling-")) / "recorded.json"
+    path.write_text(json.dumps(recorded))
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parent / "ceiling_s3.py"), str(port), str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/")
+    return proc, url
+
+
+def full_listing(url: str, keys: int, rounds: int) -> float:
+    s3 = client(url)
+
+    def list_all() -> None:
+        for _ in range(rounds):
+            seen = sum(p.get("KeyCount", 0) for p in s3.get_paginator("list_objects_v2").paginate(Bucket="listing"))
+            assert seen == keys, seen
+
+    return timed(list_all, rounds)
+
+
+def versions_and_notifications(url: str, target: str, keys: int, n: int) -> dict[str, float]:
+    """A versioned listing of `keys` versions (keys/10 keys x 10 versions) against a plain listing of `keys`
+    objects, and PUTs into a bucket with a notification rule (to `target`) against plain PUTs."""
+    s3 = client(url, pool=18)
+    s3.create_bucket(Bucket="versions")
+    s3.put_bucket_versioning(Bucket="versions", VersioningConfiguration={"Status": "Enabled"})
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: s3.put_object(Bucket="versions", Key=f"dir{i % 10}/file-{i // 10:06d}.txt", Body=b"x"), range(keys)))
+
+    def list_versions() -> None:
+        seen = sum(len(p.get("Versions", [])) for p in s3.get_paginator("list_object_versions").paginate(Bucket="versions"))
+        assert seen == keys, seen
+
+    def list_plain() -> None:
+        seen = sum(p.get("KeyCount", 0) for p in s3.get_paginator("list_objects_v2").paginate(Bucket="listing"))
+        assert seen == keys, seen
+
+    plain_list, versioned_list = timed(list_plain, 1), timed(list_versions, 1)
+    s3.create_bucket(Bucket="plain-puts")
+    s3.create_bucket(Bucket="notified-puts")
+    httpx.put(f"{url}/__mockpanel/notifications/notified-puts", json={"url": f"{target}/hook", "events": ["s3:ObjectCreated:*"]})
+    body = os.urandom(1024)
+    plain_put = timed(lambda: [s3.put_object(Bucket="plain-puts", Key=f"k{i}", Body=body) for i in range(n)], n)
+    notified_put = timed(lambda: [s3.put_object(Bucket="notified-puts", Key=f"k{i}", Body=body) for i in range(n)], n)
+    return {"plain listing of the same count (listings/s)": plain_list, "versioned listing (listings/s)": versioned_list,
+            "plain PUT 1 KiB (ops/s)": plain_put, "PUT 1 KiB with a notification rule (ops/s)": notified_put}
+
+
+def ceiling_part(quick: bool) -> None:
+    n, keys = (200, 2000) if quick else (1000, 10_000)
+    proc, url = start_mockpanel()
+    results: dict[str, dict[str, float]] = {"mockpanel": {}, "ceiling": {}}
+    try:
+        listing(url, keys, 1)  # fills the bucket the listings read
+        ceiling, ceiling_url = start_ceiling(record(url, keys))
+        try:
+            for round_ in range(2):  # alternately, twice: the machine's noise hits both
+                for name, target in (("mockpanel", url), ("ceiling", ceiling_url)):
+                    r = {f"1 KiB {k}, serial (ops/s)": v for k, v in small_ops(target, n, 1, bucket=f"ceiling-{round_}").items()}
+                    r[f"ListObjectsV2 of {keys:,} keys (listings/s)"] = full_listing(target, keys, 3)
+                    for label, value in r.items():
+                        results[name][label] = max(value, results[name].get(label, 0.0))
+            extra = versions_and_notifications(url, ceiling_url, keys, n)
+        finally:
+            ceiling.terminate()
+            ceiling.wait(20)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    print(f"boto3 {boto3.__version__}, {os.cpu_count()} cores; {n} serial small ops; {keys:,} keys listed")
+    print(f"{'through boto3 (best of 2 rounds)':<44}{'ceiling':>12}{'mockpanel':>12}{'share':>9}")
+    for label in results["mockpanel"]:
+        m, c = results["mockpanel"][label], results["ceiling"][label]
+        print(f"{label:<44}{c:>12,.1f}{m:>12,.1f}{100 * m / c:>8.0f}%")
+    print("(share: mockpanel's rate as a percentage of the ceiling's, the same boto3 calls)")
+    print(f"versioned listing of {keys:,} versions: {extra['versioned listing (listings/s)']:,.2f}/s against "
+          f"{extra['plain listing of the same count (listings/s)']:,.2f}/s plain "
+          f"({extra['plain listing of the same count (listings/s)'] / extra['versioned listing (listings/s)']:.2f}x the time)")
+    print(f"PUT with a notification rule: {extra['PUT 1 KiB with a notification rule (ops/s)']:,.0f} ops/s against "
+          f"{extra['plain PUT 1 KiB (ops/s)']:,.0f} plain ({extra['PUT 1 KiB with a notification rule (ops/s)'] / extra['plain PUT 1 KiB (ops/s)']:.0%})")
+    print(json.dumps({"results": results, "extra": extra}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run, not the README figures)")
+    parser.add_argument("--part", choices=["moto", "ceiling", "all"], default="all", help="moto: against moto's server; ceiling: "
+                        "against a server of pre-rendered answers, plus versioning and notification costs")
     args = parser.parse_args()
+    if args.part in ("ceiling", "all"):
+        ceiling_part(args.quick)
+    if args.part == "ceiling":
+        return
     n, keys, rounds, size = (200, 2000, 2, 64 * 2**20) if args.quick else (1000, 10_000, 3, 2**30)
     results: dict[str, dict[str, float]] = {}
     for name, start in (("mockpanel", start_mockpanel), ("moto", start_moto)):
