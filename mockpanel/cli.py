@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -115,6 +116,10 @@ async def run_headless(settings, args: argparse.Namespace, scenario: Any = None,
     if args.journal_out:
         hub.write_journal(args.journal_out, args.redact)
     await hub.start()
+    # As the panel does: what exists once the servers are up lives as long as the process, so keep it out of the
+    # full collections that would otherwise walk it (and hold the loop) under load.
+    gc.collect()
+    gc.freeze()
     for notice in settings.notices:  # after start: starting decides some (the reference image API's)
         print(notice if notice.startswith("warning: ") else f"note: {notice}", file=err, flush=True)
     for runner in hub.runners.values():
