@@ -111,3 +111,16 @@ def test_a_page_on_another_origin_uploads_with_a_presigned_post(page, s3, allowe
             assert s3.get_object(Bucket=name, Key="from-page/pic.png")["Body"].read() == b"\x89PNG page upload"
     finally:
         server.shutdown()
+
+
+def test_malformed_forms_get_s3_errors(s3, s3_url):
+    s3.create_bucket(Bucket="malformed")
+    long_boundary = "b" * 300  # python-multipart refuses boundaries over 256 bytes when the parser is made
+    for method, path in (("POST", "/malformed"), ("PUT", "/malformed/put-form")):
+        answer = httpx.request(method, f"{s3_url}{path}", content=b"--x\r\n", headers={"content-type": f"multipart/form-data; boundary={long_boundary}"})
+        assert answer.status_code == 400 and "<Code>MalformedPOSTRequest</Code>" in answer.text, (method, answer.text[:200])
+    body = (b'--B\r\nContent-Disposition: form-data; name="key"\r\n\r\nk\r\n--B\r\nContent-Disposition: form-data; name="Content-Type"\r\n\r\n'
+            b'text/plain\r\nX-Injected: 1\r\n--B\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\ndata\r\n--B--\r\n')
+    injected = httpx.post(f"{s3_url}/malformed", content=body, headers={"content-type": "multipart/form-data; boundary=B"})
+    assert injected.status_code == 400 and "control character" in injected.text
+    assert "Contents" not in s3.list_objects_v2(Bucket="malformed")

@@ -114,6 +114,23 @@ def test_bucket_cors_rules_answer_preflights(s3, s3_url, bucket):
     assert anyone.status_code == 200
 
 
+def test_cors_patterns_with_two_wildcards_are_refused_and_long_headers_match_fast(s3, s3_url, bucket):
+    for field in ("AllowedOrigins", "AllowedHeaders"):
+        rule = {"AllowedOrigins": ["*"], "AllowedMethods": ["GET"], field: ["*a*b"]}
+        with pytest.raises(ClientError) as refused:
+            s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
+        assert error(refused) == (400, "InvalidRequest")
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["http://*.example"], "AllowedMethods": ["GET"], "AllowedHeaders": ["x-app-*"]}]})
+    asked = ",".join(["x-app-" + "a" * 4000] * 2)
+    allowed = httpx.options(f"{s3_url}/{bucket}/k", headers={"Origin": "http://www.example", "Access-Control-Request-Method": "GET",
+                                                              "Access-Control-Request-Headers": asked})
+    assert allowed.status_code == 200
+    refused = httpx.options(f"{s3_url}/{bucket}/k", headers={"Origin": "http://www.example", "Access-Control-Request-Method": "GET",
+                                                              "Access-Control-Request-Headers": "x-other"})
+    assert refused.status_code == 403
+
+
 def test_cors_bucket_mode_follows_rules_only_but_not_on_convenience_paths():
     with RunningHub(settings_for(["s3"], {"s3": {"cors": "bucket"}})) as running:
         url = running.urls["s3"]

@@ -1,4 +1,4 @@
-"""Hypothesis against the multipart form parsers of the image API and the client app, over HTTP: any body, boundary
+"""Hypothesis against the multipart form parsers of the image API, the client app and S3's browser uploads, over HTTP: any body, boundary
 or part headers get a JSON answer below 500, and no example holds the loop every server shares."""
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def forms():
     with ServeProcess("--only", "s3,webhooks,imageapi,client", "--s3-port", "0", "--webhooks-port", "0", "--imageapi-port", "0",
                       "--client-port", "0", "--quiet", env={"RATE_LIMIT_PER_MINUTE": "100000000"}) as serve:
         urls = serve.urls(4)
+        assert httpx.put(f"{urls['s3']}/fuzz-post").status_code == 200  # the bucket S3's POST uploads go to
         token = jwt.encode({"sub": "fuzz", "exp": int(time.time()) + 3600}, CLIENT_SECRET_DEFAULT, algorithm="HS256")
         with httpx.Client(timeout=30) as client:
             yield urls, client, token
@@ -45,7 +46,8 @@ def forms():
 
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=120)
 boundaries = st.one_of(st.from_regex(r"[A-Za-z0-9-]{8,40}", fullmatch=True), st.from_regex(r"[A-Za-z0-9'()+_,./:=?-]{1,70}", fullmatch=True), header_text, st.just(""), st.just("x" * 5000))
-names = st.one_of(st.sampled_from(["file", "bucket", "context", "user_id"]), header_text.map(lambda v: v[:30]))
+names = st.one_of(st.sampled_from(["file", "bucket", "context", "user_id", "key", "policy", "Content-Type", "success_action_status",
+                                    "success_action_redirect", "x-amz-meta-a", "acl"]), header_text.map(lambda v: v[:30]))
 part_headers = st.one_of(
     st.builds(lambda n, f: f'Content-Disposition: form-data; name="{n}"' + (f'; filename="{f}"' if f is not None else ""),
               names, st.one_of(st.none(), header_text.map(lambda v: v[:60]), st.sampled_from(["a\r\nb", "\u00e9t\u00e9.png", "..\\..\\x"]))),
@@ -96,6 +98,16 @@ def test_any_upload_form_gets_a_json_answer(forms, boundary, declared, items, en
     json_answer(client.post(f"{urls['imageapi']}/api/v1/images/upload", content=body,
                             headers={"content-type": ctype, "authorization": f"Bearer {token}"}))
     json_answer(client.post(f"{urls['client']}/api/upload", content=body, headers={"content-type": ctype}))
+    s3_answer(client.post(f"{urls['s3']}/fuzz-post", content=body, headers={"content-type": ctype}))
+
+
+def s3_answer(r: httpx.Response) -> None:
+    """S3's browser upload (PostObject): below 500, and an S3 XML error document when refused."""
+    from hypothesis import event
+    event(f"s3 POST {r.status_code}")
+    assert r.status_code < 500, (r.status_code, r.text[:1500])
+    if r.status_code >= 400:
+        assert r.text.startswith("<?xml") and "<Error><Code>" in r.text, r.text[:300]
 
 
 def test_a_malformed_form_leaves_no_library_warning_on_the_terminal():

@@ -25,6 +25,12 @@ MAX_FORM_FIELDS_BYTES = 20 * 1024
 _VERSION_ID = re.compile(r"[0-9a-zA-Z._-]{1,1024}")
 
 
+def _form_header(name: str, value: str) -> str:
+    if any(c < " " and c != "\t" or c == "\x7f" for c in value):
+        raise S3Error("InvalidArgument", f"The form field {name[:64]} holds a control character", ArgumentName=name[:64])
+    return value.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
 def version_headers(bucket: Bucket, meta: ObjectMeta) -> list[tuple[str, str]]:
     """x-amz-version-id on the answers about an object of a versioned bucket ("null": written while unversioned)."""
     return [("x-amz-version-id", meta.version_id or "null")] if bucket.versioning or meta.version_id else []
@@ -139,11 +145,15 @@ class Objects:
         def on_part_begin() -> None:
             state["headers"] = {}
 
-        parser = MultipartParser(boundary, {
-            "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-            "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        })
+        try:
+            parser = MultipartParser(boundary, {
+                "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
+                "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+                "on_part_end": on_part_end,
+            })
+        except Exception as exc:  # python-multipart refuses the boundary itself (over 256 bytes)
+            writer.discard()
+            raise S3Error("MalformedPOSTRequest", f"The multipart/form-data body is malformed: {exc}", status=400) from None
         try:
             async for chunk in self.body_chunks(req, receive):
                 try:
@@ -181,6 +191,10 @@ class Objects:
                 check_policy(policy, fields, bucket.name, writer.size, self.ctx.clock())
             elif self.verify_signatures:
                 raise S3Error("AccessDenied", "Anonymous POST uploads are refused while signature checks are on (s3.verify_signatures).")
+            # Fields that become headers travel as header bytes (UTF-8 read as Latin-1, as a header would arrive); a
+            # control character (CR, LF, NUL) could split the answer's headers, so it is refused.
+            fields = {k: (_form_header(k, v) if k == "content-type" or k in STORED_HEADERS or k.startswith("x-amz-meta-")
+                          or k in ("success_action_redirect", "redirect") else v) for k, v in fields.items()}
             metadata = {k[11:]: v for k, v in fields.items() if k.startswith("x-amz-meta-")}
             acl = fields.get("acl")
             if acl is not None and acl not in CANNED_ACLS:
