@@ -19,6 +19,10 @@ from ..settings import Setting
 from ..spec import Built, Conflict, Invalid, NotFound, ServerSpec, Unauthorized
 from ..timefmt import iso
 from ..web import json_app
+from .oidc import ALGORITHMS, OidcProvider
+from .oidc import control_routes as oidc_control_routes
+from .oidc import reset as oidc_reset
+from .oidc import routes as oidc_routes
 
 SERVICE_NAME = "auth-api-mock"
 SEED_CREATED_AT = "2024-01-01T00:00:00"
@@ -39,6 +43,10 @@ SETTINGS = (
     Setting("jwt_refresh_expiry_days", "positive", 30, "refresh token lifetime", ("JWT_REFRESH_EXPIRY_DAYS",)),
     Setting("default_password", "str", "password123", "password of the seed users", ("DEFAULT_PASSWORD",)),
     Setting("bcrypt_rounds", "rounds", 4, "bcrypt cost; a mock needs no real cost, and login stays fast", ("BCRYPT_ROUNDS",)),
+    Setting("oidc_issuer", "str", None, "the OpenID Connect issuer URL (default: the URL the request came to; set it behind a proxy or "
+            "in a container)", ("OIDC_ISSUER",)),
+    Setting("oidc_algorithm", "str", "RS256", "signing algorithm of the OIDC issuers' tokens", ("OIDC_ALGORITHM",), choices=ALGORITHMS),
+    Setting("oidc_token_lifetime_s", "positive", 3600, "lifetime of OIDC access tokens, seconds", ("OIDC_TOKEN_LIFETIME_S",)),
 )
 
 
@@ -181,6 +189,7 @@ class Accounts:
     _HASHING_AT_ONCE = 2  # bcrypt runs in threads; more at once would only queue on two cores
 
     def __init__(self, ctx: ServerContext) -> None:
+        self.oidc: Any = None  # the OpenID Connect provider beside the seed API (servers/oidc.py), set by build()
         s = ctx.settings
         self.ctx = ctx
         self.crypt = CryptContext(schemes=["bcrypt"], bcrypt__rounds=s["bcrypt_rounds"])
@@ -371,6 +380,11 @@ def build(ctx: ServerContext) -> Built:
     async def reset_users() -> dict[str, Any]:
         return {"status": "reset", "users": accounts.reset_users()}
 
+    provider = OidcProvider(ctx.clock, ctx.settings["oidc_algorithm"], ctx.settings["oidc_token_lifetime_s"])
+    ctx.on_reset(lambda: oidc_reset(provider))
+    app.include_router(oidc_routes(provider, ctx.settings["oidc_issuer"]))
+    ctx.control_routers.append(oidc_control_routes(provider))
+    accounts.oidc = provider  # the facade's way to the provider (panel, plugin)
     return Built(app, accounts)
 
 
