@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import queue
 import threading
@@ -278,3 +280,29 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@contextlib.contextmanager
+def page_server(body: bytes = b"<!doctype html><title>page</title><p>a page"):
+    """A page on another local origin: a real HTTP server on a free port answering every GET with `body`, for
+    cross-origin and redirect tests. Yields its origin (http://127.0.0.1:PORT)."""
+    import http.server
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

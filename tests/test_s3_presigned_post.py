@@ -4,14 +4,12 @@ signature checked, and a page on another origin uploading through a bucket's COR
 from __future__ import annotations
 
 import base64
-import http.server
 import json
-import threading
 
 import httpx
 import pytest
 
-from conftest import make_s3_client
+from conftest import make_s3_client, page_server
 from mockpanel.testing import RunningHub, settings_for
 
 
@@ -74,25 +72,9 @@ def test_with_signature_checks_the_policy_signature_is_verified():
         assert [o["Key"] for o in s3.list_objects_v2(Bucket="signed")["Contents"]] == ["ok.txt"]
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
-        body = b"<!doctype html><title>app</title><input type=file id=file>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.mark.parametrize("allowed, outcome", [("page", "status 204"), ("elsewhere", "blocked")])
 def test_a_page_on_another_origin_uploads_with_a_presigned_post(page, s3, allowed, outcome):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    origin = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with page_server(b"<!doctype html><title>app</title><input type=file id=file>") as origin:
         name = f"browser-{allowed}"
         s3.create_bucket(Bucket=name)
         s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
@@ -109,8 +91,6 @@ def test_a_page_on_another_origin_uploads_with_a_presigned_post(page, s3, allowe
         assert page.evaluate(script, [presigned["url"], presigned["fields"]]) == outcome
         if outcome == "status 204":
             assert s3.get_object(Bucket=name, Key="from-page/pic.png")["Body"].read() == b"\x89PNG page upload"
-    finally:
-        server.shutdown()
 
 
 def test_malformed_forms_get_s3_errors(s3, s3_url):

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import http.server
 import os
-import threading
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import page_server
 from mockpanel.testing import RunningHub, settings_for
 
 
@@ -141,26 +140,8 @@ def test_cors_bucket_mode_follows_rules_only_but_not_on_convenience_paths():
         assert health.status_code == 200
 
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    html = b""
-
-    def do_GET(self):  # noqa: N802 - http.server's name
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(self.html)))
-        self.end_headers()
-        self.wfile.write(self.html)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_a_page_on_another_origin_uploads_where_the_rules_allow_it(page, s3, s3_url):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    origin = f"http://127.0.0.1:{server.server_address[1]}"
-    _Page.html = b"<!doctype html><title>app</title><p>app"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with page_server() as origin:
         for name, allowed in (("cors-open", origin), ("cors-closed", "http://someone-else.example")):
             s3.create_bucket(Bucket=name)
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [
@@ -175,5 +156,3 @@ def test_a_page_on_another_origin_uploads_where_the_rules_allow_it(page, s3, s3_
         assert page.evaluate(script, [f"{s3_url}/cors-closed/page.txt"]).startswith("blocked: ")
         with pytest.raises(ClientError):
             s3.head_object(Bucket="cors-closed", Key="page.txt")  # the preflight failed: nothing was sent
-    finally:
-        server.shutdown()

@@ -380,7 +380,7 @@ def build(ctx: ServerContext) -> Built:
     async def reset_users() -> dict[str, Any]:
         return {"status": "reset", "users": accounts.reset_users()}
 
-    provider = OidcProvider(ctx.clock, ctx.settings["oidc_algorithm"], ctx.settings["oidc_token_lifetime_s"])
+    provider = OidcProvider(ctx.clock, ctx.settings["oidc_algorithm"], ctx.settings["oidc_token_lifetime_s"], accounts.users)
     ctx.on_reset(lambda: oidc_reset(provider))
     app.include_router(oidc_routes(provider, ctx.settings["oidc_issuer"]))
     ctx.control_routers.append(oidc_control_routes(provider))

@@ -9,13 +9,16 @@ policy, the clock, the routes.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from ..spec import Invalid, NotFound
 
@@ -24,6 +27,8 @@ FAULT_FIELDS = {"expired": bool, "not_yet_valid": bool, "clock_skew_s": int, "au
                 "unknown_kid": bool, "foreign_key": bool, "alg": str}
 MAX_ISSUERS = 100
 MAX_KEYS = 10
+MAX_CODES = 10_000
+CODE_SECONDS = 60
 
 
 def _new_key(algorithm: str) -> Any:
@@ -54,11 +59,14 @@ class Issuer:
 class OidcProvider:
     """Issuers by name, each with its keys, fault policy and clock; tokens issued by the client credentials grant."""
 
-    def __init__(self, clock: Callable[[], float], algorithm: str = "RS256", lifetime_s: int = 3600) -> None:
+    def __init__(self, clock: Callable[[], float], algorithm: str = "RS256", lifetime_s: int = 3600,
+                 users: Callable[[], list[Any]] = list) -> None:
         self.clock = clock
         self.algorithm = algorithm
         self.lifetime_s = lifetime_s
         self.issuers: dict[str, Issuer] = {}
+        self.users = users  # the auth mock's users (id, email, name): who can log in
+        self.codes: dict[str, dict[str, Any]] = {}  # authorization code -> what it grants (one use, CODE_SECONDS)
 
     def issuer(self, name: str = "") -> Issuer:
         found = self.issuers.get(name)
@@ -104,15 +112,31 @@ class OidcProvider:
         issuer.faults = faults
         return faults
 
-    def token(self, issuer: Issuer, issuer_url: str, client_id: str, scope: str, audience: str | None) -> dict[str, Any]:
-        """An access token (JWT, typ at+jwt) for the client itself (client credentials), with the issuer's faults."""
+    def token(self, issuer: Issuer, issuer_url: str, client_id: str, scope: str, audience: str | None,
+              user: dict[str, Any] | None = None) -> dict[str, Any]:
+        """An access token (JWT, typ at+jwt) with the issuer's faults: for the client itself (client credentials), or
+        for a user who logged in (authorization code), then with an ID token too."""
+        faults = issuer.faults
+        now = int(self.now(issuer)) + int(faults.get("clock_skew_s", 0))
+        subject = user["sub"] if user else client_id
+        claims = {"iss": faults.get("issuer", issuer_url), "sub": subject, "aud": faults.get("audience", audience or client_id),
+                  "iat": now, "exp": now + self.lifetime_s, "client_id": client_id, "azp": client_id, "scope": scope,
+                  "jti": secrets.token_hex(12)}
+        answer = {"access_token": self._sign(issuer, claims, "at+jwt"), "token_type": "Bearer", "expires_in": self.lifetime_s, "scope": scope}
+        if user is not None and "openid" in scope.split():
+            id_claims = {**user["claims"], "iss": claims["iss"], "sub": subject, "aud": faults.get("audience", client_id), "iat": now,
+                         "exp": now + self.lifetime_s, "auth_time": user["auth_time"], "azp": client_id}
+            id_claims.update({k: user[k] for k in ("email", "name") if user.get(k)})
+            if user.get("nonce"):
+                id_claims["nonce"] = user["nonce"]
+            answer["id_token"] = self._sign(issuer, id_claims, "JWT")
+        return answer
+
+    def _sign(self, issuer: Issuer, claims: dict[str, Any], typ: str) -> str:
         from joserfc import jwt
 
         faults = issuer.faults
-        now = int(self.now(issuer)) + int(faults.get("clock_skew_s", 0))
-        claims = {"iss": faults.get("issuer", issuer_url), "sub": client_id, "aud": faults.get("audience", audience or client_id),
-                  "iat": now, "exp": now + self.lifetime_s, "client_id": client_id, "azp": client_id, "scope": scope,
-                  "jti": secrets.token_hex(12)}
+        now = claims["iat"]
         if faults.get("expired"):
             claims["iat"], claims["exp"] = now - 2 * self.lifetime_s, now - self.lifetime_s
         if faults.get("not_yet_valid"):
@@ -120,15 +144,36 @@ class OidcProvider:
         published = issuer.signing_key()
         # foreign_key: the published key's kid, but another key's signature (the JWKS has the kid; the signature fails)
         key = _new_key(issuer.algorithm) if faults.get("foreign_key") else published
-        header = {"alg": issuer.algorithm, "typ": "at+jwt", "kid": "unknown-" + secrets.token_hex(4) if faults.get("unknown_kid") else published.kid}
+        header = {"alg": issuer.algorithm, "typ": typ, "kid": "unknown-" + secrets.token_hex(4) if faults.get("unknown_kid") else published.kid}
         token = jwt.encode(header, claims, key, algorithms=[issuer.algorithm])
         if faults.get("alg"):  # the header claims another algorithm than the one that signed
             head, rest = token.split(".", 1)
-            import json
-
             changed = {**json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))), "alg": faults["alg"]}
             token = base64.urlsafe_b64encode(json.dumps(changed, separators=(",", ":")).encode()).decode().rstrip("=") + "." + rest
-        return {"access_token": token, "token_type": "Bearer", "expires_in": self.lifetime_s, "scope": scope}
+        return token
+
+    def claims_of(self, issuer: Issuer, token: str) -> dict[str, Any] | None:
+        """The claims of an access token this issuer signed and that is still valid (for userinfo), or None."""
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
+        try:
+            claims = jwt.decode(token, KeySet(issuer.keys), algorithms=[issuer.algorithm]).claims
+        except (JoseError, ValueError):
+            return None
+        now = self.now(issuer)
+        return claims if claims.get("exp", 0) > now >= claims.get("nbf", 0) else None
+
+    def new_code(self, grant: dict[str, Any]) -> str:
+        now = self.clock()
+        for code in [c for c, g in self.codes.items() if g["expires"] < now]:
+            del self.codes[code]
+        if len(self.codes) >= MAX_CODES:
+            raise Invalid("too many authorization codes waiting to be exchanged")
+        code = secrets.token_urlsafe(24)
+        self.codes[code] = {**grant, "expires": now + CODE_SECONDS}
+        return code
 
 
 def issuer_url(request: Request, name: str) -> str:
@@ -146,13 +191,66 @@ def routes(provider: OidcProvider, issuer_override: str | None) -> APIRouter:
         issuer = provider.issuer(name)
         base = url_of(request, name)
         return {"issuer": base, "jwks_uri": f"{base}/jwks", "token_endpoint": f"{base}/oauth2/token",
-                "grant_types_supported": ["client_credentials"], "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-                "id_token_signing_alg_values_supported": [issuer.algorithm], "response_types_supported": ["token"],
-                "subject_types_supported": ["public"], "scopes_supported": ["openid", "profile", "email"]}
+                "authorization_endpoint": f"{base}/authorize", "userinfo_endpoint": f"{base}/userinfo",
+                "grant_types_supported": ["authorization_code", "client_credentials"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+                "id_token_signing_alg_values_supported": [issuer.algorithm], "response_types_supported": ["code"],
+                "code_challenge_methods_supported": ["S256", "plain"], "subject_types_supported": ["public"],
+                "scopes_supported": ["openid", "profile", "email"], "claims_supported": ["sub", "email", "name", "auth_time", "nonce"]}
+
+    async def authorize(request: Request, name: str) -> Any:
+        issuer = provider.issuer(name)
+        params = dict(request.query_params)
+        redirect_uri = params.get("redirect_uri", "")
+        if urlsplit(redirect_uri).scheme not in ("http", "https") or len(redirect_uri) > 2048:
+            return JSONResponse({"error": "invalid_request", "error_description": "redirect_uri must be an http(s) URL"}, status_code=400)
+        if params.get("response_type") != "code":
+            return _redirect_error(redirect_uri, params, "unsupported_response_type", "only response_type=code is supported")
+        if not params.get("client_id"):
+            return _redirect_error(redirect_uri, params, "invalid_request", "client_id is required")
+        method = params.get("code_challenge_method", "plain" if params.get("code_challenge") else "")
+        if method not in ("", "S256", "plain"):
+            return _redirect_error(redirect_uri, params, "invalid_request", "code_challenge_method is S256 or plain")
+        if params.get("prompt") == "none":
+            user = _user_by_hint(provider, params.get("login_hint", ""))
+            if user is None:
+                return _redirect_error(redirect_uri, params, "login_required", "prompt=none needs a login_hint naming a user")
+            return _issue_code(provider, issuer, params, user, {})
+        return HTMLResponse(_login_page(provider, params, name))
+
+    async def login(request: Request, name: str) -> Any:
+        issuer = provider.issuer(name)
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        redirect_uri = form.get("redirect_uri", "")
+        if urlsplit(redirect_uri).scheme not in ("http", "https"):
+            return JSONResponse({"error": "invalid_request", "error_description": "redirect_uri must be an http(s) URL"}, status_code=400)
+        user = _user_by_hint(provider, form.get("user") or form.get("user_hint", ""))
+        if user is None:
+            return HTMLResponse(_login_page(provider, form, name, error="no such user"), status_code=400)
+        try:
+            extra = json.loads(form.get("claims") or "{}")
+        except ValueError as exc:
+            return HTMLResponse(_login_page(provider, form, name, error=f"the extra claims are not JSON: {exc}"), status_code=400)
+        if not isinstance(extra, dict) or len(json.dumps(extra)) > 8192:
+            return HTMLResponse(_login_page(provider, form, name, error="the extra claims are a JSON object (8 KiB at most)"), status_code=400)
+        return _issue_code(provider, issuer, form, user, extra)
+
+    async def userinfo(request: Request, name: str) -> JSONResponse:
+        issuer = provider.issuer(name)
+        token = request.headers.get("authorization", "")
+        claims = provider.claims_of(issuer, token[7:]) if token.lower().startswith("bearer ") else None
+        if claims is None:
+            return JSONResponse({"error": "invalid_token"}, status_code=401, headers={"www-authenticate": 'Bearer error="invalid_token"'})
+        user = _user_by_hint(provider, claims["sub"])
+        info = {"sub": claims["sub"], **({"email": user.email, "name": user.name} if user is not None else {})}
+        return JSONResponse(info)
 
     async def token(request: Request, name: str) -> JSONResponse:
         form = await request.form()
         grant = form.get("grant_type")
+        if grant == "authorization_code":
+            return _exchange_code(provider, provider.issuer(name), url_of(request, name), {k: str(v) for k, v in form.items()},
+                                  request.headers.get("authorization", ""))
         if grant != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type", "error_description": f"grant_type {str(grant)[:64]!r} is not supported here yet"},
                                 status_code=400)
@@ -182,6 +280,30 @@ def routes(provider: OidcProvider, issuer_override: str | None) -> APIRouter:
     async def default_token(request: Request) -> JSONResponse:
         return await token(request, "")
 
+    @router.get("/authorize", summary="Authorization endpoint: a login page listing the users (code flow, PKCE)")
+    async def default_authorize(request: Request) -> Any:
+        return await authorize(request, "")
+
+    @router.post("/authorize/login", summary="The login page's answer: a code for the redirect URI", include_in_schema=False)
+    async def default_login(request: Request) -> Any:
+        return await login(request, "")
+
+    @router.get("/userinfo", summary="The user an access token was issued to")
+    async def default_userinfo(request: Request) -> JSONResponse:
+        return await userinfo(request, "")
+
+    @router.get("/issuers/{name}/authorize", summary="Authorization endpoint of a named issuer")
+    async def named_authorize(request: Request, name: str) -> Any:
+        return await authorize(request, _name(name))
+
+    @router.post("/issuers/{name}/authorize/login", include_in_schema=False)
+    async def named_login(request: Request, name: str) -> Any:
+        return await login(request, _name(name))
+
+    @router.get("/issuers/{name}/userinfo", summary="Userinfo of a named issuer")
+    async def named_userinfo(request: Request, name: str) -> JSONResponse:
+        return await userinfo(request, _name(name))
+
     @router.get("/issuers/{name}/.well-known/openid-configuration", summary="OpenID Connect discovery of a named issuer")
     async def named_discovery(request: Request, name: str) -> dict[str, Any]:
         return discovery(request, _name(name))
@@ -195,6 +317,80 @@ def routes(provider: OidcProvider, issuer_override: str | None) -> APIRouter:
         return await token(request, _name(name))
 
     return router
+
+
+PASSED_ON = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method")
+
+
+def _redirect_error(redirect_uri: str, params: dict[str, str], error: str, description: str) -> RedirectResponse:
+    query = {"error": error, "error_description": description, **({"state": params["state"]} if params.get("state") else {})}
+    return RedirectResponse(_with_query(redirect_uri, query), status_code=302)
+
+
+def _with_query(url: str, query: dict[str, str]) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
+
+
+def _user_by_hint(provider: OidcProvider, hint: str) -> Any:
+    return next((u for u in provider.users() if hint and hint in (u.id, u.email)), None)
+
+
+def _issue_code(provider: OidcProvider, issuer: Issuer, params: dict[str, str], user: Any, extra: dict[str, Any]) -> RedirectResponse:
+    grant = {"issuer": issuer.name, "client_id": params.get("client_id", ""), "redirect_uri": params.get("redirect_uri", ""),
+             "scope": params.get("scope", "openid"), "nonce": params.get("nonce"), "challenge": params.get("code_challenge"),
+             "method": params.get("code_challenge_method") or ("plain" if params.get("code_challenge") else None),
+             "user": {"sub": user.id, "email": user.email, "name": user.name, "auth_time": int(provider.now(issuer)), "claims": extra,
+                      "nonce": params.get("nonce")}}
+    code = provider.new_code(grant)
+    query = {"code": code, **({"state": params["state"]} if params.get("state") else {})}
+    return RedirectResponse(_with_query(grant["redirect_uri"], query), status_code=302)
+
+
+def _exchange_code(provider: OidcProvider, issuer: Issuer, issuer_url: str, form: dict[str, str], authorization: str) -> JSONResponse:
+    def refuse(error: str, description: str, status: int = 400) -> JSONResponse:
+        return JSONResponse({"error": error, "error_description": description}, status_code=status, headers={"cache-control": "no-store"})
+
+    grant = provider.codes.pop(form.get("code", ""), None)  # one use, whatever happens next
+    if grant is None or grant["expires"] < provider.clock() or grant["issuer"] != issuer.name:
+        return refuse("invalid_grant", "the code is unknown, used or expired")
+    client_id = form.get("client_id", "")
+    if authorization.lower().startswith("basic "):
+        try:
+            client_id = unquote(base64.b64decode(authorization[6:]).decode().split(":", 1)[0])
+        except (ValueError, UnicodeDecodeError):
+            return refuse("invalid_client", "malformed Basic credentials", 401)
+    if client_id != grant["client_id"]:
+        return refuse("invalid_grant", "the code was issued to another client")
+    if form.get("redirect_uri", "") != grant["redirect_uri"]:
+        return refuse("invalid_grant", "redirect_uri differs from the authorization request's")
+    if grant["challenge"]:
+        verifier = form.get("code_verifier", "")
+        if grant["method"] == "S256":
+            computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+        else:
+            computed = verifier
+        if not verifier or not hmac.compare_digest(computed, grant["challenge"]):
+            return refuse("invalid_grant", "code_verifier does not match the code_challenge (PKCE)")
+    body = provider.token(issuer, issuer_url, client_id, grant["scope"], None, grant["user"])
+    return JSONResponse(body, headers={"cache-control": "no-store"})
+
+
+def _login_page(provider: OidcProvider, params: dict[str, str], issuer_name: str, error: str = "") -> str:
+    from html import escape
+
+    action = f"/issuers/{issuer_name}/authorize/login" if issuer_name else "/authorize/login"
+    hidden = "".join(f'<input type="hidden" name="{k}" value="{escape(params[k])}">' for k in PASSED_ON if params.get(k))
+    buttons = "".join(f'<button name="user" value="{escape(u.id)}" class="user">{escape(u.name)} &lt;{escape(u.email)}&gt;</button>'
+                      for u in provider.users())
+    problem = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    return (f'<!doctype html><html><head><meta charset="utf-8"><title>Sign in — mockpanel</title>'
+            '<link rel="icon" href="data:,"><style>body{font:15px system-ui;margin:3em auto;max-width:34em}'
+            'button.user{display:block;margin:.4em 0;padding:.5em;width:100%;text-align:left}textarea{width:100%}.error{color:#b00}</style>'
+            f'</head><body><h1>Sign in to {escape(params.get("client_id", "the client"))}</h1>{problem}'
+            f'<form method="post" action="{action}">{hidden}'
+            '<label>Extra claims for this login (JSON, optional)<textarea name="claims" rows="3">{}</textarea></label>'
+            f'{buttons}<p><label>or a user id or e-mail <input name="user_hint" id="other"></label> <button>Sign in</button></p>'
+            '</form></body></html>')
 
 
 def _name(name: str) -> str:
