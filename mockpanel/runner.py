@@ -218,6 +218,9 @@ class UvicornRunner:
                 await self._task
         self._task = None
         self._server = None
+        for hook in self.ctx.stop_hooks:
+            with contextlib.suppress(Exception):
+                await hook()
         if self.status != "failed":
             self._set_status("stopped")
 

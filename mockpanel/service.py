@@ -99,6 +99,7 @@ class ServerContext:
     max_body_bytes: int = 1024 * 1024
     preview_bytes: int = 2048
     reset_hooks: list[Callable[[], Any]] = field(default_factory=list)
+    stop_hooks: list[Callable[[], Any]] = field(default_factory=list)  # awaited when the server stops (close clients)
     control_routers: list[Any] = field(default_factory=list)  # extra /__mockpanel/ routes a server adds (APIRouter)
     peers: Callable[[], dict[str, str]] = dict  # {server: url} of the servers running beside this one (set by the Hub)
     admin_token: str | None = None  # when set, every control API call must carry it (MOCKPANEL_ADMIN_TOKEN)
@@ -122,6 +123,9 @@ class ServerContext:
 
     def on_reset(self, hook: Callable[[], Any]) -> None:
         self.reset_hooks.append(hook)
+
+    def on_stop(self, hook: Callable[[], Any]) -> None:
+        self.stop_hooks.append(hook)
 
     async def reset(self) -> None:
         for hook in self.reset_hooks:

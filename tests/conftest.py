@@ -198,6 +198,14 @@ class ServeProcess:
 S3_KEYS = {"aws_access_key_id": "test-key", "aws_secret_access_key": "test-secret", "region_name": "us-east-1"}
 
 
+@pytest.fixture
+def bucket(s3):
+    """A bucket of this test's own in the module's S3 mock."""
+    name = "t-" + os.urandom(6).hex()
+    s3.create_bucket(Bucket=name)
+    return name
+
+
 def make_s3_client(url: str, **config):
     import boto3
     from botocore.config import Config

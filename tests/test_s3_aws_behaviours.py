@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import os
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-
-
-@pytest.fixture
-def bucket(s3):
-    name = "aws-like-" + os.urandom(4).hex()
-    s3.create_bucket(Bucket=name)
-    return name
 
 
 def test_max_keys_zero_lists_nothing_and_is_not_truncated(s3, bucket):

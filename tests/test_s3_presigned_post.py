@@ -103,4 +103,10 @@ def test_malformed_forms_get_s3_errors(s3, s3_url):
             b'text/plain\r\nX-Injected: 1\r\n--B\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\ndata\r\n--B--\r\n')
     injected = httpx.post(f"{s3_url}/malformed", content=body, headers={"content-type": "multipart/form-data; boundary=B"})
     assert injected.status_code == 400 and "control character" in injected.text
+    many = b"".join(b'--B\r\nContent-Disposition: form-data; name="f%d"\r\n\r\n\r\n' % i for i in range(101)) + b"--B--\r\n"
+    refused = httpx.post(f"{s3_url}/malformed", content=many, headers={"content-type": "multipart/form-data; boundary=B"})
+    assert refused.status_code == 400 and "over 100 fields" in refused.text
+    huge = b'--B\r\nContent-Disposition: form-data; name="file"; filename="' + b"x" * 10_000 + b'"\r\n\r\ndata\r\n--B--\r\n'
+    refused = httpx.post(f"{s3_url}/malformed", content=huge, headers={"content-type": "multipart/form-data; boundary=B"})
+    assert refused.status_code == 400 and "Maximum header size exceeded" in refused.text  # python-multipart's own bound
     assert "Contents" not in s3.list_objects_v2(Bucket="malformed")

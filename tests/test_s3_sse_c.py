@@ -24,13 +24,6 @@ def code(exc: pytest.ExceptionInfo) -> tuple[int, str]:
     return exc.value.response["ResponseMetadata"]["HTTPStatusCode"], exc.value.response["Error"]["Code"]
 
 
-@pytest.fixture
-def bucket(s3):
-    name = "sse-c-" + os.urandom(4).hex()
-    s3.create_bucket(Bucket=name)
-    return name
-
-
 def test_an_sse_c_object_answers_only_to_its_key(s3, bucket):
     put = s3.put_object(Bucket=bucket, Key="secret.txt", Body=b"diary", **sse())
     assert put["SSECustomerAlgorithm"] == "AES256" and put["SSECustomerKeyMD5"] == KEY_MD5

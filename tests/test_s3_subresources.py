@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 
 import httpx
 import pytest
@@ -11,13 +10,6 @@ from botocore.exceptions import ClientError
 
 from conftest import page_server
 from mockpanel.testing import RunningHub, settings_for
-
-
-@pytest.fixture
-def bucket(s3):
-    name = "sub-" + os.urandom(4).hex()
-    s3.create_bucket(Bucket=name)
-    return name
 
 
 def error(exc: pytest.ExceptionInfo) -> tuple[int, str]:
@@ -128,6 +120,13 @@ def test_cors_patterns_with_two_wildcards_are_refused_and_long_headers_match_fas
     refused = httpx.options(f"{s3_url}/{bucket}/k", headers={"Origin": "http://www.example", "Access-Control-Request-Method": "GET",
                                                               "Access-Control-Request-Headers": "x-other"})
     assert refused.status_code == 403
+
+
+def test_a_cors_configuration_over_64_kib_is_refused(s3_url, bucket):
+    rules = "".join(f"<CORSRule><AllowedOrigin>http://site-{i}.example</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule>"
+                    for i in range(1200))
+    answer = httpx.put(f"{s3_url}/{bucket}?cors", content=f"<CORSConfiguration>{rules}</CORSConfiguration>".encode())
+    assert answer.status_code == 400 and "<Code>MalformedXML</Code>" in answer.text
 
 
 def test_cors_bucket_mode_follows_rules_only_but_not_on_convenience_paths():

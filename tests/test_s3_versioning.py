@@ -22,13 +22,6 @@ from conftest import make_s3_client
 from test_crash_safety import start_s3
 
 
-@pytest.fixture
-def bucket(s3):
-    name = "ver-" + os.urandom(4).hex()
-    s3.create_bucket(Bucket=name)
-    return name
-
-
 def enable(s3, bucket: str, status: str = "Enabled") -> None:
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
 

@@ -181,6 +181,7 @@ def build(ctx: ServerContext) -> Built:
         targets[arn] = url
     protocol = S3Protocol(ctx, storage, app, Notifier(ctx, rules, s["notification_secret"], targets))
     ctx.cors_owner = protocol.owns_cors
+    ctx.on_stop(protocol.notifier.close)
     ctx.control_routers.append(notification_routes(storage, protocol.notifier))
     return Built(protocol, storage)
 

@@ -45,7 +45,7 @@ def check_rule(raw: Any, bucket: str | None = None) -> dict[str, Any]:
         events = [events]
     if not isinstance(events, list) or not events or any(e not in EVENTS for e in events):
         raise ValueError(f"events are some of {', '.join(EVENTS)}")
-    rule = {"id": str(raw.get("id") or f"mockpanel-{next(_sequence)}"), "url": url, "events": list(events),
+    rule = {"id": str(raw.get("id") or f"mockpanel-{next(_sequence)}"), "url": url, "events": list(dict.fromkeys(events)),
             "prefix": str(raw.get("prefix") or ""), "suffix": str(raw.get("suffix") or "")}
     if bucket is not None or raw.get("bucket") is not None:
         rule["bucket"] = str(bucket if bucket is not None else raw["bucket"])

@@ -19,7 +19,9 @@ from .subresources import CANNED_ACLS, header_acl, header_tags
 from .xml import S3Error, el, http_date, iso8601, parse
 
 
-MAX_FORM_FIELDS_BYTES = 20 * 1024
+MAX_FORM_FIELDS_BYTES = 20 * 1024  # AWS: the fields before the file, together
+MAX_FORM_FIELDS = 100
+MAX_FORM_PART_HEADERS = 20
 
 
 _VERSION_ID = re.compile(r"[0-9a-zA-Z._-]{1,1024}")
@@ -111,9 +113,11 @@ class Objects:
             state["field"] = (state["field"] or b"") + data[start:end]
 
         def on_header_value(data: bytes, start: int, end: int) -> None:
-            state["value"] += data[start:end]
+            state["value"] += data[start:end]  # python-multipart bounds each header line ("Maximum header size exceeded")
 
         def on_header_end() -> None:
+            if len(state["headers"]) >= MAX_FORM_PART_HEADERS:
+                raise S3Error("MalformedPOSTRequest", f"A part of the form has over {MAX_FORM_PART_HEADERS} headers.", status=400)
             state["headers"][(state["field"] or b"").lower()] = state["value"]
             state["field"], state["value"] = None, b""
 
@@ -140,6 +144,8 @@ class Objects:
 
         def on_part_end() -> None:
             if not state["in_file"] and not state["found"] and state["name"]:
+                if len(fields) >= MAX_FORM_FIELDS:
+                    raise S3Error("MalformedPOSTRequest", f"The form has over {MAX_FORM_FIELDS} fields before its file.", status=400)
                 fields[state["name"]] = state["text"].decode("utf-8", "replace")
 
         def on_part_begin() -> None:

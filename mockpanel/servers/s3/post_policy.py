@@ -18,8 +18,6 @@ from typing import Any
 from .signing import signing_key
 from .xml import S3Error
 
-MAX_FIELDS_BYTES = 20 * 1024  # AWS: the form's fields together (the file aside)
-MAX_FIELDS = 100
 UNCHECKED = {"x-amz-signature", "signature", "file", "policy", "awsaccesskeyid"}  # not covered by conditions
 
 

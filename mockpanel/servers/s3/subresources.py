@@ -13,6 +13,7 @@ from .xml import OWNER, S3Error, Xml, el, els, parse
 MAX_OBJECT_TAGS = 10
 MAX_BUCKET_TAGS = 50
 MAX_CORS_RULES = 100
+MAX_CORS_BYTES = 64 * 1024  # AWS: a CORS configuration is at most 64 KB (every preflight walks its rules)
 CANNED_ACLS = ("private", "public-read", "public-read-write", "authenticated-read", "aws-exec-read", "bucket-owner-read",
                "bucket-owner-full-control", "log-delivery-write")
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -266,7 +267,7 @@ class Subresources:
 
     async def put_bucket_cors(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
-        bucket.cors = _cors_rules(await self.read_small_body(req, receive, require_digest="strict"))  # type: ignore[attr-defined]
+        bucket.cors = _cors_rules(await self.read_small_body(req, receive, limit=MAX_CORS_BYTES, require_digest="strict"))  # type: ignore[attr-defined]
         self.store.save_bucket(bucket)  # type: ignore[attr-defined]
         await self.respond(send, req, 200)  # type: ignore[attr-defined]
 
