@@ -195,7 +195,10 @@ class MockPanel(App):
         self.sub_title = "  ".join(parts)
 
     def active_pane(self):
-        tabs = self.query_one(TabbedContent)
+        found = self.query(TabbedContent)
+        if not found:  # before compose or while the app is being torn down: a timer tick may still land then
+            return None
+        tabs = found.first()
         for pane_class in PANES:
             if pane_class.KEY == tabs.active:
                 return self.query_one(pane_class)

@@ -316,3 +316,17 @@ async def test_adding_a_user_checks_what_the_api_checks():
         async with httpx.AsyncClient() as client:
             r = await client.post(app.hub.urls()["auth"] + "/api/auth/login", json={"email": "frank@example.com", "password": "password123"})
             assert r.status_code == 200
+
+
+async def test_a_tick_while_the_panel_is_torn_down_does_nothing():
+    # CI once saw the flush timer fire after the panes were removed at exit (NoMatches from active_pane).
+    from textual.widgets import TabbedContent
+
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.query_one(TabbedContent).remove()
+        await pilot.pause()
+        assert app.active_pane() is None
+        app._pending.append(object())
+        app.flush()
+        app.refresh_all()
