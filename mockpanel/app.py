@@ -201,7 +201,8 @@ class MockPanel(App):
         tabs = found.first()
         for pane_class in PANES:
             if pane_class.KEY == tabs.active:
-                return self.query_one(pane_class)
+                panes = self.query(pane_class)
+                return panes.first() if panes else None
         return None
 
     def flush(self) -> None:
