@@ -21,6 +21,10 @@ LISTING_PARAMS = {"list-type", "prefix", "delimiter", "max-keys", "marker", "con
 STANDARD = el("StorageClass", "STANDARD")
 
 
+
+def _AS_IS(s: str) -> str:
+    return s
+
 class Listings:
     async def list_buckets(self, req: Request, receive: Callable, send: Callable) -> None:
         items = (el("Bucket", el("Name", b.name), el("CreationDate", iso8601(b.created)), el("BucketRegion", b.region))
@@ -44,7 +48,18 @@ class Listings:
             return lambda s: quote(s, safe="/")
         if "encoding-type" in req.params and req.params["encoding-type"] not in ("", "url"):
             raise S3Error("InvalidArgument", "Invalid Encoding Method specified in Request", ArgumentName="encoding-type", ArgumentValue=req.params["encoding-type"])
-        return lambda s: s
+        return _AS_IS
+
+    def _contents_xml(self, meta: ObjectMeta, enc: Callable[[str], str], owner: bool) -> Xml:
+        """A listing's <Contents> entry. The plain ones (no encoding-type) are kept on the object, which never changes
+        once written (an overwrite is a new ObjectMeta): a listing page joins them instead of rendering 1,000 again."""
+        if enc is not _AS_IS:
+            return self._object_xml("Contents", meta, enc, owner)
+        key = "_contents_owner_xml" if owner else "_contents_xml"
+        cached = meta.__dict__.get(key)
+        if cached is None:
+            cached = meta.__dict__[key] = self._object_xml("Contents", meta, enc, owner)
+        return cached
 
     def _object_xml(self, tag: str, meta: ObjectMeta, enc: Callable[[str], str], owner: bool, *extra: Xml) -> Xml:
         sums = [("ChecksumAlgorithm", a.upper()) for a in meta.checksums] if meta.checksums else ()
@@ -95,7 +110,7 @@ class Listings:
                 parts.append(el("NextContinuationToken", token))
             else:
                 parts.append(el("NextMarker", enc(last)))
-        parts.extend(self._object_xml("Contents", objects[k], enc, owner) for k in contents)
+        parts.extend(self._contents_xml(objects[k], enc, owner) for k in contents)
         parts.extend(el("CommonPrefixes", el("Prefix", enc(cp))) for cp in prefixes)
         await self.xml(send, req, "ListBucketResult", parts)
 
