@@ -14,7 +14,14 @@
     server = "webhooks"
     faults = { fail_next = 3 }     # the first 3 deliveries get 500
 
-A step changes the named fields of the server's fault policy (the others stay). Every fault a step caused is
+    [[step]]
+    at = "30s"
+    server = "auth"
+    for = "1m"
+    token_faults = { expired = true }   # the OIDC issuer's token faults (issuer = "tenant-a" for a named one)
+
+A step changes the named fields of the server's fault policy (the others stay), or of the auth server's OIDC token
+faults. Every fault a step caused is
 journaled with the step: `error_rate:503 (scenario flaky storage, step 1)`.
 """
 
@@ -71,9 +78,11 @@ class Step:
     faults: dict[str, Any]
     for_s: float | None
     source: str  # how the journal names it
+    token_faults: dict[str, Any] | None = None  # the auth server's OIDC token faults
+    issuer: str = ""  # which OIDC issuer's ("" the default one)
 
     def describe(self) -> str:
-        fields = ", ".join(f"{k}={v}" for k, v in self.faults.items())
+        fields = ", ".join(f"{k}={v}" for k, v in {**self.faults, **(self.token_faults or {})}.items())
         span = f" for {self.for_s:g}s" if self.for_s is not None else ""
         return f"step {self.number} at {self.at_s:g}s: {self.server} {fields}{span}"
 
@@ -96,7 +105,7 @@ class Scenario:
         return events
 
 
-STEP_KEYS = {"at", "server", "for", "faults"}
+STEP_KEYS = {"at", "server", "for", "faults", "token_faults", "issuer"}
 
 
 def parse_scenario(data: dict[str, Any], servers: Iterable[str], *, default_name: str = "scenario", path: Path | None = None) -> Scenario:
@@ -128,11 +137,12 @@ def parse_scenario(data: dict[str, Any], servers: Iterable[str], *, default_name
             for_s = parse_duration(raw["for"]) if "for" in raw else None
         except ValueError as exc:
             raise ScenarioError(f"{here}: {exc}") from None
-        faults = raw.get("faults")
-        if not isinstance(faults, dict) or not faults:
+        token_faults, issuer = _token_faults(raw, server, here)
+        faults = raw.get("faults", {} if token_faults else None)
+        if not isinstance(faults, dict) or not (faults or token_faults):
             raise ScenarioError(f"{here}: faults must be a table of fault policy fields, e.g. {{ error_rate = 0.3 }}")
         faults = dict(faults)
-        if seed is not None and "seed" not in faults:
+        if faults and seed is not None and "seed" not in faults:
             faults["seed"] = seed + number
         try:
             FaultPolicy.model_validate(faults)
@@ -140,8 +150,31 @@ def parse_scenario(data: dict[str, Any], servers: Iterable[str], *, default_name
             first = exc.errors()[0]
             loc = ".".join(str(part) for part in first["loc"]) or "faults"
             raise ScenarioError(f"{here}: faults.{loc}: {first['msg']}") from None
-        steps.append(Step(number, at_s, server, faults, for_s, f"scenario {name}, step {number}"))
+        steps.append(Step(number, at_s, server, faults, for_s, f"scenario {name}, step {number}", token_faults, issuer))
     return Scenario(name, tuple(steps), path)
+
+
+def _token_faults(raw: dict[str, Any], server: str, here: str) -> tuple[dict[str, Any] | None, str]:
+    """A step's OIDC token faults (auth only), checked as the control API checks them."""
+    from .servers.oidc import check_faults, issuer_name
+    from .spec import DomainError
+
+    if "token_faults" not in raw:
+        if "issuer" in raw:
+            raise ScenarioError(f"{here}: issuer goes with token_faults")
+        return None, ""
+    if server != "auth":
+        raise ScenarioError(f"{here}: token_faults are the auth server's (server = \"auth\")")
+    token_faults, issuer = raw["token_faults"], raw.get("issuer", "")
+    try:
+        if not isinstance(token_faults, dict) or not token_faults:
+            raise ScenarioError(f"{here}: token_faults must be a table, e.g. {{ expired = true }}")
+        check_faults(token_faults)
+        if issuer:
+            issuer_name(str(issuer))
+    except DomainError as exc:
+        raise ScenarioError(f"{here}: {exc}") from None
+    return dict(token_faults), str(issuer)
 
 
 def load_scenario(path: Path, servers: Iterable[str]) -> Scenario:
@@ -165,6 +198,8 @@ class ScenarioRun:
         self.finished = False
         self.stopped = False
         self._saved: dict[int, tuple[FaultPolicy, str | None]] = {}
+        self._saved_tokens: dict[int, dict[str, Any]] = {}  # token faults before a step, and as the step left them
+        self._applied_tokens: dict[int, dict[str, Any]] = {}
         self._task: asyncio.Task | None = None
 
     def start(self) -> "ScenarioRun":
@@ -185,18 +220,32 @@ class ScenarioRun:
     def _injector(self, step: Step) -> "FaultInjector":
         return self.hub[step.server].ctx.faults
 
+    def _issuer(self, step: Step) -> Any:
+        facade = self.hub.facade(step.server)
+        return facade.oidc, facade.oidc.issuer(step.issuer)
+
     def _apply(self, step: Step) -> None:
         injector = self._injector(step)
         self._saved[step.number] = (injector.policy, injector.source)
-        injector.update(**step.faults)
-        injector.source = step.source
+        if step.faults:
+            injector.update(**step.faults)
+            injector.source = step.source
+        if step.token_faults:
+            provider, issuer = self._issuer(step)
+            self._saved_tokens[step.number] = dict(issuer.faults)
+            self._applied_tokens[step.number] = provider.set_faults(issuer, step.token_faults)
         self.done_steps.append(step.number)
         self.hub.bus.event("mockpanel", "scenario", message=f"scenario {self.scenario.name}: {step.describe()}", step=step.number)
 
     def _revert(self, step: Step) -> None:
         saved = self._saved.pop(step.number, None)
+        saved_tokens, applied = self._saved_tokens.pop(step.number, None), self._applied_tokens.pop(step.number, None)
+        if saved_tokens is not None:
+            provider, issuer = self._issuer(step)
+            if issuer.faults == applied:  # unchanged since the step: back to before it; otherwise theirs stays
+                provider.set_faults(issuer, saved_tokens, replace=True)
         injector = self._injector(step)
-        if saved is None or injector.source != step.source:
+        if saved is None or not step.faults or injector.source != step.source:
             return  # someone changed the policy since (the panel, the control API, a later step): theirs stays
         injector.replace(saved[0])
         injector.source = saved[1]

@@ -53,6 +53,9 @@ def test_durations(raw, seconds):
     ('[[step]]\nserver = "auth"\nfault = { error_rate = 0.3 }', "step 1: unknown key(s) fault"),
     ('name = "x"', "no steps"),
     ('[[step]\n', "not valid TOML"),
+    ('[[step]]\nserver = "webhooks"\ntoken_faults = { expired = true }', "step 1: token_faults are the auth server's"),
+    ('[[step]]\nserver = "auth"\ntoken_faults = { expird = true }', "step 1: unknown token fault(s) expird"),
+    ('[[step]]\nserver = "auth"\nissuer = "x"\nfaults = { error_rate = 0.3 }', "step 1: issuer goes with token_faults"),
 ])
 def test_a_bad_scenario_is_one_line_naming_the_step(tmp_path, text, message):
     path = tmp_path / "bad.toml"
@@ -129,6 +132,25 @@ def test_a_persons_change_during_a_step_is_kept_when_the_step_ends(tmp_path):
         assert wait_for(lambda: mocks.run(lambda: mocks.hub.scenario_run.finished))  # the step has ended
         policy = httpx.get(mocks.url("auth") + "/__mockpanel/faults").json()
         assert (policy["error_rate"], policy["fail_next"]) == (1.0, 2)
+
+
+def test_a_scenario_step_sets_token_faults_and_takes_them_back(tmp_path):
+    import jwt
+
+    path = tmp_path / "tokens.toml"
+    path.write_text('[[step]]\nserver = "auth"\nfor = "300ms"\ntoken_faults = { expired = true }\n'
+                    '[[step]]\nserver = "auth"\nissuer = "tenant-a"\ntoken_faults = { audience = "someone-else" }')
+    with Mocks(settings_for(["auth"])) as mocks:
+        url = mocks.url("auth")
+        mocks.call(mocks.hub.start_scenario(load_scenario(path, ["auth"])))
+        assert wait_for(lambda: httpx.get(f"{url}/__mockpanel/oidc/faults").json() == {"expired": True})
+        token = httpx.post(f"{url}/oauth2/token", data={"grant_type": "client_credentials", "client_id": "svc"}).json()["access_token"]
+        claims = jwt.decode(token, options={"verify_signature": False})
+        assert claims["exp"] < time.time()
+        assert httpx.get(f"{url}/__mockpanel/oidc/faults", params={"issuer": "tenant-a"}).json() == {"audience": "someone-else"}
+        assert wait_for(lambda: mocks.run(lambda: mocks.hub.scenario_run.finished))
+        assert wait_for(lambda: httpx.get(f"{url}/__mockpanel/oidc/faults").json() == {})  # the step's "for" ended
+        assert httpx.get(f"{url}/__mockpanel/oidc/faults", params={"issuer": "tenant-a"}).json() == {"audience": "someone-else"}
 
 
 def test_export_formats(auth_url):

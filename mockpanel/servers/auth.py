@@ -15,13 +15,12 @@ from passlib.context import CryptContext
 from pydantic import BaseModel, EmailStr, Field, ValidationError, field_validator
 
 from ..service import ServerContext
-from ..settings import Setting
-from ..spec import Built, Conflict, Invalid, NotFound, ServerSpec, Unauthorized
+from ..settings import Setting, SettingsError
+from ..spec import Built, Conflict, DomainError, Invalid, NotFound, ServerSpec, Unauthorized
 from ..timefmt import iso
 from ..web import json_app
-from .oidc import ALGORITHMS, OidcProvider
+from .oidc import ALGORITHMS, OidcProvider, issuer_name
 from .oidc import control_routes as oidc_control_routes
-from .oidc import reset as oidc_reset
 from .oidc import routes as oidc_routes
 
 SERVICE_NAME = "auth-api-mock"
@@ -46,7 +45,16 @@ SETTINGS = (
     Setting("oidc_issuer", "str", None, "the OpenID Connect issuer URL (default: the URL the request came to; set it behind a proxy or "
             "in a container)", ("OIDC_ISSUER",)),
     Setting("oidc_algorithm", "str", "RS256", "signing algorithm of the OIDC issuers' tokens", ("OIDC_ALGORITHM",), choices=ALGORITHMS),
-    Setting("oidc_token_lifetime_s", "positive", 3600, "lifetime of OIDC access tokens, seconds", ("OIDC_TOKEN_LIFETIME_S",)),
+    Setting("oidc_token_lifetime_s", "positive", 3600, "lifetime of OIDC access and ID tokens, seconds", ("OIDC_TOKEN_LIFETIME_S",)),
+    Setting("oidc_refresh_lifetime_s", "positive", 30 * 86400, "lifetime of OIDC refresh tokens, seconds", ("OIDC_REFRESH_LIFETIME_S",)),
+    Setting("oidc_keys_dir", "str", None, "directory of the issuers' signing keys (private JWKS files): tokens survive a restart "
+            "(default: new keys each start)", ("OIDC_KEYS_DIR",)),
+    Setting("oidc_issuers", "json", {}, "named issuers with their own algorithm: {name: {algorithm}} (a TOML table, or JSON)",
+            ("OIDC_ISSUERS",)),
+    Setting("oidc_clients", "json", {}, "registered clients: {client_id: {secret, redirect_uris, post_logout_redirect_uris}}; "
+            "when any is registered only these get tokens", ("OIDC_CLIENTS",)),
+    Setting("oidc_user_claims", "json", {}, "extra claims per user: {user id or e-mail: {claim: value}}", ("OIDC_USER_CLAIMS",)),
+    Setting("oidc_client_claims", "json", {}, "extra claims per client: {client_id: {claim: value}}", ("OIDC_CLIENT_CLAIMS",)),
 )
 
 
@@ -380,16 +388,53 @@ def build(ctx: ServerContext) -> Built:
     async def reset_users() -> dict[str, Any]:
         return {"status": "reset", "users": accounts.reset_users()}
 
-    provider = OidcProvider(ctx.clock, ctx.settings["oidc_algorithm"], ctx.settings["oidc_token_lifetime_s"], accounts.users)
-    ctx.on_reset(lambda: oidc_reset(provider))
-    app.include_router(oidc_routes(provider, ctx.settings["oidc_issuer"]))
-    ctx.control_routers.append(oidc_control_routes(provider))
+    s = ctx.settings
+    provider = OidcProvider(ctx.clock, s["oidc_algorithm"], s["oidc_token_lifetime_s"], accounts.users,
+                            refresh_lifetime_s=s["oidc_refresh_lifetime_s"], keys_dir=s["oidc_keys_dir"], event=ctx.event)
+    configure_oidc(provider, s)
+
+    def reset_oidc() -> None:
+        provider.reset()
+        configure_oidc(provider, s)
+
+    ctx.on_reset(reset_oidc)
+    app.include_router(oidc_routes(provider, s["oidc_issuer"]))
+    ctx.control_routers.append(oidc_control_routes(provider, s["oidc_issuer"]))
     accounts.oidc = provider  # the facade's way to the provider (panel, plugin)
     return Built(app, accounts)
 
 
 SPEC = ServerSpec(name="auth", title="Auth API", default_port=8000, build=build, settings=SETTINGS,
                   admin_paths=(("DELETE", "/api/auth/users/reset"),))
+
+
+def configure_oidc(provider: OidcProvider, s: Any) -> None:
+    """What the settings declare (named issuers' algorithms, registered clients, extra claims): at start, and again
+    after a reset. A setting that cannot be used stops the start with one line naming it."""
+    def table(name: str) -> dict[str, Any]:
+        value = s[name]
+        if value in ((), []):
+            return {}
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise SettingsError(f"invalid setting auth.{name}: expected a table of tables, e.g. {{name = {{...}}}}")
+        return value
+
+    try:
+        for name, issuer in table("oidc_issuers").items():
+            found = provider.issuer(issuer_name(str(name)))
+            if issuer.get("algorithm") not in (None, found.algorithm):
+                provider.rotate(found, issuer["algorithm"])
+        for client_id, client in table("oidc_clients").items():
+            unknown = set(client) - {"secret", "redirect_uris", "post_logout_redirect_uris"}
+            if unknown:
+                raise Invalid(f"client {client_id}: unknown field(s) {', '.join(sorted(unknown))}")
+            provider.register_client(str(client_id), client.get("secret"), client.get("redirect_uris", []), client.get("post_logout_redirect_uris", []))
+        for user, claims in table("oidc_user_claims").items():
+            provider.set_user_claims(str(user), claims)
+        for client_id, claims in table("oidc_client_claims").items():
+            provider.set_client_claims(str(client_id), claims)
+    except DomainError as exc:
+        raise SettingsError(f"invalid setting in [auth] oidc_*: {exc}") from None
 
 
 def _article(word: str) -> str:
