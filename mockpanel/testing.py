@@ -186,6 +186,28 @@ class Mocks(RunningHub):
         receiver = self.facade("webhooks")
         self.run(receiver.set_plan, client_id, plan)
 
+    def oidc_tokens(self, user: str | None = None, client_id: str = "test-client", *, issuer: str = "",
+                    scope: str = "openid profile email", audience: str | None = None) -> dict[str, Any]:
+        """Tokens from the auth mock's OIDC issuer without a flow: a user's (id or e-mail: access, ID and refresh
+        token in a new session), or without a user the client's own (client credentials). As the token endpoint
+        answers: {"access_token", "id_token", "refresh_token", "expires_in", ...}."""
+        provider = self.facade("auth").oidc
+        base = (self.setting("auth", "oidc_issuer") or self.url("auth")).rstrip("/") + (f"/issuers/{issuer}" if issuer else "")
+        return self.run(lambda: provider.token_for(provider.issuer(issuer), base, user, client_id, scope, audience))
+
+    @contextlib.contextmanager
+    def token_faults(self, issuer: str = "", **faults: Any) -> Iterator[dict[str, Any]]:
+        """OIDC token faults for the `with` block (expired=True, audience="x", clock_skew_s=-300, unknown_kid=True, …),
+        then the issuer's faults as they were. Raises mockpanel.spec.Invalid on an unknown fault, before anything changes."""
+        provider = self.facade("auth").oidc
+        found = self.run(provider.issuer, issuer)
+        before = self.run(lambda: dict(found.faults))
+        applied = self.run(provider.set_faults, found, faults)
+        try:
+            yield applied
+        finally:
+            self.run(provider.set_faults, found, before, True)
+
     def facade(self, server: str) -> Any:
         """A running server's domain facade (Accounts, Storage, Receiver, UploadHistory, ImageJobs): call its
         methods through .run(...), in the Hub's loop."""

@@ -233,3 +233,24 @@ def test_a_bad_oidc_setting_stops_the_start_with_one_line():
     with pytest.raises(SettingsError, match="oidc"):
         with RunningHub(settings_for(["auth"], {"auth": {"oidc_user_claims": {"nobody@example.com": {"a": 1}}}})):
             pass
+
+
+def test_the_plugins_mocks_give_tokens_and_token_fault_blocks():
+    from mockpanel.spec import Invalid
+    from mockpanel.testing import Mocks
+
+    with Mocks(settings_for(["auth"])) as mocks:
+        config = discover(mocks.url("auth"))
+        tokens = mocks.oidc_tokens("alice@example.com", "orders")
+        assert verify(config, tokens["id_token"], "orders")["email"] == "alice@example.com"
+        assert verify(config, mocks.oidc_tokens(client_id="batch")["access_token"], "batch")["sub"] == "batch"
+        with mocks.token_faults(expired=True) as faults:
+            assert faults == {"expired": True}
+            with pytest.raises(jwt.ExpiredSignatureError):
+                verify(config, mocks.oidc_tokens(client_id="batch")["access_token"], "batch")
+        verify(config, mocks.oidc_tokens(client_id="batch")["access_token"], "batch")
+        with pytest.raises(Invalid, match="unknown token fault"):
+            with mocks.token_faults(explode=True):
+                pass
+        tenant = mocks.oidc_tokens(client_id="batch", issuer="tenant-a")["access_token"]
+        assert verify(discover(mocks.url("auth") + "/issuers/tenant-a"), tenant, "batch")["iss"].endswith("/issuers/tenant-a")
