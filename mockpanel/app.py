@@ -190,7 +190,9 @@ class MockPanel(App):
         parts = []
         for name, runner in self.hub.runners.items():
             mark = {"running": "●", "failed": "✗", "starting": "…"}.get(runner.status, "○")
-            faults = " ⚡" if runner.ctx.faults.active else ""
+            provider = oidc_of(self.hub) if name == "auth" else None
+            token_faults = provider is not None and any(i.faults for i in provider.issuers.values())
+            faults = " ⚡" if runner.ctx.faults.active or token_faults else ""
             parts.append(f"{mark} {name}{faults}")
         self.sub_title = "  ".join(parts)
 
@@ -270,7 +272,12 @@ class MockPanel(App):
         receiver = self.hub.facade("webhooks")
         cleared = receiver.clear_plans() if receiver is not None else []
         plans = f"; response plans off for {', '.join(cleared)}" if cleared else ""
-        self.notify(f"all chaos off: no delays, errors, drops or hangs on any server{plans}")
+        provider = oidc_of(self.hub)
+        faulty = [i for i in provider.issuers.values() if i.faults] if provider is not None else []
+        for issuer in faulty:
+            provider.set_faults(issuer, {}, replace=True)
+        tokens = f"; token faults off for the {', '.join(i.label for i in faulty)} issuer{'s' if len(faulty) > 1 else ''}" if faulty else ""
+        self.notify(f"all chaos off: no delays, errors, drops or hangs on any server{plans}{tokens}")
 
     async def action_reset_all(self) -> None:
         await self.hub.reset()
@@ -398,6 +405,12 @@ class MockPanel(App):
 
     async def on_unmount(self) -> None:
         await self.stop_servers()
+
+
+def oidc_of(hub: Any) -> Any:
+    """The auth server's OIDC provider, or None when auth is not running."""
+    accounts = hub.facade("auth")
+    return getattr(accounts, "oidc", None)
 
 
 def describe_token(token: str) -> str:

@@ -330,3 +330,47 @@ async def test_a_tick_while_the_panel_is_torn_down_does_nothing():
         app._pending.append(object())
         app.flush()
         app.refresh_all()
+
+
+async def test_the_users_pane_drives_the_oidc_issuer():
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(160, 40)) as pilot, httpx.AsyncClient() as client:
+        auth = app.hub.urls()["auth"]
+
+        async def first_kid() -> str:
+            return (await client.get(f"{auth}/jwks")).json()["keys"][0]["kid"]
+
+        await pilot.press("3", "down", "e")  # bob: his claims
+        await pilot.press(*'{"role": "auditor"}', "enter")
+        table = app.query_one(UsersPane).query_one(DataTable)
+        await until(pilot, lambda: rows(table)[1][4] == '{"role": "auditor"}')
+
+        await pilot.press("O", *"shop", "enter")  # an ID token for the client "shop"
+        await until(pilot, lambda: app.clipboard and app.clipboard.count(".") == 2)
+        jwks = jwt.PyJWKClient(f"{auth}/jwks")
+        issuer = auth.replace("127.0.0.1", "localhost")
+        id_token = app.clipboard
+        claims = await asyncio.to_thread(lambda: jwt.decode(id_token, jwks.get_signing_key_from_jwt(id_token).key,
+                                                            algorithms=["RS256"], audience="shop", issuer=issuer))
+        assert (claims["sub"], claims["role"]) == ("test-user-456", "auditor")
+        await pilot.press("escape")
+
+        await pilot.press("T", *'{"expired": true}', "enter")
+        await until(pilot, lambda: "auth ⚡" in app.sub_title)
+        await pilot.press("o", "enter")
+        await until(pilot, lambda: app.clipboard != id_token)
+        expired = app.clipboard
+        assert jwt.decode(expired, options={"verify_signature": False})["exp"] < jwt.decode(id_token, options={"verify_signature": False})["iat"]
+        await pilot.press("escape", "exclamation_mark")  # all chaos off includes token faults
+        await until(pilot, lambda: "⚡" not in app.sub_title)
+        assert (await client.get(f"{auth}/__mockpanel/oidc/faults")).json() == {}
+
+        before = await first_kid()
+        await pilot.press("K")
+        await pilot.pause()
+        assert await first_kid() != before
+
+        await pilot.press("v", "y")  # bob's sessions: the two tokens above were issued in sessions of their own
+        await until(pilot, lambda: any("2 OIDC sessions ended" in str(n.message) for n in app._notifications))
+        introspected = (await client.post(f"{auth}/oauth2/introspect", data={"token": expired})).json()
+        assert introspected == {"active": False}

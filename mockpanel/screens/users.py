@@ -1,7 +1,9 @@
-"""Users pane: the auth mock's users; copy a user's tokens, issue one with a chosen expiry, add a user, reset."""
+"""Users pane: the auth mock's users; copy a user's tokens (the seed API's HS256 ones, or the OIDC issuer's), issue one
+with a chosen expiry, edit a user's OIDC claims, revoke a user's sessions, rotate keys, set token faults, add, reset."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from textual.binding import Binding
@@ -23,6 +25,12 @@ class UsersPane(Pane):
         Binding("t", "copy_refresh", "Copy refresh token"),
         Binding("i", "issue", "Issue token…", tooltip="An access token with the expiry you choose"),
         Binding("n", "add_user", "Add user…"),
+        Binding("o", "oidc_token('access_token')", "OIDC access token…", tooltip="An access token of the OIDC issuer for a client you name"),
+        Binding("O", "oidc_token('id_token')", "OIDC ID token…", tooltip="An ID token of the OIDC issuer for a client you name"),
+        Binding("e", "edit_claims", "Claims…", tooltip="Extra claims in every OIDC token of the selected user (JSON)"),
+        Binding("v", "revoke", "Revoke sessions…", tooltip="End every OIDC session of the selected user now (asks first)"),
+        Binding("K", "rotate_keys", "Rotate keys", tooltip="A new OIDC signing key; the old one stays in the JWKS until removed"),
+        Binding("T", "token_faults", "Token faults…", tooltip="The OIDC issuer's token faults as JSON, e.g. {\"expired\": true}; {} clears"),
         Binding("x", "reset_users", "Reset users…", tooltip="Back to the seed users; added ones are deleted (asks first)"),
     ]
 
@@ -31,7 +39,7 @@ class UsersPane(Pane):
             yield Static("The auth server is not running (see --only).", classes="empty")
             return
         table = DataTable(id="users-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("email", "name", "id", "created")
+        table.add_columns("email", "name", "id", "created", "OIDC claims")
         yield table
 
     @property
@@ -45,7 +53,10 @@ class UsersPane(Pane):
         key, row = cursor_key(table), table.cursor_row
         table.clear()
         for user in self.accounts.users():
-            table.add_row(plain(user.email), plain(user.name), user.id, user.created_at, key=user.id)
+            claims = self.accounts.oidc.user_claims.get(user.id) if self.accounts.oidc is not None else None
+            shown = json.dumps(claims, ensure_ascii=False) if claims else ""
+            table.add_row(plain(user.email), plain(user.name), user.id, user.created_at,
+                          plain(shown if len(shown) <= 40 else shown[:39] + "…"), key=user.id)
         restore_cursor(table, key, row)
 
     def selected_id(self) -> str | None:
@@ -111,3 +122,112 @@ class UsersPane(Pane):
                 self.app.notify(f"users reset to the {count} seed users")
 
         self.app.push_screen(ConfirmDialog(f"Reset users: delete the {len(self.accounts.users())} users and bring back the seed ones?"), reset)
+
+    # --- OpenID Connect: the same provider the HTTP endpoints and the control API use ---
+
+    def issuer_url(self, issuer: str) -> str:
+        """The issuer URL tokens made here carry: the oidc_issuer setting, else the auth server's own URL as a local
+        service names it (localhost), plus /issuers/NAME for a named issuer."""
+        configured = self.app.hub["auth"].ctx.settings["oidc_issuer"]
+        base = configured.rstrip("/") if configured else self.app.hub.urls()["auth"].replace("//127.0.0.1:", "//localhost:")
+        return base + (f"/issuers/{issuer}" if issuer else "")
+
+    def action_oidc_token(self, kind: str) -> None:
+        user_id = self.selected_id()
+        if user_id is None:
+            return
+        provider = self.accounts.oidc
+
+        def issue(answer: str | None) -> None:
+            if not answer:
+                return
+            client_id, _, issuer = answer.strip().partition(" ")
+            try:
+                from ..servers.oidc import issuer_name
+
+                found = provider.issuer(issuer_name(issuer.strip()) if issuer.strip() else "")
+                tokens = provider.token_for(found, self.issuer_url(found.name), user_id, client_id)
+            except DomainError as exc:
+                self.app.notify(exc.message, severity="error")
+                return
+            label = "ID token" if kind == "id_token" else "Access token"
+            email = self.accounts.user(user_id).email
+            from ..app import describe_token
+
+            self.app.copy_and_show(tokens[kind], f"OIDC {label} for {email} ({client_id}, issuer {found.label})",
+                                   f"OIDC {label.lower()} for {email} copied to the clipboard",
+                                   details=f"issuer {self.issuer_url(found.name)}\n" + describe_token(tokens[kind]))
+
+        what = "ID token" if kind == "id_token" else "access token"
+        self.app.push_screen(PromptDialog(f"OIDC {what}: client_id, then an issuer name for a named issuer", "web-app",
+                                          placeholder="web-app  or  web-app tenant-a"), issue)
+
+    def action_edit_claims(self) -> None:
+        user_id = self.selected_id()
+        if user_id is None:
+            return
+        provider = self.accounts.oidc
+
+        def check(answer: str) -> str | None:
+            try:
+                json.loads(answer)
+            except ValueError as exc:
+                return f"not JSON: {exc}"
+            return None
+
+        def save(answer: str | None) -> None:
+            if answer is None:
+                return
+            try:
+                claims = provider.set_user_claims(user_id, json.loads(answer or "{}"))
+            except (DomainError, ValueError) as exc:
+                self.app.notify(getattr(exc, "message", str(exc)), severity="error")
+                return
+            self.app.notify(f"claims of {self.accounts.user(user_id).email}: {json.dumps(claims) if claims else 'none'}")
+
+        current = json.dumps(provider.user_claims.get(user_id, {}), ensure_ascii=False)
+        self.app.push_screen(PromptDialog("Extra claims in every OIDC token of this user (a JSON object; {} clears)", current,
+                                          placeholder='{"role": "admin"}', check=check), save)
+
+    def action_revoke(self) -> None:
+        user_id = self.selected_id()
+        if user_id is None:
+            return
+        email = self.accounts.user(user_id).email
+
+        def revoke(yes: bool | None) -> None:
+            if yes:
+                ended = self.accounts.oidc.revoke_user(None, user_id)
+                self.app.notify(f"{email}: {ended} OIDC session{'s' if ended != 1 else ''} ended")
+
+        self.app.push_screen(ConfirmDialog(f"End every OIDC session of {email} now (refresh tokens fail, access tokens are inactive)?"), revoke)
+
+    def action_rotate_keys(self) -> None:
+        provider = self.accounts.oidc
+        kid = provider.rotate(provider.issuer(""))
+        self.app.notify(f"new signing key {kid}; {len(provider.issuer('').keys)} keys published")
+
+    def action_token_faults(self) -> None:
+        provider = self.accounts.oidc
+        issuer = provider.issuer("")
+
+        def check(answer: str) -> str | None:
+            from ..servers.oidc import check_faults
+
+            try:
+                check_faults(json.loads(answer))
+            except ValueError as exc:
+                return f"not JSON: {exc}"
+            except DomainError as exc:
+                return exc.message
+            return None
+
+        def save(answer: str | None) -> None:
+            if answer is None:
+                return
+            faults = provider.set_faults(issuer, json.loads(answer or "{}"), replace=True)
+            self.app.notify(f"token faults: {json.dumps(faults) if faults else 'off'}")
+
+        self.app.push_screen(PromptDialog("Token faults of the OIDC issuer (JSON; {} clears): expired, not_yet_valid, clock_skew_s, audience, "
+                                          "issuer, unknown_kid, foreign_key, alg, rotate_on_fetch", json.dumps(issuer.faults),
+                                          placeholder='{"expired": true}', check=check), save)
