@@ -157,11 +157,16 @@ class OidcProvider:
             if len(self.issuers) >= MAX_ISSUERS:
                 raise Invalid(f"at most {MAX_ISSUERS} issuers")
             found = self.issuers[name] = Issuer(name, self.algorithm, self._load_keys(name))
-            if not found.keys or found.keys[0].get("alg") != found.algorithm:
-                found.keys.insert(0, new_key(found.algorithm))
-                del found.keys[MAX_KEYS:]
-                self._save_keys(found)
         return found
+
+    def keys(self, issuer: Issuer) -> list[Any]:
+        """The issuer's published keys, newest (the signing one) first; the first is made when first needed (about
+        50 ms for RSA 2048), so a start, a discovery document or a named issuer's first mention costs nothing."""
+        if not issuer.keys or issuer.keys[0].get("alg") != issuer.algorithm:
+            issuer.keys.insert(0, new_key(issuer.algorithm))
+            del issuer.keys[MAX_KEYS:]
+            self._save_keys(issuer)
+        return issuer.keys
 
     def _keys_file(self, name: str) -> Path | None:
         return self.keys_dir / f"{name or 'default'}.jwks.json" if self.keys_dir else None
@@ -201,7 +206,7 @@ class OidcProvider:
 
         if issuer.faults.get("rotate_on_fetch"):  # a provider rotating between two fetches of the same client
             self.rotate(issuer)
-        return KeySet(issuer.keys).as_dict(private=False)
+        return KeySet(self.keys(issuer)).as_dict(private=False)
 
     def rotate(self, issuer: Issuer, algorithm: str | None = None) -> str:
         """A new signing key (of another algorithm if asked), published beside the old ones until they are removed."""
@@ -216,7 +221,7 @@ class OidcProvider:
         return issuer.keys[0].kid
 
     def remove_retired(self, issuer: Issuer) -> int:
-        removed = len(issuer.keys) - 1
+        removed = max(0, len(issuer.keys) - 1)
         del issuer.keys[1:]
         self._save_keys(issuer)
         self.event("oidc_keys_removed", issuer=issuer.label, removed=removed)
@@ -364,7 +369,7 @@ class OidcProvider:
             claims["iat"], claims["exp"] = now - 2 * self.lifetime_s, now - self.lifetime_s
         if faults.get("not_yet_valid"):
             claims["nbf"] = now + self.lifetime_s
-        published = issuer.keys[0]
+        published = self.keys(issuer)[0]
         # foreign_key: the published key's kid, but another key's signature (the JWKS has the kid; the signature fails)
         key = new_key(issuer.algorithm) if faults.get("foreign_key") else published
         header = {"alg": issuer.algorithm, "typ": typ, "kid": "unknown-" + secrets.token_hex(4) if faults.get("unknown_kid") else published.kid}
@@ -473,7 +478,7 @@ class OidcProvider:
         from joserfc.jwk import KeySet
 
         try:
-            claims = jwt.decode(token, KeySet(issuer.keys), algorithms=[issuer.algorithm]).claims
+            claims = jwt.decode(token, KeySet(self.keys(issuer)), algorithms=[issuer.algorithm]).claims
         except (JoseError, ValueError, TypeError):
             return None
         now = self.now(issuer)
