@@ -392,6 +392,10 @@ class MockPanel(App):
         self.copy_and_show(token, f"{kind.capitalize()} token for {user.email}", f"{kind} token for {user.email} copied to the clipboard",
                            details=describe_token(token))
 
+    def copy_and_show_jwt(self, token: str, title: str, notice: str, note: str = "") -> None:
+        """A JWT on the clipboard and in a dialog with its decoded header, claims and expiry under it."""
+        self.copy_and_show(token, title, notice, details=(note + "\n" if note else "") + describe_token(token))
+
     async def action_quit(self) -> None:
         await self.stop_servers()
         self.exit()

@@ -254,3 +254,22 @@ def test_the_plugins_mocks_give_tokens_and_token_fault_blocks():
                 pass
         tenant = mocks.oidc_tokens(client_id="batch", issuer="tenant-a")["access_token"]
         assert verify(discover(mocks.url("auth") + "/issuers/tenant-a"), tenant, "batch")["iss"].endswith("/issuers/tenant-a")
+
+
+def test_the_readme_oidc_settings_start_and_apply(tmp_path):
+    import re
+    from mockpanel.scenario import tomllib
+
+    from conftest import ROOT
+
+    block = re.search(r"<!-- example: oidc-toml -->\n```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    auth = tomllib.loads(block)["auth"]
+    auth["oidc_keys_dir"] = str(tmp_path / "keys")
+    with RunningHub(settings_for(["auth"], {"auth": auth})) as running:
+        url = running.urls["auth"]
+        config = discover(url)
+        tokens = login(config, client_id="shop", secret="shop-secret", redirect="http://localhost:5000/callback")
+        claims = verify(config, tokens["access_token"], "shop")
+        assert (claims["role"], claims["tenant"]) == ("admin", "acme")
+        assert httpx.get(f"{url}/issuers/partners/jwks").json()["keys"][0]["alg"] == "ES256"
+    assert (tmp_path / "keys" / "default.jwks.json").exists()

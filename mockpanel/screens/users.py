@@ -143,20 +143,15 @@ class UsersPane(Pane):
                 return
             client_id, _, issuer = answer.strip().partition(" ")
             try:
-                from ..servers.oidc import issuer_name
-
-                found = provider.issuer(issuer_name(issuer.strip()) if issuer.strip() else "")
+                found = provider.named(issuer.strip())
                 tokens = provider.token_for(found, self.issuer_url(found.name), user_id, client_id)
             except DomainError as exc:
                 self.app.notify(exc.message, severity="error")
                 return
             label = "ID token" if kind == "id_token" else "Access token"
             email = self.accounts.user(user_id).email
-            from ..app import describe_token
-
-            self.app.copy_and_show(tokens[kind], f"OIDC {label} for {email} ({client_id}, issuer {found.label})",
-                                   f"OIDC {label.lower()} for {email} copied to the clipboard",
-                                   details=f"issuer {self.issuer_url(found.name)}\n" + describe_token(tokens[kind]))
+            self.app.copy_and_show_jwt(tokens[kind], f"OIDC {label} for {email} ({client_id}, issuer {found.label})",
+                                       f"OIDC {label.lower()} for {email} copied to the clipboard", note=f"issuer {self.issuer_url(found.name)}")
 
         what = "ID token" if kind == "id_token" else "access token"
         self.app.push_screen(PromptDialog(f"OIDC {what}: client_id, then an issuer name for a named issuer", "web-app",
@@ -212,10 +207,8 @@ class UsersPane(Pane):
         issuer = provider.issuer("")
 
         def check(answer: str) -> str | None:
-            from ..servers.oidc import check_faults
-
             try:
-                check_faults(json.loads(answer))
+                provider.check_faults(json.loads(answer))
             except ValueError as exc:
                 return f"not JSON: {exc}"
             except DomainError as exc:

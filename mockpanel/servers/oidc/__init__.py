@@ -5,7 +5,7 @@ control.py the runtime controls under /__mockpanel/oidc; pages.py the login and 
 """
 
 from .control import control_routes
-from .http import issuer_name, routes
-from .provider import ALGORITHMS, FAULT_FIELDS, OAuthError, OidcProvider, check_claims, check_faults
+from .http import routes
+from .provider import ALGORITHMS, FAULT_FIELDS, OAuthError, OidcProvider, check_claims, check_faults, issuer_name
 
 __all__ = ["ALGORITHMS", "FAULT_FIELDS", "OAuthError", "OidcProvider", "check_claims", "check_faults", "control_routes", "issuer_name", "routes"]

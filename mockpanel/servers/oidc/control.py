@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ...spec import Invalid, NotFound
-from .http import issuer_name, issuer_url
+from .http import issuer_url
+from .provider import issuer_name
 from .provider import OidcProvider, check_faults
 
 

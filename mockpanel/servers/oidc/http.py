@@ -12,17 +12,11 @@ from urllib.parse import unquote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from ...spec import Invalid, NotFound
+from ...spec import Invalid
 from .pages import login_page, signed_out_page
-from .provider import EXCHANGE, OAuthError, OidcProvider, check_claims
+from .provider import EXCHANGE, OAuthError, OidcProvider, check_claims, issuer_name
 
 MAX_FORM_FIELDS = 50
-
-
-def issuer_name(name: str) -> str:
-    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
-        raise NotFound("an issuer name is 1-64 letters, digits, '-', '_' or '.'")
-    return name
 
 
 def issuer_url(request: Request, name: str, override: str | None) -> str:

@@ -84,6 +84,13 @@ def check_faults(changes: Any) -> dict[str, Any]:
     return changes
 
 
+def issuer_name(name: str) -> str:
+    """A named issuer's name as a URL path segment allows it; NotFound otherwise (it arrives in a path)."""
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
+        raise NotFound("an issuer name is 1-64 letters, digits, '-', '_' or '.'")
+    return name
+
+
 def _http_url(url: Any) -> bool:
     return isinstance(url, str) and len(url) <= 2048 and urlsplit(url).scheme in ("http", "https") and bool(urlsplit(url).netloc)
 
@@ -167,6 +174,12 @@ class OidcProvider:
             del issuer.keys[MAX_KEYS:]
             self._save_keys(issuer)
         return issuer.keys
+
+    def named(self, name: str) -> Issuer:
+        """An issuer by a name a person typed ("" or "default": the default one)."""
+        return self.issuer("" if name in ("", "default") else issuer_name(name))
+
+    check_faults = staticmethod(check_faults)
 
     def _keys_file(self, name: str) -> Path | None:
         return self.keys_dir / f"{name or 'default'}.jwks.json" if self.keys_dir else None
