@@ -97,7 +97,11 @@ def routes(provider: OidcProvider, issuer_override: str | None) -> APIRouter:
     async def jwks(request: Request, name: str) -> Any:
         return provider.jwks(provider.issuer(name))
 
-    @both("GET", "/authorize", "Authorization endpoint: a login page listing the users (code flow, PKCE)")
+    page = {"response_class": HTMLResponse, "responses": {302: {"description": "back to the client's redirect URI"},
+                                                          400: {"description": "a redirect URI the provider will not send a browser to",
+                                                                "content": {"application/json": {}}}}}
+
+    @both("GET", "/authorize", "Authorization endpoint: a login page listing the users (code flow, PKCE)", **page)
     async def authorize(request: Request, name: str) -> Any:
         issuer = provider.issuer(name)
         params = dict(request.query_params)
@@ -113,7 +117,7 @@ def routes(provider: OidcProvider, issuer_override: str | None) -> APIRouter:
         method = params.get("code_challenge_method", "plain" if params.get("code_challenge") else "")
         if method not in ("", "S256", "plain"):
             return _redirect_error(redirect_uri, params, "invalid_request", "code_challenge_method is S256 or plain")
-        if params.get("prompt") == "none":
+        if params.get("prompt") == "none" and request.headers.get("sec-fetch-site") != "cross-site":
             user = provider.find_user(params.get("login_hint", ""))
             if user is None:
                 return _redirect_error(redirect_uri, params, "login_required", "prompt=none needs a login_hint naming a user")
@@ -123,6 +127,10 @@ def routes(provider: OidcProvider, issuer_override: str | None) -> APIRouter:
     @both("POST", "/authorize/login", "The login page's answer: a code for the redirect URI", include_in_schema=False)
     async def login(request: Request, name: str) -> Any:
         issuer = provider.issuer(name)
+        why = _elsewhere(request, issuer_override)
+        if why:  # a page on another site posting the form would log the user in behind their back
+            return JSONResponse({"error": "access_denied", "error_description": f"the login form takes posts from its own page only ({why})"},
+                                status_code=403)
         form = await _form(request)
         try:
             provider.check_redirect(form.get("client_id", ""), form.get("redirect_uri", ""))
@@ -198,7 +206,7 @@ def routes(provider: OidcProvider, issuer_override: str | None) -> APIRouter:
         provider.revoke(issuer, form.get("token", ""))
         return JSONResponse({}, headers={"cache-control": "no-store"})  # RFC 7009 2.2: 200 also for unknown tokens
 
-    @both("GET", "/logout", "RP-initiated logout: ends the session of id_token_hint, back to post_logout_redirect_uri")
+    @both("GET", "/logout", "RP-initiated logout: ends the session of id_token_hint, back to post_logout_redirect_uri", **page)
     async def logout(request: Request, name: str) -> Any:
         issuer = provider.issuer(name)
         params = dict(request.query_params)
@@ -214,6 +222,18 @@ def routes(provider: OidcProvider, issuer_override: str | None) -> APIRouter:
         return HTMLResponse(signed_out_page(session.user.get("name") if session else None))
 
     return router
+
+
+def _elsewhere(request: Request, issuer_override: str | None) -> str | None:
+    """Why a request was sent by a page of another origin than this server's (or the configured issuer's), or None."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return "Sec-Fetch-Site: cross-site"
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    configured = "/".join(issuer_override.split("/")[:3]) if issuer_override else None
+    if origin is not None and origin not in (own, configured):
+        return f"Origin: {origin[:100]}"
+    return None
 
 
 def _code_redirect(params: dict[str, str], code: str) -> RedirectResponse:
