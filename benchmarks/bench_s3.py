@@ -239,14 +239,31 @@ def versions_and_notifications(url: str, target: str, keys: int, n: int) -> dict
             "plain PUT 1 KiB (ops/s)": plain_put, "PUT 1 KiB with a notification rule (ops/s)": notified_put}
 
 
+CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def pin(pid: int, cpu: int) -> bool:
+    """Keep a process on one core (Linux): the client on one, the server under test on the other, so the two do not
+    take turns on a core and the scheduler's choices do not decide the share. False where it cannot be done."""
+    try:
+        if len(CPUS) < 2:
+            return False
+        os.sched_setaffinity(pid, {CPUS[cpu]})
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
 def ceiling_part(quick: bool) -> None:
     n, keys, rounds = (200, 2000, 2) if quick else (600, 10_000, 5)
     proc, url = start_mockpanel()
+    pinned = pin(proc.pid, 1) and pin(0, 0)
     shares: dict[str, list[float]] = {}
     rates: dict[str, dict[str, list[float]]] = {"mockpanel": {}, "ceiling": {}}
     try:
         listing(url, keys, 1)  # fills the bucket the listings read
         ceiling, ceiling_url = start_ceiling(record(url, keys))
+        pinned = pinned and pin(ceiling.pid, 1)
         try:
             for round_ in range(rounds):  # each round both, in alternating order: a noisy spell hits one round, not one side
                 order = (("mockpanel", url), ("ceiling", ceiling_url))
@@ -266,7 +283,8 @@ def ceiling_part(quick: bool) -> None:
     finally:
         proc.terminate()
         proc.wait(20)
-    print(f"boto3 {boto3.__version__}, {os.cpu_count()} cores; {n} serial small ops; {keys:,} keys listed; {rounds} rounds")
+    where = "client on one core, server on the other" if pinned else "not pinned to cores"
+    print(f"boto3 {boto3.__version__}, {os.cpu_count()} cores ({where}); {n} serial small ops; {keys:,} keys listed; {rounds} rounds")
     print(f"{'through boto3 (medians of the rounds)':<44}{'ceiling':>12}{'mockpanel':>12}{'share':>9}   rounds' shares")
     for label, values in shares.items():
         m, c = statistics.median(rates["mockpanel"][label]), statistics.median(rates["ceiling"][label])
