@@ -11,7 +11,9 @@ from pydantic import ValidationError
 
 from . import export
 from .faults import FaultPolicy
+from .journal import summarize
 from .service import ServerContext
+from .spec import NotFound
 from .web import json_app, json_body
 
 _POLICY_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": FaultPolicy.model_json_schema()}}}}
@@ -75,6 +77,21 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
     async def clear_requests() -> dict[str, Any]:
         ctx.journal.clear()
         return {"cleared": True}
+
+    @app.get("/__mockpanel/traces", summary="Recent traces across every server, newest first: root, servers, duration, errors, faults")
+    async def traces(limit: int = Query(50, ge=1, le=1000), errors: bool = Query(False, description="only traces with a 5xx, "
+                     "an unanswered request or a fault")) -> dict[str, Any]:
+        found = ctx.journal.whole.traces(limit, errors_only=errors) if ctx.journal.whole else []
+        return {"count": len(found), "traces": found}
+
+    @app.get("/__mockpanel/traces/{key}", summary="One trace's hops in the order they started, with parent links "
+             "(key: a trace id, or an X-Request-ID one of its requests carried)")
+    async def trace(key: str) -> dict[str, Any]:
+        whole = ctx.journal.whole
+        hops = whole.trace(whole.find_trace(key) or "") if whole else []
+        if not hops:
+            raise NotFound(f"no journaled request belongs to trace or request id {key[:64]!r}")
+        return {**summarize(hops), "hops": [hop.as_dict() for hop in hops]}
 
     @app.post("/__mockpanel/reset", summary="Put the server's state back to its seed data")
     async def reset() -> dict[str, Any]:

@@ -34,6 +34,9 @@ class RequestEntry(NamedTuple):
     fault: str | None = None
     peer: tuple = ()  # (host, port) of the client
     route: str | None = None
+    trace_id: str | None = None  # W3C trace context (tracing.py): the trace, this request's span, the caller's span
+    span_id: str | None = None
+    parent_id: str | None = None
 
     @property
     def query(self) -> str:
@@ -69,6 +72,9 @@ class RequestEntry(NamedTuple):
             "response_body_preview": self.response_preview.decode("utf-8", "replace"),
             "fault": self.fault,
             "client": self.client,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_id,
         }
 
 
@@ -115,9 +121,10 @@ class ServerJournal:
     wrapped as RequestEntry when read. A flood on one server cannot push another server's requests out.
     """
 
-    __slots__ = ("server", "bus", "rows", "next_id")
+    __slots__ = ("server", "bus", "rows", "next_id", "whole")
 
-    def __init__(self, server: str, bus: EventBus, ids: Callable[[], int], maxlen: int) -> None:
+    def __init__(self, server: str, bus: EventBus, ids: Callable[[], int], maxlen: int, whole: "Journal | None" = None) -> None:
+        self.whole = whole  # every server's journal: a trace crosses servers
         self.server = server
         self.bus = bus
         self.rows: deque[tuple] = deque(maxlen=maxlen)
@@ -152,11 +159,43 @@ class Journal:
         """The server's ring, made on first use."""
         ring = self.servers.get(server)
         if ring is None:
-            ring = self.servers[server] = ServerJournal(server, self.bus, self._ids, self.maxlen)
+            ring = self.servers[server] = ServerJournal(server, self.bus, self._ids, self.maxlen, self)
         return ring
 
     def record(self, row: tuple) -> None:
         self.of(row[2]).record(row)
+
+    def find_trace(self, key: str) -> str | None:
+        """The trace id `key` is, or of the newest request that carried X-Request-ID: key."""
+        wanted = key.encode("latin-1", "replace")
+        for row in _newest_first([ring.rows for ring in self.servers.values()]):
+            if row[17] == key:
+                return key
+            if any(name == b"x-request-id" and value == wanted for name, value in row[10]):
+                return row[17]
+        return None
+
+    def trace(self, trace_id: str) -> list[RequestEntry]:
+        """Every journaled request of a trace, in the order they started."""
+        rows = [row for ring in self.servers.values() for row in ring.rows if row[17] == trace_id]
+        return [RequestEntry._make(row) for row in sorted(rows, key=lambda row: (row[1], row[0]))]
+
+    def traces(self, limit: int = 50, errors_only: bool = False) -> list[dict[str, Any]]:
+        """The newest traces (by their latest request), each summed up: root, servers touched, span, errors, faults."""
+        groups: dict[str, list[tuple]] = {}
+        for row in _newest_first([ring.rows for ring in self.servers.values()]):
+            if row[17] is None:
+                continue
+            group = groups.get(row[17])
+            if group is None:
+                if len(groups) >= limit and not errors_only:
+                    continue
+                group = groups[row[17]] = []
+            group.append(row)
+        found = [summarize([RequestEntry._make(row) for row in sorted(rows, key=lambda row: (row[1], row[0]))]) for rows in groups.values()]
+        if errors_only:
+            found = [t for t in found if t["errors"]]
+        return found[:limit]
 
     def __len__(self) -> int:
         return sum(len(ring) for ring in self.servers.values())
@@ -208,6 +247,19 @@ def _select(
                     break
     found.reverse()
     return found
+
+
+def summarize(hops: list[RequestEntry]) -> dict[str, Any]:
+    """A trace's row: its root (the hop whose parent is not in the trace), the servers in the order first touched,
+    how long from the first start to the last end, and what went wrong (5xx, no answer, faults injected)."""
+    spans = {hop.span_id for hop in hops}
+    root = next((hop for hop in hops if hop.parent_id not in spans), hops[0])
+    servers = list(dict.fromkeys(hop.server for hop in hops))
+    end = max(hop.time + hop.duration_ms / 1000 for hop in hops)
+    errors = [hop.id for hop in hops if hop.status >= 500 or hop.status == 0]
+    return {"trace_id": root.trace_id, "root": f"{root.server} {root.method} {root.path}", "started": root.time,
+            "duration_ms": round((end - hops[0].time) * 1000, 3), "servers": servers, "requests": len(hops),
+            "errors": len(errors), "faults": [hop.fault for hop in hops if hop.fault]}
 
 
 def percentile(ordered: list[float], q: float) -> float | None:

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from starlette.middleware.cors import CORSMiddleware
 
+from . import tracing
 from .faults import FaultDecision, FaultInjector
 from .guard import SAFE_METHODS, HostGuard, cross_site
 from .journal import EventBus, ServerJournal, percentile
@@ -243,6 +244,7 @@ class ServiceMiddleware:
         declared = None
         has_body = False
         origin = False
+        traceparent = tracestate = None
         for key, value in scope["headers"]:
             if key == b"host":
                 host = value
@@ -253,6 +255,10 @@ class ServiceMiddleware:
                 has_body = True
             elif key == b"origin":
                 origin = True
+            elif key == b"traceparent":
+                traceparent = value
+            elif key == b"tracestate":
+                tracestate = value
         if not self.hosts.allows(host):  # DNS rebinding: a page's own name resolving to 127.0.0.1
             shown = host.decode("latin-1")[:100].encode("ascii", "backslashreplace").decode()
             await self._refuse(send, scope, 403, f"host {shown!r} is not allowed: add it to allowed_hosts (MOCKPANEL_ALLOWED_HOSTS, "
@@ -277,6 +283,8 @@ class ServiceMiddleware:
         ctx = self.ctx
         watch = ctx.watch
         watch[0], watch[1] = ctx.name, scope  # the request in progress, should the loop stall
+        span = tracing.start(traceparent, tracestate)
+        span_token = tracing.current.set(span)  # the calls this request makes carry its trace (tracing.headers())
         started = perf_counter()
         limit = ctx.max_body_bytes
         preview_limit = ctx.preview_bytes
@@ -362,5 +370,7 @@ class ServiceMiddleware:
                     ctx.journal.next_id(), started + _WALL_OFFSET, ctx.name, method, scope["path"], scope["query_string"], cap[0],
                     duration_ms, cap[4], cap[2], scope["headers"], cap[1], cap[5], cap[3],
                     fault.label if fault is not None else None, scope.get("client") or (), template,
+                    span.trace_id, span.span_id, span.parent_id,
                 )
             )
+            tracing.current.reset(span_token)

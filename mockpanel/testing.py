@@ -180,6 +180,14 @@ class Mocks(RunningHub):
         assert self.hub is not None
         return self.run(lambda: self.hub.journal.query(server=server, method=method, path=path, status=status))
 
+    def trace(self, key: str) -> list[RequestEntry]:
+        """The journaled hops of one trace across every server, in the order they started: `key` is a trace id or an
+        X-Request-ID that one of its requests carried. Each hop has .server, .method, .path, .status, .fault,
+        .trace_id, .span_id and .parent_id (the caller's span). Empty when nothing matches."""
+        assert self.hub is not None
+        journal = self.hub.journal
+        return self.run(lambda: journal.trace(journal.find_trace(key) or ""))
+
     def webhook_plan(self, client_id: str, plan: str | None) -> None:
         """How the webhook receiver answers `client_id`: "500+200", "503x3+200", "delay=2000", "timeout"; None clears it.
         Raises mockpanel.spec.Invalid on a plan it cannot read."""

@@ -26,6 +26,7 @@ from fastapi import File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse
 from PIL import Image, UnidentifiedImageError
 
+from .. import tracing
 from ..service import ServerContext
 from ..settings import Setting
 from ..spec import Built, NotFound, ServerSpec
@@ -226,7 +227,7 @@ def build(ctx: ServerContext) -> Built:
         return {"image_id": job.image_id, "urls": job.urls, "sizes": job.sizes}
 
     async def process(job: Job, data: bytes) -> None:
-        headers = {"x-request-id": job.request_id} if job.request_id else {}
+        headers = {**tracing.headers(), **({"x-request-id": job.request_id} if job.request_id else {})}
         await asyncio.sleep(0.05)  # let the client see "pending" before "processing"
         state.set_status(job, "processing")
         try:

@@ -17,6 +17,7 @@ import jwt
 from fastapi import File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from ... import tracing
 from ...service import ServerContext
 from ...settings import Setting
 from ...spec import Built, ServerSpec
@@ -151,7 +152,7 @@ def build(ctx: ServerContext) -> Built:
         status, body = await call(
             "POST", "/api/v1/images/upload",
             files={"file": (filename, data, content_type)}, data={"bucket": bucket, "context": context},
-            headers={"Authorization": f"Bearer {make_token(user_id)}", "X-Request-ID": request_id},
+            headers={"Authorization": f"Bearer {make_token(user_id)}", "X-Request-ID": request_id, **tracing.headers()},
         )
         return status, body, request_id
 

@@ -18,6 +18,7 @@ import time
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
+from ... import tracing
 from ...timefmt import iso
 from .storage import Bucket, ObjectMeta
 from .xml import S3Error, el, els, parse
@@ -125,7 +126,8 @@ class Notifier:
         import httpx
 
         signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-        headers = {"content-type": "application/json", "x-webhook-signature": signature, "user-agent": "mockpanel-s3-notifications"}
+        headers = {"content-type": "application/json", "x-webhook-signature": signature, "user-agent": "mockpanel-s3-notifications",
+                   **tracing.headers()}
         outcome = ""
         for attempt, delay in enumerate((0.0, *RETRY_DELAYS), 1):
             if delay:

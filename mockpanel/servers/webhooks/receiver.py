@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import ValidationError
 
+from ... import tracing
 from ...service import ServerContext
 from ...settings import SettingsError
 from ...spec import Invalid, NotFound
@@ -271,6 +272,7 @@ class Receiver:
         headers = {k: v for k, v in event.headers if k in CONTENT_HEADERS}
         headers.update(sign(event.signature.scheme, event.body, secret, original))
         headers["x-mockpanel-replay-of"] = event.id
+        headers.update(tracing.headers())  # the replay's request (dashboard, control API) or, from the panel, a new trace
         started = time.perf_counter()
         outcome: dict[str, Any] = {"event_id": event.id, "target_url": target_url, "at": iso()}
         try:
