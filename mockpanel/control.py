@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
@@ -88,10 +88,34 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
              "(key: a trace id, or an X-Request-ID one of its requests carried)")
     async def trace(key: str) -> dict[str, Any]:
         whole = ctx.journal.whole
-        hops = whole.trace(whole.find_trace(key) or "") if whole else []
-        if not hops:
-            raise NotFound(f"no journaled request belongs to trace or request id {key[:64]!r}")
-        return {**summarize(hops), "hops": [hop.as_dict() for hop in hops]}
+        trace_id = (whole.find_trace(key) or key) if whole else ""
+        hops = whole.trace(trace_id) if whole else []
+        external = whole.external.of(trace_id) if whole else []
+        if not hops and not external:
+            raise NotFound(f"no journaled request or exported span belongs to trace or request id {key[:64]!r}")
+        return {**summarize(hops, external), "hops": [hop.as_dict() for hop in hops], "spans": [span.as_dict() for span in external]}
+
+    @app.post("/__mockpanel/v1/traces", summary="OTLP/HTTP trace receiver: your service's spans (application/x-protobuf or "
+              "application/json) join the mocks' traces", responses={200: {"content": {"application/json": {}, "application/x-protobuf": {}}}})
+    async def otlp_traces(request: Request) -> Any:
+        from .otlp import MAX_BODY, OtlpError, parse
+
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return JSONResponse({"code": 3, "message": f"an export is at most {MAX_BODY // (1024 * 1024)} MiB"}, status_code=413)
+        try:
+            spans = parse(bytes(body), content_type)
+        except OtlpError as exc:
+            return JSONResponse({"code": 3, "message": str(exc)}, status_code=400)  # 3: INVALID_ARGUMENT
+        if ctx.journal.whole is not None:
+            ctx.journal.whole.external.add(spans)
+        ctx.event("spans_received", count=len(spans))
+        if content_type == "application/x-protobuf":  # an empty ExportTraceServiceResponse
+            return Response(b"", media_type="application/x-protobuf")
+        return JSONResponse({})
 
     @app.post("/__mockpanel/reset", summary="Put the server's state back to its seed data")
     async def reset() -> dict[str, Any]:

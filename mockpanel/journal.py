@@ -9,6 +9,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NamedTuple
 
+from .otlp import ExternalSpan, SpanStore
+
 
 def _decode(raw: bytes) -> str:
     return raw.decode("latin-1")
@@ -154,6 +156,7 @@ class Journal:
         self.maxlen = maxlen
         self.servers: dict[str, ServerJournal] = {}
         self._ids = itertools.count(1).__next__
+        self.external = SpanStore()  # spans the user's own services exported (OTLP), joined to the mocks' by trace id
 
     def of(self, server: str) -> ServerJournal:
         """The server's ring, made on first use."""
@@ -192,7 +195,8 @@ class Journal:
                     continue
                 group = groups[row[17]] = []
             group.append(row)
-        found = [summarize([RequestEntry._make(row) for row in sorted(rows, key=lambda row: (row[1], row[0]))]) for rows in groups.values()]
+        found = [summarize([RequestEntry._make(row) for row in sorted(rows, key=lambda row: (row[1], row[0]))], self.external.of(trace_id))
+                 for trace_id, rows in groups.items()]
         if errors_only:
             found = [t for t in found if t["errors"]]
         return found[:limit]
@@ -207,6 +211,8 @@ class Journal:
         for name, ring in self.servers.items():
             if server is None or name == server:
                 ring.clear()
+        if server is None:
+            self.external.clear()
 
     def query(self, *, server: str | None = None, **criteria: Any) -> list[RequestEntry]:
         rings = [ring.rows for name, ring in self.servers.items() if server is None or name == server]
@@ -249,17 +255,21 @@ def _select(
     return found
 
 
-def summarize(hops: list[RequestEntry]) -> dict[str, Any]:
-    """A trace's row: its root (the hop whose parent is not in the trace), the servers in the order first touched,
-    how long from the first start to the last end, and what went wrong (5xx, no answer, faults injected)."""
-    spans = {hop.span_id for hop in hops}
-    root = next((hop for hop in hops if hop.parent_id not in spans), hops[0])
-    servers = list(dict.fromkeys(hop.server for hop in hops))
-    end = max(hop.time + hop.duration_ms / 1000 for hop in hops)
-    errors = [hop.id for hop in hops if hop.status >= 500 or hop.status == 0]
-    return {"trace_id": root.trace_id, "root": f"{root.server} {root.method} {root.path}", "started": root.time,
-            "duration_ms": round((end - hops[0].time) * 1000, 3), "servers": servers, "requests": len(hops),
-            "errors": len(errors), "faults": [hop.fault for hop in hops if hop.fault]}
+def summarize(hops: list[RequestEntry], external: list[ExternalSpan] = ()) -> dict[str, Any]:
+    """A trace's row: its root (the first request or exported span whose parent is not in the trace), the servers
+    and services in the order first touched, how long from the first start to the last end, and what went wrong
+    (5xx, no answer, an exported span with an error status, faults injected)."""
+    spans = {hop.span_id for hop in hops} | {span.span_id for span in external}
+    roots = [(hop.time, f"{hop.server} {hop.method} {hop.path}") for hop in hops if hop.parent_id not in spans]
+    roots += [(span.start, f"{span.service}: {span.name}") for span in external if span.parent_id not in spans]
+    starts = [hop.time for hop in hops] + [span.start for span in external]
+    ends = [hop.time + hop.duration_ms / 1000 for hop in hops] + [span.end for span in external]
+    touched = sorted([(hop.time, hop.server) for hop in hops] + [(span.start, span.service) for span in external])
+    errors = sum(hop.status >= 500 or hop.status == 0 for hop in hops) + sum(span.error for span in external)
+    return {"trace_id": (hops[0].trace_id if hops else external[0].trace_id), "root": min(roots)[1] if roots else "",
+            "started": min(starts), "duration_ms": round((max(ends) - min(starts)) * 1000, 3),
+            "servers": list(dict.fromkeys(name for _, name in touched)), "requests": len(hops), "spans": len(external),
+            "errors": errors, "faults": [hop.fault for hop in hops if hop.fault]}
 
 
 def percentile(ordered: list[float], q: float) -> float | None:

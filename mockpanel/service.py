@@ -20,6 +20,7 @@ from .journal import EventBus, ServerJournal, percentile
 from .settings import ServerSettings
 
 CONTROL_PREFIX = "/__mockpanel/"
+OTLP_PATH = "/__mockpanel/v1/traces"
 # Wall-clock time = perf_counter() + this: one clock read per request instead of two.
 _WALL_OFFSET = time.time() - perf_counter()
 
@@ -228,8 +229,9 @@ class ServiceMiddleware:
                 await self._refuse(send, scope, 403, f"refused a cross-site request ({why}): the control API changes state")
                 return
             if has_body:
-                content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
-                if not content_type.split(b";")[0].strip().lower() == b"application/json":
+                content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").split(b";")[0].strip().lower()
+                otlp = scope["path"] == OTLP_PATH and content_type == b"application/x-protobuf"  # the trace receiver's other format
+                if not (content_type == b"application/json" or otlp):
                     await self._refuse(send, scope, 415, "send the body as Content-Type: application/json (curl: -H 'content-type: application/json')")
                     return
         await self.control(scope, receive, send)

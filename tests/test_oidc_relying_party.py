@@ -4,13 +4,8 @@ userinfo, refreshes, and logs out (RP-initiated); after the logout its refresh t
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
-
 import httpx
 import pytest
-import uvicorn
 from authlib.integrations.starlette_client import OAuth
 from starlette.applications import Starlette
 from starlette.middleware.sessions import SessionMiddleware
@@ -18,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.routing import Route
 
+from conftest import serving
 from mockpanel.testing import RunningHub, settings_for
 
 
@@ -58,22 +54,6 @@ def shop_app(issuer: str) -> Starlette:
                             Route("/logout", logout), Route("/goodbye", goodbye, name="goodbye")])
     app.add_middleware(SessionMiddleware, secret_key="test-only")
     return app
-
-
-@contextlib.contextmanager
-def serving(app):
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the relying party did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,147 @@
+"""An OTLP/HTTP trace receiver (`POST /__mockpanel/v1/traces`, protobuf or JSON), so a user's own service,
+instrumented with any OpenTelemetry SDK and pointed at mockpanel, adds its spans to the traces the mocks record.
+
+The wire format is the maintained `opentelemetry-proto` package's (imported when the first export arrives, so a
+start does not pay for protobuf). Spans are kept in a bounded ring beside the journal; their attributes are cut short.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_SPANS = 10_000
+MAX_BODY = 4 * 1024 * 1024
+MAX_ATTRIBUTES = 32
+MAX_VALUE = 256
+KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+
+
+class OtlpError(ValueError):
+    """An export that cannot be read; answered 400 with the reason."""
+
+
+@dataclass(slots=True)
+class ExternalSpan:
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    service: str
+    name: str
+    kind: str
+    start: float  # seconds since the epoch
+    end: float
+    error: bool
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"trace_id": self.trace_id, "span_id": self.span_id, "parent_span_id": self.parent_id, "service": self.service,
+                "name": self.name, "kind": self.kind, "time": self.start, "duration_ms": round((self.end - self.start) * 1000, 3),
+                "error": self.error, "attributes": self.attributes}
+
+
+class SpanStore:
+    """The spans services exported to any of the mocks, newest last, MAX_SPANS at most."""
+
+    def __init__(self, maxlen: int = MAX_SPANS) -> None:
+        self.spans: deque[ExternalSpan] = deque(maxlen=maxlen)
+
+    def add(self, spans: list[ExternalSpan]) -> None:
+        self.spans.extend(spans)
+
+    def of(self, trace_id: str) -> list[ExternalSpan]:
+        return sorted((s for s in self.spans if s.trace_id == trace_id), key=lambda s: s.start)
+
+    def clear(self) -> None:
+        self.spans.clear()
+
+
+def _value(any_value: Any) -> Any:
+    """An OTLP AnyValue (protobuf message or JSON object) as a short plain value."""
+    if isinstance(any_value, dict):
+        for key in ("stringValue", "boolValue", "intValue", "doubleValue"):
+            if key in any_value:
+                value = any_value[key]
+                return value[:MAX_VALUE] if isinstance(value, str) else value
+        return json.dumps(any_value)[:MAX_VALUE]
+    kind = any_value.WhichOneof("value")
+    value = getattr(any_value, kind) if kind in ("string_value", "bool_value", "int_value", "double_value") else str(any_value)[:MAX_VALUE]
+    return value[:MAX_VALUE] if isinstance(value, str) else value
+
+
+def _attributes(items: Any) -> dict[str, Any]:
+    out = {}
+    for item in list(items)[:MAX_ATTRIBUTES]:
+        key = item["key"] if isinstance(item, dict) else item.key
+        out[str(key)[:MAX_VALUE]] = _value(item.get("value", {}) if isinstance(item, dict) else item.value)
+    return out
+
+
+def _hex_id(raw: Any, length: int, what: str) -> str | None:
+    """An id as lowercase hex: bytes (protobuf) or a hex string (OTLP/JSON); empty means none."""
+    text = raw.hex() if isinstance(raw, bytes) else str(raw or "").lower()
+    if not text:
+        return None
+    if len(text) != length or any(c not in "0123456789abcdef" for c in text):
+        raise OtlpError(f"{what} must be {length} hex digits")
+    return text
+
+
+def parse(body: bytes, content_type: str) -> list[ExternalSpan]:
+    """The spans of an ExportTraceServiceRequest, as protobuf (application/x-protobuf) or JSON (application/json)."""
+    if len(body) > MAX_BODY:
+        raise OtlpError(f"an export is at most {MAX_BODY // (1024 * 1024)} MiB")
+    if content_type == "application/x-protobuf":
+        from google.protobuf.message import DecodeError
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        request = ExportTraceServiceRequest()
+        try:
+            request.ParseFromString(body)
+        except DecodeError as exc:
+            raise OtlpError(f"not an OTLP protobuf ExportTraceServiceRequest: {exc}") from None
+        resource_spans = [(rs.resource.attributes, [span for ss in rs.scope_spans for span in ss.spans]) for rs in request.resource_spans]
+        get = getattr
+        names = {"trace": "trace_id", "span": "span_id", "parent": "parent_span_id", "start": "start_time_unix_nano",
+                 "end": "end_time_unix_nano", "attributes": "attributes"}
+    elif content_type == "application/json":
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise OtlpError(f"not JSON: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("resourceSpans", []), list):
+            raise OtlpError("an OTLP/JSON export is an object with resourceSpans")
+        try:
+            resource_spans = [((rs.get("resource") or {}).get("attributes", []), [span for ss in rs.get("scopeSpans", []) for span in ss.get("spans", [])])
+                              for rs in data.get("resourceSpans", [])]
+        except (AttributeError, TypeError):
+            raise OtlpError("resourceSpans[].scopeSpans[].spans[] are objects in lists") from None
+        get = lambda obj, key: obj.get(key)  # noqa: E731 - the same reads over both shapes
+        names = {"trace": "traceId", "span": "spanId", "parent": "parentSpanId", "start": "startTimeUnixNano",
+                 "end": "endTimeUnixNano", "attributes": "attributes"}
+    else:
+        raise OtlpError("send application/x-protobuf or application/json (OTLP/HTTP)")
+    spans = []
+    try:
+        for resource_attributes, items in resource_spans:
+            service = str(_attributes(resource_attributes).get("service.name", "unknown service"))[:MAX_VALUE]
+            for span in items:
+                trace_id = _hex_id(get(span, names["trace"]), 32, "traceId")
+                span_id = _hex_id(get(span, names["span"]), 16, "spanId")
+                if trace_id is None or span_id is None:
+                    raise OtlpError("every span has a traceId and a spanId")
+                status = get(span, "status")
+                code = (status or {}).get("code", 0) if isinstance(status, dict) else status.code
+                kind = get(span, "kind")
+                spans.append(ExternalSpan(trace_id, span_id, _hex_id(get(span, names["parent"]), 16, "parentSpanId"), service,
+                                          str(get(span, "name") or "")[:MAX_VALUE], KINDS.get(int(kind or 0), "unspecified")
+                                          if not isinstance(kind, str) else kind.removeprefix("SPAN_KIND_").lower(),
+                                          int(get(span, names["start"]) or 0) / 1e9, int(get(span, names["end"]) or 0) / 1e9,
+                                          code in (2, "STATUS_CODE_ERROR"), _attributes(get(span, names["attributes"]) or [])))
+    except (AttributeError, TypeError, ValueError) as exc:
+        if isinstance(exc, OtlpError):
+            raise
+        raise OtlpError(f"a span is malformed: {exc}"[:200]) from None
+    return spans
