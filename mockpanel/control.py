@@ -86,13 +86,18 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
 
     @app.get("/__mockpanel/traces/{key}", summary="One trace's hops in the order they started, with parent links "
              "(key: a trace id, or an X-Request-ID one of its requests carried)")
-    async def trace(key: str) -> dict[str, Any]:
+    async def trace(request: Request, key: str, format: Literal["json", "otlp", "har"] = Query(
+            "json", description="json (hops and spans), otlp (OTLP/JSON TracesData, for Jaeger or Grafana Tempo) or har (the hops)")) -> Any:
         whole = ctx.journal.whole
         trace_id = (whole.find_trace(key) or key) if whole else ""
         hops = whole.trace(trace_id) if whole else []
         external = whole.external.of(trace_id) if whole else []
         if not hops and not external:
             raise NotFound(f"no journaled request or exported span belongs to trace or request id {key[:64]!r}")
+        if format == "otlp":
+            return JSONResponse(export.otlp_json(hops, external), headers={"content-disposition": f'inline; filename="trace-{trace_id}.json"'})
+        if format == "har":
+            return JSONResponse(export.har(hops, request.url.scheme), headers={"content-disposition": f'inline; filename="trace-{trace_id}.har"'})
         return {**summarize(hops, external), "hops": [hop.as_dict() for hop in hops], "spans": [span.as_dict() for span in external]}
 
     @app.post("/__mockpanel/v1/traces", summary="OTLP/HTTP trace receiver: your service's spans (application/x-protobuf or "

@@ -190,3 +190,39 @@ def curl_command(entry: RequestEntry, base_url: str) -> str:
     if entry.request_size > len(body):
         command = f"# the body was {entry.request_size:,} bytes; the journal kept the first {len(body):,} (--body-preview-bytes)\n{command}"
     return command
+
+
+def otlp_json(hops: list[RequestEntry], external: Iterable[Any] = ()) -> dict[str, Any]:
+    """A trace as OTLP/JSON (TracesData: what Jaeger and Grafana Tempo load): each mock a resource named
+    mockpanel-<server> with one SERVER span per request, and the spans services exported, as they came."""
+    def attribute(key: str, value: Any) -> dict[str, Any]:
+        kind = "intValue" if isinstance(value, int) and not isinstance(value, bool) else "boolValue" if isinstance(value, bool) else "stringValue"
+        return {"key": key, "value": {kind: str(value) if kind == "intValue" else value}}
+
+    def nanos(seconds: float) -> str:
+        return str(int(seconds * 1e9))
+
+    resources: dict[str, list[dict[str, Any]]] = {}
+    for hop in hops:
+        attributes = [attribute("http.request.method", hop.method), attribute("url.path", hop.path),
+                      attribute("http.response.status_code", hop.status), attribute("mockpanel.request_id", hop.id)]
+        if hop.fault:
+            attributes.append(attribute("mockpanel.fault", hop.fault))
+        span = {"traceId": hop.trace_id, "spanId": hop.span_id, "name": f"{hop.method} {hop.route or hop.path}", "kind": 2,
+                "startTimeUnixNano": nanos(hop.time), "endTimeUnixNano": nanos(hop.time + hop.duration_ms / 1000),
+                "attributes": attributes, "status": {"code": 2 if hop.status >= 500 or hop.status == 0 else 1}}
+        if hop.parent_id:
+            span["parentSpanId"] = hop.parent_id
+        resources.setdefault(f"mockpanel-{hop.server}", []).append(span)
+    kinds = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
+    for ext in external:
+        span = {"traceId": ext.trace_id, "spanId": ext.span_id, "name": ext.name, "kind": kinds.get(ext.kind, 0),
+                "startTimeUnixNano": nanos(ext.start), "endTimeUnixNano": nanos(ext.end),
+                "attributes": [attribute(k, v if isinstance(v, (str, int, bool)) else str(v)) for k, v in ext.attributes.items()],
+                "status": {"code": 2 if ext.error else 0}}
+        if ext.parent_id:
+            span["parentSpanId"] = ext.parent_id
+        resources.setdefault(ext.service, []).append(span)
+    return {"resourceSpans": [{"resource": {"attributes": [attribute("service.name", name)]},
+                               "scopeSpans": [{"scope": {"name": "mockpanel", "version": __version__}, "spans": spans}]}
+                              for name, spans in resources.items()]}

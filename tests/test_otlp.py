@@ -85,3 +85,34 @@ def test_otlp_json_and_refusals(mocks):
     assert huge.status_code == 413
     cross_site = httpx.post(url, json=export, headers={"origin": "http://evil.example"})
     assert cross_site.status_code == 403
+
+
+def test_a_trace_exports_as_otlp_json_that_the_protobuf_definitions_read_and_as_har(mocks):
+    import base64
+
+    from google.protobuf import json_format
+    from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+    s3, trace_id = mocks.url("s3"), "0af7651916cd43dd8448eb211c80319c"
+    httpx.put(f"{s3}/exported").raise_for_status()
+    with mocks.faults("s3", fail_next=1, fail_next_code=503):
+        httpx.put(f"{s3}/exported/a.txt", content=b"a", headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"})
+    httpx.put(f"{s3}/exported/a.txt", content=b"a", headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"})
+    otlp = httpx.get(f"{s3}/__mockpanel/traces/{trace_id}", params={"format": "otlp"}).json()
+
+    def as_protobuf_json(node):  # OTLP/JSON writes ids as hex; the protobuf JSON mapping wants bytes as base64
+        if isinstance(node, dict):
+            return {k: base64.b64encode(bytes.fromhex(v)).decode() if k in ("traceId", "spanId", "parentSpanId") else as_protobuf_json(v)
+                    for k, v in node.items()}
+        return [as_protobuf_json(v) for v in node] if isinstance(node, list) else node
+
+    data = json_format.ParseDict(as_protobuf_json(otlp), TracesData())  # unknown or mistyped fields would raise
+    resource, = data.resource_spans
+    assert resource.resource.attributes[0].value.string_value == "mockpanel-s3"
+    failed, stored = resource.scope_spans[0].spans
+    assert failed.trace_id.hex() == trace_id and failed.parent_span_id.hex() == "b7ad6b7169203331"
+    assert failed.status.code == 2 and stored.status.code == 1 and failed.name == "PUT /exported/a.txt"
+    assert {a.key: a.value.string_value for a in failed.attributes}["mockpanel.fault"] == "fail_next:503"
+
+    har = httpx.get(f"{s3}/__mockpanel/traces/{trace_id}", params={"format": "har"}).json()
+    assert [e["response"]["status"] for e in har["log"]["entries"]] == [503, 200]
