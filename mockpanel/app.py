@@ -31,10 +31,11 @@ from .screens.faults import FaultsPane
 from .screens.requests import RequestsPane
 from .screens.servers import ServersPane
 from .screens.storage import StoragePane
+from .screens.traces import TracesPane
 from .screens.users import UsersPane
 from .screens.webhooks import WebhooksPane
 
-PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, ClientPane, FaultsPane)
+PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, ClientPane, FaultsPane, TracesPane)
 FLUSH_SECONDS = 0.25  # bus items reach the widgets in batches, a few times a second
 MAX_PALETTE_OBJECTS = 200  # "Copy presigned URL for ..." entries (the Storage pane has every object)
 MAX_PENDING = 20_000  # under a flood only the newest matter; older ones are still in the journal

@@ -183,10 +183,13 @@ class Journal:
         rows = [row for ring in self.servers.values() for row in ring.rows if row[17] == trace_id]
         return [RequestEntry._make(row) for row in sorted(rows, key=lambda row: (row[1], row[0]))]
 
-    def traces(self, limit: int = 50, errors_only: bool = False) -> list[dict[str, Any]]:
-        """The newest traces (by their latest request), each summed up: root, servers touched, span, errors, faults."""
+    def traces(self, limit: int = 50, errors_only: bool = False, scan: int | None = None) -> list[dict[str, Any]]:
+        """The newest traces (by their latest request), each summed up: root, servers touched, span, errors, faults.
+        `scan`: look at that many of the newest requests only (the panel redraws this under load)."""
         groups: dict[str, list[tuple]] = {}
-        for row in _newest_first([ring.rows for ring in self.servers.values()]):
+        for seen, row in enumerate(_newest_first([ring.rows for ring in self.servers.values()])):
+            if scan is not None and seen >= scan:
+                break
             if row[17] is None:
                 continue
             group = groups.get(row[17])

@@ -340,12 +340,12 @@ async def test_the_users_pane_drives_the_oidc_issuer():
         async def first_kid() -> str:
             return (await client.get(f"{auth}/jwks")).json()["keys"][0]["kid"]
 
-        await pilot.press("3", "down", "e")  # bob: his claims
+        await pilot.press("3", "down", "C")  # bob: his claims
         await pilot.press(*'{"role": "auditor"}', "enter")
         table = app.query_one(UsersPane).query_one(DataTable)
         await until(pilot, lambda: rows(table)[1][4] == '{"role": "auditor"}')
 
-        await pilot.press("O", *"shop", "enter")  # an ID token for the client "shop"
+        await pilot.press("I", *"shop", "enter")  # an ID token for the client "shop"
         await until(pilot, lambda: app.clipboard and app.clipboard.count(".") == 2)
         jwks = jwt.PyJWKClient(f"{auth}/jwks")
         issuer = auth.replace("127.0.0.1", "localhost")
@@ -357,7 +357,7 @@ async def test_the_users_pane_drives_the_oidc_issuer():
 
         await pilot.press("T", *'{"expired": true}', "enter")
         await until(pilot, lambda: "auth ⚡" in app.sub_title)
-        await pilot.press("o", "enter")
+        await pilot.press("O", "enter")
         await until(pilot, lambda: app.clipboard != id_token)
         expired = app.clipboard
         assert jwt.decode(expired, options={"verify_signature": False})["exp"] < jwt.decode(id_token, options={"verify_signature": False})["iat"]
@@ -374,3 +374,35 @@ async def test_the_users_pane_drives_the_oidc_issuer():
         await until(pilot, lambda: any("2 OIDC sessions ended" in str(n.message) for n in app._notifications))
         introspected = (await client.post(f"{auth}/oauth2/introspect", data={"token": expired})).json()
         assert introspected == {"active": False}
+
+
+async def test_the_traces_pane_shows_one_upload_as_a_waterfall():
+    from mockpanel.screens.traces import TracesPane
+
+    app = create_app(settings_for(ALL, {"imageapi": {"enabled": "true"}}))
+    async with app.run_test(size=(160, 40)) as pilot, httpx.AsyncClient() as client:
+        urls = app.hub.urls()
+        import io
+
+        from PIL import Image
+
+        image = io.BytesIO()
+        Image.new("RGB", (120, 80), (10, 200, 90)).save(image, "PNG")
+        answer = await client.post(f"{urls['client']}/api/upload", files={"file": ("a.png", image.getvalue(), "image/png")},
+                                   data={"user_id": "panel"}, headers={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+        assert answer.status_code == 202
+        await until(pilot, lambda: any(e.server == "webhooks" for e in app.hub.journal.trace("4bf92f3577b34da6a3ce929d0e0e4736")))
+        await pilot.press("8")
+        pane = app.query_one(TracesPane)
+        traces = pane.query_one("#traces-table", DataTable)
+        await until(pilot, lambda: "4bf92f3577b34da6a3ce929d0e0e4736" in [str(k.value) for k in traces.rows])
+        traces.move_cursor(row=[str(k.value) for k in traces.rows].index("4bf92f3577b34da6a3ce929d0e0e4736"))
+        await pilot.pause()
+        hops = pane.query_one("#hops-table", DataTable)
+        labels = [str(row[0]) for row in rows(hops)]
+        assert labels[0] == "client POST /api/upload" and labels[1] == "  imageapi POST /api/v1/images/upload"
+        assert sum(label.startswith("    s3 PUT /") for label in labels) == 4 and labels[-1] == "    webhooks POST /webhooks/image-api"
+        await pilot.press("enter")  # to the hops
+        assert hops.has_focus
+        await pilot.press("down", "down", "enter")  # the first S3 PUT, in full
+        assert str(app.screen.title_text).endswith("(s3)") and "PUT /" in app.screen.query_one("#dialog-text").text

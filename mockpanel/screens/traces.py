@@ -1,0 +1,184 @@
+"""Traces pane: recent traces across every server (root, servers touched, duration, errors, faults) and the
+waterfall of the highlighted one — each hop's server, method, path, status, duration and fault, indented under its
+parent, with a bar where it sat in time. Enter on a trace moves to its hops; Enter on a hop opens its request."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual import on
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from ..display import plain
+from ..journal import RequestEntry, summarize
+from .base import Pane, cursor_key, cut, restore_cursor, status_cell
+from .dialogs import TextDialog
+from .requests import describe
+
+TRACES_SHOWN = 200
+BAR = 24  # cells of the waterfall's time bar
+
+
+def waterfall(hops: list[RequestEntry], external: list[Any] = ()) -> list[tuple[str, int, Any]]:
+    """(key, depth, hop or span) in tree order: each hop under its parent, siblings by start time."""
+    items = [(h.span_id, h.parent_id, h.time, h) for h in hops] + [(s.span_id, s.parent_id, s.start, s) for s in external]
+    known = {span_id for span_id, _, _, _ in items}
+    children: dict[str | None, list[tuple[str, float, Any]]] = {}
+    for span_id, parent, start, item in items:
+        children.setdefault(parent if parent in known else None, []).append((span_id, start, item))
+    ordered: list[tuple[str, int, Any]] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for span_id, _, item in sorted(children.get(parent, []), key=lambda c: c[1]):
+            ordered.append((span_id, depth, item))
+            if depth < 32:
+                walk(span_id, depth + 1)
+
+    walk(None, 0)
+    return ordered
+
+
+def bar(start: float, end: float, first: float, last: float) -> str:
+    span = max(last - first, 1e-6)
+    left = int((start - first) / span * BAR)
+    width = max(1, round((end - start) / span * BAR))
+    return ("·" * left + "█" * width)[:BAR].ljust(BAR, "·")
+
+
+class TracesPane(Pane):
+    TITLE = "Traces"
+    KEY = "traces"
+    SERVERS = ()  # any request may start or extend a trace
+    BINDINGS = [
+        Binding("enter", "open", "Open", tooltip="On a trace: its hops; on a hop: its request in full"),
+        Binding("E", "toggle_errors", "Errors only", tooltip="Only traces with a 5xx, an unanswered request or an error span"),
+        Binding("w", "write_trace", "Write OTLP", tooltip="Write the selected trace as OTLP/JSON (Jaeger, Grafana Tempo) in the current directory"),
+    ]
+
+    def __init__(self, hub: Any) -> None:
+        super().__init__(hub)
+        self.errors_only = False
+        self.shown_trace: str | None = None
+
+    def compose(self):
+        yield Static("", id="traces-summary")
+        table = DataTable(id="traces-table", cursor_type="row", zebra_stripes=True)
+        table.add_column("time", width=12)
+        table.add_column("root", width=34)
+        table.add_column("servers", width=30)
+        table.add_column("ms", width=9)
+        table.add_column("hops", width=5)
+        table.add_column("errors", width=6)
+        table.add_column("faults", width=20)
+        yield table
+        hops = DataTable(id="hops-table", cursor_type="row")
+        hops.add_column("hop", width=44)
+        hops.add_column("status", width=6)
+        hops.add_column("ms", width=9)
+        hops.add_column("when", width=BAR)
+        hops.add_column("fault", width=20)
+        yield hops
+
+    def selected_trace(self) -> str | None:
+        return cursor_key(self.query_one("#traces-table", DataTable))
+
+    def acts_on(self) -> str:
+        return self.selected_trace() or ""
+
+    def refresh_view(self) -> None:
+        table = self.query_one("#traces-table", DataTable)
+        key, row = cursor_key(table), table.cursor_row
+        found = self.hub.journal.traces(TRACES_SHOWN, errors_only=self.errors_only, scan=20_000)
+        table.clear()
+        for t in found:
+            table.add_row(time.strftime("%H:%M:%S", time.localtime(t["started"])) + f".{int(t['started'] * 1000) % 1000:03d}",
+                          plain(cut(t["root"], 34)), plain(cut(" → ".join(t["servers"]), 30)), f"{t['duration_ms']:.1f}",
+                          str(t["requests"] + t["spans"]), str(t["errors"]) if t["errors"] else "", plain(cut(", ".join(t["faults"]), 20)),
+                          key=t["trace_id"])
+        restore_cursor(table, key, row)
+        which = "traces with an error" if self.errors_only else "traces"
+        self.query_one("#traces-summary", Static).update(
+            plain(f"{len(found)} {which} (newest first) · Enter opens one · E: {'all traces' if self.errors_only else 'errors only'}")
+            if found else "No traces yet: every request starts one, and calls between the mocks join it.")
+        self.show_hops(self.selected_trace())
+
+    def show_hops(self, trace_id: str | None) -> None:
+        hops_table = self.query_one("#hops-table", DataTable)
+        key, row = (cursor_key(hops_table), hops_table.cursor_row) if trace_id == self.shown_trace else (None, 0)
+        self.shown_trace = trace_id
+        hops_table.clear()
+        if trace_id is None:
+            return
+        hops, external = self.hub.journal.trace(trace_id), self.hub.journal.external.of(trace_id)
+        if not hops and not external:
+            return
+        starts = [h.time for h in hops] + [s.start for s in external]
+        ends = [h.time + h.duration_ms / 1000 for h in hops] + [s.end for s in external]
+        first, last = min(starts), max(ends)
+        for span_id, depth, item in waterfall(hops, external):
+            indent = "  " * depth
+            if isinstance(item, RequestEntry):
+                label = f"{indent}{item.server} {item.method} {item.path}"
+                cells = (status_cell(item.status), f"{item.duration_ms:.1f}", bar(item.time, item.time + item.duration_ms / 1000, first, last),
+                         plain(cut(item.fault or "", 20)))
+            else:
+                label = f"{indent}{item.service}: {item.name}"
+                cells = ("error" if item.error else "", f"{(item.end - item.start) * 1000:.1f}", bar(item.start, item.end, first, last), "")
+            hops_table.add_row(plain(cut(label, 44)), *cells, key=span_id)
+        restore_cursor(hops_table, key, row)
+
+    @on(DataTable.RowHighlighted, "#traces-table")
+    def trace_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_hops(self.selected_trace())
+
+    @on(DataTable.RowSelected, "#traces-table")
+    def trace_selected(self, event: DataTable.RowSelected) -> None:
+        self.query_one("#hops-table", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#hops-table")
+    def hop_selected(self, event: DataTable.RowSelected) -> None:
+        self.open_hop()
+
+    def action_open(self) -> None:
+        if self.query_one("#hops-table", DataTable).has_focus:
+            self.open_hop()
+        else:
+            self.query_one("#hops-table", DataTable).focus()
+
+    def open_hop(self) -> None:
+        span_id = cursor_key(self.query_one("#hops-table", DataTable))
+        if span_id is None or self.shown_trace is None:
+            return
+        hop = next((h for h in self.hub.journal.trace(self.shown_trace) if h.span_id == span_id), None)
+        if hop is not None:
+            self.app.push_screen(TextDialog(f"Request #{hop.id} ({hop.server})", describe(hop), "Esc closes"))
+            return
+        span = next((s for s in self.hub.journal.external.of(self.shown_trace) if s.span_id == span_id), None)
+        if span is not None:
+            lines = [f"{k}: {v}" for k, v in span.as_dict().items() if k != "attributes"] + [f"  {k} = {v}" for k, v in span.attributes.items()]
+            self.app.push_screen(TextDialog(f"Span {span.name} ({span.service})", "\n".join(lines), "Esc closes"))
+
+    def action_toggle_errors(self) -> None:
+        self.errors_only = not self.errors_only
+        self.refresh_view()
+        self.app.notify("showing traces with an error only" if self.errors_only else "showing every trace")
+
+    def action_write_trace(self) -> None:
+        import json
+        from pathlib import Path
+
+        from .. import export
+
+        trace_id = self.selected_trace()
+        if trace_id is None:
+            return
+        hops, external = self.hub.journal.trace(trace_id), self.hub.journal.external.of(trace_id)
+        path = Path(f"trace-{trace_id}.json")
+        try:
+            path.write_text(json.dumps(export.otlp_json(hops, external), indent=1))
+        except OSError as exc:
+            self.app.notify(f"cannot write {path}: {exc.strerror}", severity="error")
+            return
+        self.app.notify(f"wrote {path.resolve()} ({summarize(hops, external)['requests']} hops, OTLP/JSON)")
