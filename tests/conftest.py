@@ -334,3 +334,14 @@ def serving(app):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def wait_for_job(client_url: str, job_id: str, timeout: float = 20) -> dict:
+    """Poll the client app's job status until it is completed or failed (an upload's job runs after its answer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{client_url}/api/status/{job_id}").json()
+        if status["status"] in ("completed", "failed"):
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")

@@ -15,6 +15,7 @@ import jwt
 import pytest
 from PIL import Image
 
+from conftest import wait_for_job
 from mockpanel.testing import RunningHub, settings_for
 
 LOOP = ["s3", "webhooks", "client", "imageapi"]
@@ -40,14 +41,6 @@ def png(width: int, height: int, color=(200, 30, 30)) -> bytes:
     return buffer.getvalue()
 
 
-def wait_for_job(client_url: str, job_id: str, timeout: float = 20) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = httpx.get(f"{client_url}/api/status/{job_id}").json()
-        if status["status"] in ("completed", "failed"):
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def closed_port() -> int:

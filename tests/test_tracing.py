@@ -11,6 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from conftest import wait_for_job
 from mockpanel.testing import Mocks, settings_for
 from mockpanel.tracing import parse_traceparent
 
@@ -50,14 +51,6 @@ def clean(mocks):
     mocks.reset()
 
 
-def wait_for_job(client: str, job_id: str) -> dict:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        status = httpx.get(f"{client}/api/status/{job_id}").json()
-        if status["status"] in ("completed", "failed"):
-            return status
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def test_a_request_joins_its_callers_trace_or_starts_one(mocks):
