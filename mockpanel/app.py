@@ -295,7 +295,8 @@ class MockPanel(App):
         await self.query_one(pane_class).run_action(action)
 
     def export_journal(self, path: str | None = None, fmt: str | None = None, keep: Any = None, redact: bool | None = None) -> int:
-        """Write the journal (entries `keep` accepts) to `path` as HAR or JSON lines (by extension); returns the count."""
+        """Write the journal (entries `keep` accepts) to `path` as HAR, JSON lines or a pytest file (by extension:
+        .har, .jsonl, .py); returns the count."""
         import json
         from pathlib import Path
 
@@ -309,6 +310,10 @@ class MockPanel(App):
             mask = self.redact if redact is None else redact
             if target.suffix == ".jsonl" or fmt == "jsonl":
                 target.write_text(export.jsonl(entries, mask), encoding="utf-8")
+            elif target.suffix == ".py" or fmt == "pytest":  # traffic saved as a test that replays it against fresh mocks
+                from . import testgen
+
+                target.write_text(testgen.generate(entries, title="recorded traffic"), encoding="utf-8")
             else:
                 target.write_text(json.dumps(export.har(entries, redact=mask), indent=1), encoding="utf-8")
         except OSError as exc:

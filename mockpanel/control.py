@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from . import export
+from . import export, testgen
 from .faults import FaultPolicy
 from .journal import summarize
 from .service import ServerContext
@@ -58,7 +58,8 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
              responses={200: {"content": {"application/json": {}, "application/x-ndjson": {"schema": {"type": "string"}}}}})
     async def requests(
         request: Request,
-        format: Literal["json", "jsonl", "har"] = Query("json", description="json (default), jsonl (one request a line) or har (HAR 1.2)"),
+        format: Literal["json", "jsonl", "har", "pytest"] = Query("json", description="json (default), jsonl (one request a line), har (HAR 1.2) "
+                                                                  "or pytest (a test file replaying them against fresh mocks)"),
         method: str | None = None,
         status: int | None = None,
         path: str | None = Query(None, description="substring of the path"),
@@ -71,6 +72,9 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
             return PlainTextResponse(export.jsonl(found, redact), media_type="application/x-ndjson")
         if format == "har":
             return JSONResponse(export.har(found, request.url.scheme, redact), headers={"content-disposition": f'inline; filename="{ctx.name}.har"'})
+        if format == "pytest":
+            return PlainTextResponse(testgen.generate(found, title=f"{ctx.name} traffic"), media_type="text/x-python",
+                                     headers={"content-disposition": f'inline; filename="test_recorded_{ctx.name}.py"'})
         return {"server": ctx.name, "count": len(found), "requests": [(export.redacted(e) if redact else e).as_dict() for e in found]}
 
     @app.delete("/__mockpanel/requests", summary="Forget this server's journal entries")
@@ -86,8 +90,9 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
 
     @app.get("/__mockpanel/traces/{key}", summary="One trace's hops in the order they started, with parent links "
              "(key: a trace id, or an X-Request-ID one of its requests carried)")
-    async def trace(request: Request, key: str, format: Literal["json", "otlp", "har"] = Query(
-            "json", description="json (hops and spans), otlp (OTLP/JSON TracesData, for Jaeger or Grafana Tempo) or har (the hops)")) -> Any:
+    async def trace(request: Request, key: str, format: Literal["json", "otlp", "har", "pytest"] = Query(
+            "json", description="json (hops and spans), otlp (OTLP/JSON TracesData, for Jaeger or Grafana Tempo), har (the hops) "
+                                "or pytest (a test file replaying the trace against fresh mocks)")) -> Any:
         whole = ctx.journal.whole
         trace_id = (whole.find_trace(key) or key) if whole else ""
         hops = whole.trace(trace_id) if whole else []
@@ -98,6 +103,9 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
             return JSONResponse(export.otlp_json(hops, external), headers={"content-disposition": f'inline; filename="trace-{trace_id}.json"'})
         if format == "har":
             return JSONResponse(export.har(hops, request.url.scheme), headers={"content-disposition": f'inline; filename="trace-{trace_id}.har"'})
+        if format == "pytest":
+            return PlainTextResponse(testgen.generate(hops, trace_id=trace_id, title=f"trace {trace_id[:8]}"), media_type="text/x-python",
+                                     headers={"content-disposition": f'inline; filename="test_trace_{trace_id[:8]}.py"'})
         return {**summarize(hops, external), "hops": [hop.as_dict() for hop in hops], "spans": [span.as_dict() for span in external]}
 
     @app.post("/__mockpanel/v1/traces", summary="OTLP/HTTP trace receiver: your service's spans (application/x-protobuf or "

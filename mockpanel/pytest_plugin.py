@@ -8,6 +8,8 @@ Configuration
     servers:  ini `mockpanel_servers = auth s3 webhooks`, or `--mockpanel-servers auth,s3`, or override the
               session fixture `mockpanel_servers` in conftest.py
     settings: override the session fixture `mockpanel_settings` -> {"auth": {"jwt_secret": "..."}}
+    faults:   `--mockpanel-scenario FILE` runs a scenario (TOML) in every mocks the fixtures start, from their start
+              (and again after each test's reset): the same suite, run against misbehaving mocks
 """
 
 from __future__ import annotations
@@ -24,7 +26,28 @@ DEFAULT_SERVERS = "auth s3 webhooks"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mockpanel")
     group.addoption("--mockpanel-servers", default=None, help="servers the mockpanel fixtures start (comma-separated)")
+    group.addoption("--mockpanel-scenario", default=None, metavar="FILE",
+                    help="run this scenario (TOML) in every mocks the fixtures start, from their start")
     parser.addini("mockpanel_servers", "servers the mockpanel fixtures start", type="args", default=DEFAULT_SERVERS.split())
+
+
+@pytest.fixture(scope="session")
+def mockpanel_scenario(pytestconfig: pytest.Config) -> Any:
+    """The --mockpanel-scenario file, loaded (checked against every server name: a step for a server a test does not
+    start is skipped), or None."""
+    path = pytestconfig.getoption("--mockpanel-scenario")
+    if not path:
+        return None
+    from .scenario import load_scenario
+    from .servers import SERVERS
+
+    return load_scenario(path, SERVERS)
+
+
+def _with_scenario(mocks: Mocks, scenario: Any) -> Mocks:
+    if scenario is not None and mocks.hub is not None:
+        mocks.call(mocks.hub.start_scenario(scenario))
+    return mocks
 
 
 @pytest.fixture(scope="session")
@@ -42,31 +65,32 @@ def mockpanel_settings() -> Mapping[str, Mapping[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def mockpanel_session(mockpanel_servers: list[str], mockpanel_settings: Mapping[str, Mapping[str, Any]]) -> Iterator[Mocks]:
+def mockpanel_session(mockpanel_servers: list[str], mockpanel_settings: Mapping[str, Mapping[str, Any]],
+                      mockpanel_scenario: Any) -> Iterator[Mocks]:
     mocks = start_mocks(mockpanel_servers, mockpanel_settings)
     try:
         failed = mocks.hub.failed() if mocks.hub else {}
         if failed:
             raise RuntimeError("mockpanel could not start: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
-        yield mocks
+        yield _with_scenario(mocks, mockpanel_scenario)
     finally:
         mocks.stop()
 
 
 @pytest.fixture
-def mockpanel(mockpanel_session: Mocks) -> Mocks:
+def mockpanel(mockpanel_session: Mocks, mockpanel_scenario: Any) -> Mocks:
     mockpanel_session.reset()
-    return mockpanel_session
+    return _with_scenario(mockpanel_session, mockpanel_scenario)
 
 
 @pytest.fixture
-def mockpanel_factory() -> Iterator[Callable[..., Mocks]]:
+def mockpanel_factory(mockpanel_scenario: Any) -> Iterator[Callable[..., Mocks]]:
     started: list[Mocks] = []
 
     def start(servers: Iterable[str], settings: Mapping[str, Mapping[str, Any]] | None = None) -> Mocks:
         mocks = start_mocks(servers, settings)
         started.append(mocks)
-        return mocks
+        return _with_scenario(mocks, mockpanel_scenario)
 
     yield start
     for mocks in started:

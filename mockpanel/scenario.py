@@ -205,8 +205,15 @@ class ScenarioRun:
     def start(self) -> "ScenarioRun":
         loop = asyncio.get_running_loop()
         self.started_at = loop.time()
-        self._task = loop.create_task(self._run(), name=f"mockpanel-scenario-{self.scenario.name}")
         self.hub.bus.event("mockpanel", "scenario", message=f"scenario {self.scenario.name}: started ({len(self.scenario.steps)} steps)")
+        timeline = self.scenario.timeline()
+        # Steps at 0 are in force when start() returns: a request sent right after starting meets them.
+        now = 0
+        while now < len(timeline) and timeline[now][0] == 0 and timeline[now][1] == "apply":
+            if timeline[now][2].server in self.hub.runners:
+                self._apply(timeline[now][2])
+            now += 1
+        self._task = loop.create_task(self._run(timeline[now:]), name=f"mockpanel-scenario-{self.scenario.name}")
         return self
 
     def elapsed(self) -> float:
@@ -251,9 +258,9 @@ class ScenarioRun:
         injector.source = saved[1]
         self.hub.bus.event("mockpanel", "scenario", message=f"scenario {self.scenario.name}: step {step.number} ended, {step.server} back to its policy", step=step.number)
 
-    async def _run(self) -> None:
+    async def _run(self, timeline: list[tuple[float, str, Step]]) -> None:
         loop = asyncio.get_running_loop()
-        for at_s, action, step in self.scenario.timeline():
+        for at_s, action, step in timeline:
             wait = self.started_at + at_s - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)

@@ -376,7 +376,8 @@ async def test_the_users_pane_drives_the_oidc_issuer():
         assert introspected == {"active": False}
 
 
-async def test_the_traces_pane_shows_one_upload_as_a_waterfall():
+async def test_the_traces_pane_shows_one_upload_as_a_waterfall(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     from mockpanel.screens.traces import TracesPane
 
     app = create_app(settings_for(ALL, {"imageapi": {"enabled": "true"}}))
@@ -406,3 +407,9 @@ async def test_the_traces_pane_shows_one_upload_as_a_waterfall():
         assert hops.has_focus
         await pilot.press("down", "down", "enter")  # the first S3 PUT, in full
         assert str(app.screen.title_text).endswith("(s3)") and "PUT /" in app.screen.query_one("#dialog-text").text
+        await pilot.press("escape")
+        pane.query_one("#traces-table", DataTable).focus()
+        await pilot.press("P")  # the trace saved as a test, in the working directory
+        saved = tmp_path / "test_trace_4bf92f35.py"
+        await until(pilot, saved.exists)
+        assert "def test_trace_4bf92f35(mockpanel_factory):" in saved.read_text()

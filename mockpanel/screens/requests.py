@@ -336,4 +336,4 @@ class RequestsPane(Pane):
 
         default = export.default_filename("har")
         what = f"requests matching '{query}'" if query else "every request"
-        self.app.push_screen(PromptDialog(f"Write {what} to (.har or .jsonl)", default), write)
+        self.app.push_screen(PromptDialog(f"Write {what} to (.har, .jsonl, or .py: a pytest file replaying them)", default), write)

@@ -55,6 +55,7 @@ class TracesPane(Pane):
         Binding("enter", "open", "Open", tooltip="On a trace: its hops; on a hop: its request in full"),
         Binding("E", "toggle_errors", "Errors only", tooltip="Only traces with a 5xx, an unanswered request or an error span"),
         Binding("w", "write_trace", "Write OTLP", tooltip="Write the selected trace as OTLP/JSON (Jaeger, Grafana Tempo) in the current directory"),
+        Binding("P", "save_test", "Save as test", tooltip="Write the selected trace as a pytest file that replays it against fresh mocks"),
     ]
 
     def __init__(self, hub: Any) -> None:
@@ -182,3 +183,19 @@ class TracesPane(Pane):
             self.app.notify(f"cannot write {path}: {exc.strerror}", severity="error")
             return
         self.app.notify(f"wrote {path.resolve()} ({summarize(hops, external)['requests']} hops, OTLP/JSON)")
+
+    def action_save_test(self) -> None:
+        from pathlib import Path
+
+        from .. import testgen
+
+        trace_id = self.selected_trace()
+        if trace_id is None:
+            return
+        path = Path(f"test_trace_{trace_id[:8]}.py")
+        try:
+            path.write_text(testgen.generate(self.hub.journal.trace(trace_id), trace_id=trace_id, title=f"trace {trace_id[:8]}"))
+        except OSError as exc:
+            self.app.notify(f"cannot write {path}: {exc.strerror}", severity="error")
+            return
+        self.app.notify(f"wrote {path.resolve()}: run it with pytest (it starts its own mocks)")

@@ -1,0 +1,70 @@
+"""Traffic → test: one upload's trace saved as a pytest file passes as generated in a separate pytest process, and
+fails there when a scenario injects a fault into one hop (S3); a server's filtered journal saves the same way."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import httpx
+import pytest
+from PIL import Image
+
+from conftest import wait_for_job
+from mockpanel.testing import Mocks, settings_for
+
+TRACE = "6e0c63257de34c92bf9efcd03927272e"
+
+
+@pytest.fixture(scope="module")
+def mocks():
+    with Mocks(settings_for(["s3", "webhooks", "client", "imageapi"], {"imageapi": {"enabled": "true"}})) as running:
+        yield running
+
+
+def run_pytest(path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path), *args],
+                          capture_output=True, text=True, cwd=path.parent, timeout=300)
+
+
+def test_an_uploads_trace_becomes_a_test_that_passes_then_fails_with_a_fault(mocks, tmp_path):
+    image = io.BytesIO()
+    Image.new("RGB", (60, 40), (200, 90, 10)).save(image, "PNG")
+    client = mocks.url("client")
+    answer = httpx.post(f"{client}/api/upload", files={"file": ("small.png", image.getvalue(), "image/png")},
+                        data={"user_id": "recorder"}, headers={"traceparent": f"00-{TRACE}-1111111111111111-01"})
+    assert wait_for_job(client, answer.json()["job_id"])["status"] == "completed"
+    deadline_hops = 7  # upload, image API, four S3 PUTs, the webhook
+    assert len(mocks.trace(TRACE)) == deadline_hops
+
+    generated = httpx.get(f"{client}/__mockpanel/traces/{TRACE}", params={"format": "pytest"})
+    assert generated.status_code == 200 and generated.headers["content-type"].startswith("text/x-python")
+    source = generated.text
+    compile(source, "test_trace.py", "exec")  # valid Python
+    assert "def test_trace_6e0c6325(mockpanel_factory):" in source and "('s3', 'PUT'" in source
+    path = tmp_path / "test_trace.py"
+    path.write_text(source)
+
+    passed = run_pytest(path)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+
+    scenario = tmp_path / "s3-down.toml"
+    scenario.write_text('name = "s3 down"\n[[step]]\nserver = "s3"\nfaults = { error_rate = 1.0, error_codes = [503] }\n')
+    failed = run_pytest(path, "--mockpanel-scenario", str(scenario))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "503" in failed.stdout  # the S3 hop's status differs from the recording
+
+
+def test_a_servers_journal_becomes_a_test_with_masked_bodies(mocks, tmp_path):
+    s3, webhooks = mocks.url("s3"), mocks.url("webhooks")
+    mocks.reset()  # recorded from seed state, as the generated test's fresh mocks start
+    assert httpx.post(f"{webhooks}/webhooks/orders", json={"order": 7, "at": "2026-12-03T01:00:00Z"}).status_code == 200
+    assert httpx.get(f"{webhooks}/webhooks/events").status_code == 200
+    source = httpx.get(f"{webhooks}/__mockpanel/requests", params={"format": "pytest"}).text
+    assert "masked(answer.json())" in source
+    path = tmp_path / "test_webhooks_journal.py"
+    path.write_text(source)
+    result = run_pytest(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert s3  # the module's mocks run S3 too; this journal touched only the receiver
