@@ -44,7 +44,8 @@ def fixed_app():
                 ("webhooks", "POST", "/webhooks/client-123", 200, 1.1, None)]
     for i, (server, method, path, status, ms, fault) in enumerate(requests, 1):
         hub.journal.record((i, FIXED + i, server, method, path, b"", status, ms, 10, 20, ((b"host", b"localhost"),),
-                            ((b"content-type", b"application/json"),), b"", b"{}", fault, ("127.0.0.1", 50000 + i), path))
+                            ((b"content-type", b"application/json"),), b"", b"{}", fault, ("127.0.0.1", 50000 + i), path,
+                            f"{i:032x}", f"{i:016x}", None))
         hub[server].ctx.stats.record((method, path), status, ms)
     storage = hub.facade("s3")
     bucket = storage.create_bucket("photos", "us-east-1")
@@ -71,3 +72,20 @@ def test_pane_snapshot(snap_compare, key, size):
 def test_requests_split_view_snapshot(snap_compare):
     """From 160 columns the highlighted request's detail shows beside the list."""
     assert snap_compare(fixed_app(), press=["2", "up"], terminal_size=(200, 50))
+
+
+def test_traces_pane_snapshot(snap_compare):
+    """The Traces pane with one upload's trace as a waterfall (README's picture): client app, image API, the S3
+    PUTs (one failed by an injected fault, then retried by nobody: the job failed), the webhook not reached."""
+    app = fixed_app()
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    hops = [(10, 0.000, "client", "POST", "/api/upload", 202, 48.0, None, "a1", None),
+            (11, 0.012, "imageapi", "POST", "/api/v1/images/upload", 202, 21.5, None, "b2", "a1"),
+            (12, 0.050, "s3", "PUT", "/uploads/images/img-1/original-sunset.png", 200, 4.1, None, "c3", "b2"),
+            (13, 0.058, "s3", "PUT", "/uploads/images/img-1/thumbnail.png", 200, 2.2, None, "c4", "b2"),
+            (14, 0.063, "s3", "PUT", "/uploads/images/img-1/medium.png", 503, 0.4, "error_rate:503", "c5", "b2")]
+    for i, start, server, method, path, status, ms, fault, span, parent in hops:
+        app.hub.journal.record((i, FIXED + 60 + start, server, method, path, b"", status, ms, 10, 20, ((b"host", b"localhost"),),
+                                ((b"content-type", b"application/json"),), b"", b"{}", fault, ("127.0.0.1", 50000 + i), path,
+                                trace, span.rjust(16, "0"), parent.rjust(16, "0") if parent else None))
+    assert snap_compare(app, press=["8"], terminal_size=(160, 30))
