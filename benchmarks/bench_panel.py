@@ -1,6 +1,6 @@
 """The panel under load: key-press-to-repaint latency and memory, idle against >= 1,000 requests/s, in one run.
 
-Run: .venv/bin/python benchmarks/bench_panel.py [--requests 1000000] [--presses 200]
+Run: .venv/bin/python benchmarks/bench_panel.py [--requests 1000000] [--presses 200] [--keys 2157]
 The real app (Textual's headless driver, 120x36) runs every mock in its loop; wrk (on loopback) drives the auth
 server's /health while keys switch panes. Latency: from sending a key until the screen has been refreshed after it.
 Memory: the process's resident size after warm-up and after --requests requests (the bounds should have filled).
@@ -30,13 +30,12 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def key_latencies(app, pilot, presses: int) -> list[float]:
+async def key_latencies(app, pilot, presses: int, keys: str = "2157") -> list[float]:
     """Send a key that switches panes; time until the screen has refreshed after the switch (not until the tab
     underline's animation ends, which Pilot.press would also wait for)."""
     from textual import events
 
     samples: list[float] = []
-    keys = ["2", "1", "5", "7"]
     original = app.action_show
     done: asyncio.Event | None = None
 
@@ -48,7 +47,7 @@ async def key_latencies(app, pilot, presses: int) -> list[float]:
     try:
         for i in range(presses):
             done = asyncio.Event()
-            key = keys[i % len(keys)]
+            key = keys[i % len(keys)]  # each differs from the one before: every press switches panes
             start = time.perf_counter()
             app.post_message(events.Key(key, key))
             await asyncio.wait_for(done.wait(), 30)
@@ -72,14 +71,14 @@ async def main(args) -> None:
         await pilot.pause(0.5)
         url = app.hub.urls()["auth"] + "/health"
         auth = app.hub["auth"].ctx.stats
-        idle = await key_latencies(app, pilot, args.presses)
+        idle = await key_latencies(app, pilot, args.presses, args.keys)
         idle_rss = rss_mib()
 
         load = subprocess.Popen(["wrk", "-t1", f"-c{args.connections}", f"-d{args.max_seconds}s", url], stdout=subprocess.DEVNULL)
         started, before = time.perf_counter(), auth.total
         await asyncio.sleep(5)  # warm-up: the journal (10,000) and the panes' bounds fill
         warm_rss = rss_mib()
-        loaded = await key_latencies(app, pilot, args.presses)
+        loaded = await key_latencies(app, pilot, args.presses, args.keys)
         while auth.total - before < args.requests and load.poll() is None:
             await asyncio.sleep(1)
         served = auth.total - before
@@ -101,6 +100,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument("--keys", default="2157", help="the pane keys pressed in turn (8 for the Traces pane: 2818)")
     parser.add_argument("--connections", type=int, default=32, help="wrk's concurrent connections")
     parser.add_argument("--max-seconds", type=int, default=900, help="stop the load after this long even if --requests is not reached")
     asyncio.run(main(parser.parse_args()))

@@ -18,6 +18,8 @@ from .dialogs import TextDialog
 from .requests import describe
 
 TRACES_SHOWN = 200
+REDRAW_SECONDS = 1.0
+SCANNED = 3_000  # the newest requests looked at per redraw: under load the pane redraws four times a second
 BAR = 24  # cells of the waterfall's time bar
 
 
@@ -62,6 +64,25 @@ class TracesPane(Pane):
         super().__init__(hub)
         self.errors_only = False
         self.shown_trace: str | None = None
+        self._drawn_at = 0.0
+        self._pending_redraw = False
+
+    def apply(self, batch: list[Any]) -> None:
+        """At most one redraw a second under traffic (a redraw groups the newest requests into traces and fills two
+        tables; at thousands of requests a second, four a second would hold the loop the servers share)."""
+        if not batch or self._pending_redraw:
+            return
+        wait = REDRAW_SECONDS - (time.monotonic() - self._drawn_at)
+        if wait <= 0:
+            self.refresh_view()
+        else:
+            self._pending_redraw = True
+            self.set_timer(wait, self._redraw_later)
+
+    def _redraw_later(self) -> None:
+        self._pending_redraw = False
+        if self.is_attached and self.app.active_pane() is self:
+            self.refresh_view()
 
     def compose(self):
         yield Static("", id="traces-summary")
@@ -89,9 +110,10 @@ class TracesPane(Pane):
         return self.selected_trace() or ""
 
     def refresh_view(self) -> None:
+        self._drawn_at = time.monotonic()
         table = self.query_one("#traces-table", DataTable)
         key, row = cursor_key(table), table.cursor_row
-        found = self.hub.journal.traces(TRACES_SHOWN, errors_only=self.errors_only, scan=20_000)
+        found = self.hub.journal.traces(TRACES_SHOWN, errors_only=self.errors_only, scan=SCANNED)
         table.clear()
         for t in found:
             table.add_row(time.strftime("%H:%M:%S", time.localtime(t["started"])) + f".{int(t['started'] * 1000) % 1000:03d}",
