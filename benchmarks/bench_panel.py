@@ -64,7 +64,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def main(args) -> None:
-    if not shutil.which("wrk"):
+    if not args.rate and not shutil.which("wrk"):
         raise SystemExit("needs wrk on PATH (apt-get install wrk)")
     app = create_app(settings_for(["auth", "s3", "webhooks", "client"]), freeze_gc=True)  # as the CLI runs it
     async with app.run_test(size=(120, 36)) as pilot:
@@ -74,7 +74,11 @@ async def main(args) -> None:
         idle = await key_latencies(app, pilot, args.presses, args.keys)
         idle_rss = rss_mib()
 
-        load = subprocess.Popen(["wrk", "-t1", f"-c{args.connections}", f"-d{args.max_seconds}s", url], stdout=subprocess.DEVNULL)
+        if args.rate:  # a fixed rate from a Python process of its own (wrk holds none)
+            load = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parent / "loadgen.py"), url, str(args.max_seconds),
+                                     str(args.connections), str(args.rate)], stdout=subprocess.DEVNULL)
+        else:
+            load = subprocess.Popen(["wrk", "-t1", f"-c{args.connections}", f"-d{args.max_seconds}s", url], stdout=subprocess.DEVNULL)
         started, before = time.perf_counter(), auth.total
         await asyncio.sleep(5)  # warm-up: the journal (10,000) and the panes' bounds fill
         warm_rss = rss_mib()
@@ -88,7 +92,8 @@ async def main(args) -> None:
         load.wait()
         await pilot.press("q")
 
-    print(f"{served:,} requests in {elapsed:.0f} s = {served / elapsed:,.0f} req/s to auth /health while the panel ran (wrk -c{args.connections})")
+    source = f"python at {args.rate:g}/s" if args.rate else "wrk"
+    print(f"{served:,} requests in {elapsed:.0f} s = {served / elapsed:,.0f} req/s to auth /health while the panel ran ({source}, {args.connections} connections)")
     print(f"{'':<26}{'idle':>10}{'under load':>12}")
     print(f"{'key to repaint p50 (ms)':<26}{statistics.median(idle):>10.1f}{statistics.median(loaded):>12.1f}")
     print(f"{'key to repaint p95 (ms)':<26}{pct(idle, 0.95):>10.1f}{pct(loaded, 0.95):>12.1f}")
@@ -100,6 +105,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=0, help="requests a second from a rate-holding Python generator instead of wrk")
     parser.add_argument("--keys", default="2157", help="the pane keys pressed in turn (8 for the Traces pane: 2818)")
     parser.add_argument("--connections", type=int, default=32, help="wrk's concurrent connections")
     parser.add_argument("--max-seconds", type=int, default=900, help="stop the load after this long even if --requests is not reached")

@@ -41,7 +41,10 @@ def _wrk(url: str, seconds: float, connections: int, method: str, body: bytes | 
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
-async def python_load(url: str, seconds: float, connections: int, method: str, body: bytes | None, headers: dict[str, str]) -> float:
+async def python_load(url: str, seconds: float, connections: int, method: str, body: bytes | None, headers: dict[str, str],
+                      rate: float | None = None) -> float:
+    """Keep-alive HTTP/1.1 load; with `rate`, the connections together send that many requests a second (each at
+    its share, on a fixed schedule: a slow answer delays that connection's next request, not the schedule)."""
     parts = urlsplit(url)
     head = [f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1", f"Host: {parts.netloc}"]
     head += [f"{k}: {v}" for k, v in headers.items()]
@@ -51,10 +54,17 @@ async def python_load(url: str, seconds: float, connections: int, method: str, b
     deadline = time.perf_counter() + seconds
     count = 0
 
-    async def worker() -> None:
+    async def worker(number: int) -> None:
         nonlocal count
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        interval = connections / rate if rate else 0.0
+        next_at = time.perf_counter() + interval * number / max(connections, 1)
         while time.perf_counter() < deadline:
+            if interval:
+                wait = next_at - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                next_at += interval
             writer.write(request)
             status = await reader.readline()
             if b" 200 " not in status:
@@ -68,7 +78,7 @@ async def python_load(url: str, seconds: float, connections: int, method: str, b
         writer.close()
 
     start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    await asyncio.gather(*(worker(n) for n in range(connections)))
     return count / (time.perf_counter() - start)
 
 
@@ -81,3 +91,9 @@ def requests_per_second(url: str, seconds: float = 5, connections: int = 32, met
 
 def generator_name() -> str:
     return "wrk" if shutil.which("wrk") else f"python {sys.version.split()[0]} asyncio (install wrk for steadier figures)"
+
+
+if __name__ == "__main__":  # a load of its own process: python benchmarks/loadgen.py URL SECONDS CONNECTIONS RATE
+    target, duration, conns, per_second = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+    achieved = asyncio.run(python_load(target, duration, conns, "GET", None, {}, per_second or None))
+    print(f"{achieved:.0f}")

@@ -55,7 +55,8 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
         return ctx.faults.clear()
 
     @app.get("/__mockpanel/requests", summary="This server's journal, oldest first (format: json, jsonl or har)",
-             responses={200: {"content": {"application/json": {}, "application/x-ndjson": {"schema": {"type": "string"}}}}})
+             responses={200: {"content": {"application/json": {}, "application/x-ndjson": {"schema": {"type": "string"}},
+                                          "text/x-python": {"schema": {"type": "string"}}}}})
     async def requests(
         request: Request,
         format: Literal["json", "jsonl", "har", "pytest"] = Query("json", description="json (default), jsonl (one request a line), har (HAR 1.2) "
@@ -89,7 +90,8 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
         return {"count": len(found), "traces": found}
 
     @app.get("/__mockpanel/traces/{key}", summary="One trace's hops in the order they started, with parent links "
-             "(key: a trace id, or an X-Request-ID one of its requests carried)")
+             "(key: a trace id, or an X-Request-ID one of its requests carried)",
+             responses={200: {"content": {"application/json": {}, "text/x-python": {"schema": {"type": "string"}}}}})
     async def trace(request: Request, key: str, format: Literal["json", "otlp", "har", "pytest"] = Query(
             "json", description="json (hops and spans), otlp (OTLP/JSON TracesData, for Jaeger or Grafana Tempo), har (the hops) "
                                 "or pytest (a test file replaying the trace against fresh mocks)")) -> Any:
