@@ -17,9 +17,9 @@ from .base import Pane, cursor_key, cut, restore_cursor, status_cell
 from .dialogs import TextDialog
 from .requests import describe
 
-TRACES_SHOWN = 200
+TRACES_SHOWN = 30
 REDRAW_SECONDS = 1.0
-SCANNED = 3_000  # the newest requests looked at per redraw: under load the pane redraws four times a second
+SCANNED = 1_000  # the newest requests looked at per redraw (a trace older than that is in the control API)
 BAR = 24  # cells of the waterfall's time bar
 
 
