@@ -345,3 +345,15 @@ def wait_for_job(client_url: str, job_id: str, timeout: float = 20) -> dict:
             return status
         time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish")
+
+
+def upload_from_page(page, client_url: str, photo: Path, size: tuple[int, int], color: tuple[int, int, int]) -> None:
+    """What a person does on the client app's page: a PNG of `size` written to `photo`, picked in the file input,
+    then the job watched until the page says completed."""
+    from PIL import Image
+
+    Image.new("RGB", size, color).save(photo, "PNG")
+    page.goto(client_url + "/")
+    page.wait_for_function("document.getElementById('token').textContent.startsWith('token: eyJ')")
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("document.getElementById('status').textContent === 'completed'", timeout=30_000)

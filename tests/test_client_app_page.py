@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import socket
 import time
 
@@ -10,6 +9,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from conftest import upload_from_page
 from mockpanel.testing import RunningHub, settings_for
 
 
@@ -20,15 +20,7 @@ def loop():
 
 
 def test_upload_from_the_page_shows_status_variants_and_history(page, loop, tmp_path):
-    photo = tmp_path / "sunset.png"
-    buffer = io.BytesIO()
-    Image.new("RGB", (1200, 900), (250, 120, 40)).save(buffer, "PNG")
-    photo.write_bytes(buffer.getvalue())
-
-    page.goto(loop["client"] + "/")
-    page.wait_for_function("document.getElementById('token').textContent.startsWith('token: eyJ')")
-    page.set_input_files("#file", str(photo))
-    page.wait_for_function("document.getElementById('status').textContent === 'completed'", timeout=30_000)
+    upload_from_page(page, loop["client"], tmp_path / "sunset.png", (1200, 900), (250, 120, 40))
     page.wait_for_function("document.querySelectorAll('#variants img').length === 4")
     page.wait_for_function("[...document.querySelectorAll('#variants img')].every(i => i.complete && i.naturalWidth > 0)")
     widths = page.evaluate("Object.fromEntries([...document.querySelectorAll('#variants img')].map(i => [i.dataset.variant, i.naturalWidth]))")

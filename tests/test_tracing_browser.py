@@ -3,12 +3,8 @@ the page's upload, the image API, the S3 PUTs, the webhook — in order and with
 
 from __future__ import annotations
 
-import io
-
 import httpx
-from PIL import Image
-
-from conftest import ServeProcess
+from conftest import ServeProcess, upload_from_page
 
 SERVERS = ("auth", "s3", "webhooks", "client", "imageapi")
 
@@ -17,15 +13,7 @@ def test_a_page_upload_under_demo_is_one_trace(page, tmp_path):
     ports = [arg for name in SERVERS for arg in (f"--{name}-port", "0")]
     with ServeProcess("--demo", *ports) as serve:
         urls = serve.urls(len(SERVERS))
-        photo = tmp_path / "trace.png"
-        buffer = io.BytesIO()
-        Image.new("RGB", (400, 300), (30, 160, 220)).save(buffer, "PNG")
-        photo.write_bytes(buffer.getvalue())
-
-        page.goto(urls["client"] + "/")
-        page.wait_for_function("document.getElementById('token').textContent.startsWith('token: eyJ')")
-        page.set_input_files("#file", str(photo))
-        page.wait_for_function("document.getElementById('status').textContent === 'completed'", timeout=30_000)
+        upload_from_page(page, urls["client"], tmp_path / "trace.png", (400, 300), (30, 160, 220))
 
         listed = httpx.get(f"{urls['auth']}/__mockpanel/traces", params={"limit": 1000}).json()["traces"]
         upload, = [t for t in listed if t["root"] == "client POST /api/upload"]
