@@ -192,8 +192,7 @@ class MockPanel(App):
         for name, runner in self.hub.runners.items():
             mark = {"running": "●", "failed": "✗", "starting": "…"}.get(runner.status, "○")
             provider = oidc_of(self.hub) if name == "auth" else None
-            token_faults = provider is not None and any(i.faults for i in provider.issuers.values())
-            faults = " ⚡" if runner.ctx.faults.active or token_faults else ""
+            faults = " ⚡" if runner.ctx.faults.active or (provider is not None and provider.faulty()) else ""
             parts.append(f"{mark} {name}{faults}")
         self.sub_title = "  ".join(parts)
 
@@ -274,10 +273,8 @@ class MockPanel(App):
         cleared = receiver.clear_plans() if receiver is not None else []
         plans = f"; response plans off for {', '.join(cleared)}" if cleared else ""
         provider = oidc_of(self.hub)
-        faulty = [i for i in provider.issuers.values() if i.faults] if provider is not None else []
-        for issuer in faulty:
-            provider.set_faults(issuer, {}, replace=True)
-        tokens = f"; token faults off for the {', '.join(i.label for i in faulty)} issuer{'s' if len(faulty) > 1 else ''}" if faulty else ""
+        issuers = provider.clear_all_faults() if provider is not None else []
+        tokens = f"; token faults off for the {', '.join(issuers)} issuer{'s' if len(issuers) > 1 else ''}" if issuers else ""
         self.notify(f"all chaos off: no delays, errors, drops or hangs on any server{plans}{tokens}")
 
     async def action_reset_all(self) -> None:

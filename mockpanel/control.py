@@ -86,7 +86,7 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
     @app.get("/__mockpanel/traces", summary="Recent traces across every server, newest first: root, servers, duration, errors, faults")
     async def traces(limit: int = Query(50, ge=1, le=1000), errors: bool = Query(False, description="only traces with a 5xx, "
                      "an unanswered request or a fault")) -> dict[str, Any]:
-        found = ctx.journal.whole.traces(limit, errors_only=errors) if ctx.journal.whole else []
+        found = ctx.journal.whole.traces(limit, errors_only=errors)
         return {"count": len(found), "traces": found}
 
     @app.get("/__mockpanel/traces/{key}", summary="One trace's hops in the order they started, with parent links "
@@ -96,9 +96,8 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
             "json", description="json (hops and spans), otlp (OTLP/JSON TracesData, for Jaeger or Grafana Tempo), har (the hops) "
                                 "or pytest (a test file replaying the trace against fresh mocks)")) -> Any:
         whole = ctx.journal.whole
-        trace_id = (whole.find_trace(key) or key) if whole else ""
-        hops = whole.trace(trace_id) if whole else []
-        external = whole.external.of(trace_id) if whole else []
+        trace_id = whole.find_trace(key) or key
+        hops, external = whole.trace(trace_id), whole.external.of(trace_id)
         if not hops and not external:
             raise NotFound(f"no journaled request or exported span belongs to trace or request id {key[:64]!r}")
         if format == "otlp":
@@ -125,8 +124,7 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
             spans = parse(bytes(body), content_type)
         except OtlpError as exc:
             return JSONResponse({"code": 3, "message": str(exc)}, status_code=400)  # 3: INVALID_ARGUMENT
-        if ctx.journal.whole is not None:
-            ctx.journal.whole.external.add(spans)
+        ctx.journal.whole.external.add(spans)
         ctx.event("spans_received", count=len(spans))
         if content_type == "application/x-protobuf":  # an empty ExportTraceServiceResponse
             return Response(b"", media_type="application/x-protobuf")

@@ -125,7 +125,7 @@ class ServerJournal:
 
     __slots__ = ("server", "bus", "rows", "next_id", "whole")
 
-    def __init__(self, server: str, bus: EventBus, ids: Callable[[], int], maxlen: int, whole: "Journal | None" = None) -> None:
+    def __init__(self, server: str, bus: EventBus, ids: Callable[[], int], maxlen: int, whole: "Journal") -> None:
         self.whole = whole  # every server's journal: a trace crosses servers
         self.server = server
         self.bus = bus
@@ -180,8 +180,7 @@ class Journal:
 
     def trace(self, trace_id: str) -> list[RequestEntry]:
         """Every journaled request of a trace, in the order they started."""
-        rows = [row for ring in self.servers.values() for row in ring.rows if row[17] == trace_id]
-        return [RequestEntry._make(row) for row in sorted(rows, key=lambda row: (row[1], row[0]))]
+        return _in_start_order([row for ring in self.servers.values() for row in ring.rows if row[17] == trace_id])
 
     def traces(self, limit: int = 50, errors_only: bool = False, scan: int | None = None) -> list[dict[str, Any]]:
         """The newest traces (by their latest request), each summed up: root, servers touched, span, errors, faults.
@@ -198,8 +197,7 @@ class Journal:
                     continue
                 group = groups[row[17]] = []
             group.append(row)
-        found = [summarize([RequestEntry._make(row) for row in sorted(rows, key=lambda row: (row[1], row[0]))], self.external.of(trace_id))
-                 for trace_id, rows in groups.items()]
+        found = [summarize(_in_start_order(rows), self.external.of(trace_id)) for trace_id, rows in groups.items()]
         if errors_only:
             found = [t for t in found if t["errors"]]
         return found[:limit]
@@ -256,6 +254,11 @@ def _select(
                     break
     found.reverse()
     return found
+
+
+def _in_start_order(rows: list[tuple]) -> list[RequestEntry]:
+    """A trace's rows as entries, by arrival (ids break ties)."""
+    return [RequestEntry._make(row) for row in sorted(rows, key=lambda row: (row[1], row[0]))]
 
 
 def summarize(hops: list[RequestEntry], external: list[ExternalSpan] = ()) -> dict[str, Any]:

@@ -140,7 +140,7 @@ def parse(body: bytes, content_type: str) -> list[ExternalSpan]:
                                           if not isinstance(kind, str) else kind.removeprefix("SPAN_KIND_").lower(),
                                           int(get(span, names["start"]) or 0) / 1e9, int(get(span, names["end"]) or 0) / 1e9,
                                           code in (2, "STATUS_CODE_ERROR"), _attributes(get(span, names["attributes"]) or [])))
-    except (AttributeError, TypeError, ValueError) as exc:
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: a time too large for a float
         if isinstance(exc, OtlpError):
             raise
         raise OtlpError(f"a span is malformed: {exc}"[:200]) from None

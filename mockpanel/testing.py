@@ -200,15 +200,15 @@ class Mocks(RunningHub):
         token in a new session), or without a user the client's own (client credentials). As the token endpoint
         answers: {"access_token", "id_token", "refresh_token", "expires_in", ...}."""
         provider = self.facade("auth").oidc
-        base = (self.setting("auth", "oidc_issuer") or self.url("auth")).rstrip("/") + (f"/issuers/{issuer}" if issuer else "")
-        return self.run(lambda: provider.token_for(provider.issuer(issuer), base, user, client_id, scope, audience))
+        found = self.run(provider.named, issuer)
+        return self.run(lambda: provider.token_for(found, provider.url(self.url("auth"), found.name), user, client_id, scope, audience))
 
     @contextlib.contextmanager
     def token_faults(self, issuer: str = "", **faults: Any) -> Iterator[dict[str, Any]]:
         """OIDC token faults for the `with` block (expired=True, audience="x", clock_skew_s=-300, unknown_kid=True, …),
         then the issuer's faults as they were. Raises mockpanel.spec.Invalid on an unknown fault, before anything changes."""
         provider = self.facade("auth").oidc
-        found = self.run(provider.issuer, issuer)
+        found = self.run(provider.named, issuer)
         before = self.run(lambda: dict(found.faults))
         applied = self.run(provider.set_faults, found, faults)
         try:

@@ -49,7 +49,8 @@ def start(traceparent: bytes | None, tracestate: bytes | None) -> Span:
     """The span of a request that arrived with these headers (the caller's trace, or a new one)."""
     parsed = parse_traceparent(traceparent)
     if parsed is None:
-        return Span(os.urandom(16).hex(), os.urandom(8).hex(), None)
+        ids = os.urandom(24).hex()  # one read of the system's randomness per request: trace id and span id
+        return Span(ids[:32], ids[32:], None)
     return Span(parsed[0], os.urandom(8).hex(), parsed[1], tracestate if tracestate and len(tracestate) <= 512 else None)
 
 

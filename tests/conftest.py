@@ -322,7 +322,9 @@ def serving(app):
     yields its base URL."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error"))
+    # log_config=None, no log_level: uvicorn leaves logging alone (its default config would mute the mocks' own uvicorn
+    # warnings for the rest of the session: the Hub routes them from the same loggers)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

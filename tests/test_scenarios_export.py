@@ -142,9 +142,15 @@ def test_a_scenario_step_sets_token_faults_and_takes_them_back(tmp_path):
                     '[[step]]\nserver = "auth"\nissuer = "tenant-a"\ntoken_faults = { audience = "someone-else" }')
     with Mocks(settings_for(["auth"])) as mocks:
         url = mocks.url("auth")
-        mocks.call(mocks.hub.start_scenario(load_scenario(path, ["auth"])))
-        assert wait_for(lambda: httpx.get(f"{url}/__mockpanel/oidc/faults").json() == {"expired": True})
-        token = httpx.post(f"{url}/oauth2/token", data={"grant_type": "client_credentials", "client_id": "svc"}).json()["access_token"]
+        provider = mocks.facade("auth").oidc
+
+        async def start_and_mint():  # in one turn of the loop: the 300 ms step cannot end before the token is made
+            await mocks.hub.start_scenario(load_scenario(path, ["auth"]))
+            issuer = provider.issuer("")
+            return dict(issuer.faults), provider.token_for(issuer, url, None, "svc")["access_token"]
+
+        faults, token = mocks.call(start_and_mint())
+        assert faults == {"expired": True}
         claims = jwt.decode(token, options={"verify_signature": False})
         assert claims["exp"] < time.time()
         assert httpx.get(f"{url}/__mockpanel/oidc/faults", params={"issuer": "tenant-a"}).json() == {"audience": "someone-else"}

@@ -126,11 +126,9 @@ class UsersPane(Pane):
     # --- OpenID Connect: the same provider the HTTP endpoints and the control API use ---
 
     def issuer_url(self, issuer: str) -> str:
-        """The issuer URL tokens made here carry: the oidc_issuer setting, else the auth server's own URL as a local
-        service names it (localhost), plus /issuers/NAME for a named issuer."""
-        configured = self.app.hub["auth"].ctx.settings["oidc_issuer"]
-        base = configured.rstrip("/") if configured else self.app.hub.urls()["auth"].replace("//127.0.0.1:", "//localhost:")
-        return base + (f"/issuers/{issuer}" if issuer else "")
+        """The issuer URL tokens made here carry: the auth server's own URL as a local service names it (localhost),
+        unless the oidc_issuer setting says otherwise."""
+        return self.accounts.oidc.url(self.hub.urls()["auth"].replace("//127.0.0.1:", "//localhost:"), issuer)
 
     def action_oidc_token(self, kind: str) -> None:
         user_id = self.selected_id()

@@ -390,7 +390,8 @@ def build(ctx: ServerContext) -> Built:
 
     s = ctx.settings
     provider = OidcProvider(ctx.clock, s["oidc_algorithm"], s["oidc_token_lifetime_s"], accounts.users,
-                            refresh_lifetime_s=s["oidc_refresh_lifetime_s"], keys_dir=s["oidc_keys_dir"], event=ctx.event)
+                            refresh_lifetime_s=s["oidc_refresh_lifetime_s"], keys_dir=s["oidc_keys_dir"],
+                            issuer_override=s["oidc_issuer"], event=ctx.event)
     configure_oidc(provider, s)
 
     def reset_oidc() -> None:
@@ -398,8 +399,8 @@ def build(ctx: ServerContext) -> Built:
         configure_oidc(provider, s)
 
     ctx.on_reset(reset_oidc)
-    app.include_router(oidc_routes(provider, s["oidc_issuer"]))
-    ctx.control_routers.append(oidc_control_routes(provider, s["oidc_issuer"]))
+    app.include_router(oidc_routes(provider))
+    ctx.control_routers.append(oidc_control_routes(provider))
     accounts.oidc = provider  # the facade's way to the provider (panel, plugin)
     return Built(app, accounts)
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ...spec import Invalid, NotFound
-from .http import issuer_url
+from .http import request_base
 from .provider import issuer_name
 from .provider import OidcProvider, check_faults
 
@@ -18,7 +18,7 @@ def _number(body: Any, key: str) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def control_routes(provider: OidcProvider, issuer_override: str | None) -> APIRouter:
+def control_routes(provider: OidcProvider) -> APIRouter:
     from ...web import json_body
 
     router = APIRouter()
@@ -131,7 +131,7 @@ def control_routes(provider: OidcProvider, issuer_override: str | None) -> APIRo
         if unknown or not all(isinstance(body.get(k, ""), str) for k in ("user", "client_id", "scope", "audience")):
             raise Invalid("fields are strings: user, client_id, scope, audience")
         found = pick(issuer)
-        return provider.token_for(found, issuer_url(request, found.name, issuer_override), body.get("user"), body.get("client_id") or "mockpanel",
+        return provider.token_for(found, provider.url(request_base(request), found.name), body.get("user"), body.get("client_id") or "mockpanel",
                                   body.get("scope") or "openid profile email", body.get("audience"))
 
     return router

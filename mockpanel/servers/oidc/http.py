@@ -19,10 +19,9 @@ from .provider import EXCHANGE, OAuthError, OidcProvider, check_claims, issuer_n
 MAX_FORM_FIELDS = 50
 
 
-def issuer_url(request: Request, name: str, override: str | None) -> str:
-    """The issuer URL: the setting's (behind a proxy, in a container), else the URL the request came to."""
-    base = override.rstrip("/") if override else f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
-    return base + (f"/issuers/{name}" if name else "")
+def request_base(request: Request) -> str:
+    """The URL a request came to, without its path: an issuer's base unless OIDC_ISSUER says otherwise."""
+    return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
 
 
 def _oauth_error(exc: OAuthError) -> JSONResponse:
@@ -57,11 +56,11 @@ def _client_credentials(form: dict[str, str], authorization: str) -> tuple[str |
     return form.get("client_id"), form.get("client_secret")
 
 
-def routes(provider: OidcProvider, issuer_override: str | None) -> APIRouter:
+def routes(provider: OidcProvider) -> APIRouter:
     router = APIRouter()
 
     def url_of(request: Request, name: str) -> str:
-        return issuer_url(request, name, issuer_override)
+        return provider.url(request_base(request), name)
 
     def both(method: str, path: str, summary: str, **kwargs: Any) -> Callable[[Callable[[Request, str], Awaitable[Any]]], Any]:
         """Route one handler at the default issuer's path and at /issuers/{name}/…"""
@@ -127,7 +126,7 @@ def routes(provider: OidcProvider, issuer_override: str | None) -> APIRouter:
     @both("POST", "/authorize/login", "The login page's answer: a code for the redirect URI", include_in_schema=False)
     async def login(request: Request, name: str) -> Any:
         issuer = provider.issuer(name)
-        why = _elsewhere(request, issuer_override)
+        why = _elsewhere(request, provider.issuer_override)
         if why:  # a page on another site posting the form would log the user in behind their back
             return JSONResponse({"error": "access_denied", "error_description": f"the login form takes posts from its own page only ({why})"},
                                 status_code=403)

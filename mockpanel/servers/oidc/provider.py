@@ -139,8 +139,9 @@ class Session:
 class OidcProvider:
     def __init__(self, clock: Callable[[], float], algorithm: str = "RS256", lifetime_s: int = 3600,
                  users: Callable[[], list[Any]] = list, *, refresh_lifetime_s: int = 30 * 86400, keys_dir: str | None = None,
-                 event: Callable[..., None] = lambda kind, **data: None) -> None:
+                 issuer_override: str | None = None, event: Callable[..., None] = lambda kind, **data: None) -> None:
         self.clock = clock
+        self.issuer_override = issuer_override.rstrip("/") if issuer_override else None  # OIDC_ISSUER
         self.algorithm = algorithm
         self.lifetime_s = lifetime_s
         self.refresh_lifetime_s = refresh_lifetime_s
@@ -174,6 +175,22 @@ class OidcProvider:
             del issuer.keys[MAX_KEYS:]
             self._save_keys(issuer)
         return issuer.keys
+
+    def url(self, base: str, name: str) -> str:
+        """An issuer's URL: the oidc_issuer setting's (behind a proxy, in a container), else `base` — the URL a request
+        came to, or the server's own where there is no request — plus /issuers/NAME for a named issuer."""
+        return (self.issuer_override or base.rstrip("/")) + (f"/issuers/{name}" if name else "")
+
+    def faulty(self) -> list[Issuer]:
+        """The issuers with token faults on (the panel's ⚡)."""
+        return [issuer for issuer in self.issuers.values() if issuer.faults]
+
+    def clear_all_faults(self) -> list[str]:
+        """Every issuer's token faults off; the labels of those that had some."""
+        cleared = self.faulty()
+        for issuer in cleared:
+            self.set_faults(issuer, {}, replace=True)
+        return [issuer.label for issuer in cleared]
 
     def named(self, name: str) -> Issuer:
         """An issuer by a name a person typed ("" or "default": the default one)."""
@@ -397,6 +414,7 @@ class OidcProvider:
                   audience: str | None = None) -> dict[str, Any]:
         """Tokens without a flow (the Users pane, the palette, the pytest plugin): a user's (ID, access and refresh
         tokens in a new session) or, without a user, the client's own (client credentials)."""
+        client_id, scope, audience = client_id[:256], scope[:1024], audience[:256] if audience else None  # as the token endpoint
         if user_hint is None:
             return self.issue(issuer, issuer_url, client_id, scope, audience)
         user = self.find_user(user_hint)
