@@ -197,14 +197,22 @@ class MockPanel(App):
         self.sub_title = "  ".join(parts)
 
     def active_pane(self):
+        """The pane on screen, or None while there is none to draw on.
+
+        The app's timers keep ticking while Textual tears the app down (first the widgets, bottom-up, then the
+        app's own timers): from the start of that, or of a pane's removal, nothing may redraw — a pane whose
+        tables are already gone would raise NoMatches."""
+        if not self.is_running:
+            return None
         found = self.query(TabbedContent)
-        if not found:  # before compose or while the app is being torn down: a timer tick may still land then
+        if not found:
             return None
         tabs = found.first()
         for pane_class in PANES:
             if pane_class.KEY == tabs.active:
                 panes = self.query(pane_class)
-                return panes.first() if panes else None
+                # `display` is False from the moment a widget's removal begins (Textual marks the whole subtree).
+                return panes.first() if panes and panes.first().display else None
         return None
 
     def flush(self) -> None:

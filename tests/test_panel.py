@@ -332,6 +332,25 @@ async def test_a_tick_while_the_panel_is_torn_down_does_nothing():
         app.refresh_all()
 
 
+async def test_a_tick_while_a_pane_is_being_removed_does_nothing():
+    # CI saw the flush timer fire at exit while the Servers pane was still in the DOM but its table already gone
+    # (Textual removes a subtree bottom-up): NoMatches from ServersPane.refresh_view.
+    from mockpanel.journal import DomainEvent
+    from mockpanel.screens.servers import ServersPane
+
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(ServersPane)
+        assert app.active_pane() is pane
+        await pane.query_one(DataTable).remove()
+        removal = pane.remove()  # begun, not finished: the pane is still in the DOM
+        app._pending.append(DomainEvent(server="auth", kind="faults_changed", data={"active": False, "faults": []}))
+        app.flush()
+        app.refresh_all()
+        await removal
+        await pilot.pause()
+
+
 async def test_the_users_pane_drives_the_oidc_issuer():
     app = create_app(settings_for(["auth"]))
     async with app.run_test(size=(160, 40)) as pilot, httpx.AsyncClient() as client:
