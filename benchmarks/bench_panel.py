@@ -1,6 +1,6 @@
 """The panel under load: key-press-to-repaint latency and memory, idle against >= 1,000 requests/s, in one run.
 
-Run: .venv/bin/python benchmarks/bench_panel.py [--requests 1000000] [--presses 200] [--keys 2157]
+Run: .venv/bin/python benchmarks/bench_panel.py [--requests 1000000] [--presses 200] [--keys 2157[,2818...]] [--rate N]
 The real app (Textual's headless driver, 120x36) runs every mock in its loop; wrk (on loopback) drives the auth
 server's /health while keys switch panes. Latency: from sending a key until the screen has been refreshed after it.
 Memory: the process's resident size after warm-up and after --requests requests (the bounds should have filled).
@@ -30,6 +30,9 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+BY_KEY: dict[str, list[float]] = {}  # under load: every sample by the key pressed (which switch is slow)
+
+
 async def key_latencies(app, pilot, presses: int, keys: str = "2157") -> list[float]:
     """Send a key that switches panes; time until the screen has refreshed after the switch (not until the tab
     underline's animation ends, which Pilot.press would also wait for)."""
@@ -52,9 +55,20 @@ async def key_latencies(app, pilot, presses: int, keys: str = "2157") -> list[fl
             app.post_message(events.Key(key, key))
             await asyncio.wait_for(done.wait(), 30)
             samples.append((time.perf_counter() - start) * 1000)
+            BY_KEY.setdefault(key, []).append(samples[-1])
             await asyncio.sleep(0.05)
     finally:
         app.action_show = original
+    return samples
+
+
+async def alternating(app, pilot, presses: int, key_sets: list[str], rounds: int = 8) -> dict[str, list[float]]:
+    """`presses` samples for each key set, taken in `rounds` alternating rounds (the load and the machine drift
+    alike for every set)."""
+    samples: dict[str, list[float]] = {keys: [] for keys in key_sets}
+    for i in range(rounds):
+        for keys in key_sets if i % 2 == 0 else key_sets[::-1]:
+            samples[keys] += await key_latencies(app, pilot, max(1, presses // rounds), keys)
     return samples
 
 
@@ -71,7 +85,8 @@ async def main(args) -> None:
         await pilot.pause(0.5)
         url = app.hub.urls()["auth"] + "/health"
         auth = app.hub["auth"].ctx.stats
-        idle = await key_latencies(app, pilot, args.presses, args.keys)
+        key_sets = args.keys.split(",")
+        idle = await alternating(app, pilot, args.presses, key_sets)
         idle_rss = rss_mib()
 
         if args.rate:  # a fixed rate from a Python process of its own (wrk holds none)
@@ -82,7 +97,8 @@ async def main(args) -> None:
         started, before = time.perf_counter(), auth.total
         await asyncio.sleep(5)  # warm-up: the journal (10,000) and the panes' bounds fill
         warm_rss = rss_mib()
-        loaded = await key_latencies(app, pilot, args.presses, args.keys)
+        BY_KEY.clear()
+        loaded = await alternating(app, pilot, args.presses, key_sets)
         while auth.total - before < args.requests and load.poll() is None:
             await asyncio.sleep(1)
         served = auth.total - before
@@ -94,9 +110,16 @@ async def main(args) -> None:
 
     source = f"python at {args.rate:g}/s" if args.rate else "wrk"
     print(f"{served:,} requests in {elapsed:.0f} s = {served / elapsed:,.0f} req/s to auth /health while the panel ran ({source}, {args.connections} connections)")
-    print(f"{'':<26}{'idle':>10}{'under load':>12}")
-    print(f"{'key to repaint p50 (ms)':<26}{statistics.median(idle):>10.1f}{statistics.median(loaded):>12.1f}")
-    print(f"{'key to repaint p95 (ms)':<26}{pct(idle, 0.95):>10.1f}{pct(loaded, 0.95):>12.1f}")
+    print(f"{'keys':<8}{'':<26}{'idle':>10}{'under load':>12}")
+    for keys in key_sets:
+        print(f"{keys:<8}{'key to repaint p50 (ms)':<26}{statistics.median(idle[keys]):>10.1f}{statistics.median(loaded[keys]):>12.1f}")
+        print(f"{keys:<8}{'key to repaint p95 (ms)':<26}{pct(idle[keys], 0.95):>10.1f}{pct(loaded[keys], 0.95):>12.1f}")
+    if len(key_sets) > 1:
+        base = key_sets[-1]
+        for keys in key_sets[:-1]:
+            print(f"p95 under load, {keys} / {base}: {pct(loaded[keys], 0.95) / pct(loaded[base], 0.95):.2f}")
+    print("under load, by the pane switched to: " + ", ".join(
+        f"{key} p50 {statistics.median(v):.0f} / p95 {pct(v, 0.95):.0f} ms" for key, v in sorted(BY_KEY.items())))
     print(f"memory: idle {idle_rss:.0f} MiB, after warm-up {warm_rss:.0f} MiB, after {served:,} requests {end_rss:.0f} MiB "
           f"({end_rss - warm_rss:+.0f} MiB since warm-up)")
 
@@ -106,7 +129,8 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=1_000_000)
     parser.add_argument("--presses", type=int, default=200)
     parser.add_argument("--rate", type=float, default=0, help="requests a second from a rate-holding Python generator instead of wrk")
-    parser.add_argument("--keys", default="2157", help="the pane keys pressed in turn (8 for the Traces pane: 2818)")
+    parser.add_argument("--keys", default="2157", help="the pane keys pressed in turn (8 for the Traces pane: 2818); "
+                        "several sets, comma-separated (2818,2717), are timed in alternating rounds of the same run")
     parser.add_argument("--connections", type=int, default=32, help="wrk's concurrent connections")
     parser.add_argument("--max-seconds", type=int, default=900, help="stop the load after this long even if --requests is not reached")
     asyncio.run(main(parser.parse_args()))

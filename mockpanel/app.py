@@ -39,6 +39,9 @@ PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, Client
 FLUSH_SECONDS = 0.25  # bus items reach the widgets in batches, a few times a second
 MAX_PALETTE_OBJECTS = 200  # "Copy presigned URL for ..." entries (the Storage pane has every object)
 MAX_PENDING = 20_000  # under a flood only the newest matter; older ones are still in the journal
+# From this many bus items in one tick (400 a second), every other tick is skipped: a repaint of a live table costs
+# tens of milliseconds of the loop the servers and the keys share, and half as many under a flood leave more to both.
+FLOOD_ITEMS = 100
 
 
 class PanelCommands(Provider):
@@ -127,6 +130,10 @@ class MockPanel(App):
     def __init__(self, settings: Settings, hub: Hub | None = None, start_servers: bool = True, scenario: Any = None,
                  journal_out: Any = None, freeze_gc: bool = False, redact: bool = False, ports_file: Any = None) -> None:
         super().__init__()
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            # The tab underline's slide is ~18 frames a switch in the loop the servers share: under traffic they
+            # delay the next key. TEXTUAL_ANIMATIONS=full brings it back.
+            self.animation_level = "none"
         self.ports_file = ports_file  # --ports-file: {server: url} once the servers are up, as serve writes it
         self.settings = settings
         self.hub = hub or Hub(settings, SERVERS)
@@ -138,6 +145,8 @@ class MockPanel(App):
         self._pending: deque = deque(maxlen=MAX_PENDING)
         self._stopped = False
         self._unsubscribe = None
+        self._held_back = False  # the last tick was skipped for a flood
+        self._drawn_on_switch: str | None = None  # the pane action_show has just drawn (its TabActivated is to come)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -219,6 +228,10 @@ class MockPanel(App):
         """Apply the bus items gathered since the last tick: one repaint per tick, never one per request."""
         if not self._pending:
             return
+        if len(self._pending) >= FLOOD_ITEMS and not self._held_back:
+            self._held_back = True
+            return
+        self._held_back = False
         batch = list(self._pending)
         self._pending.clear()
         for item in batch:
@@ -243,10 +256,16 @@ class MockPanel(App):
 
     @on(TabbedContent.TabActivated)
     def tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane is not None and event.pane.id == self._drawn_on_switch:
+            self._drawn_on_switch = None  # action_show drew it already: a second redraw would re-render every cell
+            return
         self.refresh_all(focus=True)
 
     def action_show(self, key: str) -> None:
-        self.query_one(TabbedContent).active = key
+        tabs = self.query_one(TabbedContent)
+        # The tab's own TabActivated follows only when the tab changes.
+        self._drawn_on_switch = key if tabs.active != key else None
+        tabs.active = key
         self.refresh_all(focus=True)
 
 

@@ -284,3 +284,37 @@ async def test_letters_typed_in_the_filter_are_text_and_escape_returns_to_the_li
         await pilot.press("2", "slash", *"/jkgG?x", "escape")  # j k g G ? x are keys elsewhere; here they are text
         assert app.query_one(RequestsPane).query_one(Input).value == "/jkgG?x"
         assert app.focused is app.query_one(RequestsPane).query_one(DataTable)
+
+
+async def test_the_live_tail_stays_bounded_keeps_the_newest_and_the_row_being_read():
+    # The oldest rows go in one rebuild once TRIM_SLACK more have come (a row at a time cost a flood 25 ms a flush).
+    from mockpanel.screens.requests import MAX_ROWS, TRIM_SLACK
+
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(120, 36)) as pilot, httpx.AsyncClient() as client:
+        url = app.hub.urls()["auth"]
+        await pilot.press("2")
+        pane = app.query_one(RequestsPane)
+        table = pane.query_one(DataTable)
+        sent = 0
+
+        async def send(count: int) -> None:
+            nonlocal sent
+            for _ in range(count):
+                await client.get(f"{url}/health?n={sent}")
+                sent += 1
+            newest = f"/health?n={sent - 1}"
+            await until(pilot, lambda: table.row_count and column(table, 3)[-1] == newest)
+
+        await send(60)
+        await pilot.press("up", "up")  # reading n=57: following stops while it is not the last row
+        assert column(table, 3)[table.cursor_row] == "/health?n=57"
+        while sent < MAX_ROWS + TRIM_SLACK + 40:
+            await send(40)
+            assert table.row_count <= MAX_ROWS + TRIM_SLACK
+            assert len(pane.shown) == table.row_count
+        paths = column(table, 3)
+        assert MAX_ROWS <= len(paths) <= MAX_ROWS + TRIM_SLACK
+        assert paths == [f"/health?n={n}" for n in range(sent - len(paths), sent)]  # the newest, in order, none lost
+        # n=57 was trimmed away with the oldest: the cursor stays where the reader was, not on the newest row
+        assert table.cursor_row < table.row_count - 1

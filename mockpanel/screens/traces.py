@@ -66,6 +66,7 @@ class TracesPane(Pane):
         self.shown_trace: str | None = None
         self._drawn_at = 0.0
         self._pending_redraw = False
+        self._hops_shown: tuple | None = None  # (trace id, hops, spans) the hops table shows
 
     def apply(self, batch: list[Any]) -> None:
         """At most one redraw a second under traffic (a redraw groups the newest requests into traces and fills two
@@ -124,17 +125,22 @@ class TracesPane(Pane):
         which = "traces with an error" if self.errors_only else "traces"
         self.query_one("#traces-summary", Static).update(
             plain(f"{len(found)} {which} (newest first) · Enter opens one · E: {'all traces' if self.errors_only else 'errors only'}")
-            if found else "No traces yet: every request starts one, and calls between the mocks join it.")
+            if found else "No traces yet: every request starts one, and calls between the mocks join it.",
+            layout=False)  # one line (CSS): a layout pass would redraw the whole screen once a second under traffic
         self.show_hops(self.selected_trace())
 
     def show_hops(self, trace_id: str | None) -> None:
         hops_table = self.query_one("#hops-table", DataTable)
+        hops, external = (self.hub.journal.trace(trace_id), self.hub.journal.external.of(trace_id)) if trace_id else ([], [])
+        # A journaled request never changes: the same trace with as many hops and spans draws the same rows (a redraw
+        # of the list, and the highlight it moves, would otherwise re-render every hop cell).
+        shown = (trace_id, len(hops), len(external))
+        if shown == self._hops_shown:
+            return
+        self._hops_shown = shown
         key, row = (cursor_key(hops_table), hops_table.cursor_row) if trace_id == self.shown_trace else (None, 0)
         self.shown_trace = trace_id
         hops_table.clear()
-        if trace_id is None:
-            return
-        hops, external = self.hub.journal.trace(trace_id), self.hub.journal.external.of(trace_id)
         if not hops and not external:
             return
         starts = [h.time for h in hops] + [s.start for s in external]
