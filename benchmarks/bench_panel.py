@@ -22,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mockpanel.app import create_app  # noqa: E402
 from mockpanel.testing import settings_for  # noqa: E402
 
+from loadgen import pin  # noqa: E402
+
 
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -94,6 +96,7 @@ async def main(args) -> None:
                                      str(args.connections), str(args.rate)], stdout=subprocess.DEVNULL)
         else:
             load = subprocess.Popen(["wrk", "-t1", f"-c{args.connections}", f"-d{args.max_seconds}s", url], stdout=subprocess.DEVNULL)
+        pinned = not args.no_pin and pin(load.pid, 1) and pin(0, 0)
         started, before = time.perf_counter(), auth.total
         await asyncio.sleep(5)  # warm-up: the journal (10,000) and the panes' bounds fill
         warm_rss = rss_mib()
@@ -108,7 +111,7 @@ async def main(args) -> None:
         load.wait()
         await pilot.press("q")
 
-    source = f"python at {args.rate:g}/s" if args.rate else "wrk"
+    source = (f"python at {args.rate:g}/s" if args.rate else "wrk") + (", load and panel on a core each" if pinned else ", not pinned to cores")
     print(f"{served:,} requests in {elapsed:.0f} s = {served / elapsed:,.0f} req/s to auth /health while the panel ran ({source}, {args.connections} connections)")
     print(f"{'keys':<8}{'':<26}{'idle':>10}{'under load':>12}")
     for keys in key_sets:
@@ -132,5 +135,7 @@ if __name__ == "__main__":
     parser.add_argument("--keys", default="2157", help="the pane keys pressed in turn (8 for the Traces pane: 2818); "
                         "several sets, comma-separated (2818,2717), are timed in alternating rounds of the same run")
     parser.add_argument("--connections", type=int, default=32, help="wrk's concurrent connections")
+    parser.add_argument("--no-pin", action="store_true", help="let the scheduler place the load and the panel (by default each has a core "
+                        "of its own: taking turns on one core, the scheduler's choices decide the figure)")
     parser.add_argument("--max-seconds", type=int, default=900, help="stop the load after this long even if --requests is not reached")
     asyncio.run(main(parser.parse_args()))

@@ -239,23 +239,10 @@ def versions_and_notifications(url: str, target: str, keys: int, n: int) -> dict
             "plain PUT 1 KiB (ops/s)": plain_put, "PUT 1 KiB with a notification rule (ops/s)": notified_put}
 
 
-CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-
-
-def pin(pid: int, cpu: int) -> bool:
-    """Keep a process on one core (Linux): the client on one, the server under test on the other, so the two do not
-    take turns on a core and the scheduler's choices do not decide the share. False where it cannot be done."""
-    try:
-        if len(CPUS) < 2:
-            return False
-        os.sched_setaffinity(pid, {CPUS[cpu]})
-        return True
-    except (AttributeError, OSError):
-        return False
-
-
 def ceiling_part(quick: bool) -> None:
     n, keys, rounds = (200, 2000, 2) if quick else (600, 10_000, 5)
+    from loadgen import pin
+
     proc, url = start_mockpanel()
     pinned = pin(proc.pid, 1) and pin(0, 0)
     shares: dict[str, list[float]] = {}

@@ -14,6 +14,22 @@ import time
 from urllib.parse import urlsplit
 
 
+CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def pin(pid: int, cpu: int) -> bool:
+    """Keep a process (0: this one) on one core (Linux): the load or client on one, the process under test on the
+    other, so the two do not take turns on a core and the scheduler's choices do not decide the figure. False where
+    it cannot be done."""
+    try:
+        if len(CPUS) < 2:
+            return False
+        os.sched_setaffinity(pid, {CPUS[cpu]})
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
 def _wrk(url: str, seconds: float, connections: int, method: str, body: bytes | None, headers: dict[str, str]) -> float:
     script = None
     args = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]

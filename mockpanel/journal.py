@@ -29,8 +29,8 @@ class RequestEntry(NamedTuple):
     duration_ms: float
     request_size: int
     response_size: int
-    raw_request_headers: list  # [(name, value), ...] as bytes, as the ASGI server gave them
-    raw_response_headers: list
+    raw_request_headers: tuple  # ((name, value), ...) as bytes, as the ASGI server gave them
+    raw_response_headers: tuple
     request_preview: bytes
     response_preview: bytes
     fault: str | None = None

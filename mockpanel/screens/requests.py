@@ -16,15 +16,19 @@ from .. import export
 from ..display import escape_controls, plain
 from ..filters import FilterError, compile_filter
 from ..journal import RequestEntry
-from .base import Pane, cursor_key, cut, restore_cursor, size_text, status_cell
+from .base import LiveTable, Pane, cursor_key, cut, restore_cursor, size_text, status_cell
 from .dialogs import ConfirmDialog, PromptDialog, TextDialog
 
 MAX_ROWS = 500
 # The oldest rows go in one rebuild once this many more have come: DataTable.remove_row renumbers every row and asks
 # for a layout pass, so trimming a row at a time cost a flood's flushes 25 ms each, four times a second.
-TRIM_SLACK = 250
+TRIM_SLACK = 500
 FIRST_ROWS = 40  # drawn when the pane is shown (a screenful); the live tail then grows it to MAX_ROWS (+ TRIM_SLACK)
 LIVE_ROWS_PER_FLUSH = 40  # under a flood, a flush shows the newest few (DataTable rows are slow to add); the journal keeps all
+# From this many requests in one batch the tail moves once a second (k9s redraws every two): each move redraws every
+# row on screen, tens of milliseconds of the loop the servers and the keys share, and nobody reads 400 rows a second.
+FLOOD_ROWS = 100
+FLOOD_REDRAW_SECONDS = 1.0
 SPLIT_WIDTH = 160  # from this many columns the detail shows beside the list
 # Fixed columns (time, server, method, status, ms, fault) always show; the path takes what is left.
 COLUMNS = (("time", 12), ("server", 8), ("method", 6), ("path", 0), ("status", 6), ("ms", 7), ("fault", 10))
@@ -104,13 +108,16 @@ class RequestsPane(Pane):
         self.matching = 0  # journal entries the filter accepts (shown: up to MAX_ROWS of them)
         self.newest_shown: float | None = None  # arrival time of the latest-arriving row listed
         self._path_width = 0
+        self._held: list[RequestEntry] = []  # arrived under a flood, to be listed at the next move of the tail
+        self._added_at = 0.0
+        self._add_pending = False
 
     def compose(self):
         yield Input(placeholder="filter: server:s3 method:PUT|POST status:5xx !status:404 ms>100 /path   (/ to focus, Enter back)",
                     id="requests-filter")
         yield Static("", id="requests-status")
         with Horizontal(id="requests-body"):
-            yield DataTable(id="requests-table", cursor_type="row", zebra_stripes=True)
+            yield LiveTable(id="requests-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="requests-detail-scroll"):
                 yield Static("", id="requests-detail")
 
@@ -182,6 +189,7 @@ class RequestsPane(Pane):
         self._columns(table)
         self.shown.clear()
         self.newest_shown = None
+        self._held = []  # drawn from the journal below
         entries = self.hub.journal.query(keep=self.keep, limit=FIRST_ROWS)
         self.matching = sum(1 for e in self.hub.journal.entries() if self.keep(e)) if self.query_text else len(self.hub.journal)
         self._add(entries)
@@ -206,9 +214,21 @@ class RequestsPane(Pane):
             return
         fresh = [item for item in arrived if self.keep(item)]
         self.matching += len(fresh)
-        if fresh:
-            self._add(fresh[-LIVE_ROWS_PER_FLUSH:])
+        self._held = (self._held + fresh)[-LIVE_ROWS_PER_FLUSH:]
+        wait = FLOOD_REDRAW_SECONDS - (time.monotonic() - self._added_at) if len(arrived) >= FLOOD_ROWS else 0.0
+        if wait <= 0:
+            self._add_held()
+        elif not self._add_pending:
+            self._add_pending = True
+            self.set_timer(wait, self._add_held)
         self._status()
+
+    def _add_held(self) -> None:
+        self._add_pending = False
+        held, self._held = self._held, []
+        if held and self.is_attached:
+            self._added_at = time.monotonic()
+            self._add(held)
 
     def _status(self) -> None:
         status = self.query_one("#requests-status", Static)
