@@ -318,3 +318,18 @@ async def test_the_live_tail_stays_bounded_keeps_the_newest_and_the_row_being_re
         assert paths == [f"/health?n={n}" for n in range(sent - len(paths), sent)]  # the newest, in order, none lost
         # n=57 was trimmed away with the oldest: the cursor stays where the reader was, not on the newest row
         assert table.cursor_row < table.row_count - 1
+
+
+async def test_after_a_flood_the_tail_still_ends_with_the_last_request():
+    # Under a flood (100+ requests a batch) the tail moves once a second; what arrived last must still be listed when
+    # the traffic stops, with no request after it to carry it in.
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(120, 36)) as pilot, httpx.AsyncClient(limits=httpx.Limits(max_connections=50)) as client:
+        url = app.hub.urls()["auth"]
+        await pilot.press("2")
+        table = app.query_one(RequestsPane).query_one(DataTable)
+        for burst in range(3):
+            await asyncio.gather(*(client.get(f"{url}/health?burst={burst}&n={n}") for n in range(150)))
+            await until(pilot, lambda: table.row_count and column(table, 3)[-1].startswith(f"/health?burst={burst}&"))
+        assert len(set(column(table, 3))) == table.row_count  # no row listed twice
+        assert table.cursor_row == table.row_count - 1  # still following
