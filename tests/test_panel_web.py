@@ -83,6 +83,10 @@ def test_the_panel_in_chromium_switches_panes_and_shows_a_request(browser, tmp_p
         before = len(received)
         assert httpx.get(f"{auth}/health").status_code == 200
         wait_until(lambda: "/health" in "".join(received[before:]), "the request in the Requests pane", page)
+        before = len(received)
+        page.keyboard.press("8")  # the Traces pane in the web view: the request is a trace of one hop
+        wait_until(lambda: all(w in "".join(received[before:]) for w in ("Save as test", "1 trace ", "auth GET /health")),
+                   "the request's trace in the Traces pane", page)
         page.screenshot(path=str(tmp_path / "web-panel.png"))
 
         # One tab at a time: the panel owns the servers' ports.

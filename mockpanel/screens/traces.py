@@ -122,7 +122,8 @@ class TracesPane(Pane):
                           str(t["requests"] + t["spans"]), str(t["errors"]) if t["errors"] else "", plain(cut(", ".join(t["faults"]), 20)),
                           key=t["trace_id"])
         restore_cursor(table, key, row)
-        which = "traces with an error" if self.errors_only else "traces"
+        noun = "trace" if len(found) == 1 else "traces"
+        which = f"{noun} with an error" if self.errors_only else noun
         self.query_one("#traces-summary", Static).update(
             plain(f"{len(found)} {which} (newest first) · Enter opens one · E: {'all traces' if self.errors_only else 'errors only'}")
             if found else "No traces yet: every request starts one, and calls between the mocks join it.",
