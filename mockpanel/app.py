@@ -221,7 +221,7 @@ class MockPanel(App):
             if pane_class.KEY == tabs.active:
                 panes = self.query(pane_class)
                 # `display` is False from the moment a widget's removal begins (Textual marks the whole subtree).
-                return panes.first() if panes and panes.first().display else None
+                return panes.first() if panes and panes.first().drawable else None
         return None
 
     def flush(self) -> None:

@@ -49,6 +49,12 @@ class Pane(Vertical):
     def on_mount(self) -> None:
         self.refresh_view()
 
+    @property
+    def drawable(self) -> bool:
+        """Whether this pane's widgets may be drawn on: not while Textual removes it or shuts the app down (a timer
+        may still tick then, with the pane's tables already gone)."""
+        return self.is_attached and self.display and self.app.is_running
+
     def runner(self, name: str):
         return self.hub.runners.get(name)
 

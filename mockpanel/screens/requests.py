@@ -226,7 +226,7 @@ class RequestsPane(Pane):
     def _add_held(self) -> None:
         self._add_pending = False
         held, self._held = self._held, []
-        if held and self.is_attached:
+        if held and self.drawable:
             self._added_at = time.monotonic()
             self._add(held)
 

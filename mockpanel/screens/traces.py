@@ -82,7 +82,7 @@ class TracesPane(Pane):
 
     def _redraw_later(self) -> None:
         self._pending_redraw = False
-        if self.is_attached and self.app.active_pane() is self:
+        if self.drawable and self.app.active_pane() is self:
             self.refresh_view()
 
     def compose(self):
