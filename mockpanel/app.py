@@ -220,7 +220,7 @@ class MockPanel(App):
         for pane_class in PANES:
             if pane_class.KEY == tabs.active:
                 panes = self.query(pane_class)
-                # `display` is False from the moment a widget's removal begins (Textual marks the whole subtree).
+                # Not drawable from the moment its removal begins (Textual marks the whole subtree at once).
                 return panes.first() if panes and panes.first().drawable else None
         return None
 

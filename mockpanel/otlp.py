@@ -43,19 +43,34 @@ class ExternalSpan:
 
 
 class SpanStore:
-    """The spans services exported to any of the mocks, newest last, MAX_SPANS at most."""
+    """The spans services exported to any of the mocks, newest last, MAX_SPANS at most, found by trace id without a
+    scan (the panel and the trace listing ask for dozens of traces at a time)."""
 
     def __init__(self, maxlen: int = MAX_SPANS) -> None:
-        self.spans: deque[ExternalSpan] = deque(maxlen=maxlen)
+        self.maxlen = maxlen
+        self.spans: deque[ExternalSpan] = deque()
+        self.by_trace: dict[str, list[ExternalSpan]] = {}
 
     def add(self, spans: list[ExternalSpan]) -> None:
-        self.spans.extend(spans)
+        for span in spans:
+            if len(self.spans) >= self.maxlen:
+                oldest = self.spans.popleft()
+                kept = self.by_trace[oldest.trace_id]
+                kept.pop(0)  # the oldest of its trace: lists keep the order spans came in
+                if not kept:
+                    del self.by_trace[oldest.trace_id]
+            self.spans.append(span)
+            self.by_trace.setdefault(span.trace_id, []).append(span)
 
     def of(self, trace_id: str) -> list[ExternalSpan]:
-        return sorted((s for s in self.spans if s.trace_id == trace_id), key=lambda s: s.start)
+        return sorted(self.by_trace.get(trace_id, ()), key=lambda s: s.start)
+
+    def __len__(self) -> int:
+        return len(self.spans)
 
     def clear(self) -> None:
         self.spans.clear()
+        self.by_trace.clear()
 
 
 def _value(any_value: Any) -> Any:

@@ -92,7 +92,9 @@ def generate(entries: Iterable[RequestEntry], *, trace_id: str | None = None, ti
     for number, entry in enumerate(roots, 1):
         lines.append("")
         if not _complete(entry.request_preview, entry.request_size):
-            lines.append(f"    # request #{entry.id} ({entry.method} {entry.path}) left out: the journal kept {len(entry.request_preview):,} of its "
+            # The path as a literal: a decoded path may hold a line break, which would end the comment and put the
+            # rest of the path in the file as code (a page in the browser can send such a request to a mock).
+            lines.append(f"    # request #{entry.id} ({entry.method} {entry.path!r}) left out: the journal kept {len(entry.request_preview):,} of its "
                          f"{entry.request_size:,} body bytes (raise --body-preview-bytes to keep it)")
             continue
         headers = {k.lower(): v for k, v in entry.request_headers if k.lower() in REPLAYED_HEADERS}

@@ -51,7 +51,13 @@ def start(traceparent: bytes | None, tracestate: bytes | None) -> Span:
     if parsed is None:
         ids = os.urandom(24).hex()  # one read of the system's randomness per request: trace id and span id
         return Span(ids[:32], ids[32:], None)
-    return Span(parsed[0], os.urandom(8).hex(), parsed[1], tracestate if tracestate and len(tracestate) <= 512 else None)
+    return Span(parsed[0], os.urandom(8).hex(), parsed[1], tracestate if _passable(tracestate) else None)
+
+
+def _passable(tracestate: bytes | None) -> bool:
+    """A tracestate to pass on: at most 512 bytes of printable ASCII, as the spec writes it. HTTP lets a header carry
+    bytes above 0x7f, which the mocks' own HTTP client cannot send on (a 500 where the call is made)."""
+    return bool(tracestate) and len(tracestate) <= 512 and all(0x20 <= b <= 0x7E for b in tracestate)
 
 
 def headers() -> dict[str, str]:

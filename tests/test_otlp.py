@@ -119,3 +119,21 @@ def test_a_trace_exports_as_otlp_json_that_the_protobuf_definitions_read_and_as_
 
     har = httpx.get(f"{s3}/__mockpanel/traces/{trace_id}", params={"format": "har"}).json()
     assert [e["response"]["status"] for e in har["log"]["entries"]] == [503, 200]
+
+
+def test_the_span_store_keeps_the_newest_and_finds_them_by_trace():
+    from mockpanel.otlp import ExternalSpan, SpanStore
+
+    def span(trace: str, n: int) -> ExternalSpan:
+        return ExternalSpan(trace * 32, f"{n:016x}", None, "orders", f"step {n}", "internal", float(n), n + 0.5, False)
+
+    store = SpanStore(maxlen=3)
+    store.add([span("a", 1), span("b", 2), span("a", 3)])
+    store.add([span("b", 4), span("a", 5)])  # 1 and 2 go, the oldest
+    assert len(store) == 3
+    assert [s.name for s in store.of("a" * 32)] == ["step 3", "step 5"]
+    assert [s.name for s in store.of("b" * 32)] == ["step 4"]
+    store.add([span("c", 6), span("c", 7)])
+    assert store.of("b" * 32) == [] and "b" * 32 not in store.by_trace  # nothing left of b: its index entry goes too
+    store.clear()
+    assert len(store) == 0 and store.of("c" * 32) == []

@@ -92,6 +92,18 @@ def test_one_upload_is_one_trace_across_every_service(mocks):
     assert [t["requests"] for t in listed if t["trace_id"] == TRACE] == [len(hops)]
 
 
+def test_a_tracestate_the_mocks_cannot_send_on_is_dropped_not_a_500(mocks):
+    # HTTP allows bytes above 0x7f in a header; the client app's call to the image API could not carry them on.
+    client = mocks.url("client")
+    for tracestate in (b"vendor=caf\xe9", b"vendor=1"):
+        answer = httpx.post(f"{client}/api/upload", files={"file": ("a.png", png(), "image/png")}, data={"user_id": "tracer"},
+                            headers={"traceparent": f"00-{TRACE}-{PARENT}-01", "tracestate": tracestate})
+        assert answer.status_code == 202, answer.text
+        assert wait_for_job(client, answer.json()["job_id"])["status"] == "completed"
+    hops = mocks.trace(TRACE)
+    assert {hop.server for hop in hops} == {"client", "imageapi", "s3", "webhooks"} and len(hops) == 14
+
+
 def test_a_fault_in_s3_shows_on_its_hop_and_marks_the_trace_failed(mocks):
     client = mocks.url("client")
     with mocks.faults("s3", fail_next=1, fail_next_code=503):

@@ -3,6 +3,7 @@ fails there when a scenario injects a fault into one hop (S3); a server's filter
 
 from __future__ import annotations
 
+import ast
 import io
 import subprocess
 import sys
@@ -68,3 +69,17 @@ def test_a_servers_journal_becomes_a_test_with_masked_bodies(mocks, tmp_path):
     result = run_pytest(path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert s3  # the module's mocks run S3 too; this journal touched only the receiver
+
+
+def test_a_recorded_path_cannot_write_code_into_the_generated_file(mocks):
+    # The server decodes %0A in a path to a line break: in the comment naming a request left out (body cut by the
+    # journal) it would end the comment and make the rest of the path a statement of the file someone then runs.
+    webhooks = mocks.url("webhooks")
+    path = "/webhooks/x%0Aimport%20os%0Aos.system(%22touch%20pwned%22)%0A%23"
+    answer = httpx.post(webhooks + path, content=b"x" * 5000, headers={"content-type": "application/octet-stream"})
+    assert answer.status_code < 500
+    source = httpx.get(f"{webhooks}/__mockpanel/requests", params={"format": "pytest", "path": "/webhooks/x"}).text
+    assert "left out" in source
+    tree = ast.parse(source)
+    assert not [node for node in ast.walk(tree) if isinstance(node, ast.Import) and node.names[0].name == "os"], source
+    assert "os.system" not in "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
