@@ -6,12 +6,14 @@ import contextlib
 
 import os
 import queue
+import shutil
 import threading
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -89,23 +91,52 @@ async def until(pilot, condition, limit: float = 10) -> None:
     assert condition()
 
 
-def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+class Terminal:
+    """A real terminal for one test: a tmux session on a tmux server of its own (its own socket, `-S`).
 
+    One shared server is a race: killing a test's last session makes that server exit, and the next test's
+    `new-session` can reach it while it is exiting ("server exited unexpectedly", exit status 1)."""
 
-def screen(session: str) -> str:
-    return tmux("capture-pane", "-p", "-t", session)
+    def __init__(self, name: str, width: int, height: int) -> None:
+        self.session = f"mockpanel-{name}-{uuid.uuid4().hex[:8]}"
+        self.size = (width, height)
+        self._dir = tempfile.mkdtemp(prefix="mockpanel-tmux-")
+        self.socket = os.path.join(self._dir, "socket")
 
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True)
+        if done.returncode:
+            raise AssertionError(f"tmux {' '.join(args)} exited with {done.returncode}: {done.stderr.strip()}")
+        return done.stdout
 
-def wait_for_screen(session: str, predicate, what: str, limit: float = 30) -> str:
-    """The tmux pane's text once `predicate` holds for it (bounded; polls the screen, as a person would look)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        text = screen(session)
-        if predicate(text):
-            return text
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not show; the screen was:\n{screen(session)}")
+    def __enter__(self) -> "Terminal":
+        width, height = self.size
+        self("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height), "bash", "--norc", "--noprofile")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def send(self, *keys: str) -> None:
+        self("send-keys", "-t", self.session, *keys)
+
+    def type(self, text: str) -> None:
+        """`text` as typed, each character literally (no key names)."""
+        self("send-keys", "-t", self.session, "-l", text)
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", self.session)
+
+    def wait_for(self, predicate, what: str, limit: float = 30) -> str:
+        """The pane's text once `predicate` holds for it (bounded; polls the screen, as a person would look)."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            text = self.screen()
+            if predicate(text):
+                return text
+            time.sleep(0.2)
+        raise AssertionError(f"{what} did not show; the screen was:\n{self.screen()}")
 
 
 def port_is_closed(port: int, host: str = "127.0.0.1") -> bool:

@@ -8,15 +8,13 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import ROOT, port_is_closed, tmux, wait_for_screen
+from conftest import ROOT, Terminal, port_is_closed
 
 DEFAULT_PORTS = {"auth": 8000, "s3": 9000, "webhooks": 4000, "client": 3000, "imageapi": 8002}
 
@@ -48,13 +46,11 @@ def test_make_run_then_an_upload_from_the_page_completes(browser, tmp_path):
     busy = [f"{name} {port}" for name, port in DEFAULT_PORTS.items() if not free(port)]
     if busy:
         pytest.skip(f"the first run uses the default ports; in use here: {', '.join(busy)}")
-    session = f"mockpanel-first-{uuid.uuid4().hex[:8]}"
-    tmux("new-session", "-d", "-s", session, "-x", "140", "-y", "40", "bash", "--norc", "--noprofile")
-    try:
-        tmux("send-keys", "-t", session, f"PS1='READY$ '; cd {tmp_path}; clear", "Enter")
-        wait_for_screen(session, lambda s: "READY$" in s, "the shell prompt")
-        tmux("send-keys", "-t", session, first_run_command(), "Enter")
-        wait_for_screen(session, lambda s: re.search(r"imageapi\s+http://127\.0\.0\.1:8002\s+running", s), "the reference image API running", 90)
+    with Terminal("first", 140, 40) as term:
+        term.send(f"PS1='READY$ '; cd {tmp_path}; clear", "Enter")
+        term.wait_for(lambda s: "READY$" in s, "the shell prompt")
+        term.send(first_run_command(), "Enter")
+        term.wait_for(lambda s: re.search(r"imageapi\s+http://127\.0\.0\.1:8002\s+running", s), "the reference image API running", 90)
 
         photo = tmp_path / "first.png"
         buffer = io.BytesIO()
@@ -69,8 +65,6 @@ def test_make_run_then_an_upload_from_the_page_completes(browser, tmp_path):
         page.wait_for_function("[...document.querySelectorAll('#variants img')].every(i => i.complete && i.naturalWidth > 0)")
         page.screenshot(path=str(tmp_path / "first-run.png"))
 
-        tmux("send-keys", "-t", session, "q")
-        wait_for_screen(session, lambda s: s.rstrip().endswith("READY$"), "the shell again", 60)
+        term.send("q")
+        term.wait_for(lambda s: s.rstrip().endswith("READY$"), "the shell again", 60)
         assert all(port_is_closed(p) for p in DEFAULT_PORTS.values())
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -101,34 +101,28 @@ def test_a_4_mb_webhook_shown_by_the_real_panel_in_tmux_holds_nothing(tmp_path):
     """The report's case in a real terminal: two 4 MB webhooks shown in the Webhooks pane, auth answering /health
     between every key; the loop every server shares was never held (the watchdog's figure, from the control API)."""
     import re
-    import subprocess
     import sys
-    import uuid
     from pathlib import Path
 
-    from conftest import tmux, wait_for_screen
+    from conftest import Terminal
 
-    session = f"mockpanel-big-{uuid.uuid4().hex[:8]}"
     mockpanel = Path(sys.executable).parent / "mockpanel"
-    tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "40", "bash", "--norc", "--noprofile")
-    try:
-        tmux("send-keys", "-t", session, f"cd {tmp_path} && {mockpanel} --only auth,webhooks --auth-port 0 --webhooks-port 0", "Enter")
-        text = wait_for_screen(session, lambda s: len(re.findall(r"(auth|webhooks)\s+http://127\.0\.0\.1:\d+\s+running", s)) == 2, "the Servers pane")
+    with Terminal("big", 160, 40) as term:
+        term.send(f"cd {tmp_path} && {mockpanel} --only auth,webhooks --auth-port 0 --webhooks-port 0", "Enter")
+        text = term.wait_for(lambda s: len(re.findall(r"(auth|webhooks)\s+http://127\.0\.0\.1:\d+\s+running", s)) == 2, "the Servers pane")
         base = {name: f"http://127.0.0.1:{port}" for name, port in re.findall(r"(auth|webhooks)\s+http://127\.0\.0\.1:(\d+)", text)}
         big = json.dumps({"event_type": "bulk.export", "items": [{"id": i, "sku": f"SKU-{i:06d}", "qty": i % 7} for i in range(110_000)]})
         assert len(big) > 4_000_000
         with httpx.Client(timeout=30) as client:
             for n in range(2):
                 assert client.post(f"{base['webhooks']}/webhooks/bulk-{n}", content=big.encode()).status_code == 200
-            tmux("send-keys", "-t", session, "5")
-            wait_for_screen(session, lambda s: "bulk-0" in s and "bulk-1" in s, "both webhooks listed")
+            term.send("5")
+            term.wait_for(lambda s: "bulk-0" in s and "bulk-1" in s, "both webhooks listed")
             for key, shown in (("Down", "bulk-0"), ("Up", "bulk-1"), ("Down", "bulk-0"), ("Up", "bulk-1")):
-                tmux("send-keys", "-t", session, key)
+                term.send(key)
                 assert client.get(f"{base['auth']}/health").status_code == 200
-                wait_for_screen(session, lambda s: f"bulk.export from {shown} " in s, f"the detail of {shown}")
+                term.wait_for(lambda s: f"bulk.export from {shown} " in s, f"the detail of {shown}")
             assert client.get(f"{base['auth']}/health").status_code == 200
             loop = client.get(f"{base['auth']}/__mockpanel/stats").json()["loop"]
         assert loop["worst_stall_ms"] < 1000, loop
-        tmux("send-keys", "-t", session, "q")
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        term.send("q")
