@@ -286,6 +286,30 @@ async def test_letters_typed_in_the_filter_are_text_and_escape_returns_to_the_li
         assert app.focused is app.query_one(RequestsPane).query_one(DataTable)
 
 
+async def test_editing_keys_typed_in_one_burst_apply_in_the_order_typed():
+    """Textual runs an Input's bound keys (ctrl+u, backspace, arrows) only after the key has bubbled through every
+    parent's queue, so a character typed right behind one could land first: ctrl+u then wiped the new text (seen
+    in tmux, with the loop busy). In the panel's inputs every key applies in the order it was typed."""
+    from textual.widgets import Input
+
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2", "slash", *"status:abc")
+        field = app.query_one(RequestsPane).query_one(Input)
+        assert field.value == "status:abc"
+        burst = [("ctrl+u", None)] + [(k, k) for k in "!server:nopx"] + [("backspace", None), ("e", "e"), ("home", None), ("x", "x")]
+        for key, char in burst:  # as a terminal delivers keys typed fast: no wait between them
+            app.post_message(events.Key(key, char))
+        await until(pilot, lambda: field.value.endswith("nope"))
+        assert field.value == "x!server:nope"
+
+        await pilot.press("escape", "7", "e")  # a prompt: the error rate of auth, in %
+        for key, char in [("ctrl+a", None), ("ctrl+k", None), ("1", "1"), ("0", "0"), ("backspace", None), ("5", "5"), ("enter", None)]:
+            app.post_message(events.Key(key, char))
+        await until(pilot, lambda: app.hub["auth"].ctx.faults.policy.error_rate > 0)
+        assert app.hub["auth"].ctx.faults.policy.error_rate == 0.15
+
+
 async def test_the_live_tail_stays_bounded_keeps_the_newest_and_the_row_being_read():
     # The oldest rows go in one rebuild once TRIM_SLACK more have come (a row at a time cost a flood 25 ms a flush).
     from mockpanel.screens.requests import MAX_ROWS, TRIM_SLACK

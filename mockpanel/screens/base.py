@@ -6,8 +6,9 @@ from typing import Any
 
 from rich.text import Text
 
+from textual import events
 from textual.containers import Vertical
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from ..hub import Hub
 from ..journal import DomainEvent
@@ -30,6 +31,25 @@ class LiveTable(DataTable):
             cache = getattr(self, name, None)
             if cache is not None and hasattr(cache, "maxsize"):
                 cache.maxsize = size
+
+
+class OrderedInput(Input):
+    """An Input whose editing keys apply in the order they were typed.
+
+    Textual inserts a typed character at once, but runs a bound key (ctrl+u, backspace, the arrows, home) only once
+    the key has bubbled through every parent's message queue up to the app (textual#6605). When keys come in a
+    burst (fast typing, or the loop busy serving requests) a character typed after ctrl+u could be inserted first
+    and then wiped with the rest. Here the Input's own bindings run as their key arrives: what the app would run a
+    moment later, in order (priority bindings were checked before the key reached the Input)."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if not event.is_printable:
+            for binding in self._bindings.key_to_bindings.get(event.key, ()):
+                if not binding.priority and await self.app.run_action(binding.action, self):
+                    event.stop()
+                    event.prevent_default()
+                    return
+        await super()._on_key(event)
 
 
 class Pane(Vertical):

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, TextArea
 
 from ..display import escape_controls, plain
+from .base import OrderedInput
 
 
 class TextDialog(ModalScreen[None]):
@@ -65,7 +66,7 @@ class PromptDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.question)
-            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield OrderedInput(self.value, placeholder=self.placeholder, id="prompt-input")
             yield Label("", id="prompt-error")
             yield Label(self.hint, classes="hint")
 

@@ -16,7 +16,7 @@ from .. import export
 from ..display import escape_controls, plain
 from ..filters import FilterError, compile_filter
 from ..journal import RequestEntry
-from .base import LiveTable, Pane, cursor_key, cut, restore_cursor, size_text, status_cell
+from .base import LiveTable, OrderedInput, Pane, cursor_key, cut, restore_cursor, size_text, status_cell
 from .dialogs import ConfirmDialog, PromptDialog, TextDialog
 
 MAX_ROWS = 500
@@ -113,7 +113,7 @@ class RequestsPane(Pane):
         self._add_pending = False
 
     def compose(self):
-        yield Input(placeholder="filter: server:s3 method:PUT|POST status:5xx !status:404 ms>100 /path   (/ to focus, Enter back)",
+        yield OrderedInput(placeholder="filter: server:s3 method:PUT|POST status:5xx !status:404 ms>100 /path   (/ to focus, Enter back)",
                     id="requests-filter")
         yield Static("", id="requests-status")
         with Horizontal(id="requests-body"):
