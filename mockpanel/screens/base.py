@@ -34,22 +34,29 @@ class LiveTable(DataTable):
 
 
 class OrderedInput(Input):
-    """An Input whose editing keys apply in the order they were typed.
+    """An Input whose keys apply in the order they were typed.
 
-    Textual inserts a typed character at once, but runs a bound key (ctrl+u, backspace, the arrows, home) only once
-    the key has bubbled through every parent's message queue up to the app (textual#6605). When keys come in a
-    burst (fast typing, or the loop busy serving requests) a character typed after ctrl+u could be inserted first
-    and then wiped with the rest. Here the Input's own bindings run as their key arrives: what the app would run a
-    moment later, in order (priority bindings were checked before the key reached the Input)."""
+    Textual inserts a typed character at once, but runs a bound key (ctrl+u, backspace, the arrows, home, Enter)
+    only once the key has bubbled through every parent's message queue up to the app (textual#6605), and it sends
+    each key to what had focus when the app took it from the terminal. With keys in a burst (typed fast, or the
+    loop busy serving requests) a character typed right behind ctrl+u was inserted first and then wiped with the
+    rest, and a key typed behind the Enter that leaves the input still landed in it. Here the Input's own bindings
+    run as their key arrives (what the app would run a moment later; priority bindings were checked before the key
+    reached the Input), and a key that arrives once focus has moved on goes where focus is now."""
 
-    async def _on_key(self, event: events.Key) -> None:
-        if not event.is_printable:
-            for binding in self._bindings.key_to_bindings.get(event.key, ()):
-                if not binding.priority and await self.app.run_action(binding.action, self):
-                    event.stop()
-                    event.prevent_default()
-                    return
-        await super()._on_key(event)
+    async def _on_key(self, event: events.Key) -> None:  # Textual calls each class's handler: this one first
+        if self.app.focused is not self:
+            event.stop()
+            event.prevent_default()
+            (self.app.focused or self.app.screen)._forward_event(events.Key(event.key, event.character))
+            return
+        if event.is_printable:
+            return  # Input's own handler inserts it
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            if not binding.priority and await self.app.run_action(binding.action, self):
+                event.stop()
+                event.prevent_default()
+                return
 
 
 class Pane(Vertical):

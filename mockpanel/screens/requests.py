@@ -8,6 +8,7 @@ import time
 
 from rich.text import Text
 from textual import on
+from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Input, Static
@@ -84,12 +85,27 @@ def describe(entry: RequestEntry) -> str:
     return escape_controls("\n".join(lines), lines=True)
 
 
+class FilterInput(OrderedInput):
+    """The filter: Enter (the filter stays) and Esc give the keys back to the list at once."""
+
+    BINDINGS = [Binding("escape", "to_list", show=False)]
+
+    async def action_submit(self) -> None:
+        await super().action_submit()
+        self.action_to_list()
+
+    def action_to_list(self) -> None:
+        self.query_ancestor(RequestsPane).to_list()
+
+
 class RequestsPane(Pane):
     TITLE = "Requests"
     KEY = "requests"
     BINDINGS = [
         Binding("enter", "detail", "Detail", tooltip="The highlighted request: headers and bodies"),
-        Binding("slash", "focus_filter", "Filter", tooltip="server:s3 method:PUT|POST status:5xx !status:404 ms>100 /path"),
+        # Priority: run as the key arrives, so the text typed right behind the slash lands in the filter, not on the
+        # list's keys (a key's own binding runs only after it bubbles up; the keys behind it go where focus is).
+        Binding("slash", "focus_filter", "Filter", priority=True, tooltip="server:s3 method:PUT|POST status:5xx !status:404 ms>100 /path"),
         Binding("f", "toggle_follow", "Follow", tooltip="Keep the newest request in view (while the last row is highlighted)"),
         Binding("c", "copy_curl", "Copy as curl", tooltip="A curl command that sends the highlighted request again"),
         Binding("b", "copy_body", "Copy body", show=False, tooltip="The highlighted request's body (as the journal kept it)"),
@@ -113,8 +129,8 @@ class RequestsPane(Pane):
         self._add_pending = False
 
     def compose(self):
-        yield OrderedInput(placeholder="filter: server:s3 method:PUT|POST status:5xx !status:404 ms>100 /path   (/ to focus, Enter back)",
-                    id="requests-filter")
+        yield FilterInput(placeholder="filter: server:s3 method:PUT|POST status:5xx !status:404 ms>100 /path   (/ to focus, Enter back)",
+                          id="requests-filter")
         yield Static("", id="requests-status")
         with Horizontal(id="requests-body"):
             yield LiveTable(id="requests-table", cursor_type="row", zebra_stripes=True)
@@ -262,16 +278,16 @@ class RequestsPane(Pane):
         self.query_text, self.keep = text, keep
         self.refresh_view()
 
-    @on(Input.Submitted, "#requests-filter")
-    def filter_done(self) -> None:
-        self.query_one(DataTable).focus()
-
-    def key_escape(self) -> None:
-        if self.query_one(Input).has_focus:
-            self.query_one(DataTable).focus()
+    def to_list(self) -> None:
+        """The keys go back to the list now (Widget.focus would wait for the next idle: the key typed next must
+        reach the list)."""
+        self.screen.set_focus(self.query_one(DataTable))
 
     def action_focus_filter(self) -> None:
-        self.query_one(Input).focus()
+        field = self.query_one(FilterInput)
+        if field.has_focus:
+            raise SkipAction()  # a slash typed in the filter is text
+        self.screen.set_focus(field)
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
