@@ -21,16 +21,21 @@ def column(table: DataTable, index: int) -> list[str]:
     return [str(table.get_row_at(i)[index]) for i in range(table.row_count)]
 
 
+async def requests_listed(app, pilot, count: int) -> None:
+    """`count` requests to auth (GET /health?n=0, 1, …), listed in the Requests pane, shown."""
+    url = app.hub.urls()["auth"]
+    async with httpx.AsyncClient() as client:
+        for i in range(count):
+            await client.get(f"{url}/health?n={i}")
+    await pilot.press("2")
+    table = app.query_one(RequestsPane).query_one(DataTable)
+    await until(pilot, lambda: table.row_count == count)
+
+
 async def test_enter_and_the_palette_open_the_highlighted_request_not_the_newest():
     app = create_app(settings_for(["auth"]))
     async with app.run_test(size=(120, 36)) as pilot:
-        url = app.hub.urls()["auth"]
-        async with httpx.AsyncClient() as client:
-            for i in range(5):
-                await client.get(f"{url}/health?n={i}")
-        await pilot.press("2")
-        table = app.query_one(RequestsPane).query_one(DataTable)
-        await until(pilot, lambda: table.row_count == 5)
+        await requests_listed(app, pilot, 5)
         for follow in (True, False):
             if not follow:
                 await pilot.press("f")
@@ -299,13 +304,7 @@ async def test_keys_typed_in_one_burst_apply_in_the_order_typed():
 
     app = create_app(settings_for(["auth"]))
     async with app.run_test(size=(120, 36)) as pilot:
-        url = app.hub.urls()["auth"]
-        async with httpx.AsyncClient() as client:
-            for i in range(3):
-                await client.get(f"{url}/health?n={i}")
-        await pilot.press("2")
-        table = app.query_one(RequestsPane).query_one(DataTable)
-        await until(pilot, lambda: table.row_count == 3)
+        await requests_listed(app, pilot, 3)
         field = app.query_one(RequestsPane).query_one(Input)
         burst("slash", *"status:abc")  # s, t, a, ... are keys of the list too
         await until(pilot, lambda: field.value == "status:abc")
