@@ -49,18 +49,18 @@ class SpanStore:
     def __init__(self, maxlen: int = MAX_SPANS) -> None:
         self.maxlen = maxlen
         self.spans: deque[ExternalSpan] = deque()
-        self.by_trace: dict[str, list[ExternalSpan]] = {}
+        self.by_trace: dict[str, deque[ExternalSpan]] = {}
 
     def add(self, spans: list[ExternalSpan]) -> None:
         for span in spans:
             if len(self.spans) >= self.maxlen:
                 oldest = self.spans.popleft()
                 kept = self.by_trace[oldest.trace_id]
-                kept.pop(0)  # the oldest of its trace: lists keep the order spans came in
+                kept.popleft()  # the oldest of its trace: each keeps the order its spans came in
                 if not kept:
                     del self.by_trace[oldest.trace_id]
             self.spans.append(span)
-            self.by_trace.setdefault(span.trace_id, []).append(span)
+            self.by_trace.setdefault(span.trace_id, deque()).append(span)
 
     def of(self, trace_id: str) -> list[ExternalSpan]:
         return sorted(self.by_trace.get(trace_id, ()), key=lambda s: s.start)
