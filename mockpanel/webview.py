@@ -3,7 +3,8 @@
 textual-serve runs the command once per browser websocket and checks neither Host nor Origin. A page the user has open
 elsewhere could then open the websocket (cross-site websocket hijacking: browsers do not apply the same-origin policy to
 websockets) or reach it by DNS rebinding, and drive the panel: reset the mocks, read tokens. So this wrapper answers only
-loopback and this machine's names (the mocks' Host allow-list), opens the websocket only for a page of its own origin,
+loopback and this machine's names (the mocks' Host allow-list), opens the websocket only for a page of its own exact
+origin (http, a loopback name, this port: the Origin must be the request's own Host),
 and runs one panel at a time: the panel owns the mocks' ports, so a second tab is told where the first one is instead of
 starting servers that cannot bind.
 """
@@ -25,6 +26,7 @@ from .guard import HostGuard
 PARENT_VARIABLE = "MOCKPANEL_WEB_PARENT"  # the panel a browser drives quits when this process is no longer its parent
 DEFAULT_WEB_PORT = 8080
 WEB_HOST = "127.0.0.1"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # the names a page of this server's own is opened at
 BUSY_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>mockpanel</title></head>
 <body style="background:#0c181f;color:#e0e0e0;font-family:monospace;padding:2em">
 <h1>mockpanel is open in another tab</h1>
@@ -59,13 +61,16 @@ class WebPanel(Server):
         self.sessions: set[asyncio.Task] = set()  # the websocket handlers, each running a panel
         self.url = ""
 
-    def same_origin(self, origin: str | None) -> bool:
-        """A page of this server: http, a loopback or machine name the Host guard allows, and this server's port."""
-        if not origin or not origin.startswith("http://"):
+    def same_origin(self, origin: str | None, host: str | None) -> bool:
+        """A page of this server: its Origin is exactly this request's own http://Host, and that Host is a loopback name
+        with this server's port. An IP literal is not enough: a page served from http://<any address>:<this port> is
+        another site (and, on this machine, 127.0.0.2 is another address that reaches the same loopback)."""
+        if not origin or not host:
             return False
-        authority = origin[len("http://"):]
-        host, _, port = authority.rpartition(":")
-        return port == str(self.port) and bool(host) and self.hosts.allows(host.encode("latin-1"))
+        if origin.lower() != f"http://{host}".lower():
+            return False
+        name, _, port = host.lower().rpartition(":")
+        return port == str(self.port) and name in LOOPBACK_NAMES
 
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
@@ -75,7 +80,7 @@ class WebPanel(Server):
             host = request.headers.get("Host")
             if not self.hosts.allows(host.encode("latin-1") if host is not None else None):
                 return web.Response(status=403, text=f"mockpanel: Host {host[:100]!r} is not allowed (DNS rebinding guard)\n")
-            if request.path == "/ws" and not self.same_origin(request.headers.get("Origin")):
+            if request.path == "/ws" and not self.same_origin(request.headers.get("Origin"), host):
                 origin = request.headers.get("Origin", "(none)")
                 return web.Response(status=403, text=f"mockpanel: the panel's websocket opens only from its own page, not from {origin[:100]}\n")
             return await handler(request)

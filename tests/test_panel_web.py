@@ -123,10 +123,36 @@ def test_other_hosts_and_other_pages_cannot_reach_the_panel(tmp_path):
         rebinding = client.get("/", headers={"Host": f"attacker.example:{port}"})
         assert rebinding.status_code == 403 and "DNS rebinding" in rebinding.text
         assert client.get("/ws", headers={**WS_HEADERS, "Host": f"attacker.example:{port}", "Origin": f"http://attacker.example:{port}"}).status_code == 403
-        for origin in ("http://attacker.example", f"http://localhost:{int(port) + 1}", "null", f"https://127.0.0.1:{port}"):
+        for origin in ("http://attacker.example", f"http://localhost:{int(port) + 1}", "null", f"https://127.0.0.1:{port}",
+                       f"http://127.0.0.2:{port}", f"http://203.0.113.5:{port}", f"http://localhost:{port}"):  # Host is 127.0.0.1
             refused = client.get("/ws", headers={**WS_HEADERS, "Origin": origin})
             assert refused.status_code == 403 and "own page" in refused.text, origin
         assert client.get("/ws", headers=WS_HEADERS).status_code == 403  # no Origin: not a page of ours either
         assert client.get("/", headers={"Host": f"localhost:{port}"}).status_code == 200
         assert "fonts.googleapis.com" not in client.get("/").text  # the page needs no network
+        assert proc.stop() == 0
+
+
+def test_a_page_on_another_address_cannot_open_the_panel(browser, tmp_path):
+    """A page served from http://<another IP>:<the web port> is another site, though an IP literal is a host the
+    panel's page may be opened at: its websocket is refused, so it never drives (or even starts) a panel."""
+    proc, url, ports_file = start_web(tmp_path)
+    port = url.rsplit(":", 1)[1]
+    with proc:
+        args_free = browser.new_context()
+        page = args_free.new_page()
+        elsewhere = f"http://127.0.0.2:{port}/"  # the same loopback, another address: another origin
+        page.route(elsewhere, lambda route: route.fulfill(status=200, content_type="text/html", body="<p>a page elsewhere</p>"))
+        page.goto(elsewhere)
+        outcome = page.evaluate("""(target) => new Promise((resolve) => {
+            const ws = new WebSocket(target);
+            ws.onopen = () => { ws.send(JSON.stringify(["stdin", "r"])); resolve("opened"); };
+            ws.onerror = () => resolve("refused");
+        })""", f"ws://127.0.0.1:{port}/ws")
+        assert outcome == "refused"
+        assert not ports_file.exists()  # no panel was started for that page
+        args_free.close()
+        # the panel's own page still opens it
+        own = open_panel(browser, url)
+        assert wait_for_ports(ports_file, own)["auth"].startswith("http://127.0.0.1:")
         assert proc.stop() == 0
