@@ -73,14 +73,24 @@ class HostGuard:
         return name is None or name in self.names or name.endswith(self.domains)
 
 
-def cross_site(headers: list[tuple[bytes, bytes]], guard: HostGuard) -> str | None:
-    """Why a request comes from another site (a browser says so in Sec-Fetch-Site or Origin), or None."""
-    for key, value in headers:
-        if key == b"sec-fetch-site" and value == b"cross-site":
-            return "Sec-Fetch-Site: cross-site"
+def cross_site(scope: dict, also: Iterable[str] = ()) -> str | None:
+    """Why a request was sent by a page of another origin than this server's own, or None.
+
+    A server's own site is its exact origin: this request's scheme and Host (port included), or one of `also` (a
+    configured public origin). Another port of localhost is another server, and an IP-literal Origin another site:
+    browsers call a page on 127.0.0.1:9000 "same-site" with 127.0.0.1:8000, so Sec-Fetch-Site is trusted only to
+    refuse, and an Origin must match to the letter."""
+    origin = host = None
+    for key, value in scope["headers"]:
+        if key == b"sec-fetch-site" and value in (b"cross-site", b"same-site"):
+            return f"Sec-Fetch-Site: {value.decode('latin-1')}"
         if key == b"origin":
             origin = value.decode("latin-1")
-            authority = origin.split("://", 1)[1] if "://" in origin else ""
-            if origin == "null" or not authority or not guard.allows(authority.encode("latin-1")):
-                return f"Origin: {origin[:100]}"
+        elif key == b"host":
+            host = value.decode("latin-1")
+    if origin is None:
+        return None  # not sent by a page (curl, an SDK), or a same-origin GET, which changes nothing
+    own = f"{scope.get('scheme', 'http')}://{host}".lower() if host else None
+    if origin.lower() != own and origin.lower() not in {a.lower() for a in also}:
+        return f"Origin: {origin[:100]}"
     return None

@@ -224,7 +224,7 @@ class ServiceMiddleware:
             await _refuse_control(send, scope)
             return
         if scope["method"].encode() not in SAFE_METHODS:
-            why = cross_site(scope["headers"], self.hosts)
+            why = cross_site(scope)
             if why is not None:
                 await self._refuse(send, scope, 403, f"refused a cross-site request ({why}): the control API changes state")
                 return
@@ -274,7 +274,7 @@ class ServiceMiddleware:
                 await _refuse_control(send, scope, "this admin endpoint needs the admin token (admin_token_scope = \"all\")")
                 return
             if self.same_site_paths and self._guarded_path(scope, self.same_site_paths):
-                why = cross_site(scope["headers"], self.hosts)
+                why = cross_site(scope)
                 if why is not None:
                     await self._refuse(send, scope, 403, f"refused a cross-site request ({why}): this call changes state")
                     return

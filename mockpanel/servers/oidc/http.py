@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from ...guard import cross_site
 from ...spec import Invalid
 from .pages import login_page, signed_out_page
 from .provider import EXCHANGE, OAuthError, OidcProvider, check_claims, issuer_name
@@ -225,14 +226,7 @@ def routes(provider: OidcProvider) -> APIRouter:
 
 def _elsewhere(request: Request, issuer_override: str | None) -> str | None:
     """Why a request was sent by a page of another origin than this server's (or the configured issuer's), or None."""
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        return "Sec-Fetch-Site: cross-site"
-    origin = request.headers.get("origin")
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    configured = "/".join(issuer_override.split("/")[:3]) if issuer_override else None
-    if origin is not None and origin not in (own, configured):
-        return f"Origin: {origin[:100]}"
-    return None
+    return cross_site(request.scope, ("/".join(issuer_override.split("/")[:3]),) if issuer_override else ())
 
 
 def _code_redirect(params: dict[str, str], code: str) -> RedirectResponse:

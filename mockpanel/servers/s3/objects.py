@@ -38,6 +38,14 @@ def version_headers(bucket: Bucket, meta: ObjectMeta) -> list[tuple[str, str]]:
     return [("x-amz-version-id", meta.version_id or "null")] if bucket.versioning or meta.version_id else []
 
 
+# A page stored in S3 and opened in a browser would otherwise be a page of S3's own origin: it could read S3's control
+# API (every server's journal, through /__mockpanel/traces) and post to it. Sandboxed, it has no scripts and an opaque
+# origin; a bucket declared a website (PutBucketWebsite) runs scripts, still in an opaque origin: its requests carry
+# `Origin: null`, which every control API refuses, and nothing of S3's origin (its control API's answers) is readable.
+OBJECT_SANDBOX = "sandbox"
+WEBSITE_SANDBOX = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
+
+
 class Objects:
     def object(self, req: Request) -> ObjectMeta:
         """The object a request names: the key's current version, or `?versionId=` that one."""
@@ -292,6 +300,7 @@ class Objects:
             if param in req.params:
                 headers = [(k, v) for k, v in headers if k != header] + [(header, req.params[param])]
         headers.append(("x-content-type-options", "nosniff"))  # served as its type, never sniffed into a page
+        headers.append(("content-security-policy", WEBSITE_SANDBOX if bucket is not None and bucket.website else OBJECT_SANDBOX))
         return headers
 
     @staticmethod

@@ -82,8 +82,9 @@ class Bucket:
     # Every version of a key but its live current one (in `objects`), oldest first, delete markers included. A key
     # whose newest version is a delete marker is absent from `objects`: listed and read as gone.
     history: dict[str, list[ObjectMeta]] = field(default_factory=dict)
+    website: dict[str, str] | None = None  # PutBucketWebsite: {"index": suffix, "error": key}; its pages may run scripts
 
-    SETTINGS = ("tags", "acl", "cors", "notifications", "versioning")  # what save_bucket keeps in bucket.json besides name, created and region
+    SETTINGS = ("tags", "acl", "cors", "notifications", "versioning", "website")  # what save_bucket keeps in bucket.json besides name, created and region
 
 
 class StorageError(Exception):

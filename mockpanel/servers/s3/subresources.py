@@ -271,6 +271,35 @@ class Subresources:
         self.store.save_bucket(bucket)  # type: ignore[attr-defined]
         await self.respond(send, req, 200)  # type: ignore[attr-defined]
 
+    async def get_bucket_website(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        if not bucket.website:
+            raise S3Error("NoSuchWebsiteConfiguration", BucketName=bucket.name)
+        parts = [el("IndexDocument", el("Suffix", bucket.website["index"]))]
+        if bucket.website.get("error"):
+            parts.append(el("ErrorDocument", el("Key", bucket.website["error"])))
+        await self.xml(send, req, "WebsiteConfiguration", parts)  # type: ignore[attr-defined]
+
+    async def put_bucket_website(self, req: Request, receive: Callable, send: Callable) -> None:
+        """Declares the bucket a website: its pages then run scripts (still in a sandbox of their own, see
+        object_sandbox). Redirect rules are not kept: mockpanel has no website endpoint to apply them."""
+        bucket = self.bucket(req)
+        root = parse(await self.read_small_body(req, receive))  # type: ignore[attr-defined]
+        index = (root.findtext("IndexDocument/Suffix") or "").strip()
+        if root.tag != "WebsiteConfiguration" or (not index and root.find("RedirectAllRequestsTo") is None):
+            raise S3Error("MalformedXML")
+        if "/" in index or len(index) > 1024:
+            raise S3Error("InvalidArgument", "The IndexDocument Suffix is not well formed", ArgumentName="IndexDocument", ArgumentValue=index[:64])
+        bucket.website = {"index": index or "index.html", "error": (root.findtext("ErrorDocument/Key") or "").strip()[:1024]}
+        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
+        await self.respond(send, req, 200)  # type: ignore[attr-defined]
+
+    async def delete_bucket_website(self, req: Request, receive: Callable, send: Callable) -> None:
+        bucket = self.bucket(req)
+        bucket.website = None
+        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
+        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+
     async def delete_bucket_cors(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
         bucket.cors = None

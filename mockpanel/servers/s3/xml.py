@@ -53,6 +53,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "NoSuchVersion": (404, "The specified version does not exist."),
     "NoSuchUpload": (404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."),
     "NoSuchCORSConfiguration": (404, "The CORS configuration does not exist"),
+    "NoSuchWebsiteConfiguration": (404, "The specified bucket does not have a website configuration"),
     "NoSuchTagSet": (404, "The TagSet does not exist"),
     "NotImplemented": (501, "A header or query you provided implies functionality that is not implemented."),
     "PreconditionFailed": (412, "At least one of the pre-conditions you specified did not hold"),
