@@ -16,6 +16,7 @@ MAX_SPANS = 10_000
 MAX_BODY = 4 * 1024 * 1024
 MAX_ATTRIBUTES = 32
 MAX_VALUE = 256
+MAX_NANOS = 2**64 - 1  # OTLP's times are fixed64 nanoseconds since the epoch (year 2554 at most)
 KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 
 
@@ -104,6 +105,15 @@ def _hex_id(raw: Any, length: int, what: str) -> str | None:
     return text
 
 
+def _nanos(raw: Any, what: str) -> float:
+    """A span time in seconds: OTLP's unsigned 64-bit nanoseconds (a JSON number or decimal string), nothing else: a
+    time no clock can show must not reach the panel."""
+    text = str(raw or 0)
+    if len(text) > 20 or not text.isdigit() or int(text) > MAX_NANOS:
+        raise OtlpError(f"{what} is nanoseconds since the epoch, from 0 to {MAX_NANOS}, not {text[:40]!r}")
+    return int(text) / 1e9
+
+
 def parse(body: bytes, content_type: str) -> list[ExternalSpan]:
     """The spans of an ExportTraceServiceRequest, as protobuf (application/x-protobuf) or JSON (application/json)."""
     if len(body) > MAX_BODY:
@@ -148,12 +158,13 @@ def parse(body: bytes, content_type: str) -> list[ExternalSpan]:
                 if trace_id is None or span_id is None:
                     raise OtlpError("every span has a traceId and a spanId")
                 status = get(span, "status")
-                code = (status or {}).get("code", 0) if isinstance(status, dict) else status.code
+                # proto3 JSON leaves out fields at their default (a Collector forwarding as JSON sends no status when unset)
+                code = 0 if status is None else status.get("code", 0) if isinstance(status, dict) else status.code
                 kind = get(span, "kind")
                 spans.append(ExternalSpan(trace_id, span_id, _hex_id(get(span, names["parent"]), 16, "parentSpanId"), service,
                                           str(get(span, "name") or "")[:MAX_VALUE], KINDS.get(int(kind or 0), "unspecified")
                                           if not isinstance(kind, str) else kind.removeprefix("SPAN_KIND_").lower(),
-                                          int(get(span, names["start"]) or 0) / 1e9, int(get(span, names["end"]) or 0) / 1e9,
+                                          _nanos(get(span, names["start"]), "startTimeUnixNano"), _nanos(get(span, names["end"]), "endTimeUnixNano"),
                                           code in (2, "STATUS_CODE_ERROR"), _attributes(get(span, names["attributes"]) or [])))
     except (AttributeError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: a time too large for a float
         if isinstance(exc, OtlpError):

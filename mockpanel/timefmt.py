@@ -12,3 +12,12 @@ def iso(ts: float | None = None, *, millis: bool = True, zone: bool = True) -> s
     if millis:
         text += f".{int(ts * 1000) % 1000:03d}"
     return text + "Z" if zone else text
+
+
+def clock(ts: float) -> str:
+    """10:30:05.123 in local time, for the panel's lists; a time no clock can show (a span's, from outside) reads as
+    ??:??:?? instead of ending the pane."""
+    try:
+        return time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+    except (OverflowError, OSError, ValueError):
+        return "??:??:??.???"

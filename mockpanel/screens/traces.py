@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from ..display import plain
 from ..journal import RequestEntry, summarize
+from ..timefmt import clock
 from .base import Pane, cursor_key, cut, restore_cursor, status_cell
 from .dialogs import TextDialog
 from .requests import describe
@@ -117,7 +118,7 @@ class TracesPane(Pane):
         found = self.hub.journal.traces(TRACES_SHOWN, errors_only=self.errors_only, scan=SCANNED)
         table.clear()
         for t in found:
-            table.add_row(time.strftime("%H:%M:%S", time.localtime(t["started"])) + f".{int(t['started'] * 1000) % 1000:03d}",
+            table.add_row(clock(t["started"]),
                           plain(cut(t["root"], 34)), plain(cut(" → ".join(t["servers"]), 30)), f"{t['duration_ms']:.1f}",
                           str(t["requests"] + t["spans"]), str(t["errors"]) if t["errors"] else "", plain(cut(", ".join(t["faults"]), 20)),
                           key=t["trace_id"])
