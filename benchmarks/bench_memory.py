@@ -3,7 +3,9 @@
 Run: .venv/bin/python benchmarks/bench_memory.py
 One `mockpanel serve` (s3, webhooks, image API) with default settings; after an idle reading it sends, in turn:
 120 webhooks of 8 MB (the receiver keeps 256 MiB of bodies by default), three 144-megapixel PNGs to the image API
-(the pixel cap is 40 MP, read from the header before decoding), and an aws-chunked upload with 200,000 trailer lines.
+(the pixel cap is 40 MP, read from the header before decoding), an aws-chunked upload with 200,000 trailer lines,
+60 OTLP/JSON exports whose span `kind` is a 4 MiB string (the store kept it whole: +263 MiB before the fix), and
+400 exports of 100 spans with 32 attributes of 256 characters each (40,000 of the largest spans the receiver keeps).
 Each line prints the RSS above idle after the step, and the peak so far.
 """
 
@@ -96,6 +98,25 @@ def main() -> None:
         r = client.put(urls["s3"] + "/membench/k", content=b"1\r\nA\r\n0\r\n" + trailers + b"\r\n",
                        headers={"content-encoding": "aws-chunked", "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER"})
         report(f"200,000 trailer lines ({len(trailers) // 1024 // 1024} MiB): {r.status_code}")
+
+        otlp = urls["s3"] + "/__mockpanel/v1/traces"
+
+        def export(spans: list[dict]) -> bytes:
+            return json.dumps({"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "bench"}}]},
+                                                  "scopeSpans": [{"spans": spans}]}]}).encode()
+
+        def span(n: int, **extra) -> dict:
+            return {"traceId": f"{n:032x}", "spanId": f"{n:016x}", "name": "op", "startTimeUnixNano": "1700000000000000000",
+                    "endTimeUnixNano": "1700000000100000000", **extra}
+
+        kind = "k" * (4 * 1024 * 1024 - 1024)
+        codes = {client.post(otlp, content=export([span(i + 1, kind=kind)]), headers={"content-type": "application/json"}).status_code for i in range(60)}
+        report(f"60 OTLP exports, span kind of 4 MiB: {'/'.join(map(str, sorted(codes)))}")
+        attributes = [{"key": f"attribute.{j:03d}".ljust(256, "x"), "value": {"stringValue": "v" * 256}} for j in range(32)]
+        for batch in range(400):
+            body = export([span(100_000 + batch * 100 + i, attributes=attributes) for i in range(100)])
+            client.post(otlp, content=body, headers={"content-type": "application/json"}).raise_for_status()
+        report("40,000 OTLP spans with 32 attributes of 256 characters")
     finally:
         serve.terminate()
         serve.wait(15)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_SPANS = 10_000
+MAX_SPAN_BYTES = 64 * 1024 * 1024  # what the stored spans may hold, by the size of their strings (see ExternalSpan.size)
+SPAN_OVERHEAD = 400  # bytes a span costs besides its strings: the object, its dict, the floats, the index entries
 MAX_BODY = 4 * 1024 * 1024
 MAX_ATTRIBUTES = 32
 MAX_VALUE = 256
@@ -37,6 +39,11 @@ class ExternalSpan:
     error: bool
     attributes: dict[str, Any] = field(default_factory=dict)
 
+    def size(self) -> int:
+        """About what the span holds in memory: its strings and attributes plus a fixed overhead."""
+        strings = len(self.name) + len(self.kind) + len(self.service) + 64
+        return SPAN_OVERHEAD + strings + sum(len(k) + len(str(v)) + 150 for k, v in self.attributes.items())
+
     def as_dict(self) -> dict[str, Any]:
         return {"trace_id": self.trace_id, "span_id": self.span_id, "parent_span_id": self.parent_id, "service": self.service,
                 "name": self.name, "kind": self.kind, "time": self.start, "duration_ms": round((self.end - self.start) * 1000, 3),
@@ -44,23 +51,28 @@ class ExternalSpan:
 
 
 class SpanStore:
-    """The spans services exported to any of the mocks, newest last, MAX_SPANS at most, found by trace id without a
-    scan (the panel and the trace listing ask for dozens of traces at a time)."""
+    """The spans services exported to any of the mocks, newest last, at most MAX_SPANS and MAX_SPAN_BYTES (the
+    oldest go first), found by trace id without a scan (the panel and the trace listing ask for dozens at a time)."""
 
-    def __init__(self, maxlen: int = MAX_SPANS) -> None:
+    def __init__(self, maxlen: int = MAX_SPANS, max_bytes: int = MAX_SPAN_BYTES) -> None:
         self.maxlen = maxlen
-        self.spans: deque[ExternalSpan] = deque()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.spans: deque[tuple[ExternalSpan, int]] = deque()  # (span, its size)
         self.by_trace: dict[str, deque[ExternalSpan]] = {}
 
     def add(self, spans: list[ExternalSpan]) -> None:
         for span in spans:
-            if len(self.spans) >= self.maxlen:
-                oldest = self.spans.popleft()
+            size = span.size()
+            while self.spans and (len(self.spans) >= self.maxlen or self.bytes + size > self.max_bytes):
+                oldest, oldest_size = self.spans.popleft()
+                self.bytes -= oldest_size
                 kept = self.by_trace[oldest.trace_id]
                 kept.popleft()  # the oldest of its trace: each keeps the order its spans came in
                 if not kept:
                     del self.by_trace[oldest.trace_id]
-            self.spans.append(span)
+            self.spans.append((span, size))
+            self.bytes += size
             self.by_trace.setdefault(span.trace_id, deque()).append(span)
 
     def of(self, trace_id: str) -> list[ExternalSpan]:
@@ -72,6 +84,17 @@ class SpanStore:
     def clear(self) -> None:
         self.spans.clear()
         self.by_trace.clear()
+        self.bytes = 0
+
+
+def _short(value: Any) -> Any:
+    """A value as stored: a string cut to MAX_VALUE; a bool, a float or a 64-bit int as it is; anything else (a
+    list, an object, a 4,000-digit number) as its JSON text, cut."""
+    if isinstance(value, str):
+        return value[:MAX_VALUE]
+    if isinstance(value, (bool, float)) or (isinstance(value, int) and -(2**63) <= value < 2**64):
+        return value
+    return json.dumps(value, default=str)[:MAX_VALUE] if isinstance(value, (dict, list, int)) else str(value)[:MAX_VALUE]
 
 
 def _value(any_value: Any) -> Any:
@@ -79,12 +102,10 @@ def _value(any_value: Any) -> Any:
     if isinstance(any_value, dict):
         for key in ("stringValue", "boolValue", "intValue", "doubleValue"):
             if key in any_value:
-                value = any_value[key]
-                return value[:MAX_VALUE] if isinstance(value, str) else value
-        return json.dumps(any_value)[:MAX_VALUE]
+                return _short(any_value[key])
+        return _short(any_value)
     kind = any_value.WhichOneof("value")
-    value = getattr(any_value, kind) if kind in ("string_value", "bool_value", "int_value", "double_value") else str(any_value)[:MAX_VALUE]
-    return value[:MAX_VALUE] if isinstance(value, str) else value
+    return _short(getattr(any_value, kind)) if kind in ("string_value", "bool_value", "int_value", "double_value") else str(any_value)[:MAX_VALUE]
 
 
 def _attributes(items: Any) -> dict[str, Any]:
@@ -163,7 +184,7 @@ def parse(body: bytes, content_type: str) -> list[ExternalSpan]:
                 kind = get(span, "kind")
                 spans.append(ExternalSpan(trace_id, span_id, _hex_id(get(span, names["parent"]), 16, "parentSpanId"), service,
                                           str(get(span, "name") or "")[:MAX_VALUE], KINDS.get(int(kind or 0), "unspecified")
-                                          if not isinstance(kind, str) else kind.removeprefix("SPAN_KIND_").lower(),
+                                          if not isinstance(kind, str) else kind[:32].removeprefix("SPAN_KIND_").lower(),
                                           _nanos(get(span, names["start"]), "startTimeUnixNano"), _nanos(get(span, names["end"]), "endTimeUnixNano"),
                                           code in (2, "STATUS_CODE_ERROR"), _attributes(get(span, names["attributes"]) or [])))
     except (AttributeError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: a time too large for a float

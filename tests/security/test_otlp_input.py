@@ -45,3 +45,22 @@ def test_a_span_time_no_clock_can_show_is_refused_and_the_panel_lives(tmp_path):
         term.send("q")
         term.wait_for(lambda s: "Servers" not in s, "the panel to quit as asked (not before)")
 
+
+def test_every_stored_field_is_cut_and_the_store_is_bounded_in_bytes():
+    from mockpanel.otlp import MAX_VALUE, SpanStore, parse
+
+    huge = "k" * 1_000_000
+    body = json.dumps(export(kind=huge, name=huge, attributes=[{"key": huge, "value": {"stringValue": huge}}])).encode()
+    span, = parse(body, "application/json")
+    assert len(span.kind) <= MAX_VALUE and len(span.name) <= MAX_VALUE
+    assert all(len(k) <= MAX_VALUE and len(v) <= MAX_VALUE for k, v in span.attributes.items())
+
+    store = SpanStore(maxlen=1_000_000, max_bytes=200_000)
+    for i in range(2_000):
+        one, = parse(json.dumps(export(spanId=f"{i:016x}", name="n" * 300,
+                                       attributes=[{"key": f"a{j}", "value": {"stringValue": "v" * 300}} for j in range(32)])).encode(),
+                     "application/json")
+        store.add([one])
+    assert store.bytes <= 200_000 and 0 < len(store) < 2_000
+    assert store.spans[-1][0].span_id == f"{1999:016x}"  # the newest kept, the oldest gone
+    assert sum(len(v) for v in store.by_trace.values()) == len(store)
