@@ -229,7 +229,7 @@ class ScenarioRun:
 
     def _issuer(self, step: Step) -> Any:
         facade = self.hub.facade(step.server)
-        return facade.oidc, facade.oidc.issuer(step.issuer)
+        return facade.oidc, facade.oidc.issuer(step.issuer, create=True)
 
     def _apply(self, step: Step) -> None:
         injector = self._injector(step)

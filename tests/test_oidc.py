@@ -50,6 +50,9 @@ def test_a_service_verifies_client_credentials_tokens_from_the_jwks(auth):
 
 
 def test_named_issuers_have_their_own_keys(auth):
+    assert httpx.get(f"{auth}/issuers/tenant-a/.well-known/openid-configuration").status_code == 404  # not declared yet
+    declared = httpx.post(f"{auth}/__mockpanel/oidc/issuers", json={"name": "tenant-a"})
+    assert declared.status_code == 200 and declared.json()["algorithm"] == "RS256"
     default, tenant = discover(auth), discover(f"{auth}/issuers/tenant-a")
     assert tenant["issuer"] == f"{auth}/issuers/tenant-a"
     issued = token(tenant)

@@ -422,7 +422,7 @@ def configure_oidc(provider: OidcProvider, s: Any) -> None:
 
     try:
         for name, issuer in table("oidc_issuers").items():
-            found = provider.issuer(issuer_name(str(name)))
+            found = provider.issuer(issuer_name(str(name)), create=True)
             if issuer.get("algorithm") not in (None, found.algorithm):
                 provider.rotate(found, issuer["algorithm"])
         for client_id, client in table("oidc_clients").items():

@@ -41,3 +41,18 @@ def test_a_silent_login_from_another_site_shows_the_login_page(auth):
     assert elsewhere.status_code == 200 and "Sign in" in elsewhere.text and "location" not in elsewhere.headers
     same_site = httpx.get(f"{auth}/authorize", params=params, headers={"sec-fetch-site": "same-site"})  # localhost:5000 -> :8000
     assert same_site.status_code == 302 and "code=" in same_site.headers["location"]
+
+
+def test_a_get_makes_no_issuer_and_the_default_one_always_answers():
+    """An <img> list on any page sends GETs: each once made an issuer (an RSA key on the shared loop), and after 100
+    the default issuer itself answered 422, even after a reset."""
+    with RunningHub(settings_for(["auth"])) as running:
+        auth = running.urls["auth"]
+        for n in range(120):
+            r = httpx.get(f"{auth}/issuers/img-{n}/jwks")
+            assert r.status_code == 404 and "oidc_issuers" in r.json()["detail"]
+        assert [i["name"] for i in httpx.get(f"{auth}/__mockpanel/oidc").json()["issuers"]] == ["default"]
+        httpx.post(f"{auth}/__mockpanel/reset").raise_for_status()
+        config = httpx.get(f"{auth}/.well-known/openid-configuration")
+        assert config.status_code == 200
+        assert httpx.get(config.json()["jwks_uri"]).json()["keys"]

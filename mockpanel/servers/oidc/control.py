@@ -23,8 +23,9 @@ def control_routes(provider: OidcProvider) -> APIRouter:
 
     router = APIRouter()
 
-    def pick(issuer: str | None):
-        return provider.issuer(issuer_name(issuer) if issuer else "")
+    def pick(issuer: str | None, create: bool = True):
+        """The issuer a call names; a state-changing call may name a new one (it is made then), a read may not."""
+        return provider.issuer(issuer_name(issuer) if issuer else "", create=create)
 
     async def json_object(request: Request, example: str) -> dict[str, Any]:
         body = await json_body(request)
@@ -34,12 +35,23 @@ def control_routes(provider: OidcProvider) -> APIRouter:
 
     @router.get("/__mockpanel/oidc", summary="Issuers (algorithm, keys, faults, clock), registered clients, extra claims, sessions")
     async def overview() -> dict[str, Any]:
-        provider.issuer("")
         return {"issuers": [{"name": i.label, "algorithm": i.algorithm, "kids": [k.kid for k in i.keys], "faults": i.faults,
                              "fixed_now": i.fixed_now} for i in provider.issuers.values()],
                 "clients": [c.public() for c in provider.clients.values()], "enforced": bool(provider.clients),
                 "user_claims": provider.user_claims, "client_claims": provider.client_claims,
                 "sessions": sum(not s.revoked for s in provider.sessions.values())}
+
+    @router.post("/__mockpanel/oidc/issuers", summary="Add a named issuer: {\"name\": NAME, \"algorithm\": RS256…} "
+                 "(served at /issuers/NAME/…); an existing one is left as it is")
+    async def add_issuer(request: Request) -> dict[str, Any]:
+        body = await json_object(request, '{"name": "partner"}')
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            raise Invalid('send {"name": NAME} (1-64 letters, digits, "-", "_" or ".")')
+        found = pick(name)
+        if body.get("algorithm") not in (None, found.algorithm):
+            provider.rotate(found, str(body["algorithm"]))
+        return {"issuer": found.label, "algorithm": found.algorithm}
 
     @router.post("/__mockpanel/oidc/rotate", summary="Publish a new signing key (the old ones keep verifying until removed); "
                  "?algorithm= switches the issuer's algorithm")
@@ -55,7 +67,7 @@ def control_routes(provider: OidcProvider) -> APIRouter:
 
     @router.get("/__mockpanel/oidc/faults", summary="The token faults of an issuer")
     async def get_faults(issuer: str | None = None) -> dict[str, Any]:
-        return pick(issuer).faults
+        return pick(issuer, create=False).faults
 
     @router.patch("/__mockpanel/oidc/faults", summary="Change token faults: expired, not_yet_valid, clock_skew_s, audience, issuer, "
                   "unknown_kid, foreign_key, alg, rotate_on_fetch")

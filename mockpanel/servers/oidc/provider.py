@@ -149,6 +149,7 @@ class OidcProvider:
         self.keys_dir = Path(keys_dir) if keys_dir else None
         self.event = event
         self.issuers: dict[str, Issuer] = {}
+        self.issuer("", create=True)  # the default issuer always exists (its key is made when first needed)
         self.clients: dict[str, Client] = {}  # empty: any client_id works; otherwise only these
         self.user_claims: dict[str, dict[str, Any]] = {}  # user id -> extra claims in every token of that user
         self.client_claims: dict[str, dict[str, Any]] = {}  # client id -> extra claims in every token issued to it
@@ -159,9 +160,15 @@ class OidcProvider:
 
     # --- issuers, keys, clock, faults ---
 
-    def issuer(self, name: str = "") -> Issuer:
+    def issuer(self, name: str = "", *, create: bool = False) -> Issuer:
+        """An issuer by its checked name. Named issuers come from the settings, the control API's state-changing calls,
+        the panel or the plugin (`create`); a request for an unknown one is a 404 (a GET must not make issuers: any
+        page can send GETs, each would cost a key and fill the list)."""
         found = self.issuers.get(name)
         if found is None:
+            if not create:
+                raise NotFound(f"no issuer named {name!r}: declare it in the oidc_issuers setting or "
+                               f"POST /__mockpanel/oidc/issuers {{\"name\": \"{name}\"}}")
             if len(self.issuers) >= MAX_ISSUERS:
                 raise Invalid(f"at most {MAX_ISSUERS} issuers")
             found = self.issuers[name] = Issuer(name, self.algorithm, self._load_keys(name))
@@ -194,7 +201,7 @@ class OidcProvider:
 
     def named(self, name: str) -> Issuer:
         """An issuer by a name a person typed ("" or "default": the default one)."""
-        return self.issuer("" if name in ("", "default") else issuer_name(name))
+        return self.issuer("" if name in ("", "default") else issuer_name(name), create=True)
 
     check_faults = staticmethod(check_faults)
 
