@@ -57,6 +57,10 @@ def _client_credentials(form: dict[str, str], authorization: str) -> tuple[str |
     return form.get("client_id"), form.get("client_secret")
 
 
+# The login page signs a user in with one click: no other page may show it in a frame (clickjacking).
+NO_FRAMING = {"content-security-policy": "frame-ancestors 'none'", "x-frame-options": "DENY"}
+
+
 def routes(provider: OidcProvider) -> APIRouter:
     router = APIRouter()
 
@@ -122,7 +126,7 @@ def routes(provider: OidcProvider) -> APIRouter:
             if user is None:
                 return _redirect_error(redirect_uri, params, "login_required", "prompt=none needs a login_hint naming a user")
             return _code_redirect(params, provider.new_code(issuer, params, user, {}))
-        return HTMLResponse(login_page(provider, params, name))
+        return HTMLResponse(login_page(provider, params, name), headers=NO_FRAMING)
 
     @both("POST", "/authorize/login", "The login page's answer: a code for the redirect URI", include_in_schema=False)
     async def login(request: Request, name: str) -> Any:
@@ -138,11 +142,11 @@ def routes(provider: OidcProvider) -> APIRouter:
             return _oauth_error(exc)
         user = provider.find_user(form.get("user") or form.get("user_hint", ""))
         if user is None:
-            return HTMLResponse(login_page(provider, form, name, error="no such user"), status_code=400)
+            return HTMLResponse(login_page(provider, form, name, error="no such user"), status_code=400, headers=NO_FRAMING)
         try:
             extra = check_claims(json.loads(form.get("claims") or "{}"), "the extra claims")
         except (ValueError, Invalid) as exc:
-            return HTMLResponse(login_page(provider, form, name, error=f"the extra claims: {exc}"), status_code=400)
+            return HTMLResponse(login_page(provider, form, name, error=f"the extra claims: {exc}"), status_code=400, headers=NO_FRAMING)
         return _code_redirect(form, provider.new_code(issuer, form, user, extra))
 
     @both("POST", "/oauth2/token", "Token endpoint: authorization_code, refresh_token, client_credentials, token exchange")
@@ -158,6 +162,8 @@ def routes(provider: OidcProvider) -> APIRouter:
             elif grant == "refresh_token":
                 body = provider.refresh(issuer, base, client_id, form.get("refresh_token", ""))
             elif grant == "client_credentials":
+                if provider.clients and provider.clients[client_id].secret is None:
+                    raise OAuthError("unauthorized_client", "a public client (registered without a secret) cannot use client_credentials")
                 audience = form.get("audience") or form.get("resource")
                 body = provider.issue(issuer, base, client_id, form.get("scope", "")[:1024], audience[:256] if audience else None)
             elif grant == EXCHANGE:
@@ -199,11 +205,12 @@ def routes(provider: OidcProvider) -> APIRouter:
         issuer = provider.issuer(name)
         form = await _form(request)
         try:
+            client_id, secret = _client_credentials(form, request.headers.get("authorization", ""))
             if provider.clients:
-                provider.authenticate(*_client_credentials(form, request.headers.get("authorization", "")))
+                client_id = provider.authenticate(client_id, secret)
+            provider.revoke(issuer, form.get("token", ""), client_id[:256] if client_id else None)
         except OAuthError as exc:
             return _oauth_error(exc)
-        provider.revoke(issuer, form.get("token", ""))
         return JSONResponse({}, headers={"cache-control": "no-store"})  # RFC 7009 2.2: 200 also for unknown tokens
 
     @both("GET", "/logout", "RP-initiated logout: ends the session of id_token_hint, back to post_logout_redirect_uri", **page)

@@ -26,7 +26,9 @@ from ...spec import Invalid, NotFound
 ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
 FAULT_FIELDS = {"expired": bool, "not_yet_valid": bool, "clock_skew_s": int, "audience": str, "issuer": str,
                 "unknown_kid": bool, "foreign_key": bool, "alg": str, "rotate_on_fetch": bool}
-PROTECTED_CLAIMS = ("iss", "exp", "iat", "nbf", "jti", "auth_time", "sid")  # the clock and the faults set these
+# What the provider itself decides (the clock, the faults, the session, the subject and the client): extra claims
+# cannot set them, or a per-login claim could make a token of another subject, audience or actor.
+PROTECTED_CLAIMS = ("iss", "exp", "iat", "nbf", "jti", "auth_time", "sid", "sub", "aud", "act", "azp", "client_id", "scope", "nonce")
 MAX_ISSUERS = 100
 MAX_KEYS = 10
 MAX_CODES = 10_000
@@ -37,6 +39,7 @@ MAX_CLAIMS_BYTES = 8192
 CODE_SECONDS = 60
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+ACCESS_TYP, ID_TYP = "at+jwt", "JWT"  # the JOSE header types of access tokens (RFC 9068) and ID tokens
 TOKEN_TYPES = (ACCESS_TOKEN_TYPE, "urn:ietf:params:oauth:token-type:jwt", "urn:ietf:params:oauth:token-type:id_token")
 
 
@@ -67,7 +70,7 @@ def check_claims(claims: Any, what: str) -> dict[str, Any]:
         raise Invalid(f"{what} are at most {MAX_CLAIMS_BYTES // 1024} KiB of JSON")
     taken = sorted(set(claims) & set(PROTECTED_CLAIMS))
     if taken:
-        raise Invalid(f"{what} cannot set {', '.join(taken)} (the clock and the token faults do)")
+        raise Invalid(f"{what} cannot set {', '.join(taken)} (the provider sets them: the clock, the token faults, the session and client)")
     return dict(claims)
 
 
@@ -157,6 +160,7 @@ class OidcProvider:
         self.sessions: OrderedDict[str, Session] = OrderedDict()
         self.refresh_tokens: OrderedDict[str, dict[str, Any]] = OrderedDict()  # token -> {sid, expires, used}
         self.revoked_jtis: OrderedDict[str, float] = OrderedDict()  # jti -> exp
+        self.used_codes: OrderedDict[str, str] = OrderedDict()  # authorization code -> the sid it started (a reuse ends it)
 
     # --- issuers, keys, clock, faults ---
 
@@ -364,8 +368,9 @@ class OidcProvider:
             self.sessions.popitem(last=False)
         return session
 
-    def _extra_claims(self, sub: str, client_id: str, login: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {**self.user_claims.get(sub, {}), **self.client_claims.get(client_id, {}), **(login or {})}
+    def _extra_claims(self, sub: str | None, client_id: str, login: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A user's claims (sub: the user's id; None for a client's own token), the client's, this login's."""
+        return {**(self.user_claims.get(sub, {}) if sub else {}), **self.client_claims.get(client_id, {}), **(login or {})}
 
     def issue(self, issuer: Issuer, issuer_url: str, client_id: str, scope: str, audience: str | None = None,
               session: Session | None = None, *, refresh: bool = True, base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -373,8 +378,8 @@ class OidcProvider:
         credentials), or for a user's session, then with an ID token when the scope has openid and a refresh token."""
         faults = issuer.faults
         now = int(self.now(issuer)) + int(faults.get("clock_skew_s", 0))
-        subject = session.sub if session else client_id
-        claims = {**(base or {}), **self._extra_claims(subject, client_id, session.user["claims"] if session else None)}
+        subject = session.sub if session else client_id  # a client's own token has the client as subject, never a user
+        claims = {**self._extra_claims(session.sub if session else None, client_id, session.user["claims"] if session else None), **(base or {})}
         claims.update({"iss": faults.get("issuer", issuer_url), "iat": now, "exp": now + self.lifetime_s, "jti": secrets.token_hex(12),
                        "client_id": client_id, "azp": client_id, "scope": scope})
         claims.setdefault("sub", subject)
@@ -446,7 +451,13 @@ class OidcProvider:
         return code
 
     def exchange_code(self, issuer: Issuer, issuer_url: str, client_id: str, form: dict[str, str]) -> dict[str, Any]:
-        grant = self.codes.pop(form.get("code", ""), None)  # one use, whatever happens next
+        code = form.get("code", "")
+        grant = self.codes.pop(code, None)  # one use, whatever happens next
+        if grant is None and code in self.used_codes:  # RFC 6749 4.1.2: a code used twice revokes what it granted
+            session = self.sessions.get(self.used_codes[code])
+            if session is not None:
+                self.end_session(session, "code reuse")
+            raise OAuthError("invalid_grant", "the code was already used: the tokens it granted are revoked")
         if grant is None or grant["expires"] < self.clock() or grant["issuer"] != issuer.name:
             raise OAuthError("invalid_grant", "the code is unknown, used or expired")
         if client_id != grant["client_id"]:
@@ -462,6 +473,9 @@ class OidcProvider:
             if not verifier or not hmac.compare_digest(computed, grant["challenge"]):
                 raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge (PKCE)")
         session = self.start_session(issuer, client_id, grant["scope"], grant["user"])
+        self.used_codes[code] = session.sid
+        while len(self.used_codes) > MAX_CODES:
+            self.used_codes.popitem(last=False)
         self.event("oidc_login", issuer=issuer.label, client=client_id, user=session.sub)
         return self.issue(issuer, issuer_url, client_id, grant["scope"], None, session)
 
@@ -509,24 +523,29 @@ class OidcProvider:
             self.end_session(session, "revoked")
         return len(ended)
 
-    def verify(self, issuer: Issuer, token: str, *, check_time: bool = True) -> dict[str, Any] | None:
-        """The claims of a token this issuer signed with a key it still publishes, or None."""
+    def verify(self, issuer: Issuer, token: str, *, check_time: bool = True, typ: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+        """The claims of a token this issuer signed with a key it still publishes (and, with `typ`, of one of those
+        header types: at+jwt for access tokens, JWT for ID tokens), or None."""
         from joserfc import jwt
         from joserfc.errors import JoseError
         from joserfc.jwk import KeySet
 
         try:
-            claims = jwt.decode(token, KeySet(self.keys(issuer)), algorithms=[issuer.algorithm]).claims
+            decoded = jwt.decode(token, KeySet(self.keys(issuer)), algorithms=[issuer.algorithm])
         except (JoseError, ValueError, TypeError):
             return None
+        if typ is not None and decoded.header.get("typ") not in typ:
+            return None
+        claims = decoded.claims
         now = self.now(issuer)
         if check_time and not claims.get("exp", 0) > now >= claims.get("nbf", 0):
             return None
         return claims
 
-    def active_claims(self, issuer: Issuer, token: str) -> dict[str, Any] | None:
-        """An access token's claims while it is active: valid, not revoked, its session not ended."""
-        claims = self.verify(issuer, token)
+    def active_claims(self, issuer: Issuer, token: str, typ: tuple[str, ...] = (ACCESS_TYP,)) -> dict[str, Any] | None:
+        """An access token's claims while it is active: valid, of its type (RFC 9068: an ID token is no access
+        token), not revoked, its session not ended."""
+        claims = self.verify(issuer, token, typ=typ)
         if claims is None or claims.get("jti") in self.revoked_jtis:
             return None
         session = self.sessions.get(claims.get("sid", ""))
@@ -548,15 +567,20 @@ class OidcProvider:
             return {"active": False}
         return {**claims, "active": True, "token_type": "Bearer"}
 
-    def revoke(self, issuer: Issuer, token: str) -> None:
-        """RFC 7009: a refresh token ends its session; an access token stops being active. Unknown tokens: nothing."""
+    def revoke(self, issuer: Issuer, token: str, client_id: str | None = None) -> None:
+        """RFC 7009: a refresh token ends its session; an access token stops being active. Unknown tokens: nothing.
+        A client (when known) revokes only its own tokens (2.1): another client's is refused, unchanged."""
         grant = self.refresh_tokens.get(token)
         if grant is not None:
             session = self.sessions.get(grant["sid"])
             if session is not None:
+                if client_id is not None and session.client_id != client_id:
+                    raise OAuthError("unauthorized_client", "the token was issued to another client")
                 self.end_session(session, "revoked")
             return
         claims = self.verify(issuer, token, check_time=False)
+        if claims is not None and client_id is not None and claims.get("client_id") != client_id:
+            raise OAuthError("unauthorized_client", "the token was issued to another client")
         if claims is not None and claims.get("jti"):
             self.revoked_jtis[claims["jti"]] = float(claims.get("exp", 0))
             now = self.now(issuer)
@@ -580,15 +604,19 @@ class OidcProvider:
         subject_type = form.get("subject_token_type", "")
         if subject_type not in TOKEN_TYPES:
             raise OAuthError("invalid_request", f"subject_token_type is one of {', '.join(TOKEN_TYPES)}")
-        subject = self.active_claims(issuer, form.get("subject_token", ""))
+        # The token must be what its type says: an ID token is no access token (RFC 9068), nor the other way round.
+        kinds = {ACCESS_TOKEN_TYPE: (ACCESS_TYP,), "urn:ietf:params:oauth:token-type:id_token": (ID_TYP,)}
+        subject = self.active_claims(issuer, form.get("subject_token", ""), kinds.get(subject_type, (ACCESS_TYP, ID_TYP)))
         if subject is None:
             raise OAuthError("invalid_grant", "the subject_token is not an active token of this issuer")
         requested = form.get("requested_token_type") or ACCESS_TOKEN_TYPE
         if requested not in (ACCESS_TOKEN_TYPE, "urn:ietf:params:oauth:token-type:jwt"):
             raise OAuthError("invalid_request", "requested_token_type: only access tokens are issued")
         base = {k: v for k, v in subject.items() if k not in ("iss", "aud", "exp", "iat", "nbf", "jti", "client_id", "azp", "scope", "sid", "act")}
+        if subject.get("sid"):
+            base["sid"] = subject["sid"]  # the new token belongs to the subject's session: a logout or a revocation ends it too
         if form.get("actor_token"):
-            actor = self.active_claims(issuer, form["actor_token"])
+            actor = self.active_claims(issuer, form["actor_token"], kinds.get(form.get("actor_token_type", ""), (ACCESS_TYP, ID_TYP)))
             if actor is None:
                 raise OAuthError("invalid_grant", "the actor_token is not an active token of this issuer")
             base["act"] = {"sub": actor["sub"]}
