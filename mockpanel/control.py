@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
@@ -112,7 +113,7 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
     @app.post("/__mockpanel/v1/traces", summary="OTLP/HTTP trace receiver: your service's spans (application/x-protobuf or "
               "application/json) join the mocks' traces", responses={200: {"content": {"application/json": {}, "application/x-protobuf": {}}}})
     async def otlp_traces(request: Request) -> Any:
-        from .otlp import MAX_BODY, OtlpError, parse
+        from .otlp import MAX_BODY, MAX_SPANS_PER_EXPORT, OtlpError, parse
 
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         body = bytearray()
@@ -121,14 +122,22 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
             if len(body) > MAX_BODY:
                 return JSONResponse({"code": 3, "message": f"an export is at most {MAX_BODY // (1024 * 1024)} MiB"}, status_code=413)
         try:
-            spans = parse(bytes(body), content_type)
+            # Decoding 4 MiB (130,000 tiny spans) takes most of a second: in a thread, so the servers' loop keeps serving.
+            spans, rejected = await asyncio.to_thread(parse, bytes(body), content_type)
         except OtlpError as exc:
             return JSONResponse({"code": 3, "message": str(exc)}, status_code=400)  # 3: INVALID_ARGUMENT
         ctx.journal.whole.external.add(spans)
         ctx.event("spans_received", count=len(spans))
-        if content_type == "application/x-protobuf":  # an empty ExportTraceServiceResponse
-            return Response(b"", media_type="application/x-protobuf")
-        return JSONResponse({})
+        why = f"at most {MAX_SPANS_PER_EXPORT} spans an export are kept" if rejected else ""
+        if content_type == "application/x-protobuf":  # an ExportTraceServiceResponse, with its partial success if any
+            from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+            answer = ExportTraceServiceResponse()
+            if rejected:
+                answer.partial_success.rejected_spans = rejected
+                answer.partial_success.error_message = why
+            return Response(answer.SerializeToString(), media_type="application/x-protobuf")
+        return JSONResponse({"partialSuccess": {"rejectedSpans": str(rejected), "errorMessage": why}} if rejected else {})
 
     @app.post("/__mockpanel/reset", summary="Put the server's state back to its seed data")
     async def reset() -> dict[str, Any]:

@@ -16,6 +16,7 @@ MAX_SPANS = 10_000
 MAX_SPAN_BYTES = 64 * 1024 * 1024  # what the stored spans may hold, by the size of their strings (see ExternalSpan.size)
 SPAN_OVERHEAD = 400  # bytes a span costs besides its strings: the object, its dict, the floats, the index entries
 MAX_BODY = 4 * 1024 * 1024
+MAX_SPANS_PER_EXPORT = 5_000  # kept of one export; the rest are answered as rejected (OTLP's partial success)
 MAX_ATTRIBUTES = 32
 MAX_VALUE = 256
 MAX_NANOS = 2**64 - 1  # OTLP's times are fixed64 nanoseconds since the epoch (year 2554 at most)
@@ -135,8 +136,9 @@ def _nanos(raw: Any, what: str) -> float:
     return int(text) / 1e9
 
 
-def parse(body: bytes, content_type: str) -> list[ExternalSpan]:
-    """The spans of an ExportTraceServiceRequest, as protobuf (application/x-protobuf) or JSON (application/json)."""
+def parse(body: bytes, content_type: str, limit: int = MAX_SPANS_PER_EXPORT) -> tuple[list[ExternalSpan], int]:
+    """The spans of an ExportTraceServiceRequest, as protobuf (application/x-protobuf) or JSON (application/json): the
+    first `limit` of them, and how many more there were (rejected). CPU-bound: the receiver runs it in a thread."""
     if len(body) > MAX_BODY:
         raise OtlpError(f"an export is at most {MAX_BODY // (1024 * 1024)} MiB")
     if content_type == "application/x-protobuf":
@@ -157,6 +159,8 @@ def parse(body: bytes, content_type: str) -> list[ExternalSpan]:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise OtlpError(f"not JSON: {exc}") from None
+        except RecursionError:
+            raise OtlpError("not an OTLP/JSON export: nested too deep") from None
         if not isinstance(data, dict) or not isinstance(data.get("resourceSpans", []), list):
             raise OtlpError("an OTLP/JSON export is an object with resourceSpans")
         try:
@@ -170,10 +174,13 @@ def parse(body: bytes, content_type: str) -> list[ExternalSpan]:
     else:
         raise OtlpError("send application/x-protobuf or application/json (OTLP/HTTP)")
     spans = []
+    rejected = 0
     try:
         for resource_attributes, items in resource_spans:
             service = str(_attributes(resource_attributes).get("service.name", "unknown service"))[:MAX_VALUE]
-            for span in items:
+            room = max(0, limit - len(spans))
+            rejected += max(0, len(items) - room)
+            for span in items[:room]:
                 trace_id = _hex_id(get(span, names["trace"]), 32, "traceId")
                 span_id = _hex_id(get(span, names["span"]), 16, "spanId")
                 if trace_id is None or span_id is None:
@@ -191,4 +198,4 @@ def parse(body: bytes, content_type: str) -> list[ExternalSpan]:
         if isinstance(exc, OtlpError):
             raise
         raise OtlpError(f"a span is malformed: {exc}"[:200]) from None
-    return spans
+    return spans, rejected

@@ -267,6 +267,7 @@ class ServiceMiddleware:
                                "--allowed-hosts or [mockpanel] allowed_hosts in mockpanel.toml; '*' allows any host)")
             return
         if scope["path"].startswith(CONTROL_PREFIX):
+            self.ctx.watch[0], self.ctx.watch[1] = self.ctx.name, scope  # a control call holding the loop is named too
             await self._control(scope, receive, send, has_body)
             return
         if self.guarded:
