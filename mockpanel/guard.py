@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 import socket
 from typing import Iterable
 
 DEFAULT_NAMES = ("localhost", "host.docker.internal")
 SAFE_METHODS = (b"GET", b"HEAD", b"OPTIONS")
+# What a Host (or an Origin's authority) may be: a name of letters, digits, '-', '_' and '.', or an IPv6 literal in
+# brackets, with an optional port. Anything else ("evil.example/x.localhost") is not a host, whatever it ends with.
+HOST_SYNTAX = re.compile(r"(?:[a-z0-9_.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,7 +71,11 @@ class HostGuard:
         return judged
 
     def _judge(self, raw: bytes | None) -> bool:
-        if self.any or raw is None:
+        if raw is None:
+            return True
+        if not HOST_SYNTAX.fullmatch(raw.decode("latin-1").strip().lower()):
+            return False
+        if self.any:
             return True
         name = host_name(raw.decode("latin-1"))
         return name is None or name in self.names or name.endswith(self.domains)

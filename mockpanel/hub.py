@@ -87,6 +87,7 @@ class Hub:
                 admin_token=settings.admin_token,
                 admin_scope=settings.admin_token_scope,
                 allowed_hosts=tuple(settings.allowed_hosts),
+                trusted_proxies=tuple(settings.trusted_proxies),
                 clock=clock,
                 watch=self.watchdog.current,
                 loop_health=self.watchdog.summary,

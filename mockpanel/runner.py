@@ -166,6 +166,8 @@ class UvicornRunner:
             timeout_graceful_shutdown=2,
             timeout_keep_alive=30,
             server_header=False,
+            proxy_headers=bool(self.ctx.trusted_proxies),  # uvicorn would believe any local process by default
+            forwarded_allow_ips=list(self.ctx.trusted_proxies) or None,
         )
         try:
             config.load()  # reads the certificate: a bad one fails this server, not the Hub

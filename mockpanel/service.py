@@ -106,6 +106,7 @@ class ServerContext:
     peers: Callable[[], dict[str, str]] = dict  # {server: url} of the servers running beside this one (set by the Hub)
     admin_token: str | None = None  # when set, every control API call must carry it (MOCKPANEL_ADMIN_TOKEN)
     allowed_hosts: tuple[str, ...] = ()  # the allowed_hosts setting (the Host allow-list adds the defaults)
+    trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-* uvicorn believes (none unless configured)
     admin_scope: str = "control"  # what admin_token guards: the control API, or "all" (the seeds' admin endpoints too)
     clock: Callable[[], float] = time.time  # wall time where a server judges it (presign expiry); tests inject one
     watch: list[Any] = field(default_factory=lambda: [None, None])  # the Hub's watchdog slot: [server, scope]
@@ -249,6 +250,9 @@ class ServiceMiddleware:
         traceparent = tracestate = None
         for key, value in scope["headers"]:
             if key == b"host":
+                if host is not None:  # RFC 9112 3.2: the guard would judge one Host and the app use the other
+                    await self._refuse(send, scope, 400, "a request has one Host header, this one has several")
+                    return
                 host = value
             elif key == b"content-length":
                 declared = value

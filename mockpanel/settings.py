@@ -159,6 +159,8 @@ GLOBAL_SETTINGS: tuple[Setting, ...] = (
             choices=("control", "all")),
     Setting("allowed_hosts", "list", (), "Host names the servers answer besides localhost, *.localhost, IP literals, "
             "host.docker.internal and this machine's name (*.domain for a domain; * for any)"),
+    Setting("trusted_proxies", "list", (), "addresses of proxies in front of the mocks whose X-Forwarded-Proto and X-Forwarded-For "
+            "are believed (none by default: any local process could send them)"),
 )
 
 
@@ -187,6 +189,7 @@ class Settings:
     admin_token: str | None = None
     admin_token_scope: str = "control"
     allowed_hosts: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
     servers: dict[str, ServerSettings] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)  # development defaults in use, warnings
     port_variable: str | None = None  # the seeds' PORT, from the environment or .env (see check_port_variable)

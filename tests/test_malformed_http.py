@@ -117,3 +117,21 @@ def test_clients_that_vanish_mid_body_leave_nothing_behind(hub):
         t.join(10)
     assert httpx.get(s3 + "/alive/whole").content == b"whole"  # no torn object
     everyone_answers(hub)
+
+
+def test_two_host_headers_a_host_that_is_not_a_host_and_forwarded_headers_from_anyone(hub):
+    auth = hub.urls["auth"]
+    port = address(auth)[1]
+    twice = raw(auth, f"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\n"
+                      "Connection: close\r\n\r\n".encode())
+    assert twice.startswith(b"HTTP/1.1 400") and b"one Host header" in twice and b"evil.example" not in twice
+    for host in ("evil.example/x.localhost", "evil.example?.localhost", "a b.localhost", "evil.example#.localhost"):
+        r = httpx.get(f"{auth}/.well-known/openid-configuration", headers={"Host": host})
+        assert r.status_code == 403 and "evil" not in r.text.split("is not allowed")[1], host
+    # X-Forwarded-Proto from a local process is not believed unless trusted_proxies says so
+    config = httpx.get(f"{auth}/.well-known/openid-configuration", headers={"X-Forwarded-Proto": "https"}).json()
+    assert config["issuer"] == auth
+    with RunningHub(settings_for(["auth"], environ={"MOCKPANEL_TRUSTED_PROXIES": "127.0.0.1"})) as proxied:
+        url = proxied.urls["auth"]
+        config = httpx.get(f"{url}/.well-known/openid-configuration", headers={"X-Forwarded-Proto": "https"}).json()
+        assert config["issuer"] == url.replace("http://", "https://")
