@@ -18,6 +18,9 @@ import sys
 import time
 from pathlib import Path
 from typing import Sequence, TextIO
+from urllib.parse import urlsplit
+
+from .private import open_private_log, owned_privately, private_dir, write_private
 
 NOT_RUNNING = 3
 READY_SECONDS = 60.0
@@ -55,12 +58,16 @@ class Background:
         self.log_file = self.dir / "mockpanel.log"
 
     def state(self) -> dict | None:
-        """What start recorded, while that process lives; a record of a process that is gone is removed."""
+        """What start recorded, while that very process lives: the pid must still be a `mockpanel serve` started when
+        it was recorded (a pid is reused once its process ends), and the file this user's alone. Anything else is
+        removed (another user's file is left alone, and not believed)."""
+        if not owned_privately(self.state_file) or not owned_privately(self.dir):
+            return None
         try:
             state = json.loads(self.state_file.read_text())
         except (OSError, ValueError):
             return None
-        if not _alive(state.get("pid")):
+        if not isinstance(state, dict) or not _alive(state.get("pid")) or _started(state["pid"]) != state.get("ticks") or not _is_serve(state["pid"]):
             self.state_file.unlink(missing_ok=True)
             return None
         return state
@@ -71,7 +78,7 @@ class Background:
             print(f"mockpanel: already running (pid {running['pid']}, started {_ago(running['started'])} ago); "
                   "`mockpanel restart [flags]` starts it again", file=err)
             return 1
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         args = list(serve_args)
         ports_file = _option(args, "--ports-file")
         if ports_file is None:
@@ -79,7 +86,7 @@ class Background:
             args += ["--ports-file", ports_file]
         ports = Path(ports_file).resolve()
         ports.unlink(missing_ok=True)
-        with open(self.log_file, "ab") as log:
+        with open_private_log(self.log_file) as log:
             offset = log.tell()  # what this run prints starts here
             process = subprocess.Popen([sys.executable, "-m", "mockpanel", "serve", *args], stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
@@ -92,8 +99,8 @@ class Background:
                 print(f"mockpanel: the servers did not start (exit {process.poll()}; log {self.log_file})", file=err)
                 return 1
             time.sleep(0.05)
-        self.state_file.write_text(json.dumps({"pid": process.pid, "args": list(serve_args), "ports_file": str(ports),
-                                               "started": time.time(), "cwd": os.getcwd()}) + "\n")
+        write_private(self.state_file, json.dumps({"pid": process.pid, "ticks": _started(process.pid), "args": list(serve_args),
+                                                   "ports_file": str(ports), "started": time.time(), "cwd": os.getcwd()}) + "\n")
         out.write(_since(self.log_file, offset))  # the notes and each server's "running at" line
         out.write(f"mockpanel: running in the background (pid {process.pid}; log {self.log_file}; `mockpanel stop` stops it)\n")
         return 0
@@ -126,10 +133,11 @@ class Background:
         except (OSError, ValueError):
             urls = {}
         token = os.environ.get("MOCKPANEL_ADMIN_TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
         uptime = _ago(state["started"])
         rows = [("server", "url", "pid", "uptime", "requests")]
         for name, url in urls.items():
+            # The admin token goes only to this machine: the ports file names the URLs, and it is only a file.
+            headers = {"Authorization": f"Bearer {token}"} if token and _loopback(url) else {}
             try:
                 stats = httpx.get(f"{url}/__mockpanel/stats", headers=headers, timeout=5, verify=False).json()
                 requests = str(stats.get("total_requests", "?"))
@@ -165,6 +173,30 @@ def _alive(pid: object) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def _started(pid: int) -> int | None:
+    """When a process started, in clock ticks since boot (/proc/PID/stat field 22): with the pid, who it is."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _is_serve(pid: int) -> bool:
+    """Whether the process runs `python -m mockpanel serve` (what `start` runs), by its command line."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            args = cmdline.read().split(b"\0")
+    except OSError:
+        return os.name != "posix" or not Path("/proc").is_dir()  # no /proc to ask: the start time check is all there is
+    return args[1:4] == [b"-m", b"mockpanel", b"serve"]
+
+
+def _loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _terminate(pid: int) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from ...private import private_dir, write_private
 from ...spec import Invalid, NotFound
 
 ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
@@ -228,11 +229,8 @@ class OidcProvider:
         path = self._keys_file(issuer.name)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
-        temporary.write_text(json.dumps({"keys": [k.as_dict(private=True) for k in issuer.keys]}))
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)  # whole or not at all, as the S3 store writes
+        private_dir(path.parent)
+        write_private(path, json.dumps({"keys": [k.as_dict(private=True) for k in issuer.keys]}))  # 0600 from its creation, whole
 
     def now(self, issuer: Issuer) -> float:
         return issuer.fixed_now if issuer.fixed_now is not None else self.clock()
