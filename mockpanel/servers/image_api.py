@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import io
 import json
+import re
 import time
 import uuid
 from collections import deque
@@ -135,9 +136,20 @@ class TooManyPixels(ValueError):
     """An image whose header promises more pixels than max_pixels: refused before anything is decoded."""
 
 
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """The image, its header read (nothing decoded). Pillow itself refuses a header of over twice its own bomb limit
+    (~179 megapixels) as it opens: that is the same refusal as ours, with the size Pillow read."""
+    try:
+        return Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(pixels.group(1)) / 1e6:.0f} megapixels" if pixels else "over Pillow's own limit"
+        raise TooManyPixels(f"the image is {size}, over the limit of {max_pixels / 1e6:g} (imageapi.max_pixels)") from None
+
+
 def _variants(data: bytes, max_pixels: int) -> tuple[dict[str, tuple[bytes, tuple[int, int]]], str, str, tuple[int, int]]:
     """Resized PNG/JPEG variants of an image (in a worker thread: Pillow work is CPU-bound)."""
-    with Image.open(io.BytesIO(data)) as image:  # reads the header only
+    with _open(data, max_pixels) as image:  # reads the header only
         width, height = image.size
         if width * height > max_pixels:
             raise TooManyPixels(f"the image is {width}×{height} = {width * height / 1e6:.0f} megapixels, over the limit of "
@@ -202,8 +214,10 @@ def build(ctx: ServerContext) -> Built:
                                 status_code=429, headers={"Retry-After": str(wait)})
         data = await file.read()
         try:
-            with Image.open(io.BytesIO(data)) as probe:
+            with _open(data, s["max_pixels"]) as probe:
                 probe.verify()
+        except TooManyPixels:
+            pass  # an image: accepted, and its job fails with the reason, as any image over the pixel cap
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             raise HTTPException(415, f"{file.filename or 'the upload'} is not an image Pillow can read (PNG, JPEG, GIF, WebP, ...)") from None
         job = Job(uuid.uuid4().hex, uuid.uuid4().hex, user_id, bucket or s["default_bucket"], context, file.filename or "upload",
