@@ -337,7 +337,7 @@ class MockPanel(App):
             elif target.suffix == ".py" or fmt == "pytest":  # traffic saved as a test that replays it against fresh mocks
                 from . import testgen
 
-                target.write_text(testgen.generate(entries, title="recorded traffic"), encoding="utf-8")
+                target.write_text(testgen.generate(entries, title="recorded traffic", redact=mask), encoding="utf-8")
             else:
                 target.write_text(json.dumps(export.har(entries, redact=mask), indent=1), encoding="utf-8")
         except OSError as exc:

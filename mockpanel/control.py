@@ -75,7 +75,7 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
         if format == "har":
             return JSONResponse(export.har(found, request.url.scheme, redact), headers={"content-disposition": f'inline; filename="{ctx.name}.har"'})
         if format == "pytest":
-            return PlainTextResponse(testgen.generate(found, title=f"{ctx.name} traffic"), media_type="text/x-python",
+            return PlainTextResponse(testgen.generate(found, title=f"{ctx.name} traffic", redact=redact), media_type="text/x-python",
                                      headers={"content-disposition": f'inline; filename="test_recorded_{ctx.name}.py"'})
         return {"server": ctx.name, "count": len(found), "requests": [(export.redacted(e) if redact else e).as_dict() for e in found]}
 
@@ -95,7 +95,8 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
              responses={200: {"content": {"application/json": {}, "text/x-python": {"schema": {"type": "string"}}}}})
     async def trace(request: Request, key: str, format: Literal["json", "otlp", "har", "pytest"] = Query(
             "json", description="json (hops and spans), otlp (OTLP/JSON TracesData, for Jaeger or Grafana Tempo), har (the hops) "
-                                "or pytest (a test file replaying the trace against fresh mocks)")) -> Any:
+                                "or pytest (a test file replaying the trace against fresh mocks)"),
+            redact: bool = Query(False, description="pytest: write no credential into the file (Authorization and the like as ***)")) -> Any:
         whole = ctx.journal.whole
         trace_id = whole.find_trace(key) or key
         hops, external = whole.trace(trace_id), whole.external.of(trace_id)
@@ -106,7 +107,7 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
         if format == "har":
             return JSONResponse(export.har(hops, request.url.scheme), headers={"content-disposition": f'inline; filename="trace-{trace_id}.har"'})
         if format == "pytest":
-            return PlainTextResponse(testgen.generate(hops, trace_id=trace_id, title=f"trace {trace_id[:8]}"), media_type="text/x-python",
+            return PlainTextResponse(testgen.generate(hops, trace_id=trace_id, title=f"trace {trace_id[:8]}", redact=redact), media_type="text/x-python",
                                      headers={"content-disposition": f'inline; filename="test_trace_{trace_id[:8]}.py"'})
         return {**summarize(hops, external), "hops": [hop.as_dict() for hop in hops], "spans": [span.as_dict() for span in external]}
 

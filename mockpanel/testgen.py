@@ -13,7 +13,9 @@ import json
 import re
 import time
 from typing import Any, Iterable
+from urllib.parse import quote
 
+from .export import MASK, redacted
 from .journal import RequestEntry
 
 REPLAYED_HEADERS = {"content-type", "authorization", "x-webhook-signature", "x-request-id", "x-amz-content-sha256", "accept"}
@@ -50,6 +52,14 @@ def _mask_path(path: str) -> str:
     return ID.sub("<id>", path)
 
 
+def replay_path(path: str) -> str:
+    """The journaled (decoded) path as the client sent it on the wire: every character a URL would read otherwise
+    percent-encoded — `?` (a query), `#` (a fragment), `%` — and dot segments as %2E, which an HTTP client would
+    resolve away (`e/../f` would replay as `f`). A server decodes it back to the very same path."""
+    encoded = quote(path, safe="/")
+    return "/".join({".": "%2E", "..": "%2E%2E"}.get(segment, segment) for segment in encoded.split("/"))
+
+
 def _complete(preview: bytes, size: int) -> bool:
     return len(preview) >= size
 
@@ -64,9 +74,10 @@ def _json_of(entry: RequestEntry) -> Any:
         return None
 
 
-def generate(entries: Iterable[RequestEntry], *, trace_id: str | None = None, title: str = "recorded traffic") -> str:
-    """The pytest file's text."""
-    entries = list(entries)
+def generate(entries: Iterable[RequestEntry], *, trace_id: str | None = None, title: str = "recorded traffic",
+             redact: bool = False) -> str:
+    """The pytest file's text; `redact` (--redact) writes no credential into it (see export.redacted)."""
+    entries = [redacted(e) for e in entries] if redact else list(entries)
     spans = {e.span_id for e in entries}
     roots = [e for e in entries if e.parent_id not in spans]  # what a client sent (the rest, the mocks made)
     servers = sorted({e.server for e in entries})
@@ -98,7 +109,9 @@ def generate(entries: Iterable[RequestEntry], *, trace_id: str | None = None, ti
                          f"{entry.request_size:,} body bytes (raise --body-preview-bytes to keep it)")
             continue
         headers = {k.lower(): v for k, v in entry.request_headers if k.lower() in REPLAYED_HEADERS}
-        call = [f'"{entry.method}"', f'url["{entry.server}"] + {entry.path + ("?" + entry.query if entry.query else "")!r}']
+        if MASK in headers.values():
+            lines.append("    # a credential of this request was redacted (--redact): put a valid one where the file says '***'")
+        call = [f'"{entry.method}"', f'url["{entry.server}"] + {replay_path(entry.path) + ("?" + entry.query if entry.query else "")!r}']
         if trace_id:
             headers_src = "{**" + repr(headers) + ', "traceparent": traceparent}' if headers else '{"traceparent": traceparent}'
         else:

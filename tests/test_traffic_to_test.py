@@ -83,3 +83,33 @@ def test_a_recorded_path_cannot_write_code_into_the_generated_file(mocks):
     tree = ast.parse(source)
     assert not [node for node in ast.walk(tree) if isinstance(node, ast.Import) and node.names[0].name == "os"], source
     assert "os.system" not in "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
+
+
+def test_odd_keys_replay_as_the_same_keys_and_redact_writes_no_credential(mocks, tmp_path):
+    """Keys with ?, # and dot segments replay as those keys (they replayed as a query, a fragment and another key)."""
+    from conftest import make_s3_client
+
+    s3 = mocks.url("s3")
+    mocks.reset()
+    client = make_s3_client(s3)
+    client.create_bucket(Bucket="odd")
+    keys = ["a?x=1", "c#d", "e/../f", "g/./h", "100% sure", "ü+plus"]
+    for key in keys:
+        client.put_object(Bucket="odd", Key=key, Body=key.encode())
+    httpx.get(f"{s3}/health", headers={"Authorization": "Bearer secret-token-123"})
+    source = httpx.get(f"{s3}/__mockpanel/requests", params={"format": "pytest", "redact": "true"}).text
+    assert "secret-token-123" not in source and "'***'" in source and "redacted (--redact)" in source
+    plain = httpx.get(f"{s3}/__mockpanel/requests", params={"format": "pytest", "method": "PUT"}).text
+    # the replay stores each key under its own name: the file ends by listing the bucket
+    path = tmp_path / "test_odd_keys.py"
+    path.write_text(plain + f'''
+
+def test_the_keys_are_the_recorded_ones(mockpanel_factory):
+    mocks = mockpanel_factory(SERVERS, SETTINGS)
+    test_s3_traffic(lambda *a: mocks)
+    listing = httpx.get(mocks.url("s3") + "/odd?list-type=2").text
+    for key in {keys!r}:
+        assert "<Key>" + key.replace("&", "&amp;") + "</Key>" in listing, (key, listing)
+''')
+    result = run_pytest(path, "-k", "the_keys_are")
+    assert result.returncode == 0, result.stdout + result.stderr

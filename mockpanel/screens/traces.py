@@ -224,7 +224,8 @@ class TracesPane(Pane):
             return
         path = Path(f"test_trace_{trace_id[:8]}.py")
         try:
-            path.write_text(testgen.generate(self.hub.journal.trace(trace_id), trace_id=trace_id, title=f"trace {trace_id[:8]}"))
+            path.write_text(testgen.generate(self.hub.journal.trace(trace_id), trace_id=trace_id, title=f"trace {trace_id[:8]}",
+                                             redact=getattr(self.app, "redact", False)))
         except OSError as exc:
             self.app.notify(f"cannot write {path}: {exc.strerror}", severity="error")
             return
