@@ -38,7 +38,14 @@ class Multipart:
         if algorithm is not None and algorithm not in CHECKSUM_ALGORITHMS:
             raise S3Error("InvalidRequest", f"Checksum algorithm {algorithm} is not supported")
         fields["checksum_algorithm"] = algorithm
-        fields["checksum_type"] = req.headers.get("x-amz-checksum-type", "COMPOSITE" if algorithm else "").upper() or None
+        # CRC64NVME has full-object checksums only (as AWS); the others are COMPOSITE unless asked
+        default = "FULL_OBJECT" if algorithm == "crc64nvme" else "COMPOSITE" if algorithm else ""
+        checksum_type = req.headers.get("x-amz-checksum-type", default).upper() or None
+        if checksum_type not in (None, "COMPOSITE", "FULL_OBJECT") or (checksum_type and not algorithm):
+            raise S3Error("InvalidRequest", "The x-amz-checksum-type header is COMPOSITE or FULL_OBJECT, with x-amz-checksum-algorithm.")
+        if (algorithm, checksum_type) == ("crc64nvme", "COMPOSITE") or (checksum_type == "FULL_OBJECT" and algorithm in ("sha1", "sha256")):
+            raise S3Error("InvalidRequest", f"The {checksum_type} checksum type cannot be used with the {algorithm.upper()} checksum algorithm.")
+        fields["checksum_type"] = checksum_type
         upload = self.store.create_upload(bucket.name, req.key, fields)
         headers = _sse_headers_from(fields)
         if algorithm:
@@ -128,7 +135,7 @@ class Multipart:
         if done is not None and (req.bucket, req.key) == done[:2]:
             return await self._complete_again(req, receive, send, done)
         upload = self.upload(req)
-        root = parse(await self.read_small_body(req, receive))
+        root = parse(await self.read_small_body(req, receive, object_checksums=True))
         if root.tag != "CompleteMultipartUpload":
             raise S3Error("MalformedXML")
         listed: list[tuple[int, str]] = []
@@ -151,11 +158,12 @@ class Multipart:
             if part["size"] < self.min_part_size:
                 raise S3Error("EntityTooSmall", ProposedSize=str(part["size"]), MinSizeAllowed=str(self.min_part_size),
                               PartNumber=str(part["number"]), ETag=part["etag"])
+        bucket = self.bucket(req)
+        self._check_put_preconditions(req, bucket)  # If-None-Match: * (create only) and If-Match, as for PutObject
         if upload.upload_id in self.completing:  # another request is joining these parts now: one wins, none is torn
             raise S3Error("NoSuchUpload", "The upload is being completed by another request.", UploadId=upload.upload_id)
         self.completing.add(upload.upload_id)
         try:
-            bucket = self.bucket(req)
             meta_fields = dict(upload.meta)
             algorithm = meta_fields.pop("checksum_algorithm", None)
             checksum_type = meta_fields.pop("checksum_type", None)
@@ -166,10 +174,19 @@ class Multipart:
             if upload.upload_id not in self.store.uploads:
                 writer.discard()
                 raise S3Error("NoSuchUpload", UploadId=upload.upload_id)
+            try:
+                self._check_put_preconditions(req, bucket)  # again: another write may have landed while the parts were joined
+            except S3Error:
+                writer.discard()
+                raise
             etag = f'"{hashlib.md5(b"".join(bytes.fromhex(p["etag"].strip(chr(34))) for p in parts)).hexdigest()}-{len(parts)}"'
             checksums: dict[str, str] = {}
             if algorithm:
                 if checksum_type == "FULL_OBJECT" and full_checksum is not None:
+                    sent = req.headers.get(f"x-amz-checksum-{algorithm}")
+                    if sent is not None and sent != full_checksum:
+                        writer.discard()
+                        raise S3Error("BadDigest", f"The {algorithm.upper()} you specified did not match the calculated checksum.")
                     checksums[algorithm] = full_checksum
                 elif all(algorithm in p.get("checksums", {}) for p in parts):
                     hasher = new_checksum(algorithm)
@@ -197,7 +214,7 @@ class Multipart:
     async def _complete_again(self, req: Request, receive: Callable, send: Callable, done: tuple) -> None:
         """The same CompleteMultipartUpload again, after it succeeded: the same answer for the same parts."""
         bucket_name, key, etag, listed = done
-        root = parse(await self.read_small_body(req, receive))
+        root = parse(await self.read_small_body(req, receive, object_checksums=True))
         again = tuple((int(e.findtext("PartNumber") or 0), (e.findtext("ETag") or "").strip().strip('"')) for e in root.findall("Part"))
         if again != tuple((n, t.strip('"')) for n, t in listed):
             raise S3Error("NoSuchUpload", UploadId=req.params.get("uploadId", ""))

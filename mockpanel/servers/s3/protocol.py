@@ -134,12 +134,15 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
                 req.body_pending = False
                 return
 
-    async def read_small_body(self, req: Request, receive: Callable, limit: int = MAX_XML_BODY, require_digest: str | None = None) -> bytes:
+    async def read_small_body(self, req: Request, receive: Callable, limit: int = MAX_XML_BODY, require_digest: str | None = None,
+                              object_checksums: bool = False) -> bytes:
         """A configuration body (XML), checked against its Content-MD5 and x-amz-checksum-* headers when sent.
         `require_digest`: AWS requires one of them for this request; "always" refuses it without one (DeleteObjects),
-        "strict" only in strict mode (PutBucketCors, PutBucketTagging, PutBucketNotificationConfiguration…)."""
+        "strict" only in strict mode (PutBucketCors, PutBucketTagging, PutBucketNotificationConfiguration…).
+        `object_checksums`: the x-amz-checksum-* headers describe the object, not this body (CompleteMultipartUpload)."""
         md5 = req.headers.get("content-md5")
-        sums = {k[15:]: v for k, v in req.headers.items() if k.startswith("x-amz-checksum-") and k[15:] in CHECKSUM_ALGORITHMS}
+        sums = {k[15:]: v for k, v in req.headers.items() if k.startswith("x-amz-checksum-") and k[15:] in CHECKSUM_ALGORITHMS
+                and not object_checksums}
         if md5 is None and not sums and (require_digest == "always" or (require_digest == "strict" and self.strict)):
             raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
         chunks = bytearray()
