@@ -450,3 +450,27 @@ async def test_the_traces_pane_shows_one_upload_as_a_waterfall(tmp_path, monkeyp
         saved = tmp_path / "test_trace_4bf92f35.py"
         await until(pilot, saved.exists)
         assert "def test_trace_4bf92f35(mockpanel_factory):" in saved.read_text()
+
+
+async def test_the_storage_pane_advances_s3s_clock_and_lifecycle_rules_act():
+    app = create_app(settings_for(["s3"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        s3 = make_s3_client(app.hub.urls()["s3"])
+
+        def setup() -> None:
+            s3.create_bucket(Bucket="expiring")
+            s3.put_bucket_lifecycle_configuration(Bucket="expiring", LifecycleConfiguration={"Rules": [
+                {"ID": "week", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 7}}]})
+            s3.put_object(Bucket="expiring", Key="tmp/old.csv", Body=b"x")
+            s3.put_object(Bucket="expiring", Key="keep.csv", Body=b"x")
+
+        await asyncio.to_thread(setup)
+        pane = app.query_one(StoragePane)
+        await until(pilot, lambda: pane.query_one("#objects-table", DataTable).row_count == 2)
+        await pilot.press("L", "ctrl+a", "ctrl+k", *"abc", "enter")
+        assert any("not a number of days" in n.message for n in app._notifications)
+        await pilot.press("L", "ctrl+a", "ctrl+k", *"7", "enter")
+        assert any(n.message == "S3's clock is 7 days ahead: 1 expired" for n in app._notifications)
+        await until(pilot, lambda: app.hub.facade("s3").object_count() == 1)
+        assert [o["Key"] for o in (await asyncio.to_thread(s3.list_objects_v2, Bucket="expiring"))["Contents"]] == ["keep.csv"]

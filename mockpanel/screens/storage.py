@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 from ..display import plain
 from ..spec import DomainError
 from .base import Pane, cursor_key, cut, restore_cursor, size_text
-from .dialogs import ConfirmDialog
+from .dialogs import ConfirmDialog, PromptDialog
 
 PAGE = 1000  # objects listed at once; m lists the next page too
 UP = "\x00up"  # row keys of the rows that are not objects (object keys are valid UTF-8 without NUL)
@@ -31,6 +31,7 @@ class StoragePane(Pane):
         Binding("u", "presign", "Copy presigned URL", show=False),
         Binding("x,delete", "delete_object", "Delete object…", tooltip="Delete the selected object (asks first)"),
         Binding("X", "reset", "Reset S3…", tooltip="Every bucket and object gone, the configured buckets back (asks first)"),
+        Binding("L", "advance_clock", "Advance clock…", tooltip="Move S3's clock forward some days: lifecycle rules expire what they name"),
     ]
 
     def __init__(self, hub) -> None:
@@ -170,6 +171,26 @@ class StoragePane(Pane):
             self.app.notify(f"deleted {bucket}/{key}")
 
         self.app.push_screen(ConfirmDialog(f"Delete s3://{bucket}/{key}?"), delete)
+
+    def action_advance_clock(self) -> None:
+        def advance(answer: str | None) -> None:
+            if not answer:
+                return
+            try:
+                days = float(answer)
+                applied = self.storage.advance_clock(days * 86_400)
+            except ValueError:
+                self.app.notify(f"{answer!r} is not a number of days", severity="error")
+                return
+            except DomainError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            done = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in applied.items() if n) or "nothing expired"
+            self.app.notify(f"S3's clock is {self.storage.clock_offset / 86_400:g} days ahead: {done}")
+            self.refresh_view()
+
+        if self.storage is not None:
+            self.app.push_screen(PromptDialog("Advance S3's clock by how many days? (lifecycle rules apply at once)", "1"), advance)
 
     def action_reset(self) -> None:
         async def reset(yes: bool | None) -> None:

@@ -39,6 +39,9 @@ SETTINGS = (
             "default WEBHOOK_SECRET)", ("S3_NOTIFICATION_SECRET",)),
     Setting("cors", "str", "any", "browsers' cross-origin requests to buckets without CORS rules: any (allowed, as the seed) or "
             "bucket (only what a bucket's own rules allow, as AWS)", ("S3_CORS",), choices=("any", "bucket")),
+    Setting("bucket_names", "str", "strict", "bucket names accepted: strict (today's S3 rules) or legacy (also underscores and "
+            "capitals, as us-east-1 accepted before 2018 — a porting aid for suites written against moto)", ("S3_BUCKET_NAMES",),
+            choices=("strict", "legacy")),
     Setting("region", "str", "us-east-1", "region of buckets created without a LocationConstraint", ("S3_REGION",)),
     Setting("min_part_size", "int", 5 * 1024 * 1024, "smallest multipart part (but the last) CompleteMultipartUpload accepts", ("S3_MIN_PART_SIZE",)),
     Setting("virtual_host_suffixes", "list", ("localhost",), "host names under which BUCKET.<suffix> addresses a bucket"),
@@ -111,10 +114,41 @@ def notification_routes(storage: Storage, notifier: Notifier) -> APIRouter:
     return router
 
 
+def clock_routes(storage: Storage) -> APIRouter:
+    """/__mockpanel/s3/clock and /__mockpanel/s3/lifecycle/run: the mock's clock, by which lifecycle rules act."""
+    router = APIRouter()
+
+    @router.get("/__mockpanel/s3/clock", summary="The mock's clock (lifecycle rules and Object Lock dates): its offset and now")
+    async def get_clock() -> dict[str, Any]:
+        return storage.status()
+
+    @router.post("/__mockpanel/s3/clock", summary="Advance the clock — {\"advance_s\": N} or {\"advance_days\": N} — and apply "
+                 "every lifecycle rule at the new time (what was expired, removed, aborted)")
+    async def advance(request: Request) -> dict[str, Any]:
+        body = await json_body(request)
+        if not isinstance(body, dict) or not any(isinstance(body.get(k), (int, float)) and not isinstance(body.get(k), bool)
+                                                 for k in ("advance_s", "advance_days")):
+            raise Invalid('send {"advance_days": 7} or {"advance_s": 3600}')
+        seconds = float(body.get("advance_s") or 0) + float(body.get("advance_days") or 0) * 86_400
+        applied = storage.advance_clock(seconds)
+        return {**storage.status(), "applied": applied}
+
+    @router.delete("/__mockpanel/s3/clock", summary="Back to the real clock (nothing expired comes back)")
+    async def real_clock() -> dict[str, Any]:
+        storage.reset_clock()
+        return storage.status()
+
+    @router.post("/__mockpanel/s3/lifecycle/run", summary="Apply every bucket's lifecycle rules now, as AWS's daily run")
+    async def run() -> dict[str, Any]:
+        return {**storage.status(), "applied": storage.apply_lifecycle()}
+
+    return router
+
+
 def build(ctx: ServerContext) -> Built:
     s = ctx.settings
     for name in s["buckets"]:
-        if not valid_bucket_name(name):
+        if not valid_bucket_name(name, s["bucket_names"] == "legacy"):
             raise SettingsError(f"invalid setting s3.buckets: {name!r} is not a valid S3 bucket name")
     storage = Storage(ctx, Store(s["data_dir"]))
     storage.seed()
@@ -183,6 +217,7 @@ def build(ctx: ServerContext) -> Built:
     ctx.cors_owner = protocol.owns_cors
     ctx.on_stop(protocol.notifier.close)
     ctx.control_routers.append(notification_routes(storage, protocol.notifier))
+    ctx.control_routers.append(clock_routes(storage))
     return Built(protocol, storage)
 
 

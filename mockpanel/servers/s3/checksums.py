@@ -124,7 +124,9 @@ class ChecksummedBodies:
         hashers = {a: new_checksum(a) for a in wanted}
         content_sha = h.get("x-amz-content-sha256", "")
         sha256 = hashlib.sha256() if re.fullmatch(r"[0-9a-fA-F]{64}", content_sha) else None
-        chunked = "aws-chunked" in h.get("content-encoding", "") or content_sha.startswith("STREAMING-")
+        # Framed by x-amz-content-sha256, as S3: `Content-Encoding: gzip, aws-chunked` with UNSIGNED-PAYLOAD or a digest is a
+        # plain body. Only a request without that header (curl, a form) is framed by its Content-Encoding.
+        chunked = content_sha.startswith("STREAMING-") if content_sha else "aws-chunked" in h.get("content-encoding", "")
         decoder = AwsChunkedDecoder(req.chunk_signatures) if chunked else None
         md5_given = h.get("content-md5")
         if md5_given is not None:

@@ -4,10 +4,12 @@ change them. Every change goes through Storage, which sends its bus event; Store
 from __future__ import annotations
 
 import bisect
-from typing import NamedTuple
+import time
+from typing import Any, NamedTuple
 
 from ...service import ServerContext
-from ...spec import NotFound
+from ...spec import Invalid, NotFound
+from .lifecycle import DAY, due
 from .signing import presign_v4
 from .storage import Bucket, ObjectMeta, Store, past_prefix, walk
 
@@ -35,6 +37,53 @@ class Storage:
         self.ctx = ctx
         self.store = store
         self.settings = ctx.settings
+        self.clock_offset = 0.0  # seconds the mock's clock is ahead of the real one (lifecycle and Object Lock)
+        store.clock = self.now  # every time the store stamps is the mock's
+
+    # --- the mock's clock: what lifecycle rules and retention dates are judged by ---
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def advance_clock(self, seconds: float) -> dict[str, int]:
+        """Move the mock's clock forward (never back) and apply every lifecycle rule at the new time: the counts."""
+        if not 0 <= seconds <= 100 * 365 * DAY:
+            raise Invalid("the clock moves forward, by at most 100 years")
+        self.clock_offset += seconds
+        self.ctx.event("s3_clock", offset_s=self.clock_offset, now=self.now())
+        return self.apply_lifecycle()
+
+    def reset_clock(self) -> None:
+        self.clock_offset = 0.0
+        self.ctx.event("s3_clock", offset_s=0.0, now=self.now())
+
+    def apply_lifecycle(self) -> dict[str, int]:
+        """Apply every bucket's enabled lifecycle rules now (as AWS's daily run would): expire current versions
+        (a delete marker in a versioned bucket), noncurrent versions and lone delete markers, abort old uploads.
+        A version under Object Lock (retention to come, or legal hold) is left, as AWS leaves it."""
+        now = self.now()
+        done = {"expired": 0, "noncurrent_removed": 0, "markers_removed": 0, "uploads_aborted": 0}
+        for bucket in list(self.store.buckets.values()):
+            found = due(self.store, bucket, now)
+            for key in found["current"]:
+                if self.remove(bucket.name, key, None) is not None:
+                    done["expired"] += 1
+            for what, counter in (("noncurrent", "noncurrent_removed"), ("markers", "markers_removed")):
+                for key, version_id in found[what]:
+                    version = next((v for v in self.store.versions_of(bucket, key) if (v.version_id or "null") == version_id), None)
+                    if version is None or version.legal_hold or (version.retention and version.retention["until"] > now):
+                        continue
+                    if self.remove(bucket.name, key, version_id) is not None:
+                        done[counter] += 1
+            for upload_id in found["uploads"]:
+                self.store.abort_upload(upload_id)
+                done["uploads_aborted"] += 1
+        if any(done.values()):
+            self.ctx.event("lifecycle_applied", **done)
+        return done
+
+    def status(self) -> dict[str, Any]:
+        return {"offset_s": self.clock_offset, "now": self.now()}
 
     # --- reading ---
 
@@ -104,6 +153,7 @@ class Storage:
     def reset(self) -> None:
         """Every bucket and upload gone; the configured buckets come back empty (the server's reset event follows)."""
         self.store.reset()
+        self.clock_offset = 0.0
         self.seed()
 
     def seed(self) -> None:

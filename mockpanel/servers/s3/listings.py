@@ -18,7 +18,6 @@ LISTING_PARAMS = {"list-type", "prefix", "delimiter", "max-keys", "marker", "con
                   "fetch-owner", "x-id"}
 
 
-STANDARD = el("StorageClass", "STANDARD")
 
 
 
@@ -64,7 +63,8 @@ class Listings:
     def _object_xml(self, tag: str, meta: ObjectMeta, enc: Callable[[str], str], owner: bool, *extra: Xml) -> Xml:
         sums = [("ChecksumAlgorithm", a.upper()) for a in meta.checksums] if meta.checksums else ()
         return record(tag, ("Key", enc(meta.key)), *extra, ("LastModified", iso8601(meta.last_modified)), ("ETag", meta.etag),
-                      *sums, ("Size", meta.size), OWNER if owner else ("Owner", None), STANDARD)
+                      *sums, ("Size", meta.size), OWNER if owner else ("Owner", None),
+                      ("StorageClass", meta.headers.get("x-amz-storage-class", "STANDARD")))
 
     async def list_objects(self, req: Request, receive: Callable, send: Callable) -> None:
         """ListObjects, or ListObjectsV2 with list-type=2."""

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import hashlib
 import re
-import time
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -33,7 +32,7 @@ class Multipart:
 
     async def create_upload(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.writable_bucket(req)
-        fields = self._new_meta(req)
+        fields = self._new_meta(req, bucket)
         algorithm = req.headers.get("x-amz-checksum-algorithm", "").lower() or None
         if algorithm is not None and algorithm not in CHECKSUM_ALGORITHMS:
             raise S3Error("InvalidRequest", f"Checksum algorithm {algorithm} is not supported")
@@ -89,7 +88,8 @@ class Multipart:
                 raise S3Error("InvalidRange", ActualObjectSize=str(source.size), RangeRequested=raw_range)
         writer = await asyncio.to_thread(self.store.copy_body, source, start, end, self.store.part_writer(upload))
         part = self.store.put_part(upload, number, writer, {})
-        await self.xml(send, req, "CopyPartResult", [el("LastModified", iso8601(part["last_modified"])), el("ETag", part["etag"])])
+        await self.xml(send, req, "CopyPartResult", [el("LastModified", iso8601(part["last_modified"])), el("ETag", part["etag"])],
+                       headers=_sse_headers_from(upload.meta))
 
     async def list_parts(self, req: Request, receive: Callable, send: Callable) -> None:
         upload = self.upload(req)
@@ -101,7 +101,7 @@ class Multipart:
         shown, truncated = numbers[:limit], len(numbers) > limit
         parts = [el("Bucket", upload.bucket), el("Key", upload.key), el("UploadId", upload.upload_id),
                  el("PartNumberMarker", int(marker_raw)), el("NextPartNumberMarker", shown[-1] if shown else 0), el("MaxParts", limit),
-                 el("IsTruncated", flag(truncated)), INITIATOR, OWNER, el("StorageClass", "STANDARD")]
+                 el("IsTruncated", flag(truncated)), INITIATOR, OWNER, el("StorageClass", upload.meta.get("headers", {}).get("x-amz-storage-class", "STANDARD"))]
         for n in shown:
             part = upload.parts[n]
             parts.append(el("Part", el("PartNumber", n), el("LastModified", iso8601(part["last_modified"])), el("ETag", part["etag"]),
@@ -121,7 +121,8 @@ class Multipart:
         if truncated:
             parts += [el("NextKeyMarker", shown[-1].key), el("NextUploadIdMarker", shown[-1].upload_id)]
         for u in shown:
-            parts.append(el("Upload", el("Key", u.key), el("UploadId", u.upload_id), INITIATOR, OWNER, el("StorageClass", "STANDARD"),
+            parts.append(el("Upload", el("Key", u.key), el("UploadId", u.upload_id), INITIATOR, OWNER,
+                            el("StorageClass", u.meta.get("headers", {}).get("x-amz-storage-class", "STANDARD")),
                             el("Initiated", iso8601(u.initiated))))
         await self.xml(send, req, "ListMultipartUploadsResult", parts)
 
@@ -195,8 +196,10 @@ class Multipart:
                             hasher.update(base64.b64decode(p["checksums"][algorithm]))
                         checksums[algorithm] = f"{b64(hasher.digest())}-{len(parts)}"
             data_file, body = writer.finish()
-            meta = ObjectMeta(upload.key, writer.size, etag, time.time(), checksums=checksums, checksum_type=checksum_type if checksums else None,
-                              part_sizes=[p["size"] for p in parts], data_file=data_file, body=body, **meta_fields)
+            part_checksums = [p.get("checksums", {}).get(algorithm) for p in parts] if algorithm else None
+            meta = ObjectMeta(upload.key, writer.size, etag, self.storage.now(), checksums=checksums, checksum_type=checksum_type if checksums else None,
+                              part_sizes=[p["size"] for p in parts], part_checksums=part_checksums if part_checksums and all(part_checksums) else None,
+                              data_file=data_file, body=body, **meta_fields)
             self.storage.commit(bucket, meta)
             self.notify(req, "ObjectCreated:CompleteMultipartUpload", bucket, meta)
             self.store.abort_upload(upload.upload_id)

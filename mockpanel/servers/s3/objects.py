@@ -6,15 +6,15 @@ import asyncio
 import base64
 import hashlib
 import re
-import time
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 from urllib.parse import quote, unquote, urlencode
 
 from .checksums import b64
-from .request import MAX_KEY_BYTES, MAX_METADATA_BYTES, RESPONSE_OVERRIDES, STORED_HEADERS, Request, digits
+from .request import MAX_KEY_BYTES, MAX_METADATA_BYTES, RESPONSE_OVERRIDES, STORED_HEADERS, Request, check_stored_headers, digits
 from .storage import BodyWriter, Bucket, ObjectMeta
 from .post_policy import check_policy, check_signature, decode_policy
+from .governance import default_encryption, lock_headers
 from .subresources import CANNED_ACLS, header_acl, header_tags
 from .xml import S3Error, el, http_date, iso8601, parse
 
@@ -43,6 +43,7 @@ def version_headers(bucket: Bucket, meta: ObjectMeta) -> list[tuple[str, str]]:
 # origin; a bucket declared a website (PutBucketWebsite) runs scripts, still in an opaque origin: its requests carry
 # `Origin: null`, which every control API refuses, and nothing of S3's origin (its control API's answers) is readable.
 OBJECT_SANDBOX = "sandbox"
+OBJECT_ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
 WEBSITE_SANDBOX = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"
 
 
@@ -71,13 +72,37 @@ class Objects:
             raise error
         return meta
 
-    def _new_meta(self, req: Request) -> dict[str, Any]:
-        """Metadata an upload sets from its headers (PutObject, CreateMultipartUpload, CopyObject REPLACE)."""
+    def _encryption(self, req: Request, bucket: Bucket) -> dict[str, Any]:
+        """How a new object (a write, a copy, an upload) is encrypted: SSE-C or x-amz-server-side-encryption as the
+        request says, else the bucket's default encryption; the KMS key id and the bucket-key flag with it."""
+        h = req.headers
+        sse = h.get("x-amz-server-side-encryption")
+        if sse is not None and sse not in ("AES256", "aws:kms", "aws:kms:dsse"):
+            raise S3Error("InvalidArgument", "The encryption method specified is not supported", ArgumentName="x-amz-server-side-encryption", ArgumentValue=sse)
+        customer = customer_key(h)
+        if customer is not None and sse is not None:
+            raise S3Error("InvalidArgument", "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
+                          ArgumentName="x-amz-server-side-encryption", ArgumentValue=sse)
+        if customer is not None:
+            return {"sse": None, "sse_kms_key_id": None, "sse_customer_key_md5": customer, "bucket_key": False}
+        if sse is None:
+            return {"sse": None, "sse_kms_key_id": None, "sse_customer_key_md5": None, "bucket_key": False, **default_encryption(bucket)}
+        kms = sse.startswith("aws:kms")
+        key_id = h.get("x-amz-server-side-encryption-aws-kms-key-id") if kms else None
+        if kms and not key_id:  # as AWS: the AWS managed key of the account's S3
+            key_id = f"arn:aws:kms:{bucket.region}:000000000000:alias/aws/s3"
+        bucket_key = h.get("x-amz-server-side-encryption-bucket-key-enabled", "").lower()
+        return {"sse": sse, "sse_kms_key_id": key_id, "sse_customer_key_md5": None,
+                "bucket_key": kms and (bucket_key == "true" or (bucket_key == "" and bool((bucket.encryption or {}).get("bucket_key"))))}
+
+    def _new_meta(self, req: Request, bucket: Bucket) -> dict[str, Any]:
+        """Metadata an upload sets from its headers (PutObject, CreateMultipartUpload, CopyObject REPLACE), with what
+        the bucket adds: default encryption, Object Lock retention; an ACL it does not allow is refused."""
         h = req.headers
         metadata = {k[11:]: v for k, v in h.items() if k.startswith("x-amz-meta-")}
         if sum(len(k) + len(v) for k, v in metadata.items()) > MAX_METADATA_BYTES:
             raise S3Error("MetadataTooLarge", MaxSizeAllowed=str(MAX_METADATA_BYTES))
-        headers = {k: h[k] for k in STORED_HEADERS if k in h}
+        headers = check_stored_headers({k: h[k] for k in STORED_HEADERS if k in h})
         if "content-encoding" in headers:
             # aws-chunked is how it travelled, not what it is: the rest stays as the client wrote it ("deflate, gzip")
             codings = [c for c in headers["content-encoding"].split(",") if c.strip() != "aws-chunked"]
@@ -86,22 +111,16 @@ class Objects:
                 headers["content-encoding"] = kept
             else:
                 del headers["content-encoding"]
-        sse = h.get("x-amz-server-side-encryption")
-        if sse is not None and sse not in ("AES256", "aws:kms", "aws:kms:dsse"):
-            raise S3Error("InvalidArgument", "The encryption method specified is not supported", ArgumentName="x-amz-server-side-encryption", ArgumentValue=sse)
-        customer = customer_key(h)
-        if customer is not None and sse is not None:
-            raise S3Error("InvalidArgument", "Server Side Encryption with Customer provided key is incompatible with the encryption method specified",
-                          ArgumentName="x-amz-server-side-encryption", ArgumentValue=sse)
+        acl = header_acl(h)
+        self.check_acl_allowed(bucket, acl)  # type: ignore[attr-defined]
         return {
             "content_type": h.get("content-type") or "binary/octet-stream",
             "metadata": metadata,
             "headers": headers,
-            "sse": sse,
-            "sse_kms_key_id": h.get("x-amz-server-side-encryption-aws-kms-key-id") if sse and sse.startswith("aws:kms") else None,
-            "sse_customer_key_md5": customer,
+            **self._encryption(req, bucket),
+            **self.lock_fields(req, bucket),  # type: ignore[attr-defined]
             "tags": header_tags(h) or {},
-            "acl": header_acl(h),
+            "acl": acl,
         }
 
     async def _receive_form(self, req: Request, receive: Callable, writer: BodyWriter) -> tuple[dict[str, str], str | None, str]:
@@ -154,7 +173,7 @@ class Objects:
             if not state["in_file"] and not state["found"] and state["name"]:
                 if len(fields) >= MAX_FORM_FIELDS:
                     raise S3Error("MalformedPOSTRequest", f"The form has over {MAX_FORM_FIELDS} fields before its file.", status=400)
-                fields[state["name"]] = state["text"].decode("utf-8", "replace")
+                fields[state["name"]] = state["text"].decode("utf-8", "surrogateescape")  # header-bound fields keep their bytes (_form_header)
 
         def on_part_begin() -> None:
             state["headers"] = {}
@@ -198,6 +217,8 @@ class Objects:
                               ArgumentName="key", ArgumentValue="")
             if len(key.encode("utf-8", "surrogateescape")) > MAX_KEY_BYTES:
                 raise S3Error("KeyTooLongError", MaxSizeAllowed=str(MAX_KEY_BYTES))
+            if any("\udc80" <= c <= "\udcff" for c in key):
+                raise S3Error("InvalidArgument", "The key field is not valid UTF-8", ArgumentName="key")
             if "policy" in fields:
                 policy = decode_policy(fields["policy"])
                 if self.verify_signatures:
@@ -213,16 +234,18 @@ class Objects:
             acl = fields.get("acl")
             if acl is not None and acl not in CANNED_ACLS:
                 raise S3Error("InvalidArgument", None, ArgumentName="acl", ArgumentValue=acl[:64])
+            self.check_acl_allowed(bucket, acl)  # type: ignore[attr-defined]
         except BaseException:
             writer.discard()
             raise
         data_file, body = writer.finish()
-        meta = ObjectMeta(key, writer.size, f'"{writer.md5.hexdigest()}"', time.time(), content_type=fields.get("content-type") or "binary/octet-stream",
-                          metadata=metadata, headers={k: fields[k] for k in STORED_HEADERS if k in fields}, data_file=data_file, body=body, acl=acl)
+        meta = ObjectMeta(key, writer.size, f'"{writer.md5.hexdigest()}"', self.storage.now(), content_type=fields.get("content-type") or "binary/octet-stream",
+                          metadata=metadata, headers=check_stored_headers({k: fields[k] for k in STORED_HEADERS if k in fields}),
+                          data_file=data_file, body=body, acl=acl, **default_encryption(bucket))
         self.storage.commit(bucket, meta)
         self.notify(req, "ObjectCreated:Post", bucket, meta)
         location = f"http://{req.headers.get('host', 'localhost')}/{bucket.name}/{quote(key)}"
-        headers = [("etag", meta.etag), ("location", location)] + version_headers(bucket, meta)
+        headers = [("etag", meta.etag), ("location", location)] + version_headers(bucket, meta) + _sse_headers(meta)
         redirect = fields.get("success_action_redirect") or fields.get("redirect")
         if redirect and redirect.startswith(("http://", "https://")):
             query = urlencode({"bucket": bucket.name, "key": key, "etag": meta.etag})
@@ -253,7 +276,7 @@ class Objects:
     async def put_object(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.writable_bucket(req)
         self._check_put_preconditions(req, bucket)
-        fields = self._new_meta(req)
+        fields = self._new_meta(req, bucket)
         writer = BodyWriter(self.store)
         content_type = req.headers.get("content-type", "")
         if req.auth is None and content_type.startswith("multipart/form-data"):
@@ -264,7 +287,7 @@ class Objects:
             checksums = await self.receive_body(req, receive, writer)
         self._check_put_preconditions(req, bucket)  # again: another upload may have committed while this one streamed
         data_file, body = writer.finish()
-        meta = ObjectMeta(req.key, writer.size, f'"{writer.md5.hexdigest()}"', time.time(), checksums=checksums,
+        meta = ObjectMeta(req.key, writer.size, f'"{writer.md5.hexdigest()}"', self.storage.now(), checksums=checksums,
                           data_file=data_file, body=body, checksum_type="FULL_OBJECT" if checksums else None, **fields)
         if bucket.name not in self.store.buckets:  # deleted while the body streamed
             writer.discard()
@@ -284,7 +307,7 @@ class Objects:
         ]
         headers += list(meta.headers.items())
         headers += [(f"x-amz-meta-{k}", v) for k, v in meta.metadata.items()]
-        headers += _sse_headers(meta)
+        headers += _sse_headers(meta) + lock_headers(meta)
         bucket = self.store.buckets.get(req.bucket or "")
         if bucket is not None:
             headers += version_headers(bucket, meta)
@@ -392,10 +415,56 @@ class Objects:
             pass  # the object was replaced while it streamed: the client sees a short body, as with S3 under overwrite
         await send({"type": "http.response.body", "body": b""})
 
+    async def get_object_attributes(self, req: Request, receive: Callable, send: Callable) -> None:
+        """GetObjectAttributes: the attributes x-amz-object-attributes names, parts paged by x-amz-max-parts and
+        x-amz-part-number-marker (Part elements only for objects with part checksums, as S3)."""
+        meta = self.object(req)
+        check_customer_key(meta, req.headers)
+        wanted = {a.strip() for a in req.headers.get("x-amz-object-attributes", "").split(",") if a.strip()}
+        if not wanted or wanted - OBJECT_ATTRIBUTES:
+            raise S3Error("InvalidArgument", "Invalid attribute name specified.", ArgumentName="x-amz-object-attributes",
+                          ArgumentValue=", ".join(sorted(wanted - OBJECT_ATTRIBUTES))[:128] or None)
+        parts: list[Any] = []
+        if "ETag" in wanted:
+            parts.append(el("ETag", meta.etag.strip('"')))
+        if "Checksum" in wanted and meta.checksums:
+            parts.append(el("Checksum", *[el(f"Checksum{a.upper()}", v) for a, v in meta.checksums.items()],
+                            el("ChecksumType", meta.checksum_type or "FULL_OBJECT")))
+        if "ObjectParts" in wanted and meta.part_sizes:
+            limit, marker = (self._header_number(req, name, default) for name, default in (("x-amz-max-parts", 1000), ("x-amz-part-number-marker", 0)))
+            numbers = [n for n in range(1, len(meta.part_sizes) + 1) if n > marker]
+            shown = numbers[:limit]
+            inner = [el("PartsCount", len(meta.part_sizes)), el("PartNumberMarker", marker), el("MaxParts", limit),
+                     el("IsTruncated", "true" if len(numbers) > limit else "false")]
+            if shown:
+                inner.insert(2, el("NextPartNumberMarker", shown[-1]))
+            algorithm = next(iter(meta.checksums), None)
+            if meta.part_checksums and algorithm:
+                inner += [el("Part", el("PartNumber", n), el("Size", meta.part_sizes[n - 1]), el(f"Checksum{algorithm.upper()}", meta.part_checksums[n - 1]))
+                          for n in shown]
+            parts.append(el("ObjectParts", *inner))
+        if "StorageClass" in wanted:
+            parts.append(el("StorageClass", meta.headers.get("x-amz-storage-class", "STANDARD")))
+        if "ObjectSize" in wanted:
+            parts.append(el("ObjectSize", meta.size))
+        bucket = self.bucket(req)
+        await self.xml(send, req, "GetObjectAttributesOutput", parts, headers=[("last-modified", http_date(meta.last_modified))] + version_headers(bucket, meta))
+
+    @staticmethod
+    def _header_number(req: Request, name: str, default: int) -> int:
+        raw = req.headers.get(name)
+        if raw is None:
+            return default
+        if not digits(raw.strip(), 5):
+            raise S3Error("InvalidArgument", f"{name} must be a whole number", ArgumentName=name, ArgumentValue=raw[:32])
+        return int(raw)
+
     async def delete_object(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
         version_id = req.params.get("versionId")
         current = bucket.objects.get(req.key)
+        if version_id is not None and bucket.object_lock:
+            self.check_locked(req, self.store.find_version(bucket, req.key, version_id))  # type: ignore[attr-defined]
         gone = self.storage.remove(bucket.name, req.key, version_id)
         headers = []
         if gone is not None and (bucket.versioning or version_id is not None):
@@ -426,6 +495,12 @@ class Objects:
                 continue
             version_id = element.findtext("VersionId")
             current = bucket.objects.get(key)
+            if version_id is not None and bucket.object_lock:
+                try:
+                    self.check_locked(req, self.store.find_version(bucket, key, version_id))  # type: ignore[attr-defined]
+                except S3Error as exc:
+                    results.append(el("Error", el("Key", key), el("VersionId", version_id), el("Code", exc.code), el("Message", exc.message)))
+                    continue
             gone = self.storage.remove(bucket.name, key, version_id)
             if gone is not None and (current is not None or version_id is not None):
                 self.notify(req, "ObjectRemoved:DeleteMarkerCreated" if gone.delete_marker and version_id is None else "ObjectRemoved:Delete",
@@ -468,14 +543,17 @@ class Objects:
             raise S3Error("InvalidRequest", "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
         self._check_put_preconditions(req, bucket)
         if directive == "REPLACE":
-            fields = self._new_meta(req)
+            fields = self._new_meta(req, bucket)
         else:
-            fields = {"content_type": source.content_type, "metadata": dict(source.metadata), "headers": dict(source.headers),
-                      "sse": source.sse, "sse_kms_key_id": source.sse_kms_key_id, "acl": header_acl(req.headers),
-                      # SSE-C is never inherited: the copy is encrypted with the key this request gives, if any
-                      "sse_customer_key_md5": customer_key(req.headers)}
-            if "x-amz-server-side-encryption" in req.headers:
-                fields["sse"] = req.headers["x-amz-server-side-encryption"]
+            # the storage class is the request's (STANDARD unless it names one), as S3 copies; the rest is the source's
+            kept = {k: v for k, v in source.headers.items() if k != "x-amz-storage-class"}
+            kept.update(check_stored_headers({k: req.headers[k] for k in ("x-amz-storage-class", "x-amz-website-redirect-location") if k in req.headers}))
+            acl = header_acl(req.headers)
+            self.check_acl_allowed(bucket, acl)  # type: ignore[attr-defined]
+            # Encryption is never copied: the copy is encrypted as the request says, else by the destination
+            # bucket's default (as S3; SSE-C with the key this request gives, if any)
+            fields = {"content_type": source.content_type, "metadata": dict(source.metadata), "headers": kept, "acl": acl,
+                      **self._encryption(req, bucket), **self.lock_fields(req, bucket)}  # type: ignore[attr-defined]
         tagging = req.headers.get("x-amz-tagging-directive", "COPY").upper()
         if tagging not in ("COPY", "REPLACE"):
             raise S3Error("InvalidArgument", "Unknown tagging directive.", ArgumentName="x-amz-tagging-directive", ArgumentValue=tagging[:16])
@@ -485,7 +563,7 @@ class Objects:
         checksums = {}
         if source.checksum_type == "FULL_OBJECT":
             checksums = dict(source.checksums)
-        meta = ObjectMeta(req.key, writer.size, f'"{writer.md5.hexdigest()}"', time.time(), checksums=checksums,
+        meta = ObjectMeta(req.key, writer.size, f'"{writer.md5.hexdigest()}"', self.storage.now(), checksums=checksums,
                           checksum_type="FULL_OBJECT" if checksums else None, data_file=data_file, body=body, **fields)
         self.storage.commit(bucket, meta)
         self.notify(req, "ObjectCreated:Copy", bucket, meta)
@@ -495,7 +573,8 @@ class Objects:
 
 
 def _sse_headers(meta: ObjectMeta) -> list[tuple[str, str]]:
-    return _sse_headers_from({"sse": meta.sse, "sse_kms_key_id": meta.sse_kms_key_id, "sse_customer_key_md5": meta.sse_customer_key_md5})
+    return _sse_headers_from({"sse": meta.sse, "sse_kms_key_id": meta.sse_kms_key_id, "sse_customer_key_md5": meta.sse_customer_key_md5,
+                              "bucket_key": meta.bucket_key})
 
 
 def _sse_headers_from(fields: dict[str, Any]) -> list[tuple[str, str]]:
@@ -504,6 +583,8 @@ def _sse_headers_from(fields: dict[str, Any]) -> list[tuple[str, str]]:
         headers.append(("x-amz-server-side-encryption", fields["sse"]))
         if fields.get("sse_kms_key_id"):
             headers.append(("x-amz-server-side-encryption-aws-kms-key-id", fields["sse_kms_key_id"]))
+        if fields.get("bucket_key"):
+            headers.append(("x-amz-server-side-encryption-bucket-key-enabled", "true"))
     if fields.get("sse_customer_key_md5"):
         headers += [(CUSTOMER + "algorithm", "AES256"), (CUSTOMER + "key-md5", fields["sse_customer_key_md5"])]
     return headers

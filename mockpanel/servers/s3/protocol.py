@@ -19,6 +19,8 @@ import hashlib
 
 from .checksums import CHECKSUM_ALGORITHMS, ChecksummedBodies, b64, check_value, new_checksum
 from .domain import Storage
+from .governance import OWNERSHIPS, Governance
+from .lifecycle import Lifecycle
 from .listings import Listings
 from .multipart import Multipart
 from .objects import Objects
@@ -26,7 +28,7 @@ from .request import MAX_KEY_BYTES, MAX_XML_BODY, ClientGone, Request, valid_buc
 from .signing import Auth, check_expiry, check_signed_parts, chunk_signatures, parse_auth, verify
 from .notifications import Notifier
 from .storage import Bucket, ObjectMeta
-from .subresources import Subresources, cors_headers, matching_rule
+from .subresources import Subresources, cors_headers, header_acl, matching_rule
 from ...web import DOCS_ASSETS
 from .xml import S3Error, document, el, error_document, parse
 
@@ -38,27 +40,43 @@ COPY_SOURCE = "header:x-amz-copy-source"  # a condition names a query parameter,
 # (level, method) -> [(condition, operation)]: the first whose condition holds (None: always) answers the request.
 ROUTES: dict[tuple[str, str], list[tuple[str | None, str]]] = {
     ("service", "GET"): [(None, "list_buckets")],
-    ("bucket", "PUT"): [(NO_PARAMS, "create_bucket"), ("versioning", "put_bucket_versioning"), ("tagging", "put_bucket_tagging"), ("acl", "put_acl"), ("cors", "put_bucket_cors"),
-                        ("notification", "put_bucket_notification"), ("website", "put_bucket_website"),
-                        (None, "unsupported")],
+    ("bucket", "PUT"): [(NO_PARAMS, "create_bucket"), ("versioning", "put_bucket_versioning"), ("tagging", "put_bucket_tagging"), ("acl", "put_acl"),
+                        ("cors", "put_bucket_cors"), ("notification", "put_bucket_notification"), ("website", "put_bucket_website"),
+                        ("policy", "put_bucket_policy"), ("publicAccessBlock", "put_public_access_block"),
+                        ("ownershipControls", "put_ownership_controls"), ("encryption", "put_bucket_encryption"),
+                        ("object-lock", "put_object_lock_configuration"), ("lifecycle", "put_bucket_lifecycle"), (None, "unsupported")],
     ("bucket", "HEAD"): [(None, "head_bucket")],
     ("bucket", "DELETE"): [(NO_PARAMS, "delete_bucket"), ("tagging", "delete_bucket_tagging"), ("cors", "delete_bucket_cors"),
-                           ("website", "delete_bucket_website"), (None, "unsupported")],
+                           ("website", "delete_bucket_website"), ("policy", "delete_bucket_policy"),
+                           ("publicAccessBlock", "delete_public_access_block"), ("ownershipControls", "delete_ownership_controls"),
+                           ("encryption", "delete_bucket_encryption"), ("lifecycle", "delete_bucket_lifecycle"), (None, "unsupported")],
     ("bucket", "GET"): [("location", "get_location"), ("uploads", "list_uploads"), ("versions", "list_versions"),
                         ("versioning", "get_bucket_versioning"), ("acl", "get_acl"), ("cors", "get_bucket_cors"),
                         ("tagging", "get_bucket_tagging"), ("notification", "get_bucket_notification"), ("website", "get_bucket_website"),
-                        (None, "list_objects")],
+                        ("policyStatus", "get_bucket_policy_status"), ("policy", "get_bucket_policy"),
+                        ("publicAccessBlock", "get_public_access_block"), ("ownershipControls", "get_ownership_controls"),
+                        ("encryption", "get_bucket_encryption"), ("object-lock", "get_object_lock_configuration"),
+                        ("lifecycle", "get_bucket_lifecycle"), (None, "list_objects")],
     ("bucket", "POST"): [("delete", "delete_objects"), (None, "post_object")],
-    ("object", "PUT"): [("uploadId", "put_part"), ("tagging", "put_object_tagging"), ("acl", "put_acl"), ("retention", "unsupported"),
-                        ("legal-hold", "unsupported"), (COPY_SOURCE, "copy_object"), (None, "put_object")],
-    ("object", "GET"): [("uploadId", "list_parts"), ("tagging", "get_object_tagging"), ("acl", "get_acl"), (None, "get_object")],
+    ("object", "PUT"): [("uploadId", "put_part"), ("tagging", "put_object_tagging"), ("acl", "put_acl"), ("retention", "put_object_retention"),
+                        ("legal-hold", "put_object_legal_hold"), (COPY_SOURCE, "copy_object"), (None, "put_object")],
+    ("object", "GET"): [("uploadId", "list_parts"), ("tagging", "get_object_tagging"), ("acl", "get_acl"), ("attributes", "get_object_attributes"),
+                        ("retention", "get_object_retention"), ("legal-hold", "get_object_legal_hold"), (None, "get_object")],
     ("object", "HEAD"): [(None, "get_object")],
     ("object", "DELETE"): [("uploadId", "abort_upload"), ("tagging", "delete_object_tagging"), (None, "delete_object")],
     ("object", "POST"): [("uploads", "create_upload"), ("uploadId", "complete_upload")],
 }
+# S3's subresources (query parameters that name an operation): a request carrying one the route it reached does not
+# consume is answered NotImplemented, never silently served as another operation (GET ?attributes as GetObject).
+SUBRESOURCES = frozenset({
+    "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption", "intelligent-tiering", "inventory", "legal-hold",
+    "lifecycle", "location", "logging", "metadataConfiguration", "metadataTable", "metrics", "notification", "object-lock",
+    "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore", "retention",
+    "select", "select-type", "tagging", "torrent", "uploads", "uploadId", "versioning", "versions", "website", "renameObject",
+})
 
 
-class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
+class S3Protocol(Listings, Objects, Multipart, Subresources, Governance, Lifecycle, ChecksummedBodies):
     def __init__(self, ctx: ServerContext, storage: Storage, convenience: Callable, notifier: Notifier | None = None) -> None:
         self.ctx = ctx
         self.notifier = notifier or Notifier(ctx, [], "", {})
@@ -76,6 +94,7 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
         self.min_part_size: int = s["min_part_size"]
         self.public_buckets = frozenset(s["public_buckets"])
         self.virtual_host_suffixes = tuple("." + h for h in s["virtual_host_suffixes"])
+        self.legacy_names: bool = s["bucket_names"] == "legacy"
         self._ids = itertools.count(1)
         self.completing: set[str] = set()  # upload ids a CompleteMultipartUpload is joining right now
         # Completed uploads, newest last: a CompleteMultipartUpload repeated (a retry whose answer was lost) gets the
@@ -208,7 +227,7 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
                 check_expiry(auth, self.ctx.clock())
                 if self.verify_signatures:
                     self._check_signature(req, auth)
-            elif self.verify_signatures and not (req.bucket in self.public_buckets and req.method in ("GET", "HEAD")) and not self._form_post(req):
+            elif self.verify_signatures and req.bucket is None:  # anonymous access to a bucket is authorize()'s to decide
                 raise S3Error("AccessDenied", "Anonymous requests are refused while signature checks are on (s3.verify_signatures).")
             await self.dispatch(req, receive, send)
         except S3Error as exc:
@@ -279,6 +298,9 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
         for condition, operation in ROUTES.get((level, req.method), ()):
             if (condition is None or (condition == NO_PARAMS and not req.params) or condition in req.params
                     or (condition.startswith("header:") and condition[7:] in req.headers)):
+                if operation != "unsupported" and any(p in SUBRESOURCES and p != condition for p in req.params):
+                    operation = "unsupported"
+                self.authorize(req, operation)
                 return await getattr(self, operation)(req, receive, send)
         raise S3Error("MethodNotAllowed", Method=req.method, ResourceType=level.upper())
 
@@ -326,7 +348,7 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
         if bucket is not None:
             return bucket
         if self.auto_create == "always" or (self.auto_create == "unsigned" and req.auth is None):
-            if not valid_bucket_name(req.bucket or ""):
+            if not valid_bucket_name(req.bucket or "", self.legacy_names):
                 raise S3Error("InvalidBucketName", BucketName=req.bucket)
             return self._create(req.bucket, self.region)  # type: ignore[arg-type]
         raise S3Error("NoSuchBucket", BucketName=req.bucket)
@@ -336,8 +358,15 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
 
     async def create_bucket(self, req: Request, receive: Callable, send: Callable) -> None:
         name = req.bucket or ""
-        if not valid_bucket_name(name):
+        if not valid_bucket_name(name, self.legacy_names):
             raise S3Error("InvalidBucketName", BucketName=name)
+        acl = header_acl(req.headers)
+        ownership = req.headers.get("x-amz-object-ownership")
+        if ownership is not None and ownership not in OWNERSHIPS:
+            raise S3Error("InvalidArgument", f"x-amz-object-ownership is one of {', '.join(OWNERSHIPS)}", ArgumentName="x-amz-object-ownership")
+        if ownership == "BucketOwnerEnforced" and acl not in (None, "private", "bucket-owner-full-control"):
+            raise S3Error("InvalidBucketAclWithObjectOwnership", "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
+        lock = req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true"
         body = await self.read_small_body(req, receive)
         region = self.region
         if body.strip():
@@ -353,7 +382,12 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, ChecksummedBodies):
                 await self.respond(send, req, 200, [("location", f"/{name}")])  # the legacy us-east-1 answer SDKs rely on
                 return
             raise S3Error("BucketAlreadyOwnedByYou", BucketName=name)
-        self._create(name, region)
+        bucket = self._create(name, region)
+        bucket.acl, bucket.ownership = acl, ownership
+        if lock:  # Object Lock at creation turns versioning on, as S3 does
+            bucket.versioning, bucket.object_lock = "Enabled", {"enabled": True, "rule": None}
+        if acl or ownership or lock:
+            self.store.save_bucket(bucket)
         await self.respond(send, req, 200, [("location", f"/{name}")])
 
     async def head_bucket(self, req: Request, receive: Callable, send: Callable) -> None:

@@ -12,7 +12,25 @@ from .xml import S3Error
 MAX_KEY_BYTES = 1024
 MAX_XML_BODY = 4 * 1024 * 1024
 MAX_METADATA_BYTES = 2048
-STORED_HEADERS = ("content-encoding", "content-disposition", "content-language", "cache-control", "expires")
+STORED_HEADERS = ("content-encoding", "content-disposition", "content-language", "cache-control", "expires", "x-amz-storage-class",
+                  "x-amz-website-redirect-location")
+STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER", "DEEP_ARCHIVE",
+                   "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE")
+
+
+def check_stored_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The stored headers as S3 keeps them: a storage class it knows (STANDARD is not kept: S3 names no class then),
+    a website redirect that is a path or an http(s) URL; InvalidStorageClass / InvalidRedirectLocation otherwise."""
+    storage_class = headers.get("x-amz-storage-class")
+    if storage_class is not None:
+        if storage_class not in STORAGE_CLASSES:
+            raise S3Error("InvalidStorageClass", StorageClassRequested=storage_class[:64])
+        if storage_class == "STANDARD":
+            del headers["x-amz-storage-class"]
+    redirect = headers.get("x-amz-website-redirect-location")
+    if redirect is not None and (not redirect.startswith(("/", "http://", "https://")) or len(redirect) > 2048):
+        raise S3Error("InvalidRedirectLocation", "The website redirect location must have a prefix of 'http://' or 'https://' or '/'.")
+    return headers
 RESPONSE_OVERRIDES = {
     "response-content-type": "content-type",
     "response-content-language": "content-language",
@@ -35,7 +53,14 @@ class ClientGone(Exception):
     """The client disconnected before its body was complete: nothing is stored."""
 
 
-def valid_bucket_name(name: str) -> bool:
+_LEGACY_BUCKET_RE = re.compile(r"[A-Za-z0-9._-]{1,255}\Z")
+
+
+def valid_bucket_name(name: str, legacy: bool = False) -> bool:
+    """S3's bucket naming rules; `legacy` (s3.bucket_names = "legacy"): also the names us-east-1 took before March
+    2018 — underscores, capitals, up to 255 characters — as suites written against moto create them."""
+    if legacy and _LEGACY_BUCKET_RE.match(name) and name not in (".", ".."):
+        return True
     return bool(_BUCKET_RE.match(name)) and ".." not in name and ".-" not in name and "-." not in name and not _IP_RE.match(name)
 
 

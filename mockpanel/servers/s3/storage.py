@@ -40,6 +40,9 @@ class ObjectMeta:
     sse: str | None = None
     sse_kms_key_id: str | None = None
     sse_customer_key_md5: str | None = None  # SSE-C: the customer key's MD5 (base64), never the key; reads must match it
+    bucket_key: bool = False  # SSE-KMS with an S3 Bucket Key (x-amz-server-side-encryption-bucket-key-enabled)
+    retention: dict[str, Any] | None = None  # Object Lock: {"mode": GOVERNANCE|COMPLIANCE, "until": epoch seconds}
+    legal_hold: bool = False
     tags: dict[str, str] = field(default_factory=dict)  # object tagging
     acl: Any = None  # a canned ACL name, or a list of grants {type, id|uri|email, permission}; stored, never enforced
     version_id: str | None = None  # None: the "null" version (written while the bucket was never or no longer versioned)
@@ -48,6 +51,7 @@ class ObjectMeta:
     checksums: dict[str, str] = field(default_factory=dict)  # algorithm -> base64
     checksum_type: str | None = None  # FULL_OBJECT or COMPOSITE
     part_sizes: list[int] | None = None  # for multipart objects: GET ?partNumber=
+    part_checksums: list[str] | None = None  # each part's checksum (of the object's algorithm), for GetObjectAttributes
     data_file: str | None = None  # name under data/ (or an absolute spool path in memory mode)
     body: bytes | None = field(default=None, repr=False)  # small bodies in memory mode
 
@@ -83,8 +87,15 @@ class Bucket:
     # whose newest version is a delete marker is absent from `objects`: listed and read as gone.
     history: dict[str, list[ObjectMeta]] = field(default_factory=dict)
     website: dict[str, str] | None = None  # PutBucketWebsite: {"index": suffix, "error": key}; its pages may run scripts
+    policy: dict[str, Any] | None = None  # the bucket policy (governance.py)
+    public_access_block: dict[str, bool] | None = None
+    ownership: str | None = None  # Ownership Controls: BucketOwnerEnforced, BucketOwnerPreferred or ObjectWriter
+    encryption: dict[str, Any] | None = None  # default encryption: {algorithm, kms_key_id, bucket_key}
+    object_lock: dict[str, Any] | None = None  # {"enabled": True, "rule": default retention or None}
+    lifecycle: list[dict[str, Any]] | None = None  # lifecycle rules (lifecycle.py), applied by the mock's clock
 
-    SETTINGS = ("tags", "acl", "cors", "notifications", "versioning", "website")  # what save_bucket keeps in bucket.json besides name, created and region
+    SETTINGS = ("tags", "acl", "cors", "notifications", "versioning", "website", "policy", "public_access_block", "ownership",
+                "encryption", "object_lock", "lifecycle")  # what save_bucket keeps in bucket.json besides name, created and region
 
 
 class StorageError(Exception):
@@ -160,6 +171,7 @@ class Store:
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root else None
+        self.clock = time.time  # what stamps buckets, delete markers, uploads and parts (the domain's clock, see Storage.now)
         self.buckets: dict[str, Bucket] = {}
         self.uploads: dict[str, Upload] = {}
         if self.root is None:
@@ -272,7 +284,7 @@ class Store:
     # --- buckets ---
 
     def create_bucket(self, name: str, region: str = "us-east-1") -> Bucket:
-        bucket = Bucket(name, time.time(), region)
+        bucket = Bucket(name, self.clock(), region)
         if self.root is not None:
             (self._bucket_dir(name) / "meta").mkdir(parents=True, exist_ok=True)
         self.save_bucket(bucket)
@@ -336,7 +348,7 @@ class Store:
         old = bucket.objects.pop(key, None)
         marker = None
         if bucket.versioning:  # the versions kept on disk first, then the current one goes (as in put)
-            marker = ObjectMeta(key, 0, "", time.time(), delete_marker=True,
+            marker = ObjectMeta(key, 0, "", self.clock(), delete_marker=True,
                                 version_id=new_version_id() if bucket.versioning == "Enabled" else None)
             if old is not None and not (bucket.versioning == "Suspended" and old.version_id is None):
                 self._keep(bucket, old)
@@ -421,7 +433,7 @@ class Store:
         return self.root / "uploads" / upload_id
 
     def create_upload(self, bucket: str, key: str, meta: dict[str, Any]) -> Upload:
-        upload = Upload(uuid.uuid4().hex + uuid.uuid4().hex, bucket, key, time.time(), meta)
+        upload = Upload(uuid.uuid4().hex + uuid.uuid4().hex, bucket, key, self.clock(), meta)
         if self.root is not None:
             self._upload_dir(upload.upload_id).mkdir(parents=True)
             _write_json_atomic(
@@ -441,7 +453,7 @@ class Store:
             "number": number,
             "size": writer.size,
             "etag": f'"{writer.md5.hexdigest()}"',
-            "last_modified": time.time(),
+            "last_modified": self.clock(),
             "file": data_file,
             "checksums": checksums,
         }

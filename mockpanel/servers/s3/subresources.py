@@ -18,6 +18,7 @@ CANNED_ACLS = ("private", "public-read", "public-read-write", "authenticated-rea
                "bucket-owner-full-control", "log-delivery-write")
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+LOG_DELIVERY = "http://acs.amazonaws.com/groups/s3/LogDelivery"
 PERMISSIONS = ("FULL_CONTROL", "WRITE", "WRITE_ACP", "READ", "READ_ACP")
 CORS_METHODS = ("GET", "PUT", "POST", "DELETE", "HEAD")
 XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
@@ -71,7 +72,8 @@ def _grants(acl: Any) -> list[dict[str, str]]:
     if isinstance(acl, list):
         return acl
     extra = {"public-read": [(ALL_USERS, "READ")], "public-read-write": [(ALL_USERS, "READ"), (ALL_USERS, "WRITE")],
-             "authenticated-read": [(AUTHENTICATED_USERS, "READ")]}.get(acl or "private", [])
+             "authenticated-read": [(AUTHENTICATED_USERS, "READ")],
+             "log-delivery-write": [(LOG_DELIVERY, "WRITE"), (LOG_DELIVERY, "READ_ACP")]}.get(acl or "private", [])
     return [owner] + [{"type": "Group", "uri": uri, "permission": permission} for uri, permission in extra]
 
 
@@ -242,7 +244,9 @@ class Subresources:
             raise S3Error("UnexpectedContent", "This request does not support content")
         if canned is None and not body.strip():
             raise S3Error("MissingSecurityHeader", "Your request was missing a required header", MissingHeaderName="x-amz-acl")
-        target.acl = canned if canned is not None else _parse_acl(body)
+        acl = canned if canned is not None else _parse_acl(body)
+        self.check_acl_allowed(self.bucket(req), acl)  # type: ignore[attr-defined]
+        target.acl = acl
         if req.key:
             self.store.save_meta(self.bucket(req), target)  # type: ignore[attr-defined, arg-type]
         else:
