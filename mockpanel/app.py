@@ -1,4 +1,5 @@
-"""The control panel: a Textual app that runs every enabled mock through the Hub, in its own event loop."""
+"""The control panel: a Textual app on the main thread's loop, driving the Hub — every enabled mock, on the servers'
+loop in a thread of its own — through a HubClient (see hubclient.py)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from textual.widgets import Header, TabbedContent, TabPane
 
 from .display import escape_controls
 from .hub import Hub
+from .hubclient import HubClient, HubThread
 from .servers import SERVERS
 from .spec import DomainError
 from .keybar import KeyBar
 from .journal import DomainEvent
 from .settings import Settings
+from .watchdog import Watchdog
 from .screens.client import ClientPane
 from .screens.faults import FaultsPane
 from .screens.requests import RequestsPane
@@ -42,6 +45,53 @@ MAX_PENDING = 20_000  # under a flood only the newest matter; older ones are sti
 # From this many bus items in one tick (400 a second), every other tick is skipped: a repaint of a live table costs
 # tens of milliseconds of the loop the servers and the keys share, and half as many under a flood leave more to both.
 FLOOD_ITEMS = 100
+
+
+# --- what the app reads and asks, run on the servers' loop ---
+
+
+def palette_state(hub: Any) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """The servers, (bucket, key) of up to MAX_PALETTE_OBJECTS objects, (id, email, name) of every user."""
+    storage, accounts = hub.facade("s3"), hub.facade("auth")
+    objects = [(b.name, meta.key) for b in storage.buckets() for meta in storage.objects(b.name, limit=MAX_PALETTE_OBJECTS)] if storage else []
+    users = [(u.id, u.email, u.name) for u in accounts.users()] if accounts else []
+    return list(hub.runners), objects[:MAX_PALETTE_OBJECTS], users
+
+
+def header_state(hub: Any) -> list[tuple[str, str, bool]]:
+    """(name, status, faulty) of every server: what the header shows."""
+    provider = oidc_of(hub)
+    return [(name, runner.status, runner.ctx.faults.active or (name == "auth" and provider is not None and bool(provider.faulty())))
+            for name, runner in hub.runners.items()]
+
+
+def chaos_off(hub: Any) -> tuple[list[str], list[str]]:
+    """Every fault of every server off, webhook response plans and OIDC token faults too: (plans, issuers) cleared."""
+    for runner in hub.runners.values():
+        runner.ctx.faults.clear()
+    receiver = hub.facade("webhooks")
+    provider = oidc_of(hub)
+    return (receiver.clear_plans() if receiver is not None else []), (provider.clear_all_faults() if provider is not None else [])
+
+
+def change_faults(hub: Any, server: str, **changes: Any) -> str:
+    """Change one server's faults (none given: all off); the policy in words."""
+    faults = hub[server].ctx.faults
+    if "toggle" in changes:
+        field = changes.pop("toggle")
+        changes[field] = not getattr(faults.policy, field)
+    policy = faults.update(**changes) if changes else faults.clear()
+    return ", ".join(policy.describe()) or "no faults"
+
+
+async def restart(hub: Any, server: str) -> tuple[bool, str | None]:
+    ok = await hub[server].restart()
+    return ok, hub[server].reason
+
+
+def issue_token(hub: Any, user_id: str, kind: str, ttl: Any) -> tuple[str, str]:
+    accounts = hub.facade("auth")
+    return accounts.issue_token(user_id, kind, ttl), accounts.user(user_id).email
 
 
 class PanelCommands(Provider):
@@ -64,7 +114,8 @@ class PanelCommands(Provider):
                               binding.tooltip or f"key {binding.key.split(',')[0]} in the {pane.TITLE} pane"))
         found.append(("All chaos off", app.action_chaos_off, "switch every fault of every server off"))
         found.append(("Reset all mocks", app.action_reset_all, "every server back to its seed data"))
-        for name, runner in app.hub.runners.items():
+        names, objects, users = app.client.read(palette_state)
+        for name in names:
             found.append((f"Toggle delays on {name}", partial(app.toggle_fault, name, "delay_enabled"), f"delays on/off for {name}"))
             found.append((f"Fail next 3 requests on {name}", partial(app.fail_next, name), f"the next 3 requests to {name} fail"))
             for field, what in (("error_rate", "Error rate"), ("drop_rate", "Drop"), ("hang_rate", "Hang")):
@@ -80,16 +131,11 @@ class PanelCommands(Provider):
             name = app.scenario.name
             found.append((f"Run scenario {name} from the start", app.action_run_scenario, "apply its steps again, timed from now"))
             found.append((f"Stop scenario {name}", app.action_stop_scenario, "stop its schedule and undo its active steps"))
-        storage = app.hub.facade("s3")
-        if storage is not None:
-            objects = [(b.name, meta.key) for b in storage.buckets() for meta in storage.objects(b.name, limit=MAX_PALETTE_OBJECTS)]
-            for bucket, key in objects[:MAX_PALETTE_OBJECTS]:
-                found.append((f"Copy presigned URL for {bucket}/{key}", partial(app.query_one(StoragePane).copy_presigned, bucket, key),
-                              "a GET URL valid one hour"))
-        accounts = app.hub.facade("auth")
-        if accounts is not None:
-            for user in accounts.users():
-                found.append((f"Copy token for {user.email}", partial(app.copy_token, user.id), f"a fresh access token for {user.name}"))
+        for bucket, key in objects:
+            found.append((f"Copy presigned URL for {bucket}/{key}", partial(app.query_one(StoragePane).copy_presigned, bucket, key),
+                          "a GET URL valid one hour"))
+        for user_id, email, name in users:
+            found.append((f"Copy token for {email}", partial(app.copy_token, user_id), f"a fresh access token for {name}"))
         return found
 
     def entries(self) -> list[tuple[str, Any, str]]:
@@ -115,20 +161,23 @@ class MockPanel(App):
     TITLE = "mockpanel"
     COMMANDS = App.COMMANDS | {PanelCommands}
     BINDINGS = [
-        Binding("q", "quit", "Quit", id="quit", tooltip="Stop every server and leave"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit: stop every server and leave"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
-        Binding("question_mark", "toggle_help", "Keys", id="help", tooltip="Show or hide every key of this pane"),
+        Binding("question_mark", "toggle_help", "Keys", id="help", tooltip="Show or hide this help: every key of this pane"),
         Binding("f1", "toggle_help", "Keys", show=False, priority=True),
         Binding("j", "cursor('down')", "Down", show=False),
         Binding("k", "cursor('up')", "Up", show=False),
         Binding("g", "cursor('first')", "First row", show=False),
         Binding("G", "cursor('last')", "Last row", show=False),
-        Binding("exclamation_mark", "chaos_off", "All chaos off", id="chaos_off", tooltip="Every fault of every server off"),
+        Binding("exclamation_mark", "chaos_off", "All chaos off", id="chaos_off",
+                tooltip="All chaos off: every fault of every server, every webhook response plan, every token fault"),
+        Binding("N", "notes", "Notes", id="notes", show=False, tooltip="The start-up notes in full: development secrets, warnings"),
         *(Binding(str(i), f"show('{pane.KEY}')", pane.TITLE, show=False, id=f"show_{pane.KEY}") for i, pane in enumerate(PANES, 1)),
     ]
 
     def __init__(self, settings: Settings, hub: Hub | None = None, start_servers: bool = True, scenario: Any = None,
-                 journal_out: Any = None, freeze_gc: bool = False, redact: bool = False, ports_file: Any = None) -> None:
+                 journal_out: Any = None, freeze_gc: bool = False, redact: bool = False, ports_file: Any = None,
+                 servers_loop: str = "thread") -> None:
         super().__init__()
         if "TEXTUAL_ANIMATIONS" not in os.environ:
             # The tab underline's slide is ~18 frames a switch in the loop the servers share: under traffic they
@@ -136,7 +185,12 @@ class MockPanel(App):
             self.animation_level = "none"
         self.ports_file = ports_file  # --ports-file: {server: url} once the servers are up, as serve writes it
         self.settings = settings
-        self.hub = hub or Hub(settings, SERVERS)
+        # The Hub, for tests and the caller that built it; the panel itself goes through self.client only.
+        own_loop = servers_loop == "thread"  # "shared": the servers in the panel's loop, as before (bench_panel.py compares)
+        self.hub = hub or Hub(settings, SERVERS, loop_name="servers'" if own_loop else "event")
+        self.client = HubClient(self.hub, HubThread().start() if own_loop else None)
+        # The panel's own loop has a watchdog too: a pane that draws too long is named, apart from the servers' stalls.
+        self.watchdog = Watchdog(self._panel_stalled, loop_name="panel's")
         self.freeze_gc = freeze_gc
         self.redact = redact  # --redact: the journal file and the panel's exports mask credentials
         self.scenario = scenario  # a Scenario to run once the servers are up (mockpanel --scenario FILE)
@@ -153,24 +207,28 @@ class MockPanel(App):
         with TabbedContent(id="tabs"):
             for i, pane_class in enumerate(PANES, 1):
                 with TabPane(f"{i} {pane_class.TITLE}", id=pane_class.KEY):
-                    yield pane_class(self.hub)
+                    yield pane_class(self.client)
         yield KeyBar(id="keys")
 
     async def on_mount(self) -> None:
         if self.journal_out is not None:
-            self.hub.write_journal(self.journal_out, self.redact)
+            path, redact = self.journal_out, self.redact
+            self.client.command(lambda hub: hub.write_journal(path, redact).path)
         if self.start_servers:
-            await self.hub.start()
+            await self.client.start()
             if self.ports_file is not None:
-                self.ports_file.write_text(json.dumps(self.hub.urls(), indent=2) + "\n")
-        self._unsubscribe = self.hub.bus.subscribe(self._pending.append)
+                self.ports_file.write_text(json.dumps(self.client.read(lambda hub: hub.urls()), indent=2) + "\n")
+        self._unsubscribe = self.client.subscribe(self._pending.append)  # deque.append: safe from the servers' thread
         if self.scenario is not None:
-            await self.hub.start_scenario(self.scenario)
+            scenario = self.scenario
+            await self.client.wait(lambda hub: hub.start_scenario(scenario))
         self.set_interval(FLUSH_SECONDS, self.flush)
-        for name, reason in self.hub.failed().items():
+        if self.start_servers:  # a panel drawing fixed data (the snapshot tests) has no traffic to be slow under
+            self.watchdog.start()
+        for name, reason in self.client.read(lambda hub: hub.failed()).items():
             self.notify(f"{name}: {reason}", title="Server failed to start", severity="error", timeout=10)
         if self.settings.notices:
-            self.notify("\n".join(self.settings.notices), title="Notes", severity="warning", timeout=8)
+            self.notify(notes_line(self.settings.notices), severity="warning", timeout=8)
         parent = os.environ.get("MOCKPANEL_WEB_PARENT", "")
         if parent.isdigit():  # shown in a browser by `mockpanel --web`: quit once that server is gone
             self.set_interval(1.0, partial(self._quit_without_parent, int(parent)))
@@ -187,6 +245,14 @@ class MockPanel(App):
             gc.collect()
             gc.freeze()
 
+    def _panel_stalled(self, stall: Any) -> None:
+        self.notify(stall.describe(), title="Panel stall", severity="warning", timeout=6)
+
+    def doing(self, what: str) -> None:
+        """What the panel's loop set out to do last: should it stall, the watchdog names it (as the servers' names
+        the request the middleware last started)."""
+        self.watchdog.current[0], self.watchdog.current[1] = "panel", what
+
     def _quit_without_parent(self, parent: int) -> None:
         if os.getppid() != parent and not self._stopped:
             asyncio.ensure_future(self.action_quit())
@@ -198,11 +264,9 @@ class MockPanel(App):
 
     def update_header(self) -> None:
         parts = []
-        for name, runner in self.hub.runners.items():
-            mark = {"running": "●", "failed": "✗", "starting": "…"}.get(runner.status, "○")
-            provider = oidc_of(self.hub) if name == "auth" else None
-            faults = " ⚡" if runner.ctx.faults.active or (provider is not None and provider.faulty()) else ""
-            parts.append(f"{mark} {name}{faults}")
+        for name, status, faulty in self.client.read(header_state):
+            mark = {"running": "●", "failed": "✗", "starting": "…"}.get(status, "○")
+            parts.append(f"{mark} {name}{' ⚡' if faulty else ''}")
         self.sub_title = "  ".join(parts)
 
     def active_pane(self):
@@ -232,8 +296,8 @@ class MockPanel(App):
             self._held_back = True
             return
         self._held_back = False
-        batch = list(self._pending)
-        self._pending.clear()
+        pending = self._pending  # appended to from the servers' thread: taken item by item, none lost in between
+        batch = [pending.popleft() for _ in range(len(pending))]
         for item in batch:
             if isinstance(item, DomainEvent) and item.kind == "scenario":
                 self.notify(item.data["message"], title="Scenario", timeout=6)
@@ -241,12 +305,14 @@ class MockPanel(App):
                 self.notify(item.data["message"], title="Loop stall", severity="warning", timeout=6)
         pane = self.active_pane()
         if pane is not None:
+            self.doing(f"updating the {pane.TITLE} pane with {len(batch)} new items")
             pane.apply(batch)  # the other panes redraw from the Hub when they are shown
         self.update_header()
 
     def refresh_all(self, focus: bool = False) -> None:
         pane = self.active_pane()
         if pane is not None:
+            self.doing(f"drawing the {pane.TITLE} pane")
             pane.refresh_view()
             tables = pane.query("DataTable")
             if focus and tables:
@@ -270,7 +336,7 @@ class MockPanel(App):
 
 
     def action_toggle_help(self) -> None:
-        from .screens.help import DIALOGS, EVERYWHERE, LISTS, HelpScreen, pane_keys
+        from .screens.help import DIALOGS, LISTS, HelpScreen, everywhere, pane_keys
 
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
@@ -280,7 +346,14 @@ class MockPanel(App):
             return
         pane = self.active_pane()
         sections = [(f"{pane.TITLE} pane", pane_keys(pane.BINDINGS))] if pane is not None and pane.BINDINGS else []
-        self.push_screen(HelpScreen(f"Keys — {pane.TITLE if pane is not None else 'mockpanel'}", sections + [("Everywhere", EVERYWHERE), ("In a list", LISTS)]))
+        self.push_screen(HelpScreen(f"Keys — {pane.TITLE if pane is not None else 'mockpanel'}", sections + [("Everywhere", everywhere(self.BINDINGS, list(PANES))), ("In a list", LISTS)]))
+
+    def action_notes(self) -> None:
+        from .screens.dialogs import TextDialog
+
+        notes = self.settings.notices
+        self.push_screen(TextDialog("Start-up notes", "\n".join(notes) if notes else "No notes: every secret is set and every server binds loopback.",
+                                    "Esc closes"))
 
     def action_cursor(self, where: str) -> None:
         """j/k/g/G in any list (vim's keys beside the arrows)."""
@@ -294,22 +367,17 @@ class MockPanel(App):
                 table.move_cursor(row=0 if where == "first" else table.row_count - 1)
 
     def action_chaos_off(self) -> None:
-        for runner in self.hub.runners.values():
-            runner.ctx.faults.clear()
-        receiver = self.hub.facade("webhooks")
-        cleared = receiver.clear_plans() if receiver is not None else []
+        cleared, issuers = self.client.command(chaos_off)
         plans = f"; response plans off for {', '.join(cleared)}" if cleared else ""
-        provider = oidc_of(self.hub)
-        issuers = provider.clear_all_faults() if provider is not None else []
         tokens = f"; token faults off for the {', '.join(issuers)} issuer{'s' if len(issuers) > 1 else ''}" if issuers else ""
         self.notify(f"all chaos off: no delays, errors, drops or hangs on any server{plans}{tokens}")
 
     async def action_reset_all(self) -> None:
-        await self.hub.reset()
+        await self.client.wait(lambda hub: hub.reset())
         self.notify("every mock is back to its seed data")
 
     async def reset_server(self, server: str) -> None:
-        await self.hub[server].ctx.reset()
+        await self.client.wait(lambda hub: hub[server].ctx.reset())
         self.notify(f"{server} is back to its seed data")
 
     async def run_pane_action(self, pane_class: Any, action: str) -> None:
@@ -329,7 +397,7 @@ class MockPanel(App):
         if path is None:
             path = export.default_filename(fmt or "har")
         target = Path(path).expanduser()
-        entries = [e for e in self.hub.journal.entries() if keep is None or keep(e)]
+        entries = [e for e in self.client.read(lambda hub: hub.journal.entries()) if keep is None or keep(e)]
         try:
             mask = self.redact if redact is None else redact
             if target.suffix == ".jsonl" or fmt == "jsonl":
@@ -362,25 +430,24 @@ class MockPanel(App):
         from .scenario import ScenarioError, load_scenario
 
         try:
-            self.scenario = load_scenario(Path(path).expanduser(), list(self.hub.runners))
+            scenario = self.scenario = load_scenario(Path(path).expanduser(), self.client.read(lambda hub: list(hub.runners)))
         except ScenarioError as exc:
             self.notify(str(exc), title="Scenario not started", severity="error", timeout=10)
             return False
-        await self.hub.start_scenario(self.scenario)
+        await self.client.wait(lambda hub: hub.start_scenario(scenario))
         return True
 
     async def action_run_scenario(self) -> None:
-        if self.scenario is not None:
-            await self.hub.start_scenario(self.scenario)
+        scenario = self.scenario
+        if scenario is not None:
+            await self.client.wait(lambda hub: hub.start_scenario(scenario))
 
     async def action_stop_scenario(self) -> None:
-        await self.hub.stop_scenario()
+        await self.client.wait(lambda hub: hub.stop_scenario())
         self.notify("scenario stopped; its active steps are undone", title="Scenario")
 
     def toggle_fault(self, server: str, field: str) -> None:
-        faults = self.hub[server].ctx.faults
-        faults.update(**{field: not getattr(faults.policy, field)})
-        self.notify(f"{server}: {', '.join(faults.policy.describe()) or 'no faults'}")
+        self.notify(f"{server}: {self.client.command(change_faults, server, toggle=field)}")
 
     def ask_fault(self, server: str, field: str) -> None:
         """The Faults pane's prompt for one rate, on `server` (palette)."""
@@ -391,17 +458,17 @@ class MockPanel(App):
         pane.action_rate(field)
 
     def faults_off(self, server: str) -> None:
-        self.hub[server].ctx.faults.clear()
+        self.client.command(change_faults, server)
         self.notify(f"{server}: no faults")
 
     def fail_next(self, server: str) -> None:
-        self.hub[server].ctx.faults.update(fail_next=3)
+        self.client.command(change_faults, server, fail_next=3)
         self.notify(f"{server}: the next 3 requests fail")
 
     async def restart_server(self, server: str) -> None:
         """Stop and start a server, its state kept (Servers pane r, palette)."""
-        ok = await self.hub[server].restart()
-        self.notify(f"{server} restarted" if ok else f"{server} failed: {self.hub[server].reason}", severity="information" if ok else "error")
+        ok, reason = await self.client.wait(restart, server)
+        self.notify(f"{server} restarted" if ok else f"{server} failed: {reason}", severity="information" if ok else "error")
 
     def copy_and_show(self, text: str, title: str, notice: str, details: str = "") -> None:
         """Clipboard (OSC 52) and a dialog to select from, since some terminals ignore OSC 52; a notification says so."""
@@ -413,13 +480,12 @@ class MockPanel(App):
 
     def copy_token(self, user_id: str, kind: str = "access", ttl: Any = None) -> None:
         """A fresh token of a user on the clipboard and on screen (Users pane keys, palette)."""
-        accounts = self.hub.facade("auth")
         try:
-            token, user = accounts.issue_token(user_id, kind, ttl), accounts.user(user_id)
+            token, email = self.client.command(issue_token, user_id, kind, ttl)
         except DomainError as exc:
             self.notify(exc.message, severity="error")
             return
-        self.copy_and_show(token, f"{kind.capitalize()} token for {user.email}", f"{kind} token for {user.email} copied to the clipboard",
+        self.copy_and_show(token, f"{kind.capitalize()} token for {email}", f"{kind} token for {email} copied to the clipboard",
                            details=describe_token(token))
 
     def copy_and_show_jwt(self, token: str, title: str, notice: str, note: str = "") -> None:
@@ -435,10 +501,21 @@ class MockPanel(App):
             self._stopped = True
             if self._unsubscribe is not None:
                 self._unsubscribe()
-            await self.hub.stop()
+            await self.watchdog.stop()
+            await self.client.stop()
 
     async def on_unmount(self) -> None:
         await self.stop_servers()
+
+
+def notes_line(notices: list[str]) -> str:
+    """The start-up notes as one line (the full text is a key away): a notification covering half an 80x24 screen
+    for 8 s, over the Servers table and the help, was the first thing a new user met."""
+    secrets = sum("development default" in n for n in notices)
+    others = len(notices) - secrets
+    parts = ([f"{secrets} development secret{'s' if secrets != 1 else ''} in use"] if secrets else []) + \
+        ([f"{others} other note{'s' if others != 1 else ''}"] if others else [])
+    return f"{', '.join(parts)} — N shows them"
 
 
 def oidc_of(hub: Any) -> Any:
@@ -479,7 +556,7 @@ def format_span(seconds: float) -> str:
 
 
 def create_app(settings: Settings, start_servers: bool = True, scenario: Any = None, journal_out: Any = None,
-               freeze_gc: bool = False, redact: bool = False, ports_file: Any = None) -> MockPanel:
+               freeze_gc: bool = False, redact: bool = False, ports_file: Any = None, servers_loop: str = "thread") -> MockPanel:
     """The panel as users run it; tests build it through here too."""
     return MockPanel(settings, start_servers=start_servers, scenario=scenario, journal_out=journal_out, freeze_gc=freeze_gc,
-                     redact=redact, ports_file=ports_file)
+                     redact=redact, ports_file=ports_file, servers_loop=servers_loop)

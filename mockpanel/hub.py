@@ -64,13 +64,14 @@ def _route_uvicorn_logs() -> None:
 class Hub:
     """Runs every enabled server of `specs` in the current event loop."""
 
-    def __init__(self, settings: Settings, specs: Mapping[str, ServerSpec], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, specs: Mapping[str, ServerSpec], clock: Callable[[], float] = time.time,
+                 loop_name: str = "event") -> None:
         self.settings = settings
         self.specs = specs
         self.bus = EventBus()
         self.journal = Journal(self.bus, maxlen=settings.journal_size)
         self.log: deque[str] = deque(maxlen=200)
-        self.watchdog = Watchdog(self._stalled)
+        self.watchdog = Watchdog(self._stalled, loop_name=loop_name)  # "servers'" under the panel: its loop is theirs alone
         self.runners: dict[str, Runner] = {}
         for srv in settings.enabled():
             spec = specs[srv.name]

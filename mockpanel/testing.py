@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
-import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .faults import FaultPolicy, policy_from_settings
 from .hub import Hub
+from .hubclient import HubThread
 from .journal import RequestEntry
 from .settings import Settings, load_settings
 
@@ -42,27 +41,18 @@ class RunningHub:
     def __init__(self, settings: Settings, clock: Callable[[], float] | None = None) -> None:
         self.settings = settings
         self.clock = clock
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="mockpanel-hub", daemon=True)
+        self._thread = HubThread("mockpanel-hub")
+        self.loop = self._thread.loop
         self.hub: Hub | None = None
         self.urls: dict[str, str] = {}
 
     def call(self, coro: Any, timeout: float = 30) -> Any:
         """Run a coroutine in the Hub's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        return self._thread.submit(coro).result(timeout)
 
     def run(self, fn: Any, *args: Any, timeout: float = 30) -> Any:
         """Call a plain function in the Hub's loop (state must only be touched there)."""
-        future: concurrent.futures.Future = concurrent.futures.Future()
-
-        def call() -> None:
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:  # pragma: no cover - surfaced to the caller
-                future.set_exception(exc)
-
-        self.loop.call_soon_threadsafe(call)
-        return future.result(timeout)
+        return self._thread.run(fn, *args, timeout=timeout)
 
     def start(self) -> "RunningHub":
         from .servers import SERVERS
@@ -84,24 +74,10 @@ class RunningHub:
         return self
 
     def stop(self) -> None:
-        if self._thread.is_alive():
-            if self.hub is not None:
-                self.call(self.hub.stop())
-            self.call(self._cancel_pending())
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(10)
+        if self._thread.running and self.hub is not None:
+            self.call(self.hub.stop())
+        self._thread.stop()
         self.hub = None
-        if not self.loop.is_closed():
-            self.loop.close()
-
-    @staticmethod
-    async def _cancel_pending() -> None:
-        """Tasks the servers left (image jobs, dashboard feeds) end with the Hub, not with the process."""
-        current = asyncio.current_task()
-        pending = [t for t in asyncio.all_tasks() if t is not current]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
 
     def __enter__(self) -> "RunningHub":
         return self.start()

@@ -19,17 +19,22 @@ STALL_S = 0.25
 class Stall:
     at: float  # wall clock, when it was noticed
     duration_ms: float
-    server: str | None  # the request in progress, if any
-    request: str | None
+    server: str | None  # the request in progress, if any (or "panel", for the panel's own loop)
+    request: str | None  # "GET /path", or what the panel was doing ("drawing the Traces pane")
+    loop: str = "event"  # which loop: "event" (serve's one loop), "servers'" or "panel's" (the panel's two)
 
     def describe(self) -> str:
-        during = f" during {self.server} {self.request}" if self.server else ""
-        return f"the event loop stalled {self.duration_ms:.0f} ms{during}"
+        if self.server == "panel":
+            during = f" {self.request}" if self.request else ""
+        else:
+            during = f" during {self.server} {self.request}" if self.server else ""
+        return f"the {self.loop} loop stalled {self.duration_ms:.0f} ms{during}"
 
 
 class Watchdog:
-    def __init__(self, report: Callable[[Stall], None], threshold_s: float = STALL_S) -> None:
+    def __init__(self, report: Callable[[Stall], None], threshold_s: float = STALL_S, loop_name: str = "event") -> None:
         self.report = report
+        self.loop_name = loop_name
         self.threshold_s = threshold_s
         self.stalls: deque[Stall] = deque(maxlen=100)
         self.count = 0  # stalls seen since start (the deque keeps the last 100)
@@ -64,8 +69,8 @@ class Watchdog:
             late = loop.time() - before - BEAT_S
             if late > self.threshold_s:
                 server, scope = self.current
-                request = f"{scope['method']} {scope['path']}" if scope is not None else None
-                stall = Stall(time.time(), late * 1000, server, request)
+                request = scope if isinstance(scope, str) or scope is None else f"{scope['method']} {scope['path']}"
+                stall = Stall(time.time(), late * 1000, server, request, self.loop_name)
                 self.stalls.append(stall)
                 self.count += 1
                 self.report(stall)

@@ -33,9 +33,9 @@ def test_panel_in_a_real_terminal(tmp_path):
         term.send("3")
         term.wait_for(lambda s: "alice@example.com" in s and "Alice Johnson" in s, "the Users pane")
         term.type("?")
-        term.wait_for(lambda s: "Copy a fresh access" in s and "show or hide this help" in s, "the help with the pane's keys and what they do")
+        term.wait_for(lambda s: "Copy a fresh access" in s and "Show or hide this help" in s, "the help with the pane's keys and what they do")
         term.send("Escape")  # the help closes (q would too, as in less)
-        term.wait_for(lambda s: "show or hide this help" not in s, "the help closed")
+        term.wait_for(lambda s: "Show or hide this help" not in s, "the help closed")
         term.send("q")
         after = term.wait_for(lambda s: "READY$" in s.split(command)[-1] if command in s else "READY$" in s and "Servers" not in s,
                          "the shell prompt after quitting")

@@ -1,4 +1,5 @@
-"""What every pane shares: it reads the Hub, applies batches of bus events, and refreshes when shown."""
+"""What every pane shares: it reads the Hub through the HubClient, applies batches of bus events, and refreshes when
+shown."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from textual import events
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input
 
-from ..hub import Hub
+from ..hubclient import HubClient
 from ..journal import DomainEvent
 
 
@@ -62,16 +63,17 @@ class OrderedInput(Input):
 class Pane(Vertical):
     """One tab of the panel. Subclasses set TITLE, KEY and SERVERS and override refresh_view.
 
-    A pane changes nothing itself: it calls a server's facade (or the app), and redraws from the events that
-    follow, whoever caused them."""
+    A pane changes nothing itself: it asks the Hub through its client (a function of the Hub run on the servers'
+    loop, or the app), and redraws from the events that follow, whoever caused them. Nothing here holds a facade."""
 
     TITLE = ""
     KEY = ""
     SERVERS: tuple[str, ...] = ()  # whose domain events redraw this pane; none: any bus item does
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, client: HubClient) -> None:
         super().__init__(id=f"pane-{self.KEY}")
-        self.hub = hub
+        self.client = client
+        self.running = frozenset(client.read(lambda hub: tuple(hub.runners)))  # the servers this panel runs (fixed)
 
     def on_mount(self) -> None:
         self.refresh_view()
@@ -82,12 +84,13 @@ class Pane(Vertical):
         may still tick then, with the pane's tables already gone)."""
         return self.is_attached and self.display and self.app.is_running
 
-    def runner(self, name: str):
-        return self.hub.runners.get(name)
+    def serves(self, name: str) -> bool:
+        """Whether the server `name` runs in this panel (is enabled)."""
+        return name in self.running
 
-    def facade(self, name: str) -> Any:
-        """A server's domain facade (Accounts, Storage, Receiver, ...), or None when that server does not run here."""
-        return self.hub.facade(name)
+    def read(self, fn: Any, *args: Any) -> Any:
+        """`fn(hub, *args)` on the servers' loop; what it returns (see HubClient.read)."""
+        return self.client.read(fn, *args)
 
     def apply(self, batch: list[Any]) -> None:
         """New bus items since the last flush (requests and domain events): redraw if any concern this pane."""

@@ -18,18 +18,26 @@ from .dialogs import TextDialog
 JOB_STYLES = {"completed": "green", "failed": "bold red", "processing": "yellow", "pending": "yellow"}
 
 
+def client_state(hub: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The client app's uploads (newest 500, copies) and the image API's jobs (their views), read on the servers' loop."""
+    image_api, client_app = hub.facade("imageapi"), hub.facade("client")
+    jobs = [job.view() for job in image_api.jobs()] if image_api is not None else []
+    history = [dict(upload) for upload in client_app.uploads()[:500]] if client_app is not None else []
+    return history, jobs
+
+
 class ClientPane(Pane):
     TITLE = "Client app"
     KEY = "client"
     SERVERS = ("client", "imageapi")
     BINDINGS = [Binding("enter", "detail", "Detail", tooltip="The selected upload and its image API job")]
 
-    def __init__(self, hub) -> None:
-        super().__init__(hub)
+    def __init__(self, client) -> None:
+        super().__init__(client)
         self.rows: dict[str, dict[str, Any]] = {}  # row key -> what the detail shows
 
     def compose(self):
-        if self.runner("client") is None and self.runner("imageapi") is None:
+        if not self.serves("client") and not self.serves("imageapi"):
             yield Static("Neither the client app nor the image API is running (mockpanel --demo runs both).", classes="empty")
             return
         table = DataTable(id="client-table", cursor_type="row", zebra_stripes=True)
@@ -43,27 +51,26 @@ class ClientPane(Pane):
         key, row = cursor_key(table), table.cursor_row
         table.clear()
         self.rows.clear()
-        image_api, client_app = self.facade("imageapi"), self.facade("client")
-        jobs = {job.job_id: job for job in image_api.jobs()} if image_api is not None else {}
-        history = client_app.uploads() if client_app is not None else []
+        history, views = self.read(client_state)
+        jobs = {job["job_id"]: job for job in views}
         seen = set()
-        for n, upload in enumerate(history[:500]):
+        for n, upload in enumerate(history):
             job = jobs.get(upload.get("job_id") or "")
             seen.add(upload.get("job_id"))
-            status = job.status if job else upload.get("status") or ""
-            detail = (job.error if job else None) or upload.get("detail") or ""
+            status = job["status"] if job else upload.get("status") or ""
+            detail = (job["error"] if job else None) or upload.get("detail") or ""
             row_key = f"upload-{upload.get('request_id') or n}"
-            self.rows[row_key] = {"upload": upload, "job": job.view() if job else None}
+            self.rows[row_key] = {"upload": upload, "job": job}
             table.add_row((upload.get("uploaded_at") or "")[11:19], plain(cut(upload.get("filename") or "", 30)),
                           plain(cut(upload.get("user_id") or "", 20)), str(upload.get("http_status") or ""),
                           plain((upload.get("job_id") or "—")[:12]), Text(status, style=JOB_STYLES.get(status, "")),
                           plain(cut(str(detail), 60)), key=row_key)
         for job in list(jobs.values())[-200:]:
-            if job.job_id not in seen:  # uploads made straight to the image API
-                self.rows[job.job_id] = {"upload": None, "job": job.view()}
-                table.add_row(job.view()["created_at"][11:19], plain(cut(job.filename, 30)), plain(cut(job.user_id, 20)), "202",
-                              job.job_id[:12], Text(job.status, style=JOB_STYLES.get(job.status, "")), plain(cut(job.error or "", 60)),
-                              key=job.job_id)
+            if job["job_id"] not in seen:  # uploads made straight to the image API
+                self.rows[job["job_id"]] = {"upload": None, "job": job}
+                table.add_row(job["created_at"][11:19], plain(cut(job["filename"], 30)), plain(cut(job["user_id"], 20)), "202",
+                              job["job_id"][:12], Text(job["status"], style=JOB_STYLES.get(job["status"], "")), plain(cut(job["error"] or "", 60)),
+                              key=job["job_id"])
         restore_cursor(table, key, row)
 
     @on(DataTable.RowSelected, "#client-table")

@@ -3,7 +3,7 @@ response plans beside them; one key turns all chaos off."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
@@ -56,6 +56,26 @@ def delay_bounds(text: str) -> tuple[int, int]:
     return low, high
 
 
+def fault_state(hub: Any) -> tuple[str | None, list[str], list[tuple[str, Any]]]:
+    """What the Faults pane shows, read on the servers' loop: the scenario in progress, webhook response plans, and
+    each server's policy (a copy: the live one changes with every fail-next)."""
+    run = hub.scenario_run
+    receiver = hub.facade("webhooks")
+    plans = [f"{client} {plan.describe()}" for client, plan in receiver.plans().items()] if receiver is not None else []
+    return (run.describe() if run is not None else None, plans,
+            [(name, runner.ctx.faults.policy.model_copy()) for name, runner in hub.runners.items()])
+
+
+def change_faults(hub: Any, names: list[str], fields: dict[str, Any]) -> list[Any]:
+    """Change those fields of the named servers' policies; their new policies (copies)."""
+    return [hub[name].ctx.faults.update(**fields).model_copy() for name in names]
+
+
+def clear_faults(hub: Any, names: list[str]) -> None:
+    for name in names:
+        hub[name].ctx.faults.clear()
+
+
 def in_words(policy) -> str:
     described = policy.describe()
     return ", ".join(described) if described else "no faults"
@@ -78,6 +98,7 @@ class FaultsPane(Pane):
     ]
 
     HINT = "Keys act on the selected server; the last row acts on every server. ! turns all chaos off."
+    policies: dict[str, Any] = {}  # name -> policy, as last read (refresh_view)
 
     def compose(self):
         yield Static(self.HINT, classes="hint", id="faults-hint")
@@ -87,28 +108,29 @@ class FaultsPane(Pane):
 
     def refresh_view(self) -> None:
         lines = [self.HINT]
-        run = self.hub.scenario_run
-        if run is not None:
-            lines.append(run.describe())
-        receiver = self.hub.facade("webhooks")
-        if receiver is not None:
-            plans = receiver.plans()
-            if plans:
-                lines.append("Webhook response plans: " + "; ".join(f"{client} {plan.describe()}" for client, plan in plans.items()))
+        scenario, plans, policies = self.read(fault_state)
+        self.policies = dict(policies)
+        if scenario is not None:
+            lines.append(scenario)
+        if plans:
+            lines.append("Webhook response plans: " + "; ".join(plans))
         self.query_one("#faults-hint", Static).update(plain("\n".join(lines), lines=True))
         table = self.query_one(DataTable)
         key, row = cursor_key(table), table.cursor_row
         table.clear()
-        for name, runner in self.hub.runners.items():
-            p = runner.ctx.faults.policy
+        for name, p in policies:
             table.add_row(name, "on" if p.delay_enabled else "off", str(p.min_delay_ms), str(p.max_delay_ms), f"{p.error_rate:.0%}",
                           ",".join(map(str, p.error_codes)), str(p.fail_next), f"{p.drop_rate:.0%}", f"{p.hang_rate:.0%}", key=name)
         table.add_row("(all servers)", "", "", "", "", "", "", "", "", key="*")
         restore_cursor(table, key, row)
 
-    def targets(self) -> list:
+    def targets(self) -> list[str]:
         key = cursor_key(self.query_one(DataTable))
-        return list(self.hub.runners.values()) if key in ("*", None) else [self.hub[key]]
+        return list(self.policies) if key in ("*", None) else [key]
+
+    def first_policy(self) -> Any:
+        """The policy of the first server the keys act on (as last read: what the prompts start from)."""
+        return self.policies[self.targets()[0]]
 
     def target_name(self) -> str:
         key = cursor_key(self.query_one(DataTable))
@@ -118,19 +140,16 @@ class FaultsPane(Pane):
         return self.target_name()
 
     def change(self, **fields) -> None:
-        for runner in self.targets():
-            runner.ctx.faults.update(**fields)
-        states = {in_words(r.ctx.faults.policy) for r in self.targets()}
+        states = {in_words(p) for p in self.client.command(change_faults, self.targets(), fields)}
         said = states.pop() if len(states) == 1 else "changed"
         self.app.notify(f"{self.target_name()}: {said}")
 
     def action_toggle(self, field: str) -> None:
-        first = self.targets()[0].ctx.faults.policy
-        self.change(**{field: not getattr(first, field)})
+        self.change(**{field: not getattr(self.first_policy(), field)})
 
     def action_rate(self, field: str) -> None:
         label = {"error_rate": "Error rate", "drop_rate": "Dropped connections", "hang_rate": "Hung requests"}[field]
-        current = getattr(self.targets()[0].ctx.faults.policy, field)
+        current = getattr(self.first_policy(), field)
 
         def apply(answer: str | None) -> None:
             if answer and answer.strip():
@@ -146,8 +165,7 @@ class FaultsPane(Pane):
         self.app.ask_scenario()
 
     def action_clear_one(self) -> None:
-        for runner in self.targets():
-            runner.ctx.faults.clear()
+        self.client.command(clear_faults, self.targets())
         self.app.notify(f"{self.target_name()}: no faults")
 
     def action_error_codes(self) -> None:
@@ -155,7 +173,7 @@ class FaultsPane(Pane):
             if answer and answer.strip():
                 self.change(error_codes=codes(answer))
 
-        current = ",".join(map(str, self.targets()[0].ctx.faults.policy.error_codes))
+        current = ",".join(map(str, self.first_policy().error_codes))
         self.app.push_screen(PromptDialog(f"Status codes of injected errors on {self.target_name()} (comma-separated)", current,
                                           check=check_with(codes)), apply)
 
@@ -165,6 +183,6 @@ class FaultsPane(Pane):
                 low, high = delay_bounds(answer)
                 self.change(min_delay_ms=low, max_delay_ms=high, delay_enabled=True)
 
-        p = self.targets()[0].ctx.faults.policy
+        p = self.first_policy()
         self.app.push_screen(PromptDialog(f"Delay bounds on {self.target_name()} in ms: min max", f"{p.min_delay_ms} {p.max_delay_ms}",
                                           check=check_with(delay_bounds)), apply)

@@ -3,6 +3,8 @@ everywhere, then how to move in a list. Fits 80x24 (it scrolls when it must)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,13 +14,6 @@ from textual.widgets import Label, Static
 
 Section = tuple[str, list[tuple[str, str]]]
 
-EVERYWHERE: list[tuple[str, str]] = [
-    ("1 … 7", "show a pane: Servers, Requests, Users, Storage, Webhooks, Client app, Faults"),
-    ("!", "all chaos off: every fault of every server and every webhook response plan"),
-    ("ctrl+p", "the command palette: every action by name, for any pane or server"),
-    ("? / f1", "show or hide this help"),
-    ("q / ctrl+q", "quit: stop every server and leave"),
-]
 LISTS: list[tuple[str, str]] = [
     ("↑ ↓ / k j", "move the selection"),
     ("g / G", "the first / the last row"),
@@ -48,6 +43,16 @@ def pane_keys(bindings: list[Binding]) -> list[tuple[str, str]]:
         if binding.action not in told or binding.show:
             told[binding.action] = binding.tooltip or binding.description
     return [(key_name(",".join(keys)), told[action]) for action, keys in by_action.items()]
+
+
+def everywhere(bindings: list[Binding], panes: list[Any]) -> list[tuple[str, str]]:
+    """The app's own keys, from its bindings (so the help cannot go stale): the pane keys as one row, then the rest
+    (the list keys j k g G are in LISTS), then the command palette, which Textual binds."""
+    shows = [b for b in bindings if b.action.startswith("show(")]
+    rows = [(f"{shows[0].key} … {shows[-1].key}", "show a pane: " + ", ".join(p.TITLE for p in panes))] if shows else []
+    rows += pane_keys([b for b in bindings if not b.action.startswith(("show(", "cursor("))])
+    rows.append(("ctrl+p", "the command palette: every action by name, for any pane or server"))
+    return rows
 
 
 class HelpScreen(ModalScreen[None]):

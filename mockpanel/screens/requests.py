@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -98,6 +99,15 @@ class FilterInput(OrderedInput):
         self.query_ancestor(RequestsPane).to_list()
 
 
+def journal_page(hub: Any, keep: Any, filtered: bool) -> tuple[list[RequestEntry], int, dict[str, int]]:
+    """The newest FIRST_ROWS entries the filter keeps, how many it keeps in all, and each server's row count (read on
+    the servers' loop; entries are immutable named tuples)."""
+    journal = hub.journal
+    entries = journal.query(keep=keep, limit=FIRST_ROWS)
+    matching = sum(1 for e in journal.entries() if keep(e)) if filtered else len(journal)
+    return entries, matching, {name: len(ring) for name, ring in journal.servers.items()}
+
+
 class RequestsPane(Pane):
     TITLE = "Requests"
     KEY = "requests"
@@ -114,8 +124,10 @@ class RequestsPane(Pane):
         Binding("x", "clear", "Clear…", tooltip="Forget every journal entry (asks first)"),
     ]
 
-    def __init__(self, hub) -> None:
-        super().__init__(hub)
+    def __init__(self, client) -> None:
+        super().__init__(client)
+        self.server_names, self.capacity = self.read(lambda hub: (list(hub.specs), hub.journal.maxlen))
+        self.counts: dict[str, int] = {}  # rows each server's ring holds (its journal_size at most)
         self.follow = True
         self.query_text = ""
         self.keep = compile_filter("")
@@ -206,8 +218,7 @@ class RequestsPane(Pane):
         self.shown.clear()
         self.newest_shown = None
         self._held = []  # drawn from the journal below
-        entries = self.hub.journal.query(keep=self.keep, limit=FIRST_ROWS)
-        self.matching = sum(1 for e in self.hub.journal.entries() if self.keep(e)) if self.query_text else len(self.hub.journal)
+        entries, self.matching, self.counts = self.read(journal_page, self.keep, bool(self.query_text))
         self._add(entries)
         if key is not None and not (self.follow and was_at_bottom):
             restore_cursor(table, key, row)
@@ -228,6 +239,8 @@ class RequestsPane(Pane):
         arrived = [item for item in batch if isinstance(item, RequestEntry)]
         if not arrived:
             return
+        for item in arrived:  # each server's ring holds journal_size rows: counted here, without asking the Hub
+            self.counts[item.server] = min(self.counts.get(item.server, 0) + 1, self.capacity)
         fresh = [item for item in arrived if self.keep(item)]
         self.matching += len(fresh)
         self._held = (self._held + fresh)[-LIVE_ROWS_PER_FLUSH:]
@@ -251,7 +264,7 @@ class RequestsPane(Pane):
         if self.error:
             status.update(Text(f"✗ {self.error}", style="bold red"), layout=False)
             return
-        total = len(self.hub.journal)
+        total = sum(self.counts.values())
         shown = self.query_one(DataTable).row_count
         if not total:
             status.update(Text(f"No requests yet. Try: {self.example()}   (c copies it)", style="dim"), layout=False)
@@ -269,7 +282,7 @@ class RequestsPane(Pane):
     def filter_changed(self, event: Input.Changed) -> None:
         text = event.value.strip()
         try:
-            keep = compile_filter(text, list(self.hub.specs))
+            keep = compile_filter(text, self.server_names)
         except FilterError as exc:
             self.error = str(exc)  # the last good filter stays applied
             self._status()
@@ -334,11 +347,11 @@ class RequestsPane(Pane):
         self.app.push_screen(TextDialog(f"Request #{entry.id}", describe(entry), "Esc closes · c in the list copies it as curl"))
 
     def curl(self, entry: RequestEntry) -> str:
-        return export.curl_command(entry, self.hub.urls().get(entry.server, "http://127.0.0.1"))
+        return export.curl_command(entry, self.read(lambda hub: hub.urls()).get(entry.server, "http://127.0.0.1"))
 
     def example(self) -> str:
         """A first request for the empty pane, against a server that runs here (real port)."""
-        urls = self.hub.urls()
+        urls = self.read(lambda hub: hub.urls())
         for server, path in (("auth", "/health"), ("s3", "/"), ("webhooks", "/health"), ("client", "/health"),
                              ("imageapi", "/api/v1/health")):
             if server in urls:
@@ -347,7 +360,7 @@ class RequestsPane(Pane):
 
     def action_copy_curl(self) -> None:
         entry = self.selected()
-        if entry is None and not len(self.hub.journal):
+        if entry is None and not sum(self.counts.values()):
             self.app.copy_and_show(self.example(), "A first request", "example copied: run it in a shell")
         if entry is not None:
             self.app.copy_and_show(self.curl(entry), f"curl for request #{entry.id}", f"curl for {entry.method} {entry.path} copied")
@@ -369,11 +382,11 @@ class RequestsPane(Pane):
     def action_clear(self) -> None:
         def clear(yes: bool | None) -> None:
             if yes:
-                self.hub.journal.clear()
+                self.client.command(lambda hub: hub.journal.clear())
                 self.refresh_view()
                 self.notify("the journal is empty")
 
-        self.app.push_screen(ConfirmDialog(f"Forget all {len(self.hub.journal):,} requests in the journal?"), clear)
+        self.app.push_screen(ConfirmDialog(f"Forget all {sum(self.counts.values()):,} requests in the journal?"), clear)
 
     def action_export(self) -> None:
         query, keep = self.query_text, self.keep

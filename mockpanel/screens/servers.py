@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 from textual import on
 from textual.binding import Binding
 from textual.widgets import DataTable
@@ -15,6 +17,40 @@ COLUMNS = ("server", "url", "status", "requests", "errors", "p50 ms", "p95 ms", 
 
 def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
+
+
+class ServerView(NamedTuple):
+    """One server as the pane shows it (computed on the servers' loop)."""
+
+    name: str
+    url: str | None
+    status: str
+    reason: str | None
+    total: int
+    errors: int
+    p50: float | None
+    p95: float | None
+    faults: str
+
+
+def server_views(hub: Any) -> list[ServerView]:
+    views = []
+    for name, runner in hub.runners.items():
+        stats = runner.ctx.stats
+        p50, p95 = stats.latency()
+        views.append(ServerView(name, runner.url, runner.status, runner.reason, stats.total, stats.errors, p50, p95,
+                                ", ".join(runner.ctx.faults.policy.describe())))
+    return views
+
+
+async def toggle_server(hub: Any, name: str) -> tuple[bool, str]:
+    """Stop a running server, or start a stopped one: (ok, what happened)."""
+    runner = hub[name]
+    if runner.status == "running":
+        await runner.stop()
+        return True, f"{name} stopped"
+    ok = await runner.start()
+    return ok, f"{name} {'running at ' + (runner.url or '') if ok else 'failed: ' + (runner.reason or '')}"
 
 
 class ServersPane(Pane):
@@ -41,13 +77,10 @@ class ServersPane(Pane):
         table = self.query_one(DataTable)
         key, row = cursor_key(table), table.cursor_row
         rows = []
-        for name, runner in self.hub.runners.items():
-            stats = runner.ctx.stats
-            status = runner.status if runner.status != "failed" else f"failed: {runner.reason}"
-            faults = ", ".join(runner.ctx.faults.policy.describe()) or "—"
-            p50, p95 = stats.latency()
-            rows.append((name, [name, runner.url or "—", cut(status, 32), f"{stats.total:,}", f"{stats.errors:,}", _ms(p50), _ms(p95),
-                                cut(faults, 40)]))
+        for v in self.read(server_views):
+            status = v.status if v.status != "failed" else f"failed: {v.reason}"
+            rows.append((v.name, [v.name, v.url or "—", cut(status, 32), f"{v.total:,}", f"{v.errors:,}", _ms(v.p50), _ms(v.p95),
+                                  cut(v.faults or "—", 40)]))
         # Widths follow what is shown now, not the widest text ever shown (DataTable's own widths only grow).
         widths = [max([len(label)] + [len(cells[i]) for _, cells in rows]) for i, label in enumerate(COLUMNS)]
         table.clear(columns=True)
@@ -65,26 +98,19 @@ class ServersPane(Pane):
         name = self.selected()
         if name is None:
             return
-        runner = self.hub[name]
-        stats = runner.ctx.stats
-        p50, p95 = stats.latency()
-        lines = [f"url: {runner.url or '—'}", f"status: {runner.status}" + (f" — {runner.reason}" if runner.reason else ""),
-                 f"requests: {stats.total:,} · errors: {stats.errors:,} · p50 {_ms(p50)} ms · p95 {_ms(p95)} ms",
-                 "faults: " + (", ".join(runner.ctx.faults.policy.describe()) or "none"),
-                 f"control API: {runner.url or 'http://…'}/__mockpanel/docs"]
+        v = next(v for v in self.read(server_views) if v.name == name)
+        lines = [f"url: {v.url or '—'}", f"status: {v.status}" + (f" — {v.reason}" if v.reason else ""),
+                 f"requests: {v.total:,} · errors: {v.errors:,} · p50 {_ms(v.p50)} ms · p95 {_ms(v.p95)} ms",
+                 "faults: " + (v.faults or "none"),
+                 f"control API: {v.url or 'http://…'}/__mockpanel/docs"]
         self.app.push_screen(TextDialog(f"Server {name}", "\n".join(lines), "Esc closes"))
 
     async def action_toggle_server(self) -> None:
         name = self.selected()
         if name is None:
             return
-        runner = self.hub[name]
-        if runner.status == "running":
-            await runner.stop()
-            self.notify(f"{name} stopped")
-        else:
-            ok = await runner.start()
-            self.notify(f"{name} {'running at ' + (runner.url or '') if ok else 'failed: ' + (runner.reason or '')}", severity="information" if ok else "error")
+        ok, said = await self.client.wait(toggle_server, name)
+        self.notify(said, severity="information" if ok else "error")
 
     async def action_restart_server(self) -> None:
         name = self.selected()

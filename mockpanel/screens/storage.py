@@ -4,6 +4,7 @@ a time; copy a presigned URL, delete an object, reset."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from textual import on
 from textual.binding import Binding
@@ -17,6 +18,25 @@ from .dialogs import ConfirmDialog, PromptDialog
 PAGE = 1000  # objects listed at once; m lists the next page too
 UP = "\x00up"  # row keys of the rows that are not objects (object keys are valid UTF-8 without NUL)
 FOLDER = "\x00folder:"
+
+
+# --- what the pane reads and asks, run on the servers' loop ---
+
+
+def browse(hub: Any, bucket: str, prefix: str, limit: int) -> tuple[list[str], list[tuple], bool, int] | None:
+    """A page of a bucket as folders and objects — (folders, objects as (key, size, content type, modified, etag,
+    metadata shown), more, under prefix) — or None when the bucket is gone."""
+    try:
+        page = hub.facade("s3").browse(bucket, prefix, limit=limit)
+    except DomainError:
+        return None
+    objects = [(m.key, m.size, m.content_type, m.last_modified, m.etag, ", ".join(f"{k}={v}" for k, v in m.metadata.items())) for m in page.objects]
+    return page.folders, objects, page.more, page.under_prefix
+
+
+def storage_call(hub: Any, method: str, *args: Any) -> Any:
+    """One of the Storage facade's operations (delete_object, presign, advance_clock, object_count, buckets)."""
+    return getattr(hub.facade("s3"), method)(*args)
 
 
 class StoragePane(Pane):
@@ -41,7 +61,7 @@ class StoragePane(Pane):
         self.pages = 1
 
     def compose(self):
-        if self.runner("s3") is None:
+        if not self.serves("s3"):
             yield Static("The S3 server is not running (see --only).", classes="empty")
             return
         buckets = DataTable(id="buckets-table", cursor_type="row")
@@ -52,16 +72,12 @@ class StoragePane(Pane):
         objects.add_columns("key", "size", "content type", "modified", "etag", "metadata")
         yield objects
 
-    @property
-    def storage(self):
-        return self.facade("s3")
-
     def refresh_view(self) -> None:
-        if self.storage is None:
+        if not self.serves("s3"):
             return
         table = self.query_one("#buckets-table", DataTable)
         table.clear()
-        buckets = self.storage.buckets()
+        buckets = self.client.read(storage_call, "buckets")
         names = [b.name for b in buckets]
         for bucket in buckets:
             table.add_row(plain(bucket.name), f"{bucket.objects:,}", size_text(bucket.size), bucket.region, key=bucket.name)
@@ -77,28 +93,27 @@ class StoragePane(Pane):
         key, row = cursor_key(table), table.cursor_row
         table.clear()
         if self.bucket is None:
-            status.update(plain("No buckets yet: aws --endpoint-url " + self.hub.urls().get("s3", "") + " s3 mb s3://my-bucket"))
+            status.update(plain("No buckets yet: aws --endpoint-url " + self.read(lambda hub: hub.urls()).get("s3", "") + " s3 mb s3://my-bucket"))
             return
-        try:
-            page = self.storage.browse(self.bucket, self.prefix, limit=PAGE * self.pages)
-        except DomainError:  # deleted meanwhile; its event redraws the buckets
+        page = self.read(browse, self.bucket, self.prefix, PAGE * self.pages)
+        if page is None:  # deleted meanwhile; its event redraws the buckets
             return
+        folders, objects, more, under_prefix = page
         if self.prefix:
             table.add_row("..", "", "folder above", "", "", "", key=UP)
-        for folder in page.folders:
+        for folder in folders:
             table.add_row(plain(cut(folder[len(self.prefix):], 60)), "", "folder", "", "", "", key=FOLDER + folder)
-        for meta in page.objects:
-            metadata = ", ".join(f"{k}={v}" for k, v in meta.metadata.items())
-            table.add_row(plain(cut(meta.key[len(self.prefix):], 60)), size_text(meta.size), plain(cut(meta.content_type, 30)),
-                          time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(meta.last_modified)), plain(meta.etag.strip('"')[:12]),
-                          plain(cut(metadata, 40)), key=meta.key)
-        listed = len(page.objects) + len(page.folders)
+        for key_name, size, content_type, modified, etag, metadata in objects:
+            table.add_row(plain(cut(key_name[len(self.prefix):], 60)), size_text(size), plain(cut(content_type, 30)),
+                          time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(modified)), plain(etag.strip('"')[:12]),
+                          plain(cut(metadata, 40)), key=key_name)
+        listed = len(objects) + len(folders)
         where = f"s3://{self.bucket}/{self.prefix}"
-        if page.more:
-            counted = f"{len(page.objects):,} of {page.under_prefix:,} objects shown" + (f" and {len(page.folders):,} folders" if page.folders else "")
+        if more:
+            counted = f"{len(objects):,} of {under_prefix:,} objects shown" + (f" and {len(folders):,} folders" if folders else "")
             status.update(plain(f"{where} · {counted} · m lists {PAGE:,} more"))
         else:
-            status.update(plain(f"{where} · {listed:,} entries" + (" · Enter opens a folder, Backspace goes up" if page.folders or self.prefix else "")))
+            status.update(plain(f"{where} · {listed:,} entries" + (" · Enter opens a folder, Backspace goes up" if folders or self.prefix else "")))
         restore_cursor(table, key, row)
 
     @on(DataTable.RowHighlighted, "#buckets-table")
@@ -113,7 +128,7 @@ class StoragePane(Pane):
         return None if key is None or key.startswith("\x00") else key
 
     def acts_on(self) -> str:
-        if self.storage is None:
+        if not self.serves("s3"):
             return ""
         key = self.selected_key()
         return f"{self.bucket}/{key}" if key is not None else (f"s3://{self.bucket}/{self.prefix}" if self.bucket else "")
@@ -152,7 +167,7 @@ class StoragePane(Pane):
         self.copy_presigned(self.bucket, key)
 
     def copy_presigned(self, bucket: str, key: str) -> None:
-        url = self.storage.presign("GET", bucket, key, 3600)
+        url = self.client.read(storage_call, "presign", "GET", bucket, key, 3600)
         self.app.copy_and_show(url, f"Presigned URL for {bucket}/{key}", f"presigned URL for {key} copied (valid 1 h)")
 
     def action_delete_object(self) -> None:
@@ -164,7 +179,7 @@ class StoragePane(Pane):
             if not yes:
                 return
             try:
-                self.storage.delete_object(bucket, key)
+                self.client.command(storage_call, "delete_object", bucket, key)
             except DomainError as exc:
                 self.app.notify(exc.message, severity="error")
                 return
@@ -178,7 +193,7 @@ class StoragePane(Pane):
                 return
             try:
                 days = float(answer)
-                applied = self.storage.advance_clock(days * 86_400)
+                applied = self.client.command(storage_call, "advance_clock", days * 86_400)
             except ValueError:
                 self.app.notify(f"{answer!r} is not a number of days", severity="error")
                 return
@@ -186,10 +201,11 @@ class StoragePane(Pane):
                 self.app.notify(str(exc), severity="error")
                 return
             done = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in applied.items() if n) or "nothing expired"
-            self.app.notify(f"S3's clock is {self.storage.clock_offset / 86_400:g} days ahead: {done}")
+            offset = self.read(lambda hub: hub.facade("s3").clock_offset)
+            self.app.notify(f"S3's clock is {offset / 86_400:g} days ahead: {done}")
             self.refresh_view()
 
-        if self.storage is not None:
+        if self.serves("s3"):
             self.app.push_screen(PromptDialog("Advance S3's clock by how many days? (lifecycle rules apply at once)", "1"), advance)
 
     def action_reset(self) -> None:
@@ -197,5 +213,5 @@ class StoragePane(Pane):
             if yes:
                 await self.app.reset_server("s3")
 
-        count = self.storage.object_count()
+        count = self.client.read(storage_call, "object_count")
         self.app.push_screen(ConfirmDialog(f"Reset S3: delete every bucket and all {count:,} objects?"), reset)

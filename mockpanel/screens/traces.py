@@ -50,6 +50,15 @@ def bar(start: float, end: float, first: float, last: float) -> str:
     return ("·" * left + "█" * width)[:BAR].ljust(BAR, "·")
 
 
+def traces_list(hub: Any, errors_only: bool) -> list[dict[str, Any]]:
+    return hub.journal.traces(TRACES_SHOWN, errors_only=errors_only, scan=SCANNED)
+
+
+def trace_parts(hub: Any, trace_id: str) -> tuple[list[RequestEntry], list[Any]]:
+    """A trace's journaled hops and its exported spans (read on the servers' loop; neither changes once stored)."""
+    return hub.journal.trace(trace_id), hub.journal.external.of(trace_id)
+
+
 class TracesPane(Pane):
     TITLE = "Traces"
     KEY = "traces"
@@ -115,7 +124,7 @@ class TracesPane(Pane):
         self._drawn_at = time.monotonic()
         table = self.query_one("#traces-table", DataTable)
         key, row = cursor_key(table), table.cursor_row
-        found = self.hub.journal.traces(TRACES_SHOWN, errors_only=self.errors_only, scan=SCANNED)
+        found = self.read(traces_list, self.errors_only)
         table.clear()
         for t in found:
             table.add_row(clock(t["started"]),
@@ -133,7 +142,7 @@ class TracesPane(Pane):
 
     def show_hops(self, trace_id: str | None) -> None:
         hops_table = self.query_one("#hops-table", DataTable)
-        hops, external = (self.hub.journal.trace(trace_id), self.hub.journal.external.of(trace_id)) if trace_id else ([], [])
+        hops, external = self.read(trace_parts, trace_id) if trace_id else ([], [])
         # A journaled request never changes: the same trace with as many hops and spans draws the same rows (a redraw
         # of the list, and the highlight it moves, would otherwise re-render every hop cell).
         shown = (trace_id, len(hops), len(external))
@@ -182,11 +191,12 @@ class TracesPane(Pane):
         span_id = cursor_key(self.query_one("#hops-table", DataTable))
         if span_id is None or self.shown_trace is None:
             return
-        hop = next((h for h in self.hub.journal.trace(self.shown_trace) if h.span_id == span_id), None)
+        hops, spans = self.read(trace_parts, self.shown_trace)
+        hop = next((h for h in hops if h.span_id == span_id), None)
         if hop is not None:
             self.app.push_screen(TextDialog(f"Request #{hop.id} ({hop.server})", describe(hop), "Esc closes"))
             return
-        span = next((s for s in self.hub.journal.external.of(self.shown_trace) if s.span_id == span_id), None)
+        span = next((s for s in spans if s.span_id == span_id), None)
         if span is not None:
             lines = [f"{k}: {v}" for k, v in span.as_dict().items() if k != "attributes"] + [f"  {k} = {v}" for k, v in span.attributes.items()]
             self.app.push_screen(TextDialog(f"Span {span.name} ({span.service})", "\n".join(lines), "Esc closes"))
@@ -205,7 +215,7 @@ class TracesPane(Pane):
         trace_id = self.selected_trace()
         if trace_id is None:
             return
-        hops, external = self.hub.journal.trace(trace_id), self.hub.journal.external.of(trace_id)
+        hops, external = self.read(trace_parts, trace_id)
         path = Path(f"trace-{trace_id}.json")
         try:
             path.write_text(json.dumps(export.otlp_json(hops, external), indent=1))
@@ -224,7 +234,7 @@ class TracesPane(Pane):
             return
         path = Path(f"test_trace_{trace_id[:8]}.py")
         try:
-            path.write_text(testgen.generate(self.hub.journal.trace(trace_id), trace_id=trace_id, title=f"trace {trace_id[:8]}",
+            path.write_text(testgen.generate(self.read(trace_parts, trace_id)[0], trace_id=trace_id, title=f"trace {trace_id[:8]}",
                                              redact=getattr(self.app, "redact", False)))
         except OSError as exc:
             self.app.notify(f"cannot write {path}: {exc.strerror}", severity="error")

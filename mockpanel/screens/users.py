@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
@@ -13,6 +14,54 @@ from ..display import plain
 from ..spec import DomainError
 from .base import Pane, cursor_key, restore_cursor
 from .dialogs import ConfirmDialog, PromptDialog
+
+
+# --- what the pane reads and asks, run on the servers' loop ---
+
+
+def user_rows(hub: Any) -> list[tuple[str, str, str, str, dict | None]]:
+    """(id, email, name, created, OIDC claims) of every user."""
+    accounts = hub.facade("auth")
+    claims = accounts.oidc.user_claims if accounts.oidc is not None else {}
+    return [(u.id, u.email, u.name, u.created_at, dict(claims[u.id]) if u.id in claims else None) for u in accounts.users()]
+
+
+def user_email(hub: Any, user_id: str) -> str | None:
+    try:
+        return hub.facade("auth").user(user_id).email
+    except DomainError:
+        return None
+
+
+def _issuer_url(hub: Any, provider: Any, issuer: str) -> str:
+    """The issuer URL tokens made here carry: the auth server's own URL as a local service names it (localhost),
+    unless the oidc_issuer setting says otherwise."""
+    return provider.url(hub.urls()["auth"].replace("//127.0.0.1:", "//localhost:"), issuer)
+
+
+def oidc_tokens(hub: Any, user_id: str, client_id: str, issuer: str) -> tuple[dict[str, Any], str, str]:
+    """Tokens of the OIDC issuer for a user and a client, with the issuer's label and URL (DomainError on a bad name)."""
+    provider = hub.facade("auth").oidc
+    found = provider.named(issuer)
+    url = _issuer_url(hub, provider, found.name)
+    return provider.token_for(found, url, user_id, client_id), found.label, url
+
+
+def oidc_call(hub: Any, method: str, *args: Any) -> Any:
+    """One of the OIDC provider's operations, on the default issuer where it takes one; what it returns, copied."""
+    provider = hub.facade("auth").oidc
+    if method == "rotate":
+        issuer = provider.issuer("")
+        return provider.rotate(issuer), len(issuer.keys)
+    if method == "faults":
+        return dict(provider.issuer("").faults)
+    if method == "set_faults":
+        return dict(provider.set_faults(provider.issuer(""), *args, replace=True))
+    if method == "user_claims":
+        return dict(provider.user_claims.get(args[0], {}))
+    if method == "revoke_user":
+        return provider.revoke_user(None, *args)
+    return getattr(provider, method)(*args)  # set_user_claims, check_faults
 
 
 class UsersPane(Pane):
@@ -35,41 +84,32 @@ class UsersPane(Pane):
     ]
 
     def compose(self):
-        if self.runner("auth") is None:
+        if not self.serves("auth"):
             yield Static("The auth server is not running (see --only).", classes="empty")
             return
         table = DataTable(id="users-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("email", "name", "id", "created", "OIDC claims")
         yield table
 
-    @property
-    def accounts(self):
-        return self.facade("auth")
-
     def refresh_view(self) -> None:
-        if self.accounts is None:
+        if not self.serves("auth"):
             return
         table = self.query_one(DataTable)
         key, row = cursor_key(table), table.cursor_row
         table.clear()
-        for user in self.accounts.users():
-            claims = self.accounts.oidc.user_claims.get(user.id) if self.accounts.oidc is not None else None
+        for user_id, email, name, created, claims in self.read(user_rows):
             shown = json.dumps(claims, ensure_ascii=False) if claims else ""
-            table.add_row(plain(user.email), plain(user.name), user.id, user.created_at,
-                          plain(shown if len(shown) <= 40 else shown[:39] + "…"), key=user.id)
+            table.add_row(plain(email), plain(name), user_id, created, plain(shown if len(shown) <= 40 else shown[:39] + "…"), key=user_id)
         restore_cursor(table, key, row)
 
     def selected_id(self) -> str | None:
-        if self.accounts is None:
+        if not self.serves("auth"):
             return None
         return cursor_key(self.query_one(DataTable))
 
     def acts_on(self) -> str:
         user_id = self.selected_id()
-        try:
-            return self.accounts.user(user_id).email if user_id is not None else ""
-        except DomainError:
-            return ""
+        return (self.read(user_email, user_id) or "") if user_id is not None else ""
 
     def copy_token(self, kind: str, ttl: timedelta | None = None) -> None:
         user_id = self.selected_id()
@@ -107,7 +147,7 @@ class UsersPane(Pane):
                 self.app.notify("type: email password name…", severity="error")
                 return
             try:  # the same checks as POST /api/auth/register
-                user = await self.accounts.register(parts[0], parts[1], " ".join(parts[2:]))
+                user = await self.client.wait(lambda hub: hub.facade("auth").register(parts[0], parts[1], " ".join(parts[2:])))
             except DomainError as exc:
                 self.app.notify(exc.message, severity="error")
                 return
@@ -118,38 +158,32 @@ class UsersPane(Pane):
     def action_reset_users(self) -> None:
         def reset(yes: bool | None) -> None:
             if yes:
-                count = self.accounts.reset_users()
+                count = self.client.command(lambda hub: hub.facade("auth").reset_users())
                 self.app.notify(f"users reset to the {count} seed users")
 
-        self.app.push_screen(ConfirmDialog(f"Reset users: delete the {len(self.accounts.users())} users and bring back the seed ones?"), reset)
+        count = self.read(lambda hub: len(hub.facade("auth").users()))
+        self.app.push_screen(ConfirmDialog(f"Reset users: delete the {count} users and bring back the seed ones?"), reset)
 
     # --- OpenID Connect: the same provider the HTTP endpoints and the control API use ---
-
-    def issuer_url(self, issuer: str) -> str:
-        """The issuer URL tokens made here carry: the auth server's own URL as a local service names it (localhost),
-        unless the oidc_issuer setting says otherwise."""
-        return self.accounts.oidc.url(self.hub.urls()["auth"].replace("//127.0.0.1:", "//localhost:"), issuer)
 
     def action_oidc_token(self, kind: str) -> None:
         user_id = self.selected_id()
         if user_id is None:
             return
-        provider = self.accounts.oidc
 
         def issue(answer: str | None) -> None:
             if not answer:
                 return
             client_id, _, issuer = answer.strip().partition(" ")
             try:
-                found = provider.named(issuer.strip())
-                tokens = provider.token_for(found, self.issuer_url(found.name), user_id, client_id)
+                tokens, label_of_issuer, url = self.client.command(oidc_tokens, user_id, client_id, issuer.strip())
             except DomainError as exc:
                 self.app.notify(exc.message, severity="error")
                 return
             label = "ID token" if kind == "id_token" else "Access token"
-            email = self.accounts.user(user_id).email
-            self.app.copy_and_show_jwt(tokens[kind], f"OIDC {label} for {email} ({client_id}, issuer {found.label})",
-                                       f"OIDC {label.lower()} for {email} copied to the clipboard", note=f"issuer {self.issuer_url(found.name)}")
+            email = self.read(user_email, user_id)
+            self.app.copy_and_show_jwt(tokens[kind], f"OIDC {label} for {email} ({client_id}, issuer {label_of_issuer})",
+                                       f"OIDC {label.lower()} for {email} copied to the clipboard", note=f"issuer {url}")
 
         what = "ID token" if kind == "id_token" else "access token"
         self.app.push_screen(PromptDialog(f"OIDC {what}: client_id, then an issuer name for a named issuer", "web-app",
@@ -159,7 +193,6 @@ class UsersPane(Pane):
         user_id = self.selected_id()
         if user_id is None:
             return
-        provider = self.accounts.oidc
 
         def check(answer: str) -> str | None:
             try:
@@ -172,13 +205,13 @@ class UsersPane(Pane):
             if answer is None:
                 return
             try:
-                claims = provider.set_user_claims(user_id, json.loads(answer or "{}"))
+                claims = self.client.command(oidc_call, "set_user_claims", user_id, json.loads(answer or "{}"))
             except (DomainError, ValueError) as exc:
                 self.app.notify(getattr(exc, "message", str(exc)), severity="error")
                 return
-            self.app.notify(f"claims of {self.accounts.user(user_id).email}: {json.dumps(claims) if claims else 'none'}")
+            self.app.notify(f"claims of {self.read(user_email, user_id)}: {json.dumps(claims) if claims else 'none'}")
 
-        current = json.dumps(provider.user_claims.get(user_id, {}), ensure_ascii=False)
+        current = json.dumps(self.read(oidc_call, "user_claims", user_id), ensure_ascii=False)
         self.app.push_screen(PromptDialog("Extra claims in every OIDC token of this user (a JSON object; {} clears)", current,
                                           placeholder='{"role": "admin"}', check=check), save)
 
@@ -186,27 +219,23 @@ class UsersPane(Pane):
         user_id = self.selected_id()
         if user_id is None:
             return
-        email = self.accounts.user(user_id).email
+        email = self.read(user_email, user_id)
 
         def revoke(yes: bool | None) -> None:
             if yes:
-                ended = self.accounts.oidc.revoke_user(None, user_id)
+                ended = self.client.command(oidc_call, "revoke_user", user_id)
                 self.app.notify(f"{email}: {ended} OIDC session{'s' if ended != 1 else ''} ended")
 
         self.app.push_screen(ConfirmDialog(f"End every OIDC session of {email} now (refresh tokens fail, access tokens are inactive)?"), revoke)
 
     def action_rotate_keys(self) -> None:
-        provider = self.accounts.oidc
-        kid = provider.rotate(provider.issuer(""))
-        self.app.notify(f"new signing key {kid}; {len(provider.issuer('').keys)} keys published")
+        kid, published = self.client.command(oidc_call, "rotate")
+        self.app.notify(f"new signing key {kid}; {published} keys published")
 
     def action_token_faults(self) -> None:
-        provider = self.accounts.oidc
-        issuer = provider.issuer("")
-
         def check(answer: str) -> str | None:
             try:
-                provider.check_faults(json.loads(answer))
+                self.read(oidc_call, "check_faults", json.loads(answer))
             except ValueError as exc:
                 return f"not JSON: {exc}"
             except DomainError as exc:
@@ -216,9 +245,9 @@ class UsersPane(Pane):
         def save(answer: str | None) -> None:
             if answer is None:
                 return
-            faults = provider.set_faults(issuer, json.loads(answer or "{}"), replace=True)
+            faults = self.client.command(oidc_call, "set_faults", json.loads(answer or "{}"))
             self.app.notify(f"token faults: {json.dumps(faults) if faults else 'off'}")
 
         self.app.push_screen(PromptDialog("Token faults of the OIDC issuer (JSON; {} clears): expired, not_yet_valid, clock_skew_s, audience, "
-                                          "issuer, unknown_kid, foreign_key, alg, rotate_on_fetch", json.dumps(issuer.faults),
+                                          "issuer, unknown_kid, foreign_key, alg, rotate_on_fetch", json.dumps(self.read(oidc_call, "faults")),
                                           placeholder='{"expired": true}', check=check), save)

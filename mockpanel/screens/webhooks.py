@@ -4,6 +4,7 @@ replay, a client's response plan, clear."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual import on
 from textual.binding import Binding
@@ -19,6 +20,47 @@ MAX_ROWS = 500
 COPY_LIMIT = 64 * 1024  # what `c` copies and shows (a dialog holding megabytes would hold the loop); `w` writes it all
 
 
+# --- what the pane reads and asks, run on the servers' loop (plain data back: no event object crosses threads) ---
+
+
+def webhook_rows(hub: Any) -> list[tuple]:
+    """(id, received at, client, event type, verdict, scheme, attempt, answered status) of the newest MAX_ROWS."""
+    receiver = hub.facade("webhooks")
+    return [(e.id, e.summary()["received_at"], e.client_id, e.event_type, e.signature.verdict, e.signature.scheme, e.attempt, e.response_status)
+            for e in receiver.events()[:MAX_ROWS]]
+
+
+def webhook_detail(hub: Any, event_id: str) -> dict[str, Any] | None:
+    """What the detail shows of one event (bounded: a 4 MB body costs what a 4 KB one does); None once it is gone."""
+    receiver = hub.facade("webhooks")
+    try:
+        event = receiver.event(event_id)
+    except DomainError:
+        return None
+    body, left_out = event.preview()
+    plan = receiver.plan_for(event.client_id)
+    return {"id": event.id, "event_type": event.event_type, "client_id": event.client_id, "received_at": event.summary()["received_at"],
+            "size": len(event.body), "attempt": event.attempt, "signature": event.signature.as_dict(), "body": body, "left_out": left_out,
+            "plan": plan.describe() if plan is not None else None, "headers": list(event.headers[:50])}
+
+
+def webhook_body(hub: Any, event_id: str) -> tuple[bytes, str, str | None] | None:
+    """The whole body of one event, its client and event type; None once it is gone."""
+    try:
+        event = hub.facade("webhooks").event(event_id)
+    except DomainError:
+        return None
+    return event.body, event.client_id, event.event_type
+
+
+def set_response_plan(hub: Any, client: str, text: str) -> None:
+    hub.facade("webhooks").set_plan(client, text)
+
+
+async def replay(hub: Any, event_id: str, url: str) -> dict[str, Any]:
+    return await hub.facade("webhooks").replay(event_id, url)
+
+
 class WebhooksPane(Pane):
     TITLE = "Webhooks"
     KEY = "webhooks"
@@ -32,7 +74,7 @@ class WebhooksPane(Pane):
     ]
 
     def compose(self):
-        if self.runner("webhooks") is None:
+        if not self.serves("webhooks"):
             yield Static("The webhook receiver is not running (see --only).", classes="empty")
             return
         table = DataTable(id="webhooks-table", cursor_type="row", zebra_stripes=True)
@@ -41,21 +83,15 @@ class WebhooksPane(Pane):
         with VerticalScroll(id="webhook-detail-scroll"):
             yield Static("", id="webhook-detail")
 
-    @property
-    def receiver(self):
-        return self.facade("webhooks")
-
     def refresh_view(self) -> None:
-        if self.receiver is None:
+        if not self.serves("webhooks"):
             return
         table = self.query_one(DataTable)
         key, row = cursor_key(table), table.cursor_row
         table.clear()
-        for event in self.receiver.events()[:MAX_ROWS]:
-            s = event.summary()
-            table.add_row(s["received_at"][11:23], plain(cut(event.client_id, 24)), plain(cut(event.event_type or "—", 32)),
-                          event.signature.verdict, event.signature.scheme or "—", str(event.attempt),
-                          status_cell(event.response_status, none="held"), key=event.id)
+        for event_id, received_at, client, event_type, verdict, scheme, attempt, answered in self.read(webhook_rows):
+            table.add_row(received_at[11:23], plain(cut(client, 24)), plain(cut(event_type or "—", 32)), verdict, scheme or "—", str(attempt),
+                          status_cell(answered, none="held"), key=event_id)
         if table.row_count:
             restore_cursor(table, key, row)  # the same event stays selected as new ones arrive above it
             self.show_detail(self.selected())
@@ -66,12 +102,9 @@ class WebhooksPane(Pane):
         return cursor_key(self.query_one(DataTable))
 
     def acts_on(self) -> str:
-        event_id = self.selected() if self.receiver is not None else None
-        try:
-            event = self.receiver.event(event_id) if event_id else None
-        except DomainError:
-            return ""
-        return f"{event.event_type or 'event'} from {event.client_id}" if event is not None else ""
+        event_id = self.selected() if self.serves("webhooks") else None
+        event = self.read(webhook_detail, event_id) if event_id else None
+        return f"{event['event_type'] or 'event'} from {event['client_id']}" if event is not None else ""
 
     @on(DataTable.RowHighlighted, "#webhooks-table")
     def highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -81,27 +114,25 @@ class WebhooksPane(Pane):
     def show_detail(self, event_id: str | None) -> None:
         if event_id is None:
             return
-        try:
-            event = self.receiver.event(event_id)
-        except DomainError:  # gone (cleared, or the oldest dropped)
+        event = self.read(webhook_detail, event_id)
+        if event is None:  # gone (cleared, or the oldest dropped)
             return
         # Bounded: a 4 MB event costs what a 4 KB one does (the whole body: `w` writes it to a file).
-        body, left_out = event.preview()
+        body, left_out = event["body"], event["left_out"]
         if left_out:
             body += f"\n… {left_out:,} more bytes (w writes the whole body to a file)"
-        sig = event.signature.as_dict()
+        sig = event["signature"]
         lines = [
-            f"{event.event_type or 'event'} from {event.client_id} · {event.summary()['received_at']} · {len(event.body)} bytes · attempt {event.attempt}",
+            f"{event['event_type'] or 'event'} from {event['client_id']} · {event['received_at']} · {event['size']} bytes · attempt {event['attempt']}",
             f"signature: {sig['verdict']} ({sig['scheme'] or 'no scheme'})" + (f" — {sig['reason']}" if sig["reason"] else ""),
         ]
         if sig["expected"]:
             lines += [f"  expected: {sig['expected']}", f"  received: {sig['received']}", f"  secret:   {sig['secret_source']} ({sig['secret_hint']})"]
         if sig["timestamp_skew_s"] is not None:
             lines.append(f"  timestamp skew: {sig['timestamp_skew_s']:.0f}s")
-        plan = self.receiver.plan_for(event.client_id)
-        if plan is not None:
-            lines.append(f"response plan for {event.client_id}: {plan.describe()} (p changes it, ! turns every plan off)")
-        lines += ["", "headers:"] + ([f"  {k}: {cut(v, 200)}" for k, v in event.headers[:50]] or ["  (none)"])
+        if event["plan"] is not None:
+            lines.append(f"response plan for {event['client_id']}: {event['plan']} (p changes it, ! turns every plan off)")
+        lines += ["", "headers:"] + ([f"  {k}: {cut(v, 200)}" for k, v in event["headers"]] or ["  (none)"])
         lines += ["", body]
         self.query_one("#webhook-detail", Static).update(plain("\n".join(lines), lines=True))
 
@@ -114,7 +145,7 @@ class WebhooksPane(Pane):
             if not answer:
                 return
             try:
-                outcome = await self.receiver.replay(event_id, answer.strip())
+                outcome = await self.client.wait(replay, event_id, answer.strip())
             except DomainError as exc:
                 self.app.notify(exc.message, severity="error")
                 return
@@ -125,15 +156,16 @@ class WebhooksPane(Pane):
 
     def action_plan(self) -> None:
         event_id = self.selected()
-        client = self.receiver.event(event_id).client_id if event_id else None
-        if client is None:
+        event = self.read(webhook_detail, event_id) if event_id else None
+        if event is None:
             return
+        client = event["client_id"]
 
         def set_plan(answer: str | None) -> None:
             if answer is None:
                 return
             try:
-                self.receiver.set_plan(client, answer)
+                self.client.command(set_response_plan, client, answer)
             except DomainError as exc:
                 self.app.notify(exc.message, severity="error")
                 return
@@ -145,48 +177,48 @@ class WebhooksPane(Pane):
         event_id = self.selected()
         if event_id is None:
             return
-        try:
-            event = self.receiver.event(event_id)
-        except DomainError:
+        found = self.read(webhook_body, event_id)
+        if found is None:
             return
+        body = found[0]
 
         def write(answer: str | None) -> None:
             if not answer:
                 return
             target = Path(answer.strip()).expanduser()
             try:
-                target.write_bytes(event.body)
+                target.write_bytes(body)
             except OSError as exc:
                 self.app.notify(f"cannot write {target}: {exc.strerror}", severity="error")
                 return
-            self.app.notify(f"{len(event.body):,} bytes written to {target.resolve()}")
+            self.app.notify(f"{len(body):,} bytes written to {target.resolve()}")
 
-        self.app.push_screen(PromptDialog("Write the whole body to", f"webhook-{event.id[:8]}.body"), write)
+        self.app.push_screen(PromptDialog("Write the whole body to", f"webhook-{event_id[:8]}.body"), write)
 
     def example(self) -> str:
-        url = self.hub.urls().get("webhooks", "http://127.0.0.1:4000")
+        url = self.read(lambda hub: hub.urls()).get("webhooks", "http://127.0.0.1:4000")
         return f"curl -X POST {url}/webhooks/my-app -H 'content-type: application/json' -d '{{\"event_type\": \"order.paid\"}}'"
 
     def action_copy_body(self) -> None:
         event_id = self.selected()
         if event_id is None:
-            if self.receiver is not None and not self.receiver.events():
+            if self.serves("webhooks") and not self.read(lambda hub: len(hub.facade("webhooks").events())):
                 self.app.copy_and_show(self.example(), "A first webhook", "example copied: run it in a shell")
             return
-        try:
-            event = self.receiver.event(event_id)
-        except DomainError:
+        found = self.read(webhook_body, event_id)
+        if found is None:
             return
-        body = event.body[:COPY_LIMIT].decode("utf-8", "replace")
-        note = f" (the first {COPY_LIMIT // 1024} KiB of {len(event.body):,} bytes: w writes it all)" if len(event.body) > COPY_LIMIT else ""
-        self.app.copy_and_show(body, f"Body of {event.event_type or 'the event'} from {event.client_id}", f"webhook body copied{note}")
+        whole, client, event_type = found
+        body = whole[:COPY_LIMIT].decode("utf-8", "replace")
+        note = f" (the first {COPY_LIMIT // 1024} KiB of {len(whole):,} bytes: w writes it all)" if len(whole) > COPY_LIMIT else ""
+        self.app.copy_and_show(body, f"Body of {event_type or 'the event'} from {client}", f"webhook body copied{note}")
 
     def action_clear(self) -> None:
-        count = len(self.receiver.events())
+        count = self.read(lambda hub: len(hub.facade("webhooks").events()))
 
         def clear(yes: bool | None) -> None:
             if yes:
-                self.app.notify(f"{self.receiver.clear()} webhooks deleted")
+                self.app.notify(f"{self.client.command(lambda hub: hub.facade('webhooks').clear())} webhooks deleted")
                 self.query_one("#webhook-detail", Static).update("")
 
         if count:

@@ -9,26 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
-import pytest
-
-from mockpanel.testing import RunningHub, settings_for
-from test_oidc_sessions import CALLBACK, discover, introspect, login
+from test_oidc_sessions import CALLBACK, auth, discover, hub, introspect, login  # noqa: F401 - fixtures
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS = "urn:ietf:params:oauth:token-type:access_token"
-
-
-@pytest.fixture(scope="module")
-def hub():
-    with RunningHub(settings_for(["auth"])) as running:
-        yield running
-
-
-@pytest.fixture
-def auth(hub):
-    url = hub.urls["auth"]
-    httpx.post(f"{url}/__mockpanel/reset").raise_for_status()
-    return url
 
 
 def exchange(config: dict, token: str, token_type: str = ACCESS) -> httpx.Response:

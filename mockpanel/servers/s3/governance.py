@@ -236,10 +236,7 @@ class Governance:
         await self.respond(send, req, 200, None, json.dumps(bucket.policy).encode(), "application/json")  # type: ignore[attr-defined]
 
     async def delete_bucket_policy(self, req: Request, receive: Callable, send: Callable) -> None:
-        bucket = self.bucket(req)
-        bucket.policy = None
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+        await self.forget(req, send, "policy")  # type: ignore[attr-defined]
 
     async def get_bucket_policy_status(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
@@ -272,10 +269,7 @@ class Governance:
                        [el(name, flag(bucket.public_access_block[name])) for name in PAB_FIELDS])
 
     async def delete_public_access_block(self, req: Request, receive: Callable, send: Callable) -> None:
-        bucket = self.bucket(req)
-        bucket.public_access_block = None
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+        await self.forget(req, send, "public_access_block")  # type: ignore[attr-defined]
 
     # --- Ownership Controls ---
 
@@ -296,10 +290,7 @@ class Governance:
         await self.xml(send, req, "OwnershipControls", [el("Rule", el("ObjectOwnership", bucket.ownership))])  # type: ignore[attr-defined]
 
     async def delete_ownership_controls(self, req: Request, receive: Callable, send: Callable) -> None:
-        bucket = self.bucket(req)
-        bucket.ownership = None
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+        await self.forget(req, send, "ownership")  # type: ignore[attr-defined]
 
     # --- default encryption ---
 
@@ -330,10 +321,7 @@ class Governance:
                                                                            el("BucketKeyEnabled", flag(bucket.encryption.get("bucket_key", False))))])
 
     async def delete_bucket_encryption(self, req: Request, receive: Callable, send: Callable) -> None:
-        bucket = self.bucket(req)
-        bucket.encryption = None
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+        await self.forget(req, send, "encryption")  # type: ignore[attr-defined]
 
     # --- Object Lock ---
 

@@ -166,7 +166,4 @@ class Lifecycle:
         await self.xml(send, req, "LifecycleConfiguration", [render_rule(r) for r in bucket.lifecycle])  # type: ignore[attr-defined]
 
     async def delete_bucket_lifecycle(self, req: Request, receive: Callable, send: Callable) -> None:
-        bucket = self.bucket(req)
-        bucket.lifecycle = None
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+        await self.forget(req, send, "lifecycle")  # type: ignore[attr-defined]

@@ -299,13 +299,14 @@ class Subresources:
         await self.respond(send, req, 200)  # type: ignore[attr-defined]
 
     async def delete_bucket_website(self, req: Request, receive: Callable, send: Callable) -> None:
+        await self.forget(req, send, "website")
+
+    async def forget(self, req: Request, send: Callable, setting: str) -> None:
+        """A DeleteBucket… call: the bucket's `setting` gone (persisted), 204."""
         bucket = self.bucket(req)
-        bucket.website = None
+        setattr(bucket, setting, None)
         self.store.save_bucket(bucket)  # type: ignore[attr-defined]
         await self.respond(send, req, 204)  # type: ignore[attr-defined]
 
     async def delete_bucket_cors(self, req: Request, receive: Callable, send: Callable) -> None:
-        bucket = self.bucket(req)
-        bucket.cors = None
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+        await self.forget(req, send, "cors")
