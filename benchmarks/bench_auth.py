@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import generator_name, requests_per_second  # noqa: E402
@@ -46,9 +46,9 @@ def start_bare() -> tuple[subprocess.Popen, str]:
     url = proc.stdout.readline().strip()
     for _ in range(200):
         try:
-            httpx.get(f"{url}/health")
+            httpx2.get(f"{url}/health")
             return proc, url
-        except httpx.TransportError:
+        except httpx2.TransportError:
             time.sleep(0.05)
     raise SystemExit("bare app did not start")
 
@@ -84,7 +84,7 @@ def main() -> None:
             b, m = statistics.median(results["bare"]), statistics.median(results["mockpanel"])
             print(f"{label:<24}{b:>14,.0f}{m:>12,.0f}{m / b:>16.2f}{(1 - m / b) * 100:>9.1f}%")
         # The journal really was on: it holds what the load sent (bounded at its default 10,000).
-        entries = httpx.get(f"{mp_url}/__mockpanel/requests", params={"limit": 1}).json()["requests"]
+        entries = httpx2.get(f"{mp_url}/__mockpanel/requests", params={"limit": 1}).json()["requests"]
         print(f"mockpanel journal: last entry id {entries[-1]['id'] if entries else 0} (every request recorded)")
     finally:
         for p in procs:

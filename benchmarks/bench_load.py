@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 HEALTH = {"auth": "/health", "s3": "/bench", "webhooks": "/health", "client": "/health", "imageapi": "/api/v1/health"}
 
@@ -43,11 +43,11 @@ def tiny_png() -> bytes:
 
 def prepare(urls: dict[str, str]) -> dict[str, tuple[str, str, dict[str, str], str | None]]:
     """(method, url, headers, body) per server: a request that does the server's real work and answers 2xx."""
-    httpx.put(urls["s3"] + "/bench/obj", content=os.urandom(1024)).raise_for_status()
-    login = httpx.post(urls["auth"] + "/api/auth/login", json={"email": "alice@example.com", "password": "password123"})
+    httpx2.put(urls["s3"] + "/bench/obj", content=os.urandom(1024)).raise_for_status()
+    login = httpx2.post(urls["auth"] + "/api/auth/login", json={"email": "alice@example.com", "password": "password123"})
     token = login.json()["access_token"]
-    image_token = httpx.get(urls["client"] + "/api/generate-token", params={"user_id": "bench"}).json()["token"]
-    job = httpx.post(urls["imageapi"] + "/api/v1/images/upload", headers={"authorization": f"Bearer {image_token}"},
+    image_token = httpx2.get(urls["client"] + "/api/generate-token", params={"user_id": "bench"}).json()["token"]
+    job = httpx2.post(urls["imageapi"] + "/api/v1/images/upload", headers={"authorization": f"Bearer {image_token}"},
                      files={"file": ("a.png", tiny_png(), "image/png")}).json()["job_id"]
     return {
         "auth": ("GET", urls["auth"] + "/api/auth/me", {"Authorization": f"Bearer {token}"}, None),
@@ -89,13 +89,13 @@ class Prober(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        with httpx.Client(timeout=5) as client:
+        with httpx2.Client(timeout=5) as client:
             while not self.stop.is_set():
                 for url in self.targets.values():
                     started = time.perf_counter()
                     try:
                         ok = client.get(url).status_code == 200
-                    except httpx.HTTPError:
+                    except httpx2.HTTPError:
                         ok = False
                     self.latencies.append((time.perf_counter() - started) * 1000)
                     self.failures += not ok

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import warnings
 
-import httpx
+import httpx2
 import jwt
 
 warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)  # the seed's development secret
@@ -54,7 +54,7 @@ def main() -> None:
                 break
             time.sleep(0.05)
         urls = json.loads(ports.read_text())
-        client = httpx.Client(timeout=120)
+        client = httpx2.Client(timeout=120)
         client.post(urls["webhooks"] + "/webhooks/warm", json={"event_type": "warm"}).raise_for_status()
         time.sleep(1)
         idle = status(serve.pid)["VmRSS"]

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_auth import LOGIN, start_mockpanel  # noqa: E402
@@ -41,9 +41,9 @@ def time_to_discovery(command: list[str], url: str) -> float:
     try:
         while True:
             try:
-                if httpx.get(f"{url}/.well-known/openid-configuration", timeout=1).status_code == 200:
+                if httpx2.get(f"{url}/.well-known/openid-configuration", timeout=1).status_code == 200:
                     return time.perf_counter() - started
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             if proc.poll() is not None or time.perf_counter() - started > 60:
                 raise RuntimeError(f"{command[0]} did not start")
@@ -75,7 +75,7 @@ def in_process_start(rounds: int) -> float:
         hub = RunningHub(settings_for(["auth"]))
         started = time.perf_counter()
         hub.start()
-        httpx.get(hub.urls["auth"] + "/.well-known/openid-configuration").raise_for_status()
+        httpx2.get(hub.urls["auth"] + "/.well-known/openid-configuration").raise_for_status()
         values.append(time.perf_counter() - started)
         hub.stop()
     return statistics.median(values)
@@ -84,7 +84,7 @@ def in_process_start(rounds: int) -> float:
 def throughput(seconds: float, rounds: int) -> dict[str, float]:
     proc, url = start_mockpanel()
     try:
-        httpx.post(f"{url}/oauth2/token", content=TOKEN, headers=FORM).raise_for_status()  # the key exists before the clock runs
+        httpx2.post(f"{url}/oauth2/token", content=TOKEN, headers=FORM).raise_for_status()  # the key exists before the clock runs
         workloads = {
             "OIDC token, client credentials, RS256": (f"{url}/oauth2/token", "POST", TOKEN, FORM),
             "OIDC JWKS": (f"{url}/jwks", "GET", None, {}),

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
-import httpx
+import httpx2
 from botocore.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,9 +38,9 @@ def free_port() -> int:
 def wait_http(url: str) -> None:
     for _ in range(400):
         try:
-            httpx.get(url, timeout=1)
+            httpx2.get(url, timeout=1)
             return
-        except httpx.TransportError:
+        except httpx2.TransportError:
             time.sleep(0.05)
     raise SystemExit(f"{url} did not start")
 
@@ -231,7 +231,7 @@ def versions_and_notifications(url: str, target: str, keys: int, n: int) -> dict
     plain_list, versioned_list = timed(list_plain, 1), timed(list_versions, 1)
     s3.create_bucket(Bucket="plain-puts")
     s3.create_bucket(Bucket="notified-puts")
-    httpx.put(f"{url}/__mockpanel/notifications/notified-puts", json={"url": f"{target}/hook", "events": ["s3:ObjectCreated:*"]})
+    httpx2.put(f"{url}/__mockpanel/notifications/notified-puts", json={"url": f"{target}/hook", "events": ["s3:ObjectCreated:*"]})
     body = os.urandom(1024)
     plain_put = timed(lambda: [s3.put_object(Bucket="plain-puts", Key=f"k{i}", Body=body) for i in range(n)], n)
     notified_put = timed(lambda: [s3.put_object(Bucket="notified-puts", Key=f"k{i}", Body=body) for i in range(n)], n)

@@ -18,6 +18,7 @@ from .export import BatchedLines
 from .journal import DomainEvent, RequestEntry
 from .scenario import ScenarioError, load_scenario
 from .daemon import stop_on_signals
+from .timefmt import iso
 from .settings import COMMON_SETTINGS, GLOBAL_SETTINGS, SettingsError, check_port_variable, cli_flag, load_settings
 
 
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", metavar="NAMES", help=f"comma-separated servers to run (of {', '.join(specs)})")
     parser.add_argument("--config", metavar="FILE", type=Path, help="TOML file with a section per server (default ./mockpanel.toml)")
     parser.add_argument("--log-format", choices=["text", "json"], default="text", help="how request lines are printed")
-    parser.add_argument("--quiet", action="store_true", help="print no line per request")
+    parser.add_argument("--quiet", action="store_true", help="print errors only: no line per request or change")
     parser.add_argument("--ports-file", metavar="FILE", type=Path, help="write {server: url} JSON here once all servers are ready")
     parser.add_argument("--keep-going", action="store_true", help="keep running when a server fails to start")
     parser.add_argument("--scenario", metavar="FILE", type=Path, help="run this TOML fault schedule once the servers are ready")
@@ -73,8 +74,33 @@ def cli_values(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
     return values
 
 
+ERROR_EVENTS = ("notification_failed",)  # events that are errors, printed by --quiet too (with failed statuses, warning logs)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(_value(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    return "true" if value is True else "false" if value is False else str(value)
+
+
+def event_line(item: DomainEvent) -> str:
+    """A domain event as serve's text log writes it: time, server, what changed, who changed it."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(item.time)) + f".{int(item.time * 1000) % 1000:03d}"
+    said = "".join(f" {k}={_value(v)}" for k, v in item.data.items() if v is not None)
+    return escape_controls(f"{stamp} {item.server:<8} {item.kind}{said}"[:400] + f" (by {item.source})")
+
+
+def is_error(item: DomainEvent) -> bool:
+    return (item.kind in ERROR_EVENTS or (item.kind == "status" and item.data.get("status") == "failed")
+            or (item.kind == "log" and item.data.get("level") in ("error", "critical", "warning")))
+
+
 class RequestLog:
-    """Prints one line per request (and per server event) to stdout, flushed in batches once per loop turn."""
+    """Prints one line per request and per domain event (what changed, on which server, by whom: the control API, the
+    pytest plugin, a scenario, the panel or a request) to stdout, flushed in batches once per loop turn. `quiet`:
+    errors only."""
 
     def __init__(self, out: TextIO, fmt: str, quiet: bool, err: TextIO = sys.stderr) -> None:
         self.err = err
@@ -99,10 +125,18 @@ class RequestLog:
         elif isinstance(item, DomainEvent) and item.kind == "stall":  # on stderr: stdout's lines stay the requests'
             text = json.dumps({"event": "stall", **item.data}) if self.fmt == "json" else f"warning: {escape_controls(item.data['message'])}"
             print(text, file=self.err, flush=True)
-        elif isinstance(item, DomainEvent) and item.kind in ("status", "log", "scenario") and self.fmt == "json":
-            self.line(json.dumps({"event": item.kind, "server": item.server, **item.data}))
-        elif isinstance(item, DomainEvent) and item.kind in ("log", "scenario"):
-            self.line(f"mockpanel: {escape_controls(item.data.get('message'))}")
+        elif isinstance(item, DomainEvent):
+            # What a request did (a user registered, an object stored) is its request line already; every other change
+            # — the control API's, the plugin's, a scenario's, the panel's, mockpanel's own — gets a line of its own.
+            if not is_error(item) and (self.quiet or item.source == "a request"):
+                return
+            if self.fmt == "json":
+                self.line(json.dumps({"event": item.kind, "server": item.server, "source": item.source, "time": iso(item.time),
+                                      **item.data}, default=str))
+            elif item.kind in ("log", "scenario"):
+                self.line(f"mockpanel: {escape_controls(item.data.get('message'))}")
+            else:
+                self.line(event_line(item))
 
 
 async def run_headless(settings, args: argparse.Namespace, scenario: Any = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

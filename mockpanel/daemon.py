@@ -126,7 +126,7 @@ class Background:
         if state is None:
             print("mockpanel: not running", file=err)
             return NOT_RUNNING
-        import httpx
+        import httpx2
 
         try:
             urls = json.loads(Path(state["ports_file"]).read_text())
@@ -139,9 +139,9 @@ class Background:
             # The admin token goes only to this machine: the ports file names the URLs, and it is only a file.
             headers = {"Authorization": f"Bearer {token}"} if token and _loopback(url) else {}
             try:
-                stats = httpx.get(f"{url}/__mockpanel/stats", headers=headers, timeout=5, verify=False).json()
+                stats = httpx2.get(f"{url}/__mockpanel/stats", headers=headers, timeout=5, verify=False).json()
                 requests = str(stats.get("total_requests", "?"))
-            except (httpx.HTTPError, ValueError):
+            except (httpx2.HTTPError, ValueError):
                 requests = "not answering"
             rows.append((name, url, str(state["pid"]), uptime, requests))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -16,6 +16,8 @@ import concurrent.futures
 import threading
 from typing import Any, Awaitable, Callable
 
+from .journal import change_source
+
 READ_TIMEOUT_S = 30.0  # a read waits for one turn of the servers' loop; this long only if that loop is stuck
 
 
@@ -84,6 +86,15 @@ async def _cancel_pending() -> None:
     await asyncio.gather(*pending, return_exceptions=True)
 
 
+def as_source(source: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` with the domain events it causes told they came from `source` (see journal.change_source)."""
+    token = change_source.set(source)
+    try:
+        return fn(*args)
+    finally:
+        change_source.reset(token)
+
+
 class HubClient:
     """The panel's one way to the Hub (see the module's docstring). In-process: the Hub on a HubThread; without one
     (`thread=None`) the Hub shares the panel's loop, as before the split (kept for bench_panel.py's comparison)."""
@@ -95,19 +106,24 @@ class HubClient:
     def read(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(hub, *args)` on the servers' loop; what it returns. Reads return immutable data."""
         if self.thread is None:
-            return fn(self._hub, *args)
-        return self.thread.run(fn, self._hub, *args)
+            return as_source("the panel", fn, self._hub, *args)
+        return self.thread.run(as_source, "the panel", fn, self._hub, *args)
 
     command = read  # a change (fault, reset of a store, token) is a call like a read: it returns what it did
 
     async def wait(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         """Await the coroutine `fn(hub, *args)` on the servers' loop, without blocking the panel's loop."""
         hub = self._hub
-        if self.thread is None:
-            return await fn(hub, *args)
 
         async def run() -> Any:
-            return await fn(hub, *args)
+            token = change_source.set("the panel")  # this task's own context: what it changes is the panel's doing
+            try:
+                return await fn(hub, *args)
+            finally:
+                change_source.reset(token)
+
+        if self.thread is None:
+            return await run()
 
         return await asyncio.wrap_future(self.thread.submit(run()))
 

@@ -6,6 +6,7 @@ import heapq
 import itertools
 import time
 from collections import deque
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NamedTuple
 
@@ -80,6 +81,12 @@ class RequestEntry(NamedTuple):
         }
 
 
+# Who made a change: set where changes enter — the control API, the panel, a scenario's steps, the pytest plugin —
+# and carried by every domain event made meanwhile, so serve's log says "by the control API". A request's own
+# effects (a user registered, an object stored) keep the default.
+change_source: ContextVar[str] = ContextVar("mockpanel_change_source", default="mockpanel")
+
+
 @dataclass(slots=True)
 class DomainEvent:
     """Something a server did that a front end may show: user registered, object stored, ..."""
@@ -88,6 +95,7 @@ class DomainEvent:
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
     time: float = field(default_factory=time.time)
+    source: str = field(default_factory=change_source.get)
 
 
 Subscriber = Callable[[Any], None]

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from pydantic import ValidationError
 
 from .faults import FaultPolicy
+from .journal import change_source
 
 if TYPE_CHECKING:  # pragma: no cover
     from .faults import FaultInjector
@@ -209,11 +210,16 @@ class ScenarioRun:
         timeline = self.scenario.timeline()
         # Steps at 0 are in force when start() returns: a request sent right after starting meets them.
         now = 0
-        while now < len(timeline) and timeline[now][0] == 0 and timeline[now][1] == "apply":
-            if timeline[now][2].server in self.hub.runners:
-                self._apply(timeline[now][2])
-            now += 1
-        self._task = loop.create_task(self._run(timeline[now:]), name=f"mockpanel-scenario-{self.scenario.name}")
+        token = change_source.set(f"scenario {self.scenario.name}")
+        try:
+            while now < len(timeline) and timeline[now][0] == 0 and timeline[now][1] == "apply":
+                if timeline[now][2].server in self.hub.runners:
+                    self._apply(timeline[now][2])
+                now += 1
+            # the task copies this context: every later step is the scenario's doing too
+            self._task = loop.create_task(self._run(timeline[now:]), name=f"mockpanel-scenario-{self.scenario.name}")
+        finally:
+            change_source.reset(token)
         return self
 
     def elapsed(self) -> float:

@@ -16,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from . import tracing
 from .faults import FaultDecision, FaultInjector
 from .guard import SAFE_METHODS, HostGuard, cross_site
-from .journal import EventBus, ServerJournal, percentile
+from .journal import EventBus, ServerJournal, change_source, percentile
 from .settings import ServerSettings
 
 CONTROL_PREFIX = "/__mockpanel/"
@@ -235,7 +235,11 @@ class ServiceMiddleware:
                 if not (content_type == b"application/json" or otlp):
                     await self._refuse(send, scope, 415, "send the body as Content-Type: application/json (curl: -H 'content-type: application/json')")
                     return
-        await self.control(scope, receive, send)
+        token = change_source.set("the control API")
+        try:
+            await self.control(scope, receive, send)
+        finally:
+            change_source.reset(token)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         """Every request runs this once: it is the hot path, so it keeps raw values and formats nothing."""
@@ -292,6 +296,7 @@ class ServiceMiddleware:
         watch[0], watch[1] = ctx.name, scope  # the request in progress, should the loop stall
         span = tracing.start(traceparent, tracestate)
         span_token = tracing.current.set(span)  # the calls this request makes carry its trace (tracing.headers())
+        source_token = change_source.set("a request")  # what it changes (a user registered, an object stored) is a request's doing
         started = perf_counter()
         limit = ctx.max_body_bytes
         preview_limit = ctx.preview_bytes
@@ -383,3 +388,4 @@ class ServiceMiddleware:
                 )
             )
             tracing.current.reset(span_token)
+            change_source.reset(source_token)

@@ -86,7 +86,7 @@ def generate(entries: Iterable[RequestEntry], *, trace_id: str | None = None, ti
              f"Replays the {len(roots)} request{'s' if len(roots) != 1 else ''} a client made against fresh mocks "
              f"({', '.join(servers)}) and checks the statuses and the",
              "stable parts of the JSON bodies" + (", then every hop the replay caused" if trace_id else "") + '."""',
-             "", "import re", *(["import time"] if trace_id else []), "", "import httpx", "", "SERVERS = " + repr(servers),
+             "", "import re", *(["import time"] if trace_id else []), "", "import httpx2", "", "SERVERS = " + repr(servers),
              'SETTINGS = {"imageapi": {"enabled": "true"}}' if "imageapi" in servers else "SETTINGS = {}", _MASKING]
     if trace_id:
         lines += ["", "def hops_of(mocks, trace_id, count):",
@@ -120,7 +120,7 @@ def generate(entries: Iterable[RequestEntry], *, trace_id: str | None = None, ti
             call.append(f"headers={headers_src}")
         if entry.request_preview:
             call.append(f"content={bytes(entry.request_preview)!r}")
-        lines.append(f"    answer = httpx.request({', '.join(call)})  # #{entry.id}")
+        lines.append(f"    answer = httpx2.request({', '.join(call)})  # #{entry.id}")
         lines.append(f"    assert answer.status_code == {entry.status}, answer.text")
         body = _json_of(entry)
         if body is not None:

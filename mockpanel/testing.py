@@ -9,9 +9,11 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .faults import FaultPolicy, policy_from_settings
 from .hub import Hub
-from .hubclient import HubThread
-from .journal import RequestEntry
+from .hubclient import HubThread, as_source
+from .journal import RequestEntry, change_source
 from .settings import Settings, load_settings
+
+SOURCE = "the pytest plugin"  # what serve's log and the panel say made the changes a test makes through these
 
 
 def settings_for(
@@ -47,12 +49,17 @@ class RunningHub:
         self.urls: dict[str, str] = {}
 
     def call(self, coro: Any, timeout: float = 30) -> Any:
-        """Run a coroutine in the Hub's loop and return its result."""
-        return self._thread.submit(coro).result(timeout)
+        """Run a coroutine in the Hub's loop and return its result (its changes are the pytest plugin's)."""
+        async def sourced() -> Any:
+            change_source.set(SOURCE)  # the task's own context
+            return await coro
+
+        return self._thread.submit(sourced()).result(timeout)
 
     def run(self, fn: Any, *args: Any, timeout: float = 30) -> Any:
-        """Call a plain function in the Hub's loop (state must only be touched there)."""
-        return self._thread.run(fn, *args, timeout=timeout)
+        """Call a plain function in the Hub's loop (state must only be touched there); its changes are the pytest
+        plugin's."""
+        return self._thread.run(as_source, SOURCE, fn, *args, timeout=timeout)
 
     def start(self) -> "RunningHub":
         from .servers import SERVERS

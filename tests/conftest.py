@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from mockpanel.testing import RunningHub, settings_for
@@ -35,9 +35,9 @@ def auth_hub():
 
 def fresh(url: str) -> str:
     """Put a running server's state, faults and journal back to their start, through its control API."""
-    httpx.post(f"{url}/__mockpanel/reset").raise_for_status()
-    httpx.put(f"{url}/__mockpanel/faults", json={}).raise_for_status()
-    httpx.delete(f"{url}/__mockpanel/requests").raise_for_status()
+    httpx2.post(f"{url}/__mockpanel/reset").raise_for_status()
+    httpx2.put(f"{url}/__mockpanel/faults", json={}).raise_for_status()
+    httpx2.delete(f"{url}/__mockpanel/requests").raise_for_status()
     return url
 
 
@@ -49,7 +49,7 @@ def auth_url(auth_hub):
 
 @pytest.fixture
 def client(auth_url):
-    with httpx.Client(base_url=auth_url, timeout=10) as c:
+    with httpx2.Client(base_url=auth_url, timeout=10) as c:
         yield c
 
 
@@ -193,9 +193,9 @@ class ServeProcess:
 
     def loop_stalls(self, url: str) -> dict:
         """What the serve process's watchdog saw of its own event loop (GET /__mockpanel/stats, "loop")."""
-        import httpx
+        import httpx2
 
-        return httpx.get(f"{url}/__mockpanel/stats").json()["loop"]
+        return httpx2.get(f"{url}/__mockpanel/stats").json()["loop"]
 
     def rest(self) -> str:
         """Everything printed after the lines read so far, once the process has ended."""
@@ -373,7 +373,7 @@ def wait_for_job(client_url: str, job_id: str, timeout: float = 20) -> dict:
     """Poll the client app's job status until it is completed or failed (an upload's job runs after its answer)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = httpx.get(f"{client_url}/api/status/{job_id}").json()
+        status = httpx2.get(f"{client_url}/api/status/{job_id}").json()
         if status["status"] in ("completed", "failed"):
             return status
         time.sleep(0.05)

@@ -6,7 +6,7 @@ import base64
 import json
 import time
 
-import httpx
+import httpx2
 import jwt
 import pytest
 
@@ -253,7 +253,7 @@ def test_custom_secret_and_expiry():
 
     settings = settings_for(["auth"], environ={"JWT_SECRET": "a-custom-secret-for-this-test-run-which-is-long-enough-for-hs512-keys-0123456789", "JWT_EXPIRY_HOURS": "168", "JWT_ALGORITHM": "HS512"})
     with RunningHub(settings) as running:
-        body = httpx.post(f"{running.urls['auth']}/api/auth/login", json={"email": "bob@example.com", "password": "password123"}).json()
+        body = httpx2.post(f"{running.urls['auth']}/api/auth/login", json={"email": "bob@example.com", "password": "password123"}).json()
     claims = jwt.decode(body["access_token"], "a-custom-secret-for-this-test-run-which-is-long-enough-for-hs512-keys-0123456789", algorithms=["HS512"])
     assert claims["exp"] - claims["iat"] == 168 * 3600
     assert body["expires_in"] == 168 * 3600

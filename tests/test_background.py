@@ -67,7 +67,7 @@ def test_start_reports_a_server_that_cannot_start(tmp_path):
 
 
 def test_serve_wait_returns_once_ready_with_the_servers_up(tmp_path):
-    import httpx
+    import httpx2
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKPANEL_")}
     env.update(MOCKPANEL_STATE_DIR=str(tmp_path / "state"))
@@ -77,6 +77,6 @@ def test_serve_wait_returns_once_ready_with_the_servers_up(tmp_path):
         done = run("serve", "--wait", "--only", "auth", "--auth-port", "0")
         assert done.returncode == 0, done.stderr
         url = next(line.split(" running at ")[1] for line in done.stdout.splitlines() if line.startswith("auth: running at "))
-        assert httpx.get(f"{url}/health").status_code == 200
+        assert httpx2.get(f"{url}/health").status_code == 200
     finally:
         assert run("stop").returncode == 0

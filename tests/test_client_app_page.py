@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-import httpx
+import httpx2
 import pytest
 from PIL import Image
 
@@ -79,7 +79,7 @@ def test_a_failed_upload_clears_the_previous_job_and_stress_uploads_settle_in_th
     page.wait_for_function("document.getElementById('stress-outcome').textContent.length > 0", timeout=60_000)
 
     def stress_statuses() -> list[str]:
-        uploads = httpx.get(f"{loop['client']}/api/history").json()["uploads"]
+        uploads = httpx2.get(f"{loop['client']}/api/history").json()["uploads"]
         return [u["status"] for u in uploads if u["context"] == "stress-test" and u["user_id"] == "history-user"]
 
     deadline = time.monotonic() + 30

@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 
-import httpx
+import httpx2
 
 from conftest import ServeProcess, make_s3_client
 
@@ -35,7 +35,7 @@ def test_kill_9_during_uploads_loses_nothing_acknowledged(tmp_path):
 
         def uploader(worker: int) -> None:
             rng = random.Random(worker)
-            with httpx.Client(timeout=10) as client:
+            with httpx2.Client(timeout=10) as client:
                 n = 0
                 while not stop.is_set():
                     n += 1
@@ -46,7 +46,7 @@ def test_kill_9_during_uploads_loses_nothing_acknowledged(tmp_path):
                         sent.setdefault(key, set()).add(digest)
                     try:
                         r = client.put(f"{url}/crash/{key}", content=body)
-                    except httpx.HTTPError:
+                    except httpx2.HTTPError:
                         return  # the server is gone
                     if r.status_code == 200:
                         assert r.headers["etag"] == f'"{digest}"'

@@ -9,7 +9,7 @@ import socket
 import threading
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from textual.widgets import DataTable
 
@@ -68,14 +68,14 @@ async def test_a_fault_change_through_the_control_api_shows_in_the_header_and_fa
         app.flush()
         assert "⚡" not in app.sub_title
         served = app.hub["auth"].ctx.stats.total
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             r = await client.patch(app.hub.urls()["auth"] + "/__mockpanel/faults", json={"error_rate": 0.3})
             assert r.status_code == 200
         app.flush()  # exactly one flush: the change is an event, no request needed to reveal it
         assert app.sub_title == "● auth ⚡  ● s3"
         assert table.get_row_at(0)[4] == "30%"
         assert app.hub["auth"].ctx.stats.total == served  # nothing else was asked of the server
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             await client.delete(app.hub.urls()["s3"] + "/__mockpanel/faults")
             await client.delete(app.hub.urls()["auth"] + "/__mockpanel/faults")
         app.flush()
@@ -90,7 +90,7 @@ async def test_resetting_users_in_the_panel_sends_the_same_event_as_the_http_res
         await pilot.press("3", "x", "y")  # x asks first; y confirms
         from_panel = [e for e in seen if e[1] == "users_reset"]
         seen.clear()
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             assert (await client.delete(app.hub.urls()["auth"] + "/api/auth/users/reset")).status_code == 200
         from_http = [e for e in seen if e[1] == "users_reset"]
         assert from_panel == from_http == [("auth", "users_reset", {"users": 5})]
@@ -101,16 +101,16 @@ def test_a_flood_on_one_server_leaves_another_servers_requests():
     with RunningHub(settings_for(["auth", "webhooks"], {"mockpanel": {"journal_size": "1000"}})) as running:
         auth, webhooks = running.urls["auth"], running.urls["webhooks"]
         for i in range(3):
-            httpx.post(f"{webhooks}/webhooks/shop", json={"n": i})
-        with httpx.Client() as client:
+            httpx2.post(f"{webhooks}/webhooks/shop", json={"n": i})
+        with httpx2.Client() as client:
             for _ in range(2500):
                 client.get(f"{auth}/health")
-        kept = httpx.get(f"{webhooks}/__mockpanel/requests").json()
+        kept = httpx2.get(f"{webhooks}/__mockpanel/requests").json()
         assert [r["path"] for r in kept["requests"]] == ["/webhooks/shop"] * 3
-        assert httpx.get(f"{auth}/__mockpanel/requests", params={"limit": 5000}).json()["count"] == 1000
+        assert httpx2.get(f"{auth}/__mockpanel/requests", params={"limit": 5000}).json()["count"] == 1000
         # clearing the journal's view keeps the latency figures and counts
-        assert httpx.delete(f"{auth}/__mockpanel/requests").status_code == 200
-        stats = httpx.get(f"{auth}/__mockpanel/stats").json()
+        assert httpx2.delete(f"{auth}/__mockpanel/requests").status_code == 200
+        stats = httpx2.get(f"{auth}/__mockpanel/stats").json()
         assert stats["total_requests"] >= 2500 and stats["p50_ms"] is not None and stats["p95_ms"] is not None
         both = running.run(lambda: running.hub.journal.query(limit=2))
         assert [e.server for e in both] == ["webhooks", "webhooks"]  # auth's are cleared; the merged view is by id
@@ -119,13 +119,13 @@ def test_a_flood_on_one_server_leaves_another_servers_requests():
 def test_dropped_and_hung_requests_count_as_errors():
     with RunningHub(settings_for(["auth"])) as running:
         url = running.urls["auth"]
-        httpx.patch(f"{url}/__mockpanel/faults", json={"drop_rate": 1.0}).raise_for_status()
-        with pytest.raises(httpx.HTTPError):
-            httpx.get(f"{url}/health", timeout=5)
-        httpx.patch(f"{url}/__mockpanel/faults", json={"drop_rate": 0.0, "hang_rate": 1.0}).raise_for_status()
-        with pytest.raises(httpx.ReadTimeout):
-            httpx.get(f"{url}/health", timeout=0.5)
-        httpx.delete(f"{url}/__mockpanel/faults").raise_for_status()
+        httpx2.patch(f"{url}/__mockpanel/faults", json={"drop_rate": 1.0}).raise_for_status()
+        with pytest.raises(httpx2.HTTPError):
+            httpx2.get(f"{url}/health", timeout=5)
+        httpx2.patch(f"{url}/__mockpanel/faults", json={"drop_rate": 0.0, "hang_rate": 1.0}).raise_for_status()
+        with pytest.raises(httpx2.ReadTimeout):
+            httpx2.get(f"{url}/health", timeout=0.5)
+        httpx2.delete(f"{url}/__mockpanel/faults").raise_for_status()
         stats = running.run(lambda: running["auth"].ctx.stats.as_dict())
         assert stats["total_errors"] == 2, stats
 
@@ -134,12 +134,12 @@ def test_dropped_and_hung_requests_count_as_errors():
 def test_invalid_response_plans_get_422_and_change_nothing(plan):
     with RunningHub(settings_for(["webhooks"])) as running:
         url = running.urls["webhooks"] + "/__mockpanel/clients/shop"
-        r = httpx.patch(url, json={"plan": plan})
+        r = httpx2.patch(url, json={"plan": plan})
         assert r.status_code == 422, r.text
         assert "plan" in str(r.json()["detail"])
-        assert httpx.get(url).json()["plan"] is None
-        assert httpx.patch(url, json={"plan": {"statuses": [99], "then": 200}}).status_code == 422
-        assert httpx.patch(url, json={"plan": "503x2+200"}).json()["plan"]["statuses"] == [503, 503]
+        assert httpx2.get(url).json()["plan"] is None
+        assert httpx2.patch(url, json={"plan": {"statuses": [99], "then": 200}}).status_code == 422
+        assert httpx2.patch(url, json={"plan": "503x2+200"}).json()["plan"]["statuses"] == [503, 503]
 
 
 def test_an_invalid_plan_in_settings_is_refused_before_start():
@@ -149,8 +149,8 @@ def test_an_invalid_plan_in_settings_is_refused_before_start():
 
 def test_two_hubs_in_one_process_each_see_only_their_own_requests_and_logs():
     with RunningHub(settings_for(["auth"])) as one, RunningHub(settings_for(["auth"])) as two:
-        httpx.get(one.urls["auth"] + "/health")
-        httpx.get(two.urls["auth"] + "/nope")
+        httpx2.get(one.urls["auth"] + "/health")
+        httpx2.get(two.urls["auth"] + "/nope")
         assert [e.path for e in one.run(one.hub.journal.entries)] == ["/health"]
         assert [e.path for e in two.run(two.hub.journal.entries)] == ["/nope"]
         # malformed HTTP makes uvicorn log a warning: only the Hub whose server got it hears of it
@@ -159,7 +159,7 @@ def test_two_hubs_in_one_process_each_see_only_their_own_requests_and_logs():
             sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
             while sock.recv(4096):
                 pass
-        assert httpx.get(one.urls["auth"] + "/health").status_code == 200
+        assert httpx2.get(one.urls["auth"] + "/health").status_code == 200
         assert any("Invalid HTTP request" in line for line in one.run(lambda: list(one.hub.log)))
         assert not any("Invalid HTTP request" in line for line in two.run(lambda: list(two.hub.log)))
 
@@ -186,7 +186,7 @@ async def test_clearing_webhooks_in_the_panel_empties_the_browser_dashboard():
             page = await browser.new_page()
             await page.goto(url + "/")
             await page.wait_for_selector("#live.on")
-            async with httpx.AsyncClient() as client:
+            async with httpx2.AsyncClient() as client:
                 for i in range(2):
                     await client.post(f"{url}/webhooks/shop", json={"event_type": f"order.{i}"})
             await page.wait_for_function("document.querySelectorAll('#rows tr').length === 2")

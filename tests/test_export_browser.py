@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
+import httpx2
 
 from conftest import port_is_closed
 from mockpanel.testing import Mocks, settings_for
@@ -13,9 +13,9 @@ from mockpanel.testing import Mocks, settings_for
 def test_chromium_replays_the_har_export_with_the_server_gone(browser, tmp_path):
     with Mocks(settings_for(["auth"])) as mocks:
         url = mocks.url("auth")
-        assert httpx.get(url + "/health").status_code == 200
-        assert httpx.get(url + "/api/auth/me").status_code == 401
-        har = httpx.get(url + "/__mockpanel/requests", params={"format": "har"}).json()
+        assert httpx2.get(url + "/health").status_code == 200
+        assert httpx2.get(url + "/api/auth/me").status_code == 401
+        har = httpx2.get(url + "/__mockpanel/requests", params={"format": "har"}).json()
     assert port_is_closed(int(url.rsplit(":", 1)[1]))
     path = tmp_path / "auth.har"
     path.write_text(json.dumps(har))

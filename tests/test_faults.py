@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 
 
@@ -102,7 +102,7 @@ def test_delay_within_bounds(client):
 
 def test_drop_closes_the_connection_without_a_response(client):
     set_faults(client, drop_rate=1.0)
-    with pytest.raises(httpx.RemoteProtocolError):
+    with pytest.raises(httpx2.RemoteProtocolError):
         client.get("/health")
     set_faults(client, drop_rate=0.0)
     assert client.get("/health").status_code == 200
@@ -112,7 +112,7 @@ def test_drop_closes_the_connection_without_a_response(client):
 
 def test_hang_holds_the_request_until_the_client_gives_up(client):
     set_faults(client, hang_rate=1.0)
-    with pytest.raises(httpx.ReadTimeout):
+    with pytest.raises(httpx2.ReadTimeout):
         client.get("/health", timeout=0.5)
     set_faults(client, hang_rate=0.0)
     assert client.get("/health").status_code == 200
@@ -170,8 +170,8 @@ def test_journal_is_a_bounded_ring_buffer():
     with RunningHub(settings_for(["auth"], {"mockpanel": {"journal_size": "5"}})) as running:
         url = running.urls["auth"]
         for _ in range(12):
-            httpx.get(f"{url}/health")
-        entries = httpx.get(f"{url}/__mockpanel/requests", params={"limit": 100}).json()["requests"]
+            httpx2.get(f"{url}/health")
+        entries = httpx2.get(f"{url}/__mockpanel/requests", params={"limit": 100}).json()["requests"]
     assert len(entries) == 5
     assert [e["id"] for e in entries] == list(range(8, 13))
 

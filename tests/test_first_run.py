@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-import httpx
+import httpx2
 
 from conftest import ServeProcess
 from mockpanel.hub import Hub
@@ -32,7 +32,7 @@ async def test_the_reference_image_api_starts_when_nothing_answers(monkeypatch, 
     hub = await started({}, tmp_path)
     try:
         assert hub["imageapi"].status == "running"
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             health = (await client.get(f"{hub.urls()['client']}/health")).json()
         assert health["image_api_url"] == hub.urls()["imageapi"]  # the client app drives the one that started
         assert not any("stays off" in n for n in hub.settings.notices)
@@ -73,7 +73,7 @@ def test_the_client_says_how_to_fix_an_unreachable_image_api(tmp_path):
     dead = closed_port()
     with ServeProcess("--only", "client", "--client-port", "0", env={"IMAGE_API_URL": f"http://127.0.0.1:{dead}"}) as serve:
         url = serve.urls(1)["client"]
-        answer = httpx.post(f"{url}/api/upload", files={"file": ("a.png", b"\x89PNG", "image/png")})
+        answer = httpx2.post(f"{url}/api/upload", files={"file": ("a.png", b"\x89PNG", "image/png")})
         assert answer.status_code == 502
         assert answer.json()["detail"].endswith("start your image API there, or set IMAGE_API_URL to where it runs")
 
@@ -95,8 +95,8 @@ def test_port_from_a_seed_env_file_that_matches_a_server_is_fine(tmp_path):
 
 
 def test_warnings_have_one_prefix_and_token_errors_read_well(auth_url):
-    login = httpx.post(f"{auth_url}/api/auth/login", json={"email": "alice@example.com", "password": "password123"}).json()
-    answer = httpx.post(f"{auth_url}/api/auth/refresh", json={"refresh_token": login["access_token"]})
+    login = httpx2.post(f"{auth_url}/api/auth/login", json={"email": "alice@example.com", "password": "password123"}).json()
+    answer = httpx2.post(f"{auth_url}/api/auth/refresh", json={"refresh_token": login["access_token"]})
     assert answer.status_code == 401
     assert answer.json()["detail"] == "a refresh token is required here, got an access token"
     with ServeProcess("--only", "auth", "--auth-port", "0", "--host", "0.0.0.0") as serve:

@@ -9,7 +9,7 @@ import re
 import signal
 import socket
 
-import httpx
+import httpx2
 import pytest
 
 from conftest import ServeProcess, port_is_closed
@@ -29,11 +29,11 @@ def test_serve_prints_ready_and_request_lines_and_stops_cleanly(sig):
     with ServeProcess("--only", "auth", "--auth-port", "0") as serve:
         url = ready_url(serve.readline())
         port = int(url.rsplit(":", 1)[1])
-        r = httpx.post(f"{url}/api/auth/login", json={"email": "alice@example.com", "password": "password123"})
+        r = httpx2.post(f"{url}/api/auth/login", json={"email": "alice@example.com", "password": "password123"})
         assert r.status_code == 200
         line = serve.readline()
         assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3} auth +POST /api/auth/login 200 [\d.]+ms", line), line
-        httpx.get(f"{url}/health?simulate_error=503")
+        httpx2.get(f"{url}/health?simulate_error=503")
         assert serve.readline().endswith("[simulate_error:503]")
         assert serve.stop(sig) == 0
         assert port_is_closed(port)
@@ -103,7 +103,7 @@ def test_ports_file_and_json_log(tmp_path):
                 break
             asyncio.run(asyncio.sleep(0.05))
         assert json.loads(ports_file.read_text()) == {"auth": url}
-        httpx.get(f"{url}/health")
+        httpx2.get(f"{url}/health")
         record = json.loads(serve.readline())
         assert record["event"] == "request" and record["path"] == "/health" and record["status"] == 200
         assert record["server"] == "auth" and record["method"] == "GET"
@@ -116,7 +116,7 @@ def test_dotenv_in_working_directory_is_read(tmp_path):
 
     with ServeProcess(cwd=tmp_path) as serve:
         url = ready_url(serve.readline())
-        token = httpx.post(f"{url}/api/auth/login", json={"email": "alice@example.com", "password": "password123"}).json()["access_token"]
+        token = httpx2.post(f"{url}/api/auth/login", json={"email": "alice@example.com", "password": "password123"}).json()["access_token"]
         serve.stop()
     assert jwt.decode(token, "from-dotenv-secret-that-is-long-enough-0123456789", algorithms=["HS256"])["sub"] == "test-user-123"
 
@@ -133,7 +133,7 @@ async def test_hub_marks_a_busy_port_failed_and_keeps_the_others():
         urls = await hub.start()
         assert hub["auth"].status == "failed" and hub["auth"].describe() == f"auth: failed: port {busy} is in use"
         assert list(urls) == ["auth2"]
-        async with httpx.AsyncClient() as c:
+        async with httpx2.AsyncClient() as c:
             assert (await c.get(f"{urls['auth2']}/health")).status_code == 200
         port = hub["auth2"].port
     finally:
@@ -150,11 +150,11 @@ async def test_hub_restart_keeps_state_and_the_port():
     try:
         runner = hub["auth"]
         url = runner.url
-        async with httpx.AsyncClient() as c:
+        async with httpx2.AsyncClient() as c:
             await c.post(f"{url}/api/auth/register", json={"email": "kept@example.com", "password": "password123", "name": "K"})
         await runner.restart()
         assert runner.status == "running" and runner.url == url
-        async with httpx.AsyncClient() as c:
+        async with httpx2.AsyncClient() as c:
             r = await c.post(f"{url}/api/auth/login", json={"email": "kept@example.com", "password": "password123"})
         assert r.status_code == 200
     finally:

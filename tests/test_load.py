@@ -12,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from conftest import ServeProcess
 
@@ -32,8 +32,8 @@ def rss_mib(pid: int) -> float:
 def test_200_connections_per_server_no_errors_others_answer_memory_flat():
     with ServeProcess("--only", "auth,s3,webhooks", "--auth-port", "0", "--s3-port", "0", "--webhooks-port", "0", "--quiet") as serve:
         urls = dict(re.fullmatch(r"(\w+): running at (\S+)", serve.readline()).groups() for _ in range(3))
-        httpx.put(urls["s3"] + "/load/obj", content=b"x" * 1024).raise_for_status()
-        token = httpx.post(urls["auth"] + "/api/auth/login", json={"email": "alice@example.com", "password": "password123"}).json()["access_token"]
+        httpx2.put(urls["s3"] + "/load/obj", content=b"x" * 1024).raise_for_status()
+        token = httpx2.post(urls["auth"] + "/api/auth/login", json={"email": "alice@example.com", "password": "password123"}).json()["access_token"]
         body = json.dumps({"type": "invoice.paid", "data": {"amount": 4200}}).encode()
         targets = {
             "auth": (urls["auth"] + "/api/auth/me", "GET", None, {"Authorization": f"Bearer {token}"}),
@@ -48,7 +48,7 @@ def test_200_connections_per_server_no_errors_others_answer_memory_flat():
                 stop = threading.Event()
 
                 def probe() -> None:
-                    with httpx.Client(timeout=10) as client:
+                    with httpx2.Client(timeout=10) as client:
                         while not stop.is_set():
                             for other in targets:
                                 if other != name:

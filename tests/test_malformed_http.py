@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 
-import httpx
+import httpx2
 import pytest
 
 from mockpanel.runner import MAX_HEAD_BYTES
@@ -42,7 +42,7 @@ def raw(url: str, data: bytes, read: bool = True) -> bytes:
 
 
 def everyone_answers(hub) -> None:
-    with httpx.Client(timeout=5) as client:
+    with httpx2.Client(timeout=5) as client:
         assert client.get(hub.urls["auth"] + "/health").status_code == 200
         assert client.get(hub.urls["webhooks"] + "/health").status_code == 200
         assert client.put(hub.urls["s3"] + "/alive/k", content=b"x").status_code == 200
@@ -105,7 +105,7 @@ def test_garbage_and_lies_get_4xx_not_5xx(hub):
 
 def test_clients_that_vanish_mid_body_leave_nothing_behind(hub):
     s3 = hub.urls["s3"]
-    httpx.put(s3 + "/alive/whole", content=b"whole").raise_for_status()
+    httpx2.put(s3 + "/alive/whole", content=b"whole").raise_for_status()
 
     def vanish() -> None:
         raw(s3, b"PUT /alive/whole HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n" + b"p" * 300_000, read=False)
@@ -115,7 +115,7 @@ def test_clients_that_vanish_mid_body_leave_nothing_behind(hub):
         t.start()
     for t in threads:
         t.join(10)
-    assert httpx.get(s3 + "/alive/whole").content == b"whole"  # no torn object
+    assert httpx2.get(s3 + "/alive/whole").content == b"whole"  # no torn object
     everyone_answers(hub)
 
 
@@ -126,12 +126,12 @@ def test_two_host_headers_a_host_that_is_not_a_host_and_forwarded_headers_from_a
                       "Connection: close\r\n\r\n".encode())
     assert twice.startswith(b"HTTP/1.1 400") and b"one Host header" in twice and b"evil.example" not in twice
     for host in ("evil.example/x.localhost", "evil.example?.localhost", "a b.localhost", "evil.example#.localhost"):
-        r = httpx.get(f"{auth}/.well-known/openid-configuration", headers={"Host": host})
+        r = httpx2.get(f"{auth}/.well-known/openid-configuration", headers={"Host": host})
         assert r.status_code == 403 and "evil" not in r.text.split("is not allowed")[1], host
     # X-Forwarded-Proto from a local process is not believed unless trusted_proxies says so
-    config = httpx.get(f"{auth}/.well-known/openid-configuration", headers={"X-Forwarded-Proto": "https"}).json()
+    config = httpx2.get(f"{auth}/.well-known/openid-configuration", headers={"X-Forwarded-Proto": "https"}).json()
     assert config["issuer"] == auth
     with RunningHub(settings_for(["auth"], environ={"MOCKPANEL_TRUSTED_PROXIES": "127.0.0.1"})) as proxied:
         url = proxied.urls["auth"]
-        config = httpx.get(f"{url}/.well-known/openid-configuration", headers={"X-Forwarded-Proto": "https"}).json()
+        config = httpx2.get(f"{url}/.well-known/openid-configuration", headers={"X-Forwarded-Proto": "https"}).json()
         assert config["issuer"] == url.replace("http://", "https://")

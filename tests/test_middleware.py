@@ -68,9 +68,9 @@ def test_injected_faults_carry_cors_headers_so_browsers_see_them(client):
 
 
 def test_simulate_error_with_a_non_ascii_digit_is_a_400(auth_url):
-    import httpx
+    import httpx2
 
-    r = httpx.get(f"{auth_url}/health", params={"simulate_error": "5²3"})
+    r = httpx2.get(f"{auth_url}/health", params={"simulate_error": "5²3"})
     assert r.status_code == 400 and "simulate_error must be an HTTP error status" in r.json()["detail"]
-    r = httpx.get(f"{auth_url}/health", params={"simulate_error": "²"})
+    r = httpx2.get(f"{auth_url}/health", params={"simulate_error": "²"})
     assert r.status_code == 400

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
+import httpx2
 import jwt
 import pytest
 from authlib.common.security import generate_token
@@ -28,7 +28,7 @@ def callback():
 
 
 def test_code_flow_with_pkce_through_the_login_page(page, auth, callback):
-    config = httpx.get(f"{auth}/.well-known/openid-configuration").json()
+    config = httpx2.get(f"{auth}/.well-known/openid-configuration").json()
     assert "S256" in config["code_challenge_methods_supported"]
     client = OAuth2Client(client_id="web-app", redirect_uri=callback, scope="openid email profile", code_challenge_method="S256")
     verifier, nonce = generate_token(48), generate_token(16)
@@ -48,34 +48,34 @@ def test_code_flow_with_pkce_through_the_login_page(page, auth, callback):
     assert id_token["role"] == "admin" and id_token["tenant"] == "acme" and id_token["azp"] == "web-app"
     assert client.get(config["userinfo_endpoint"]).json() == {"sub": "test-user-123", "email": "alice@example.com", "name": "Alice Johnson"}
 
-    again = httpx.post(config["token_endpoint"], data={"grant_type": "authorization_code", "code": returned["code"][0], "client_id": "web-app",
+    again = httpx2.post(config["token_endpoint"], data={"grant_type": "authorization_code", "code": returned["code"][0], "client_id": "web-app",
                                                        "redirect_uri": callback, "code_verifier": verifier})
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"  # a code is good once
 
 
 def test_pkce_and_client_checks_and_prompt_none(auth, callback):
-    config = httpx.get(f"{auth}/.well-known/openid-configuration").json()
+    config = httpx2.get(f"{auth}/.well-known/openid-configuration").json()
     verifier = generate_token(48)
     client = OAuth2Client(client_id="web-app", redirect_uri=callback, scope="openid", code_challenge_method="S256")
 
     def code(**extra) -> str:
         url, _ = client.create_authorization_url(config["authorization_endpoint"], code_verifier=verifier, prompt="none", **extra)
-        answer = httpx.get(url)
+        answer = httpx2.get(url)
         assert answer.status_code == 302, answer.text
         return parse_qs(urlsplit(answer.headers["location"]).query)
 
     assert code()["error"] == ["login_required"]  # prompt=none and no hint: no silent login
     got = code(login_hint="bob@example.com")["code"][0]  # prompt=none with a hint: straight back with a code
-    wrong = httpx.post(config["token_endpoint"], data={"grant_type": "authorization_code", "code": got, "client_id": "web-app",
+    wrong = httpx2.post(config["token_endpoint"], data={"grant_type": "authorization_code", "code": got, "client_id": "web-app",
                                                        "redirect_uri": callback, "code_verifier": "not-the-verifier"})
     assert wrong.status_code == 400 and "PKCE" in wrong.json()["error_description"]
     other = code(login_hint="bob@example.com")["code"][0]
-    stolen = httpx.post(config["token_endpoint"], data={"grant_type": "authorization_code", "code": other, "client_id": "another-app",
+    stolen = httpx2.post(config["token_endpoint"], data={"grant_type": "authorization_code", "code": other, "client_id": "another-app",
                                                         "redirect_uri": callback, "code_verifier": verifier})
     assert stolen.status_code == 400 and "another client" in stolen.json()["error_description"]
     fine = code(login_hint="bob@example.com")["code"][0]
-    tokens = httpx.post(config["token_endpoint"], data={"grant_type": "authorization_code", "code": fine, "client_id": "web-app",
+    tokens = httpx2.post(config["token_endpoint"], data={"grant_type": "authorization_code", "code": fine, "client_id": "web-app",
                                                         "redirect_uri": callback, "code_verifier": verifier}).json()
     assert jwt.decode(tokens["id_token"], options={"verify_signature": False})["email"] == "bob@example.com"
-    bad = httpx.get(f"{auth}/authorize", params={"response_type": "code", "client_id": "x", "redirect_uri": "javascript:alert(1)"})
+    bad = httpx2.get(f"{auth}/authorize", params={"response_type": "code", "client_id": "x", "redirect_uri": "javascript:alert(1)"})
     assert bad.status_code == 400

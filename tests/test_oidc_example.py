@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-import httpx
+import httpx2
 from fastapi.testclient import TestClient
 
 from conftest import ROOT
@@ -24,13 +24,13 @@ def test_the_readme_service_accepts_mockpanels_tokens_and_refuses_others():
         namespace: dict = {}
         exec(compile(code, "README.md (oidc-service)", "exec"), namespace)
         service = TestClient(namespace["app"])
-        issued = httpx.post(f"{url}/oauth2/token", data={"grant_type": "client_credentials", "client_id": "orders-service"}).json()
+        issued = httpx2.post(f"{url}/oauth2/token", data={"grant_type": "client_credentials", "client_id": "orders-service"}).json()
         answer = service.get("/orders", headers={"Authorization": f"Bearer {issued['access_token']}"})
         assert answer.status_code == 200 and answer.json() == {"for": "orders-service"}
-        other = httpx.post(f"{url}/oauth2/token", data={"grant_type": "client_credentials", "client_id": "someone-else"}).json()
+        other = httpx2.post(f"{url}/oauth2/token", data={"grant_type": "client_credentials", "client_id": "someone-else"}).json()
         refused = service.get("/orders", headers={"Authorization": f"Bearer {other['access_token']}"})
         assert refused.status_code == 401 and refused.json()["detail"] == "Audience doesn't match"
-        httpx.patch(f"{url}/__mockpanel/oidc/faults", json={"expired": True})
-        expired = httpx.post(f"{url}/oauth2/token", data={"grant_type": "client_credentials", "client_id": "orders-service"}).json()
+        httpx2.patch(f"{url}/__mockpanel/oidc/faults", json={"expired": True})
+        expired = httpx2.post(f"{url}/oauth2/token", data={"grant_type": "client_credentials", "client_id": "orders-service"}).json()
         late = service.get("/orders", headers={"Authorization": f"Bearer {expired['access_token']}"})
         assert late.status_code == 401 and late.json()["detail"] == "Signature has expired"

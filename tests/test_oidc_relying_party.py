@@ -4,7 +4,7 @@ userinfo, refreshes, and logs out (RP-initiated); after the logout its refresh t
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 from authlib.integrations.starlette_client import OAuth
 from starlette.applications import Starlette
@@ -44,7 +44,7 @@ def shop_app(issuer: str) -> Starlette:
         metadata = await oauth.idp.load_server_metadata()
         token = tokens[request.session.pop("id")]
         back = str(request.url_for("goodbye"))
-        url = httpx.URL(metadata["end_session_endpoint"], params={"id_token_hint": token["id_token"], "post_logout_redirect_uri": back})
+        url = httpx2.URL(metadata["end_session_endpoint"], params={"id_token_hint": token["id_token"], "post_logout_redirect_uri": back})
         return RedirectResponse(str(url))
 
     async def goodbye(request: Request):
@@ -64,7 +64,7 @@ def auth():
 
 def test_a_starlette_app_with_authlib_signs_in_refreshes_and_logs_out(page, auth):
     with serving(shop_app(auth)) as shop:
-        httpx.put(f"{auth}/__mockpanel/oidc/clients/shop", json={"secret": "shop-secret", "redirect_uris": [f"{shop}/callback"],
+        httpx2.put(f"{auth}/__mockpanel/oidc/clients/shop", json={"secret": "shop-secret", "redirect_uris": [f"{shop}/callback"],
                                                                "post_logout_redirect_uris": [f"{shop}/goodbye"]}).raise_for_status()
         page.goto(f"{shop}/login")
         page.click("button.user:has-text('Bob Smith')")
@@ -78,6 +78,6 @@ def test_a_starlette_app_with_authlib_signs_in_refreshes_and_logs_out(page, auth
         page.goto(f"{shop}/logout")
         page.wait_for_selector("#bye")
         assert page.url == f"{shop}/goodbye"
-        after = httpx.post(f"{auth}/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": rotated["new"]},
+        after = httpx2.post(f"{auth}/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": rotated["new"]},
                            auth=("shop", "shop-secret"))
         assert after.status_code == 400 and after.json()["error"] == "invalid_grant"  # the logout ended the session

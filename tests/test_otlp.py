@@ -3,7 +3,7 @@ calls the S3 mock; its spans and the mock's request land in one trace. OTLP/JSON
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 from opentelemetry import propagate
@@ -36,7 +36,7 @@ def orders_service(s3: str, collector: str) -> FastAPI:
             with tracer.start_as_current_span("s3 PutObject", kind=SpanKind.CLIENT):
                 headers: dict[str, str] = {}
                 propagate.inject(headers)
-                httpx.put(f"{s3}/orders/{order_id}.json", content=b'{"total": 3}', headers=headers).raise_for_status()
+                httpx2.put(f"{s3}/orders/{order_id}.json", content=b'{"total": 3}', headers=headers).raise_for_status()
             return {"trace_id": format(span.get_span_context().trace_id, "032x")}
 
     return app
@@ -44,12 +44,12 @@ def orders_service(s3: str, collector: str) -> FastAPI:
 
 def test_an_instrumented_service_and_the_mocks_share_one_trace(mocks):
     s3 = mocks.url("s3")
-    httpx.put(f"{s3}/orders").raise_for_status()
+    httpx2.put(f"{s3}/orders").raise_for_status()
     collector = f"{mocks.url('auth')}/__mockpanel/v1/traces"  # any server receives: the traces are the Hub's
     with serving(orders_service(s3, collector)) as orders:
-        trace_id = httpx.post(f"{orders}/orders/42").json()["trace_id"]
+        trace_id = httpx2.post(f"{orders}/orders/42").json()["trace_id"]
 
-    trace = httpx.get(f"{s3}/__mockpanel/traces/{trace_id}").json()
+    trace = httpx2.get(f"{s3}/__mockpanel/traces/{trace_id}").json()
     spans = {span["name"]: span for span in trace["spans"]}
     assert set(spans) == {"POST /orders/{order_id}", "s3 PutObject"} and {s["service"] for s in spans.values()} == {"orders"}
     put, = trace["hops"]
@@ -68,25 +68,25 @@ def test_otlp_json_and_refusals(mocks):
                                  "scopeSpans": [{"spans": [{"traceId": trace_id, "spanId": span_id, "name": "charge", "kind": 2,
                                                             "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000250000000",
                                                             "status": {"code": 2}, "attributes": [{"key": "amount", "value": {"intValue": "30"}}]}]}]}]}
-    answer = httpx.post(url, json=export)
+    answer = httpx2.post(url, json=export)
     assert answer.status_code == 200 and answer.json() == {}
-    trace = httpx.get(f"{mocks.url('s3')}/__mockpanel/traces/{trace_id}").json()
+    trace = httpx2.get(f"{mocks.url('s3')}/__mockpanel/traces/{trace_id}").json()
     span, = trace["spans"]
     assert (span["service"], span["name"], span["kind"], span["duration_ms"], span["error"]) == ("billing", "charge", "server", 250.0, True)
     assert trace["errors"] == 1 and trace["hops"] == []
 
-    bad_id = httpx.post(url, json={"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "xyz", "spanId": span_id}]}]}]})
+    bad_id = httpx2.post(url, json={"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "xyz", "spanId": span_id}]}]}]})
     assert bad_id.status_code == 400 and "traceId" in bad_id.json()["message"]
     too_late = {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": trace_id, "spanId": span_id, "startTimeUnixNano": "9" * 400}]}]}]}
-    overflow = httpx.post(url, json=too_late)  # a time no float holds: a clear 400, not a 500
+    overflow = httpx2.post(url, json=too_late)  # a time no float holds: a clear 400, not a 500
     assert overflow.status_code == 400 and "startTimeUnixNano" in overflow.json()["message"]
-    garbage = httpx.post(url, content=b"\xff\x00garbage", headers={"content-type": "application/x-protobuf"})
+    garbage = httpx2.post(url, content=b"\xff\x00garbage", headers={"content-type": "application/x-protobuf"})
     assert garbage.status_code == 400 and "protobuf" in garbage.json()["message"]
-    xml = httpx.post(url, content=b"<x/>", headers={"content-type": "application/xml"})
+    xml = httpx2.post(url, content=b"<x/>", headers={"content-type": "application/xml"})
     assert xml.status_code == 415  # the control API takes JSON, and protobuf on this one path
-    huge = httpx.post(url, content=b"0" * (5 * 1024 * 1024), headers={"content-type": "application/x-protobuf"})
+    huge = httpx2.post(url, content=b"0" * (5 * 1024 * 1024), headers={"content-type": "application/x-protobuf"})
     assert huge.status_code == 413
-    cross_site = httpx.post(url, json=export, headers={"origin": "http://evil.example"})
+    cross_site = httpx2.post(url, json=export, headers={"origin": "http://evil.example"})
     assert cross_site.status_code == 403
 
 
@@ -97,11 +97,11 @@ def test_a_trace_exports_as_otlp_json_that_the_protobuf_definitions_read_and_as_
     from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
     s3, trace_id = mocks.url("s3"), "0af7651916cd43dd8448eb211c80319c"
-    httpx.put(f"{s3}/exported").raise_for_status()
+    httpx2.put(f"{s3}/exported").raise_for_status()
     with mocks.faults("s3", fail_next=1, fail_next_code=503):
-        httpx.put(f"{s3}/exported/a.txt", content=b"a", headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"})
-    httpx.put(f"{s3}/exported/a.txt", content=b"a", headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"})
-    otlp = httpx.get(f"{s3}/__mockpanel/traces/{trace_id}", params={"format": "otlp"}).json()
+        httpx2.put(f"{s3}/exported/a.txt", content=b"a", headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"})
+    httpx2.put(f"{s3}/exported/a.txt", content=b"a", headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"})
+    otlp = httpx2.get(f"{s3}/__mockpanel/traces/{trace_id}", params={"format": "otlp"}).json()
 
     def as_protobuf_json(node):  # OTLP/JSON writes ids as hex; the protobuf JSON mapping wants bytes as base64
         if isinstance(node, dict):
@@ -117,7 +117,7 @@ def test_a_trace_exports_as_otlp_json_that_the_protobuf_definitions_read_and_as_
     assert failed.status.code == 2 and stored.status.code == 1 and failed.name == "PUT /exported/a.txt"
     assert {a.key: a.value.string_value for a in failed.attributes}["mockpanel.fault"] == "fail_next:503"
 
-    har = httpx.get(f"{s3}/__mockpanel/traces/{trace_id}", params={"format": "har"}).json()
+    har = httpx2.get(f"{s3}/__mockpanel/traces/{trace_id}", params={"format": "har"}).json()
     assert [e["response"]["status"] for e in har["log"]["entries"]] == [503, 200]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import httpx
+import httpx2
 import jwt
 from textual.command import CommandList
 from textual.widgets import DataTable, Input
@@ -30,7 +30,7 @@ async def test_toggling_a_fault_changes_the_next_response():
     app = create_app(settings_for(ALL))
     async with app.run_test(size=(120, 36)) as pilot:
         auth = app.hub.urls()["auth"]
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             assert (await client.get(f"{auth}/health")).status_code == 200
             await pilot.press("7")
             table = app.query_one(FaultsPane).query_one(DataTable)
@@ -82,7 +82,7 @@ async def test_filtering_the_requests_pane():
     app = create_app(settings_for(["auth", "s3"]))
     async with app.run_test(size=(120, 36)) as pilot:
         urls = app.hub.urls()
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             await client.get(f"{urls['auth']}/health")
             await client.post(f"{urls['auth']}/api/auth/login", json={"email": "alice@example.com", "password": "wrong-password"})
             await client.put(f"{urls['s3']}/panel-bucket/k", content=b"x")
@@ -98,7 +98,7 @@ async def test_filtering_the_requests_pane():
         pane.query_one(Input).value = "server:s3"
         await until(pilot, lambda: [r[1] for r in rows(table)] == ["s3"])
         # new traffic appears live, filtered
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             await client.get(f"{urls['auth']}/health")
             await client.get(f"{urls['s3']}/panel-bucket/k")
         await until(pilot, lambda: table.row_count == 2)
@@ -112,7 +112,7 @@ async def test_a_webhook_posted_over_http_appears_in_the_webhooks_pane():
     app = create_app(settings_for(["webhooks"]))
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("5")
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             await client.post(f"{app.hub.urls()['webhooks']}/webhooks/client-123", json={"event_type": "image.processed"},
                               headers={"X-Webhook-Signature": "0" * 64})
         table = app.query_one(WebhooksPane).query_one(DataTable)
@@ -140,7 +140,7 @@ async def test_an_object_put_with_boto3_appears_in_storage():
         assert objects[0][0] == "cat.jpg" and objects[0][1] == "400 B" and objects[0][2] == "image/jpeg" and objects[0][5] == "owner=alice"
         pane.query_one("#objects-table", DataTable).focus()
         await pilot.press("c")  # presigned URL: copied and fetchable
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             assert (await client.get(app.clipboard)).content == b"meow" * 100
         await pilot.press("escape", "x")  # delete asks first: n keeps it
         await pilot.press("n")
@@ -198,7 +198,7 @@ async def test_a_scenario_runs_in_the_panel_and_stops_from_the_palette(tmp_path)
         hint = app.query_one("#faults-hint")
         await until(pilot, lambda: "scenario outage: 1/1 steps applied" in str(hint.render()))
         assert rows(app.query_one(FaultsPane).query_one(DataTable))[0][4] == "100%"
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             r = await client.get(f"{auth}/health")
             assert r.status_code == 503
             await pilot.press("ctrl+p")
@@ -235,7 +235,7 @@ async def test_a_server_that_crashes_shows_failed_and_the_others_keep_serving(mo
         await pilot.press("escape")
         assert "✗ auth" in app.sub_title and "● webhooks" in app.sub_title
         assert port_is_closed(auth_port)
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             assert (await client.get(app.hub.urls()["webhooks"] + "/health")).status_code == 200
 
 
@@ -255,7 +255,7 @@ async def test_export_and_scenario_from_the_panel(tmp_path, monkeypatch):
         await pilot.press("S")
         await pilot.press(*"slow.toml", "enter")
         await until(pilot, lambda: app.hub["auth"].ctx.faults.source == "scenario slow, step 1")
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             assert (await client.get(f"{auth}/health")).status_code == 502
             assert (await client.get(f"{auth}/api/auth/users")).status_code == 200
         await pilot.press("2")
@@ -288,11 +288,11 @@ async def test_the_palette_reaches_every_pane_action():
         # one object, by name: the URL downloads it
         await pilot.press("ctrl+p", *"presigned url for docs/report", "enter")
         await until(pilot, lambda: "report.pdf" in (app.clipboard or ""))
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             assert (await client.get(app.clipboard)).content == b"%PDF"
         await pilot.press("escape")
         # a webhook client's response plan, from the palette, on the selected event
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             await client.post(app.hub.urls()["webhooks"] + "/webhooks/shop", json={"type": "order.paid"})
             await pilot.press("5")
             await until(pilot, lambda: app.query_one(WebhooksPane).query_one(DataTable).row_count == 1)
@@ -313,7 +313,7 @@ async def test_adding_a_user_checks_what_the_api_checks():
         await pilot.press("n", *"frank@example.com password123 Frank Castle", "enter")
         table = app.query_one(UsersPane).query_one(DataTable)
         await until(pilot, lambda: any("frank@example.com" in row for row in rows(table)))
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             r = await client.post(app.hub.urls()["auth"] + "/api/auth/login", json={"email": "frank@example.com", "password": "password123"})
             assert r.status_code == 200
 
@@ -356,7 +356,7 @@ async def test_the_requests_tails_timer_while_its_pane_is_being_removed_does_not
     from mockpanel.screens.requests import RequestsPane
 
     app = create_app(settings_for(["auth"]))
-    async with app.run_test(size=(80, 24)) as pilot, httpx.AsyncClient() as client:
+    async with app.run_test(size=(80, 24)) as pilot, httpx2.AsyncClient() as client:
         await pilot.press("2")
         await client.get(app.hub.urls()["auth"] + "/health")
         pane = app.query_one(RequestsPane)
@@ -371,7 +371,7 @@ async def test_the_requests_tails_timer_while_its_pane_is_being_removed_does_not
 
 async def test_the_users_pane_drives_the_oidc_issuer():
     app = create_app(settings_for(["auth"]))
-    async with app.run_test(size=(160, 40)) as pilot, httpx.AsyncClient() as client:
+    async with app.run_test(size=(160, 40)) as pilot, httpx2.AsyncClient() as client:
         auth = app.hub.urls()["auth"]
 
         async def first_kid() -> str:
@@ -418,7 +418,7 @@ async def test_the_traces_pane_shows_one_upload_as_a_waterfall(tmp_path, monkeyp
     from mockpanel.screens.traces import TracesPane
 
     app = create_app(settings_for(ALL, {"imageapi": {"enabled": "true"}}))
-    async with app.run_test(size=(160, 40)) as pilot, httpx.AsyncClient() as client:
+    async with app.run_test(size=(160, 40)) as pilot, httpx2.AsyncClient() as client:
         urls = app.hub.urls()
         import io
 

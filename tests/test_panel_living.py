@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
+import httpx2
 from textual import events
 from textual.widgets import DataTable
 
@@ -24,7 +24,7 @@ def column(table: DataTable, index: int) -> list[str]:
 async def requests_listed(app, pilot, count: int) -> None:
     """`count` requests to auth (GET /health?n=0, 1, …), listed in the Requests pane, shown."""
     url = app.hub.urls()["auth"]
-    async with httpx.AsyncClient() as client:
+    async with httpx2.AsyncClient() as client:
         for i in range(count):
             await client.get(f"{url}/health?n={i}")
     await pilot.press("2")
@@ -51,7 +51,7 @@ async def test_enter_and_the_palette_open_the_highlighted_request_not_the_newest
 async def test_columns_fit_the_terminal_and_long_paths_end_with_an_ellipsis():
     app = create_app(settings_for(["s3"]))
     async with app.run_test(size=(80, 24)) as pilot:
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             await client.put(app.hub.urls()["s3"] + "/bkt/" + "very-long-folder-name/" * 8 + "object.bin", content=b"x")
         await pilot.press("2")
         table = app.query_one(RequestsPane).query_one(DataTable)
@@ -68,7 +68,7 @@ async def test_new_webhooks_leave_the_selection_on_its_event_and_the_plan_goes_t
     app = create_app(settings_for(["webhooks"]))
     async with app.run_test(size=(120, 36)) as pilot:
         url = app.hub.urls()["webhooks"]
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             for name in ("first", "second", "third"):
                 await client.post(f"{url}/webhooks/{name}", json={"event_type": name})
             await pilot.press("5")
@@ -155,7 +155,7 @@ async def test_requests_list_by_arrival_even_when_the_first_ends_last():
 
         image = io.BytesIO()
         Image.new("RGB", (4, 4), "blue").save(image, "PNG")
-        async with httpx.AsyncClient(timeout=30) as client:  # the client app calls the image API inside its request
+        async with httpx2.AsyncClient(timeout=30) as client:  # the client app calls the image API inside its request
             r = await client.post(app.hub.urls()["client"] + "/api/upload", files={"file": ("a.png", image.getvalue(), "image/png")})
             assert r.status_code == 202
         await pilot.press("2")
@@ -240,7 +240,7 @@ async def test_the_token_dialog_shows_the_claims_and_expiry_and_the_webhook_deta
         assert '  sub: "test-user-123"' in details and '"alg": "HS256"' in details and "expires" in details and "(in " in details
         assert app.screen.query_one("#dialog-text").text == app.clipboard  # only the token is copied
         await pilot.press("escape")
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             await client.post(app.hub.urls()["webhooks"] + "/webhooks/shop", json={"event_type": "order.paid"},
                               headers={"X-Shop-Domain": "example.myshopify.com"})
         await pilot.press("5")
@@ -256,7 +256,7 @@ async def test_a_client_app_upload_opens_with_its_job():
     async with app.run_test(size=(120, 36)) as pilot:
         image = io.BytesIO()
         Image.new("RGB", (4, 4), "green").save(image, "PNG")
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx2.AsyncClient(timeout=30) as client:
             r = await client.post(app.hub.urls()["client"] + "/api/upload", files={"file": ("leaf.png", image.getvalue(), "image/png")})
             job_id = r.json()["job_id"]
         await pilot.press("6")
@@ -271,7 +271,7 @@ async def test_a_clients_response_plan_shows_beside_its_webhooks_and_in_faults()
     app = create_app(settings_for(["webhooks"]))
     async with app.run_test(size=(120, 36)) as pilot:
         app.hub.facade("webhooks").set_plan("shop", "503x2+200")
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             assert (await client.post(app.hub.urls()["webhooks"] + "/webhooks/shop", json={"event_type": "a"})).status_code == 503
         await pilot.press("5")
         await until(pilot, lambda: "response plan for shop:" in str(app.query_one("#webhook-detail").render()))
@@ -327,7 +327,7 @@ async def test_the_live_tail_stays_bounded_keeps_the_newest_and_the_row_being_re
     from mockpanel.screens.requests import MAX_ROWS, TRIM_SLACK
 
     app = create_app(settings_for(["auth"]))
-    async with app.run_test(size=(120, 36)) as pilot, httpx.AsyncClient() as client:
+    async with app.run_test(size=(120, 36)) as pilot, httpx2.AsyncClient() as client:
         url = app.hub.urls()["auth"]
         await pilot.press("2")
         pane = app.query_one(RequestsPane)
@@ -360,7 +360,7 @@ async def test_after_a_flood_the_tail_still_ends_with_the_last_request():
     # Under a flood (100+ requests a batch) the tail moves once a second; what arrived last must still be listed when
     # the traffic stops, with no request after it to carry it in.
     app = create_app(settings_for(["auth"]))
-    async with app.run_test(size=(120, 36)) as pilot, httpx.AsyncClient(limits=httpx.Limits(max_connections=50)) as client:
+    async with app.run_test(size=(120, 36)) as pilot, httpx2.AsyncClient(limits=httpx2.Limits(max_connections=50)) as client:
         url = app.hub.urls()["auth"]
         await pilot.press("2")
         table = app.query_one(RequestsPane).query_one(DataTable)

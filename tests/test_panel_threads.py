@@ -8,7 +8,7 @@ import asyncio
 import sys
 import threading
 
-import httpx
+import httpx2
 
 from conftest import make_s3_client, until
 from mockpanel.app import create_app
@@ -42,7 +42,7 @@ async def test_the_panels_thread_never_runs_a_hub_or_facade_method():
         urls = app.client.read(lambda hub: hub.urls())
         s3 = make_s3_client(urls["s3"])
         await asyncio.to_thread(lambda: (s3.create_bucket(Bucket="seen"), s3.put_object(Bucket="seen", Key="a.txt", Body=b"x")))
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             await client.post(f"{urls['auth']}/api/auth/login", json={"email": "alice@example.com", "password": "password123"})
             await client.post(f"{urls['webhooks']}/webhooks/shop", json={"event_type": "order.paid"})
         owned = owned_classes(app)
@@ -94,7 +94,7 @@ async def test_a_stall_of_either_loop_is_named_apart(monkeypatch):
         panel = next(n.message for n in app._notifications if "the panel's loop stalled" in n.message)
         assert "drawing the Traces pane" in panel
         monkeypatch.setattr(TracesPane, "refresh_view", original)
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             assert (await client.get(app.client.read(lambda hub: hub.urls())["auth"] + "/health")).status_code == 200
         app.client.read(lambda hub: time.sleep(0.5))  # the servers' loop held, as a runaway parser would
         await until(pilot, lambda: any("the servers' loop stalled" in n.message for n in app._notifications))

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from conftest import Terminal, port_is_closed
@@ -27,7 +27,7 @@ def test_panel_in_a_real_terminal(tmp_path):
         text = term.wait_for(lambda s: re.search(r"auth\s+http://127\.0\.0\.1:\d+\s+running", s) and "webhooks" in s, "the Servers pane")
         assert "1 Servers" in text and "7 Faults" in text and "q Quit" in text
         ports = {name: int(port) for name, port in re.findall(r"(auth|webhooks)\s+http://127\.0\.0\.1:(\d+)", text)}
-        httpx.post(f"http://127.0.0.1:{ports['auth']}/api/auth/login", json={"email": "alice@example.com", "password": "password123"})
+        httpx2.post(f"http://127.0.0.1:{ports['auth']}/api/auth/login", json={"email": "alice@example.com", "password": "password123"})
         term.send("2")
         term.wait_for(lambda s: "/api/auth/login" in s and "200" in s, "the login in the Requests pane")
         term.send("3")
@@ -54,8 +54,8 @@ def test_filter_mistake_detail_of_the_highlighted_row_and_copy_as_curl_that_runs
         term.send(f"cd {tmp_path} && {mockpanel} --only auth --auth-port 0", "Enter")
         text = term.wait_for(lambda s: re.search(r"auth\s+http://127\.0\.0\.1:\d+\s+running", s), "the Servers pane")
         auth = "http://127.0.0.1:" + re.search(r"auth\s+http://127\.0\.0\.1:(\d+)", text).group(1)
-        assert httpx.post(f"{auth}/api/auth/login", json={"email": "alice@example.com", "password": "password123"}).status_code == 200
-        httpx.get(f"{auth}/health")
+        assert httpx2.post(f"{auth}/api/auth/login", json={"email": "alice@example.com", "password": "password123"}).status_code == 200
+        httpx2.get(f"{auth}/health")
         term.send("2")
         term.wait_for(lambda s: "/api/auth/login" in s and "/health" in s, "both requests")
         term.send("/")

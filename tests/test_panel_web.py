@@ -8,7 +8,7 @@ import re
 import signal
 import time
 
-import httpx
+import httpx2
 
 from conftest import ServeProcess, port_is_closed
 from mockpanel.webview import panel_command
@@ -81,7 +81,7 @@ def test_the_panel_in_chromium_switches_panes_and_shows_a_request(browser, tmp_p
         page.keyboard.press("2")
         wait_until(lambda: shown("Copy as curl"), "the Requests pane's keys", page)
         before = len(received)
-        assert httpx.get(f"{auth}/health").status_code == 200
+        assert httpx2.get(f"{auth}/health").status_code == 200
         wait_until(lambda: "/health" in "".join(received[before:]), "the request in the Requests pane", page)
         before = len(received)
         page.keyboard.press("8")  # the Traces pane in the web view: the request is a trace of one hop
@@ -97,7 +97,7 @@ def test_the_panel_in_chromium_switches_panes_and_shows_a_request(browser, tmp_p
         context.close()  # the tab goes: its panel quits and frees the port
         port = int(auth.rsplit(":", 1)[1])
         wait_until(lambda: port_is_closed(port), "the panel to quit with its tab")
-        wait_until(lambda: httpx.get(url).status_code == 200, "the page to be free for a new tab")
+        wait_until(lambda: httpx2.get(url).status_code == 200, "the page to be free for a new tab")
 
         # Stopped with a tab open, the server tells that tab's panel to quit and waits for it.
         ports_file.unlink()
@@ -119,7 +119,7 @@ def test_a_killed_server_leaves_no_panel_holding_the_ports(browser, tmp_path):
 def test_other_hosts_and_other_pages_cannot_reach_the_panel(tmp_path):
     proc, url, _ = start_web(tmp_path)
     port = url.rsplit(":", 1)[1]
-    with proc, httpx.Client(base_url=url) as client:
+    with proc, httpx2.Client(base_url=url) as client:
         rebinding = client.get("/", headers={"Host": f"attacker.example:{port}"})
         assert rebinding.status_code == 403 and "DNS rebinding" in rebinding.text
         assert client.get("/ws", headers={**WS_HEADERS, "Host": f"attacker.example:{port}", "Origin": f"http://attacker.example:{port}"}).status_code == 403

@@ -30,12 +30,12 @@ def mockpanel_settings():
     return {"auth": {"jwt_secret": "suite-secret"}}
 ''')
     pytester.makepyfile(test_user='''
-import httpx, jwt, pydantic, pytest
+import httpx2, jwt, pydantic, pytest
 
 def test_only_auth_with_the_suites_secret(mockpanel):
     assert list(mockpanel.urls) == ["auth"]
     assert mockpanel.setting("auth", "jwt_secret") == "suite-secret"
-    r = httpx.post(mockpanel.url("auth") + "/api/auth/login", json={"email": "alice@example.com", "password": "password123"})
+    r = httpx2.post(mockpanel.url("auth") + "/api/auth/login", json={"email": "alice@example.com", "password": "password123"})
     token = r.json()["access_token"]
     assert jwt.decode(token, "suite-secret", algorithms=["HS256"])["email"] == "alice@example.com"
     with pytest.raises(KeyError, match="not running here"):
@@ -48,8 +48,8 @@ def test_fault_block_then_previous_policy(mockpanel):
             pass
     with mockpanel.faults("auth", error_rate=1.0, error_codes=[502]) as policy:
         assert policy.error_rate == 1.0
-        assert httpx.get(health).status_code == 502
-    assert httpx.get(health).status_code == 200
+        assert httpx2.get(health).status_code == 502
+    assert httpx2.get(health).status_code == 200
     assert [(r.status, r.fault) for r in mockpanel.requests("auth", path="/health")] == [(502, "error_rate:502"), (200, None)]
 
 def test_journal_was_reset(mockpanel):
@@ -63,7 +63,7 @@ def test_a_scenario_for_a_block(mockpanel, tmp_path):
             if mockpanel.run(lambda: mockpanel["auth"].ctx.faults.policy.fail_next):
                 break
             time.sleep(0.02)
-        assert [httpx.get(health).status_code for _ in range(3)] == [503, 503, 200]
+        assert [httpx2.get(health).status_code for _ in range(3)] == [503, 503, 200]
     assert [r.fault for r in mockpanel.requests("auth")][:2] == ["fail_next:503 (scenario inline, step 1)"] * 2
     bad = tmp_path / "bad.toml"
     bad.write_text('[[step]]\\nserver = "s3"\\nfaults = { fail_next = 1 }')
@@ -75,7 +75,7 @@ def test_a_scenario_for_a_block(mockpanel, tmp_path):
 def test_factory_starts_this_tests_own_servers(mockpanel_factory, mockpanel):
     own = mockpanel_factory(["s3"], {"s3": {"buckets": "preset"}})
     assert own.url("s3") != mockpanel.url("auth")
-    assert httpx.get(own.url("s3") + "/preset").status_code == 200
+    assert httpx2.get(own.url("s3") + "/preset").status_code == 200
 ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
     result.assert_outcomes(passed=5)
@@ -94,14 +94,14 @@ def test_parallel_workers_each_run_their_own_servers(pytester):
     """pytest -n 4 (pytest-xdist): every worker starts its own mocks on free ports; nothing is shared between them."""
     pytester.makeini("[pytest]\nmockpanel_servers = auth s3\n")
     pytester.makepyfile(test_parallel='''
-import json, os, boto3, httpx, pytest
+import json, os, boto3, httpx2, pytest
 
 @pytest.mark.parametrize("n", range(16))
 def test_register_then_store(mockpanel, n):
     worker = os.environ["PYTEST_XDIST_WORKER"]
     auth = mockpanel.url("auth")
     # the same e-mail in every test: it would clash if two workers shared one auth mock between their resets
-    created = httpx.post(f"{auth}/api/auth/register", json={"email": "same@example.com", "password": "password123", "name": "P"})
+    created = httpx2.post(f"{auth}/api/auth/register", json={"email": "same@example.com", "password": "password123", "name": "P"})
     assert created.status_code == 201, created.text
     s3 = boto3.client("s3", endpoint_url=mockpanel.url("s3"), aws_access_key_id="test-key", aws_secret_access_key="test-secret",
                       region_name="us-east-1")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-import httpx
+import httpx2
 import pytest
 from botocore.exceptions import ClientError
 
@@ -21,10 +21,10 @@ def test_content_encoding_is_kept_as_written_without_aws_chunked(s3, s3_url, buc
     assert s3.head_object(Bucket=bucket, Key="boto")["ContentEncoding"] == "deflate, gzip"
     chunked = {"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "x-amz-decoded-content-length": "1"}
     for key, encoding in (("raw", "aws-chunked, br"), ("only", "aws-chunked")):
-        stored = httpx.put(f"{s3_url}/{bucket}/{key}", content=b"1\r\nx\r\n0\r\n\r\n", headers={**chunked, "Content-Encoding": encoding})
+        stored = httpx2.put(f"{s3_url}/{bucket}/{key}", content=b"1\r\nx\r\n0\r\n\r\n", headers={**chunked, "Content-Encoding": encoding})
         assert stored.status_code == 200, stored.text
-    assert httpx.head(f"{s3_url}/{bucket}/raw").headers["content-encoding"] == "br"
-    assert "content-encoding" not in httpx.head(f"{s3_url}/{bucket}/only").headers
+    assert httpx2.head(f"{s3_url}/{bucket}/raw").headers["content-encoding"] == "br"
+    assert "content-encoding" not in httpx2.head(f"{s3_url}/{bucket}/only").headers
 
 
 def test_create_bucket_again_is_200_in_us_east_1_and_409_elsewhere(s3):
@@ -74,6 +74,6 @@ def test_part_number_beyond_the_parts_is_400_invalid_part_number(s3, bucket):
 
 def test_user_metadata_comes_back_as_the_bytes_sent(s3_url, bucket):
     sent = "Hello Worldé".encode()
-    httpx.put(f"{s3_url}/{bucket}/meta", content=b"x", headers=[(b"x-amz-meta-greeting", sent)])
-    got = [v for k, v in httpx.head(f"{s3_url}/{bucket}/meta").headers.raw if k.lower() == b"x-amz-meta-greeting"]
+    httpx2.put(f"{s3_url}/{bucket}/meta", content=b"x", headers=[(b"x-amz-meta-greeting", sent)])
+    got = [v for k, v in httpx2.head(f"{s3_url}/{bucket}/meta").headers.raw if k.lower() == b"x-amz-meta-greeting"]
     assert got == [sent]

@@ -7,7 +7,7 @@ import hashlib
 import time
 import zlib
 
-import httpx
+import httpx2
 import pytest
 from botocore.exceptions import ClientError
 
@@ -77,13 +77,13 @@ def test_signed_write_to_missing_bucket_is_no_such_bucket(s3):
 
 
 def test_error_document_request_id_matches_header(s3_url):
-    r = httpx.get(f"{s3_url}/no-such-bucket-here/key")
+    r = httpx2.get(f"{s3_url}/no-such-bucket-here/key")
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/xml"
     body = r.text
     assert "<Code>NoSuchBucket</Code>" in body and "<BucketName>no-such-bucket-here</BucketName>" in body
     assert f"<RequestId>{r.headers['x-amz-request-id']}</RequestId>" in body
-    head = httpx.head(f"{s3_url}/no-such-bucket-here/key")
+    head = httpx2.head(f"{s3_url}/no-such-bucket-here/key")
     assert head.status_code == 404 and head.content == b""
 
 
@@ -118,11 +118,11 @@ def test_unicode_metadata_round_trips_byte_exact(s3_url, s3):
     # boto3 refuses non-ASCII metadata; other clients send UTF-8 bytes in the header, and get the same bytes back.
     s3.create_bucket(Bucket="objects")
     value = "Zoë Ünïcode 😀".encode()
-    r = httpx.put(f"{s3_url}/objects/u", content=b"x", headers={"x-amz-meta-author": value})
+    r = httpx2.put(f"{s3_url}/objects/u", content=b"x", headers={"x-amz-meta-author": value})
     assert r.status_code == 200
-    got = httpx.get(f"{s3_url}/objects/u")
+    got = httpx2.get(f"{s3_url}/objects/u")
     assert got.headers.raw[[k for k, _ in got.headers.raw].index(b"x-amz-meta-author")][1] == value
-    summary = httpx.get(f"{s3_url}/admin/objects/objects").json()["objects"][0]
+    summary = httpx2.get(f"{s3_url}/admin/objects/objects").json()["objects"][0]
     assert summary["metadata"] == {"author": "Zoë Ünïcode 😀"}
 
 
@@ -314,10 +314,10 @@ def test_start_after_max_keys_and_echoes(s3, listing):
 
 
 def test_encoding_type_url_is_applied_and_echoed(s3_url, listing):
-    r = httpx.get(f"{s3_url}/listing", params={"list-type": "2", "encoding-type": "url", "prefix": "space"})
+    r = httpx2.get(f"{s3_url}/listing", params={"list-type": "2", "encoding-type": "url", "prefix": "space"})
     assert "<EncodingType>url</EncodingType>" in r.text
     assert "<Key>space%20key</Key>" in r.text
-    plain = httpx.get(f"{s3_url}/listing", params={"list-type": "2", "prefix": "space"})
+    plain = httpx2.get(f"{s3_url}/listing", params={"list-type": "2", "prefix": "space"})
     assert "<Key>space key</Key>" in plain.text
 
 
@@ -440,9 +440,9 @@ def test_wrong_checksums_are_refused_and_nothing_is_stored(s3_url, s3):
     with pytest.raises(ClientError) as info:
         s3.put_object(Bucket="sums", Key="k", Body=b"data", ChecksumSHA256=base64.b64encode(hashlib.sha256(b"other").digest()).decode())
     assert code(info) == "BadDigest"
-    r = httpx.put(f"{s3_url}/sums/k", content=b"data", headers={"Content-MD5": "not base64!"})
+    r = httpx2.put(f"{s3_url}/sums/k", content=b"data", headers={"Content-MD5": "not base64!"})
     assert r.status_code == 400 and "<Code>InvalidDigest</Code>" in r.text
-    r = httpx.put(f"{s3_url}/sums/k", content=b"data", headers={"x-amz-content-sha256": hashlib.sha256(b"other").hexdigest()})
+    r = httpx2.put(f"{s3_url}/sums/k", content=b"data", headers={"x-amz-content-sha256": hashlib.sha256(b"other").hexdigest()})
     assert r.status_code == 400 and "XAmzContentSHA256Mismatch" in r.text
     with pytest.raises(ClientError) as info:
         s3.head_object(Bucket="sums", Key="k")
@@ -468,19 +468,19 @@ def test_expect_100_continue_is_answered(s3_url):
 def test_faults_are_s3_errors_and_boto3_retries_through_them(s3_url):
     s3 = make_s3_client(s3_url, retries={"max_attempts": 10, "mode": "standard"})
     s3.create_bucket(Bucket="flaky")
-    httpx.patch(f"{s3_url}/__mockpanel/faults", json={"error_rate": 0.3, "error_codes": [503, 500], "seed": 5})
+    httpx2.patch(f"{s3_url}/__mockpanel/faults", json={"error_rate": 0.3, "error_codes": [503, 500], "seed": 5})
     for i in range(40):
         s3.put_object(Bucket="flaky", Key=f"k{i}", Body=b"x" * 100)
-    httpx.delete(f"{s3_url}/__mockpanel/faults")
+    httpx2.delete(f"{s3_url}/__mockpanel/faults")
     assert s3.list_objects_v2(Bucket="flaky")["KeyCount"] == 40
-    entries = httpx.get(f"{s3_url}/__mockpanel/requests", params={"limit": 1000}).json()["requests"]
+    entries = httpx2.get(f"{s3_url}/__mockpanel/requests", params={"limit": 1000}).json()["requests"]
     faulted = [e for e in entries if e["fault"]]
     assert len(faulted) >= 5  # boto3 retried through these
     assert {e["status"] for e in faulted} == {500, 503}
-    r = httpx.get(f"{s3_url}/flaky/k1?simulate_error=503")
+    r = httpx2.get(f"{s3_url}/flaky/k1?simulate_error=503")
     assert r.status_code == 503 and "<Code>SlowDown</Code>" in r.text
     assert f"<RequestId>{r.headers['x-amz-request-id']}</RequestId>" in r.text
-    r = httpx.get(f"{s3_url}/flaky/k1?simulate_error=500")
+    r = httpx2.get(f"{s3_url}/flaky/k1?simulate_error=500")
     assert "<Code>InternalError</Code>" in r.text
 
 
@@ -503,12 +503,12 @@ def test_bad_xml_bodies_are_malformed_xml(s3_url, s3):
     bomb = b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><Delete><Object><Key>&lol2;</Key></Object></Delete>'
     for body in (b"<Delete><Object><Key>x</Key>", b"not xml at all", bomb, b"<Other/>"):
         md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
-        r = httpx.post(f"{s3_url}/xmlbad?delete", content=body, headers={"Content-MD5": md5})
+        r = httpx2.post(f"{s3_url}/xmlbad?delete", content=body, headers={"Content-MD5": md5})
         assert r.status_code == 400 and "<Code>MalformedXML</Code>" in r.text, body
     # without Content-MD5 or a checksum (what a cross-site form could send), as AWS: refused before the body is read
-    r = httpx.post(f"{s3_url}/xmlbad?delete", content=b"<Delete><Object><Key>x</Key></Object></Delete>")
+    r = httpx2.post(f"{s3_url}/xmlbad?delete", content=b"<Delete><Object><Key>x</Key></Object></Delete>")
     assert r.status_code == 400 and "Missing required header for this request: Content-MD5" in r.text
-    r = httpx.put(f"{s3_url}/another-bucket", content=b"<CreateBucketConfiguration><LocationConstraint>")
+    r = httpx2.put(f"{s3_url}/another-bucket", content=b"<CreateBucketConfiguration><LocationConstraint>")
     assert "<Code>MalformedXML</Code>" in r.text
 
 
@@ -517,7 +517,7 @@ def test_method_not_allowed_and_entity_too_large(s3_url, s3):
     from urllib.parse import urlsplit
 
     s3.create_bucket(Bucket="limits")
-    r = httpx.post(f"{s3_url}/limits/some-key")
+    r = httpx2.post(f"{s3_url}/limits/some-key")
     assert r.status_code == 405 and "<Code>MethodNotAllowed</Code>" in r.text
     parts = urlsplit(s3_url)
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:

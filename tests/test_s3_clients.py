@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from botocore.exceptions import ClientError
 
@@ -34,7 +34,7 @@ def test_seed_curl_examples(s3_url, tmp_path):
     # Download object
     r = curl(f"{s3_url}/test-bucket/image.jpg", "-o", "downloaded.jpg", cwd=tmp_path)
     assert r.returncode == 0 and (tmp_path / "downloaded.jpg").read_bytes() == image.read_bytes()
-    head = httpx.head(f"{s3_url}/test-bucket/image.jpg")
+    head = httpx2.head(f"{s3_url}/test-bucket/image.jpg")
     assert head.headers["content-type"] == "image/jpeg" and int(head.headers["content-length"]) == len(image.read_bytes())
     # Admin: list buckets, list objects
     buckets = json.loads(curl(f"{s3_url}/admin/buckets").stdout)["buckets"]
@@ -49,11 +49,11 @@ def test_seed_curl_examples(s3_url, tmp_path):
     # Delete object
     r = curl("-X", "DELETE", f"{s3_url}/test-bucket/image.jpg", "-w", "%{http_code}")
     assert r.stdout == b"204"
-    assert httpx.get(f"{s3_url}/test-bucket/image.jpg").status_code == 404
+    assert httpx2.get(f"{s3_url}/test-bucket/image.jpg").status_code == 404
     # Raw-body PUT works too (curl -T)
     r = curl("-T", str(image), f"{s3_url}/test-bucket/raw.jpg", "-w", "%{http_code}")
     assert r.stdout.endswith(b"200")
-    assert httpx.get(f"{s3_url}/test-bucket/raw.jpg").content == image.read_bytes()
+    assert httpx2.get(f"{s3_url}/test-bucket/raw.jpg").content == image.read_bytes()
     # Health, docs, clear all data
     assert json.loads(curl(f"{s3_url}/health").stdout)["status"] == "healthy"
     assert b"swagger" in curl(f"{s3_url}/docs").stdout.lower()
@@ -62,33 +62,33 @@ def test_seed_curl_examples(s3_url, tmp_path):
 
 
 def test_server_side_encryption_via_curl(s3_url):
-    r = httpx.put(f"{s3_url}/sse-bucket/k", content=b"x", headers={"x-amz-server-side-encryption": "aws:kms"})
+    r = httpx2.put(f"{s3_url}/sse-bucket/k", content=b"x", headers={"x-amz-server-side-encryption": "aws:kms"})
     assert r.headers["x-amz-server-side-encryption"] == "aws:kms"
-    assert httpx.get(f"{s3_url}/sse-bucket/k").headers["x-amz-server-side-encryption"] == "aws:kms"
-    bad = httpx.put(f"{s3_url}/sse-bucket/k", content=b"x", headers={"x-amz-server-side-encryption": "ROT13"})
+    assert httpx2.get(f"{s3_url}/sse-bucket/k").headers["x-amz-server-side-encryption"] == "aws:kms"
+    bad = httpx2.put(f"{s3_url}/sse-bucket/k", content=b"x", headers={"x-amz-server-side-encryption": "ROT13"})
     assert bad.status_code == 400 and "<Code>InvalidArgument</Code>" in bad.text
 
 
 def test_admin_objects_of_missing_bucket_is_404_json(s3_url):
-    r = httpx.get(f"{s3_url}/admin/objects/nothing-here")
+    r = httpx2.get(f"{s3_url}/admin/objects/nothing-here")
     assert r.status_code == 404 and "does not exist" in r.json()["detail"]
 
 
 def test_presigned_url_endpoint_validates_input(s3_url):
-    assert httpx.get(f"{s3_url}/presigned-url", params={"bucket": "b"}).status_code == 422
-    assert httpx.get(f"{s3_url}/presigned-url", params={"bucket": "bkt", "key": "k", "expires_in": "0"}).status_code == 422
-    r = httpx.get(f"{s3_url}/presigned-url", params={"bucket": "bkt", "key": "k", "method": "PUT"})
+    assert httpx2.get(f"{s3_url}/presigned-url", params={"bucket": "b"}).status_code == 422
+    assert httpx2.get(f"{s3_url}/presigned-url", params={"bucket": "bkt", "key": "k", "expires_in": "0"}).status_code == 422
+    r = httpx2.get(f"{s3_url}/presigned-url", params={"bucket": "bkt", "key": "k", "method": "PUT"})
     url = r.json()["url"]
     # A presigned request is a signed one: like S3, it does not create a missing bucket.
-    assert httpx.put(url, content=b"too early").status_code == 404
-    assert httpx.put(f"{s3_url}/bkt").status_code == 200
-    assert httpx.put(url, content=b"uploaded through a presigned PUT").status_code == 200
-    assert httpx.get(f"{s3_url}/bkt/k").content == b"uploaded through a presigned PUT"
+    assert httpx2.put(url, content=b"too early").status_code == 404
+    assert httpx2.put(f"{s3_url}/bkt").status_code == 200
+    assert httpx2.put(url, content=b"uploaded through a presigned PUT").status_code == 200
+    assert httpx2.get(f"{s3_url}/bkt/k").content == b"uploaded through a presigned PUT"
 
 
 def test_presigned_url_base_setting():
     with RunningHub(settings_for(["s3"], {"s3": {"presigned_url_base": "http://localhost:9999"}})) as running:
-        url = httpx.get(f"{running.urls['s3']}/presigned-url", params={"bucket": "bkt", "key": "k"}).json()["url"]
+        url = httpx2.get(f"{running.urls['s3']}/presigned-url", params={"bucket": "bkt", "key": "k"}).json()["url"]
     assert url.startswith("http://localhost:9999/bkt/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&")
 
 
@@ -120,27 +120,27 @@ def test_presigned_urls_work_until_they_expire(clocked_s3, signature_version):
     s3.put_object(Bucket="presign", Key="doc.txt", Body=b"secret document")
     url = s3.generate_presigned_url("get_object", Params={"Bucket": "presign", "Key": "doc.txt"}, ExpiresIn=120)
     assert ("Signature=" in url and "AWSAccessKeyId=" in url) if signature_version == "s3" else "X-Amz-Signature=" in url
-    assert httpx.get(url).content == b"secret document"
+    assert httpx2.get(url).content == b"secret document"
     clock.ahead = 110
-    assert httpx.get(url).status_code == 200  # still inside its 120 s
+    assert httpx2.get(url).status_code == 200  # still inside its 120 s
     clock.ahead = 125
-    r = httpx.get(url)
+    r = httpx2.get(url)
     assert r.status_code == 403
     assert "<Code>AccessDenied</Code>" in r.text and "Request has expired" in r.text
 
 
 def test_presigned_put_from_the_seed_endpoint_expires(clocked_s3):
     s3_url, clock = clocked_s3
-    httpx.put(f"{s3_url}/bkt")
-    url = httpx.get(f"{s3_url}/presigned-url", params={"bucket": "bkt", "key": "late", "method": "PUT", "expires_in": 60}).json()["url"]
+    httpx2.put(f"{s3_url}/bkt")
+    url = httpx2.get(f"{s3_url}/presigned-url", params={"bucket": "bkt", "key": "late", "method": "PUT", "expires_in": 60}).json()["url"]
     clock.ahead = 61
-    r = httpx.put(url, content=b"too late")
+    r = httpx2.put(url, content=b"too late")
     assert r.status_code == 403 and "Request has expired" in r.text
-    assert httpx.get(f"{s3_url}/bkt/late").status_code == 404
+    assert httpx2.get(f"{s3_url}/bkt/late").status_code == 404
 
 
 def test_cors_preflight_for_browser_uploads(s3_url):
-    r = httpx.options(f"{s3_url}/bkt/k", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "PUT",
+    r = httpx2.options(f"{s3_url}/bkt/k", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "PUT",
                                                     "Access-Control-Request-Headers": "content-type"})
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] in ("*", "http://localhost:3000")
@@ -165,7 +165,7 @@ def test_signatures_verified_when_enabled(verifying_s3, signature_version):
     assert good.get_object(Bucket=bucket, Key="odd key/with+plus?.txt")["Body"].read() == b"ok"
     assert [o["Key"] for o in good.list_objects_v2(Bucket=bucket, Prefix="odd key/")["Contents"]] == ["odd key/with+plus?.txt"]
     url = good.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "odd key/with+plus?.txt"}, ExpiresIn=60)
-    assert httpx.get(url).content == b"ok"
+    assert httpx2.get(url).content == b"ok"
     import boto3
 
     wrong = boto3.client("s3", endpoint_url=verifying_s3, aws_access_key_id="test-key", aws_secret_access_key="wrong-secret",
@@ -178,7 +178,7 @@ def test_signatures_verified_when_enabled(verifying_s3, signature_version):
         unknown.list_buckets()
     assert info.value.response["Error"]["Code"] == "InvalidAccessKeyId"
     tampered = url.replace("with%2Bplus", "with%2Bminus")
-    assert httpx.get(tampered).status_code == 403
+    assert httpx2.get(tampered).status_code == 403
 
 
 def test_second_key_pair_and_seed_endpoint_presign_verify(verifying_s3):
@@ -188,13 +188,13 @@ def test_second_key_pair_and_seed_endpoint_presign_verify(verifying_s3):
     other.create_bucket(Bucket="second-pair")
     other.put_object(Bucket="second-pair", Key="k", Body=b"v")
     # with checks on, the seed's presign endpoint needs a signed request itself (else it would sign for anyone)
-    anonymous = httpx.get(f"{verifying_s3}/presigned-url", params={"bucket": "second-pair", "key": "k"})
+    anonymous = httpx2.get(f"{verifying_s3}/presigned-url", params={"bucket": "second-pair", "key": "k"})
     assert anonymous.status_code == 403 and "<Code>AccessDenied</Code>" in anonymous.text
     url = signed_get(f"{verifying_s3}/presigned-url", {"bucket": "second-pair", "key": "k"}).json()["url"]
-    assert httpx.get(url).content == b"v"
+    assert httpx2.get(url).content == b"v"
 
 
-def signed_get(url: str, params: dict[str, str], access_key: str = "test-key", secret: str = "test-secret") -> httpx.Response:
+def signed_get(url: str, params: dict[str, str], access_key: str = "test-key", secret: str = "test-secret") -> httpx2.Response:
     """A GET signed by botocore's own SigV4 signer (for the seed's convenience endpoints, which boto3 has no call for)."""
     from urllib.parse import urlencode
 
@@ -204,7 +204,7 @@ def signed_get(url: str, params: dict[str, str], access_key: str = "test-key", s
 
     request = AWSRequest(method="GET", url=f"{url}?{urlencode(params)}", headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
     SigV4Auth(Credentials(access_key, secret), "s3", "us-east-1").add_auth(request)
-    return httpx.get(request.url, headers=dict(request.headers.items()))
+    return httpx2.get(request.url, headers=dict(request.headers.items()))
 
 
 # --- https: where boto3 sends aws-chunked bodies with trailing checksums ---
@@ -241,13 +241,13 @@ def test_aws_chunked_with_a_wrong_trailer_checksum_is_refused(tls_s3):
     url = running.urls["s3"]
     tls = ssl.create_default_context(cafile=str(cert))
     body = b"5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n"
-    r = httpx.put(f"{url}/secure/bad", content=body, verify=tls, headers={
+    r = httpx2.put(f"{url}/secure/bad", content=body, verify=tls, headers={
         "content-encoding": "aws-chunked", "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
         "x-amz-trailer": "x-amz-checksum-crc32", "x-amz-decoded-content-length": "5"})
     assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text
-    broken = httpx.put(f"{url}/secure/bad", content=b"zz\r\nhello", verify=tls, headers={"content-encoding": "aws-chunked"})
+    broken = httpx2.put(f"{url}/secure/bad", content=b"zz\r\nhello", verify=tls, headers={"content-encoding": "aws-chunked"})
     assert broken.status_code == 400 and "<Code>IncompleteBody</Code>" in broken.text
-    assert httpx.get(f"{url}/secure/bad", verify=tls).status_code == 404
+    assert httpx2.get(f"{url}/secure/bad", verify=tls).status_code == 404
 
 
 # --- aws cli ---
@@ -342,12 +342,12 @@ def test_leftovers_of_a_crash_are_cleaned_at_start(tmp_path):
 def test_auto_create_settings_and_preconfigured_buckets():
     with RunningHub(settings_for(["s3"], {"s3": {"auto_create_buckets": "never", "buckets": "pre-made,other-one"}})) as running:
         url = running.urls["s3"]
-        assert httpx.put(f"{url}/not-made/k", content=b"x").status_code == 404
-        assert httpx.put(f"{url}/pre-made/k", content=b"x").status_code == 200
-        names = [b["name"] for b in httpx.get(f"{url}/admin/buckets").json()["buckets"]]
+        assert httpx2.put(f"{url}/not-made/k", content=b"x").status_code == 404
+        assert httpx2.put(f"{url}/pre-made/k", content=b"x").status_code == 200
+        names = [b["name"] for b in httpx2.get(f"{url}/admin/buckets").json()["buckets"]]
         assert names == ["other-one", "pre-made"]
-        httpx.delete(f"{url}/admin/reset")
-        assert [b["objects"] for b in httpx.get(f"{url}/admin/buckets").json()["buckets"]] == [0, 0]
+        httpx2.delete(f"{url}/admin/reset")
+        assert [b["objects"] for b in httpx2.get(f"{url}/admin/buckets").json()["buckets"]] == [0, 0]
     with RunningHub(settings_for(["s3"], {"s3": {"auto_create_buckets": "always"}})) as running:
         s3 = make_s3_client(running.urls["s3"])
         s3.put_object(Bucket="made-on-write", Key="k", Body=b"x")
@@ -357,9 +357,9 @@ def test_auto_create_settings_and_preconfigured_buckets():
 def test_virtual_hosted_style(s3_url):
     # BUCKET.localhost addresses a bucket; the request goes to 127.0.0.1 with that Host, as a resolver would send it.
     port = s3_url.rsplit(":", 1)[1]
-    r = httpx.put(f"{s3_url}/", headers={"Host": f"vhost-bucket.localhost:{port}"})
+    r = httpx2.put(f"{s3_url}/", headers={"Host": f"vhost-bucket.localhost:{port}"})
     assert r.status_code == 200
-    httpx.put(f"{s3_url}/file.txt", headers={"Host": f"vhost-bucket.localhost:{port}"}, content=b"virtual")
-    assert httpx.get(f"{s3_url}/vhost-bucket/file.txt").content == b"virtual"
-    listing = httpx.get(f"{s3_url}/?list-type=2", headers={"Host": f"vhost-bucket.localhost:{port}"})
+    httpx2.put(f"{s3_url}/file.txt", headers={"Host": f"vhost-bucket.localhost:{port}"}, content=b"virtual")
+    assert httpx2.get(f"{s3_url}/vhost-bucket/file.txt").content == b"virtual"
+    listing = httpx2.get(f"{s3_url}/?list-type=2", headers={"Host": f"vhost-bucket.localhost:{port}"})
     assert "<Key>file.txt</Key>" in listing.text

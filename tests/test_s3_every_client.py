@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-import httpx
+import httpx2
 import pytest
 from awscrt.checksums import crc64nvme
 from botocore.exceptions import ClientError
@@ -25,14 +25,14 @@ def test_crc64nvme_is_computed_and_checked_on_every_operation_that_takes_one(s3,
     assert put["ChecksumCRC64NVME"] == crc64(body)
     got = s3.get_object(Bucket=bucket, Key="k", ChecksumMode="ENABLED")
     assert got["ChecksumCRC64NVME"] == crc64(body) and got["Body"].read() == body
-    wrong = httpx.put(f"{s3_url}/{bucket}/bad", content=body, headers={"x-amz-checksum-crc64nvme": crc64(b"other")})
+    wrong = httpx2.put(f"{s3_url}/{bucket}/bad", content=body, headers={"x-amz-checksum-crc64nvme": crc64(b"other")})
     assert wrong.status_code == 400 and "<Code>BadDigest</Code>" in wrong.text
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="bad")  # nothing stored
     delete = b"<Delete><Object><Key>k</Key></Object></Delete>"
-    refused = httpx.post(f"{s3_url}/{bucket}?delete", content=delete, headers={"x-amz-checksum-crc64nvme": crc64(b"x")})
+    refused = httpx2.post(f"{s3_url}/{bucket}?delete", content=delete, headers={"x-amz-checksum-crc64nvme": crc64(b"x")})
     assert refused.status_code == 400 and "<Code>BadDigest</Code>" in refused.text
-    done = httpx.post(f"{s3_url}/{bucket}?delete", content=delete, headers={"x-amz-checksum-crc64nvme": crc64(delete)})
+    done = httpx2.post(f"{s3_url}/{bucket}?delete", content=delete, headers={"x-amz-checksum-crc64nvme": crc64(delete)})
     assert done.status_code == 200 and "<Deleted><Key>k</Key>" in done.text
 
 
@@ -105,12 +105,12 @@ def test_storage_class_and_website_redirect_are_kept_listed_and_copied(s3, bucke
 
 def test_metadata_bytes_round_trip_as_received(s3_url, bucket):
     sent = [(b"x-amz-meta-latin", b"caf\xe9"), (b"x-amz-meta-utf8", "café".encode())]
-    assert httpx.put(f"{s3_url}/{bucket}/raw", content=b"x", headers=sent).status_code == 200
+    assert httpx2.put(f"{s3_url}/{bucket}/raw", content=b"x", headers=sent).status_code == 200
     form = (b'--XX\r\nContent-Disposition: form-data; name="key"\r\n\r\nform\r\n--XX\r\nContent-Disposition: form-data; name="x-amz-meta-latin"'
             b'\r\n\r\ncaf\xe9\r\n--XX\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\nx\r\n--XX--\r\n')
-    assert httpx.post(f"{s3_url}/{bucket}", content=form, headers={"content-type": "multipart/form-data; boundary=XX"}).status_code == 204
+    assert httpx2.post(f"{s3_url}/{bucket}", content=form, headers={"content-type": "multipart/form-data; boundary=XX"}).status_code == 204
     for key, expected in (("raw", sent), ("form", sent[:1])):
-        got = [(k, v) for k, v in httpx.head(f"{s3_url}/{bucket}/{key}").headers.raw if k.startswith(b"x-amz-meta-")]
+        got = [(k, v) for k, v in httpx2.head(f"{s3_url}/{bucket}/{key}").headers.raw if k.startswith(b"x-amz-meta-")]
         assert got == expected, key
 
 
@@ -118,7 +118,7 @@ def test_gzip_aws_chunked_over_a_plain_body_is_a_plain_body(s3, s3_url, bucket):
     import gzip
 
     body = gzip.compress(b"hello " * 100)
-    r = httpx.put(f"{s3_url}/{bucket}/gz", content=body, headers={"content-encoding": "gzip, aws-chunked", "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+    r = httpx2.put(f"{s3_url}/{bucket}/gz", content=body, headers={"content-encoding": "gzip, aws-chunked", "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
     assert r.status_code == 200, r.text
     got = s3.get_object(Bucket=bucket, Key="gz")
     assert got["ContentEncoding"] == "gzip" and got["Body"].read() == body  # stored as sent, aws-chunked stripped from the encoding
@@ -141,9 +141,9 @@ def test_get_object_attributes_and_subresources_that_are_not_served_as_another_o
     rest = s3.get_object_attributes(Bucket=bucket, Key="parts", ObjectAttributes=["ObjectParts"], PartNumberMarker=page["NextPartNumberMarker"])
     assert [(p["PartNumber"], p["ChecksumCRC32"]) for p in rest["ObjectParts"]["Parts"]] == [(3, listed[2]["ChecksumCRC32"])]
     for subresource in ("torrent", "restore", "select"):  # not implemented: said so, never the object's body
-        r = httpx.get(f"{s3_url}/{bucket}/one?{subresource}")
+        r = httpx2.get(f"{s3_url}/{bucket}/one?{subresource}")
         assert r.status_code == 501 and "<Code>NotImplemented</Code>" in r.text, subresource
-    assert b"12345" not in httpx.get(f"{s3_url}/{bucket}/one?attributes", headers={"x-amz-object-attributes": "ObjectSize"}).content
+    assert b"12345" not in httpx2.get(f"{s3_url}/{bucket}/one?attributes", headers={"x-amz-object-attributes": "ObjectSize"}).content
 
 
 def test_encryption_is_kept_on_writes_copies_and_parts_and_a_bucket_default_applies(s3, bucket):

@@ -8,7 +8,7 @@ import os
 import hashlib
 from urllib.parse import quote
 
-import httpx
+import httpx2
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -29,7 +29,7 @@ def s3env():
         s3 = make_s3_client(url)
         s3.create_bucket(Bucket="fuzz")
         s3.put_object(Bucket="fuzz", Key="sentinel", Body=SENTINEL, Metadata={"keep": "me"})
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx2.Client(base_url=url, timeout=30) as client:
             yield url, s3, client
         # whatever the examples did, the sentinel is whole
         got = s3.get_object(Bucket="fuzz", Key="sentinel")
@@ -39,14 +39,14 @@ def s3env():
         assert loop["worst_stall_ms"] < 1000, loop
 
 
-def s3_answer(r: httpx.Response) -> None:
+def s3_answer(r: httpx2.Response) -> None:
     """Not a 500; an error is an S3 XML error document."""
     assert r.status_code < 500, (r.status_code, r.text[:300])
     if r.status_code >= 400 and r.request.method != "HEAD":
         assert r.text.startswith("<?xml") and "<Error><Code>" in r.text, r.text[:300]
 
 
-def sentinel_intact(client: httpx.Client) -> None:
+def sentinel_intact(client: httpx2.Client) -> None:
     r = client.get("/fuzz/sentinel")
     assert r.status_code == 200 and hashlib.md5(r.content).digest() == hashlib.md5(SENTINEL).digest()
 

@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import boto3
-import httpx
+import httpx2
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
@@ -74,7 +74,7 @@ def test_anonymous_access_is_what_the_policy_grants_and_deny_wins(signed, anonym
     policy["Statement"].append({"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::site/public/secret*"})
     signed.put_bucket_policy(Bucket="site", Policy=json.dumps(policy))
     assert anonymous.get_object(Bucket="site", Key="public/a.txt")["Body"].read() == b"open"
-    assert httpx.get(f"{signed_hub.urls['s3']}/site/public/a.txt").content == b"open"  # a browser, plain HTTP
+    assert httpx2.get(f"{signed_hub.urls['s3']}/site/public/a.txt").content == b"open"  # a browser, plain HTTP
     for key in ("private/b.txt", "public/secret.txt"):
         with pytest.raises(ClientError) as refused:
             anonymous.get_object(Bucket="site", Key=key)
@@ -169,7 +169,7 @@ def test_object_lock_retention_legal_hold_and_governance_bypass(signed, signed_h
     retention = signed.get_object_retention(Bucket="vault", Key="c", VersionId=compliant)["Retention"]
     assert retention["Mode"] == "COMPLIANCE"
     # the mock's clock moves past the date: the version may go
-    httpx.post(f"{signed_hub.urls['s3']}/__mockpanel/s3/clock", json={"advance_days": 31}).raise_for_status()
+    httpx2.post(f"{signed_hub.urls['s3']}/__mockpanel/s3/clock", json={"advance_days": 31}).raise_for_status()
     signed.delete_object(Bucket="vault", Key="c", VersionId=compliant)
 
     held = signed.put_object(Bucket="vault", Key="h", Body=b"3", ObjectLockLegalHoldStatus="ON")["VersionId"]
@@ -179,7 +179,7 @@ def test_object_lock_retention_legal_hold_and_governance_bypass(signed, signed_h
     assert code(refused) == "AccessDenied"
     signed.put_object_legal_hold(Bucket="vault", Key="h", VersionId=held, LegalHold={"Status": "OFF"})
     signed.delete_object(Bucket="vault", Key="h", VersionId=held, BypassGovernanceRetention=True)
-    httpx.delete(f"{signed_hub.urls['s3']}/__mockpanel/s3/clock").raise_for_status()
+    httpx2.delete(f"{signed_hub.urls['s3']}/__mockpanel/s3/clock").raise_for_status()
 
 
 def test_a_bucket_without_object_lock_takes_no_retention(signed):

@@ -4,7 +4,7 @@ incomplete multipart uploads, each by its rule's filter."""
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 from botocore.exceptions import ClientError
 
@@ -19,7 +19,7 @@ def s3_env():
 
 
 def advance(url: str, days: float) -> dict:
-    answer = httpx.post(f"{url}/__mockpanel/s3/clock", json={"advance_days": days})
+    answer = httpx2.post(f"{url}/__mockpanel/s3/clock", json={"advance_days": days})
     answer.raise_for_status()
     return answer.json()
 
@@ -82,14 +82,14 @@ def test_versions_expire_into_delete_markers_then_noncurrent_versions_and_marker
 
 def test_the_clock_only_moves_forward_and_bad_rules_say_why(s3_env):
     url, s3 = s3_env
-    assert httpx.post(f"{url}/__mockpanel/s3/clock", json={"advance_days": -1}).status_code == 422
-    assert httpx.post(f"{url}/__mockpanel/s3/clock", json={}).status_code == 422
+    assert httpx2.post(f"{url}/__mockpanel/s3/clock", json={"advance_days": -1}).status_code == 422
+    assert httpx2.post(f"{url}/__mockpanel/s3/clock", json={}).status_code == 422
     s3.create_bucket(Bucket="rules")
     with pytest.raises(ClientError) as refused:
         s3.put_bucket_lifecycle_configuration(Bucket="rules", LifecycleConfiguration={"Rules": [
             {"ID": "x", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 0}}]})
     assert refused.value.response["Error"]["Code"] == "InvalidArgument"
-    clock = httpx.get(f"{url}/__mockpanel/s3/clock").json()
+    clock = httpx2.get(f"{url}/__mockpanel/s3/clock").json()
     assert clock["offset_s"] == 0
 
 

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from conftest import make_s3_client
@@ -25,12 +25,12 @@ def events(receiver: str, client: str, count: int, limit: float = 20) -> list[di
     """The receiver's stored events for `client`, oldest first, once there are `count` (deliveries are asynchronous)."""
     deadline = time.monotonic() + limit
     while True:
-        found = httpx.get(f"{receiver}/webhooks/events", params={"client_id": client, "limit": 100}).json()["events"]
+        found = httpx2.get(f"{receiver}/webhooks/events", params={"client_id": client, "limit": 100}).json()["events"]
         if len(found) >= count or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert len(found) >= count, f"{len(found)} of {count} notifications arrived for {client}"
-    return [httpx.get(f"{receiver}/webhooks/events/{e['id']}").json() for e in reversed(found)]
+    return [httpx2.get(f"{receiver}/webhooks/events/{e['id']}").json() for e in reversed(found)]
 
 
 def test_a_boto3_put_arrives_at_the_receiver_as_s3s_event(running):
@@ -61,9 +61,9 @@ def test_control_api_rules_deletes_and_retries(running):
     s3, receiver, url = make_s3_client(running.urls["s3"]), running.urls["webhooks"], running.urls["s3"]
     s3.create_bucket(Bucket="controlled")
     rule = {"url": f"{receiver}/webhooks/flaky-consumer", "events": ["s3:ObjectCreated:Put", "s3:ObjectRemoved:*"]}
-    answer = httpx.put(f"{url}/__mockpanel/notifications/controlled", json=rule)
+    answer = httpx2.put(f"{url}/__mockpanel/notifications/controlled", json=rule)
     assert answer.status_code == 200 and answer.json()["rules"][0]["url"] == rule["url"]
-    bad = httpx.put(f"{url}/__mockpanel/notifications/controlled", json={"url": "ftp://x", "events": ["s3:Everything"]})
+    bad = httpx2.put(f"{url}/__mockpanel/notifications/controlled", json={"url": "ftp://x", "events": ["s3:Everything"]})
     assert bad.status_code == 422 and "http(s) url" in bad.json()["detail"]
     running.run(running.hub.facade("webhooks").set_plan, "flaky-consumer", "500+200")  # the first delivery fails: the retry succeeds
 
@@ -75,7 +75,7 @@ def test_control_api_rules_deletes_and_retries(running):
         by_name.setdefault(e["json"]["Records"][0]["eventName"], []).append((e["delivery"]["attempt"], e["response_status"]))
     assert by_name == {"ObjectCreated:Put": [(1, 500), (2, 200)], "ObjectRemoved:Delete": [(1, 500), (2, 200)]}
 
-    assert httpx.delete(f"{url}/__mockpanel/notifications/controlled").json()["rules"] == []
+    assert httpx2.delete(f"{url}/__mockpanel/notifications/controlled").json()["rules"] == []
     assert s3.get_bucket_notification_configuration(Bucket="controlled").get("QueueConfigurations") is None
 
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import base64
 import json
 
-import httpx
+import httpx2
 import pytest
 
 from conftest import make_s3_client, page_server
 from mockpanel.testing import RunningHub, settings_for
 
 
-def post(presigned: dict, body: bytes, filename: str = "photo.jpg", **extra: str) -> httpx.Response:
-    return httpx.post(presigned["url"], data={**presigned["fields"], **extra}, files={"file": (filename, body, "image/jpeg")})
+def post(presigned: dict, body: bytes, filename: str = "photo.jpg", **extra: str) -> httpx2.Response:
+    return httpx2.post(presigned["url"], data={**presigned["fields"], **extra}, files={"file": (filename, body, "image/jpeg")})
 
 
 def test_a_presigned_post_uploads_with_its_fields(s3):
@@ -97,16 +97,16 @@ def test_malformed_forms_get_s3_errors(s3, s3_url):
     s3.create_bucket(Bucket="malformed")
     long_boundary = "b" * 300  # python-multipart refuses boundaries over 256 bytes when the parser is made
     for method, path in (("POST", "/malformed"), ("PUT", "/malformed/put-form")):
-        answer = httpx.request(method, f"{s3_url}{path}", content=b"--x\r\n", headers={"content-type": f"multipart/form-data; boundary={long_boundary}"})
+        answer = httpx2.request(method, f"{s3_url}{path}", content=b"--x\r\n", headers={"content-type": f"multipart/form-data; boundary={long_boundary}"})
         assert answer.status_code == 400 and "<Code>MalformedPOSTRequest</Code>" in answer.text, (method, answer.text[:200])
     body = (b'--B\r\nContent-Disposition: form-data; name="key"\r\n\r\nk\r\n--B\r\nContent-Disposition: form-data; name="Content-Type"\r\n\r\n'
             b'text/plain\r\nX-Injected: 1\r\n--B\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\ndata\r\n--B--\r\n')
-    injected = httpx.post(f"{s3_url}/malformed", content=body, headers={"content-type": "multipart/form-data; boundary=B"})
+    injected = httpx2.post(f"{s3_url}/malformed", content=body, headers={"content-type": "multipart/form-data; boundary=B"})
     assert injected.status_code == 400 and "control character" in injected.text
     many = b"".join(b'--B\r\nContent-Disposition: form-data; name="f%d"\r\n\r\n\r\n' % i for i in range(101)) + b"--B--\r\n"
-    refused = httpx.post(f"{s3_url}/malformed", content=many, headers={"content-type": "multipart/form-data; boundary=B"})
+    refused = httpx2.post(f"{s3_url}/malformed", content=many, headers={"content-type": "multipart/form-data; boundary=B"})
     assert refused.status_code == 400 and "over 100 fields" in refused.text
     huge = b'--B\r\nContent-Disposition: form-data; name="file"; filename="' + b"x" * 10_000 + b'"\r\n\r\ndata\r\n--B--\r\n'
-    refused = httpx.post(f"{s3_url}/malformed", content=huge, headers={"content-type": "multipart/form-data; boundary=B"})
+    refused = httpx2.post(f"{s3_url}/malformed", content=huge, headers={"content-type": "multipart/form-data; boundary=B"})
     assert refused.status_code == 400 and "Maximum header size exceeded" in refused.text  # python-multipart's own bound
     assert "Contents" not in s3.list_objects_v2(Bucket="malformed")

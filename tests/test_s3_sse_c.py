@@ -7,7 +7,7 @@ import base64
 import hashlib
 import os
 
-import httpx
+import httpx2
 import pytest
 from botocore.exceptions import ClientError
 
@@ -86,6 +86,6 @@ def test_multipart_parts_give_the_key_again(s3, bucket):
 ])
 def test_a_bad_customer_key_is_refused_and_nothing_is_stored(s3, s3_url, bucket, headers, status, message):
     sent = {f"x-amz-server-side-encryption-customer-{k}": v for k, v in headers.items()}
-    answer = httpx.put(f"{s3_url}/{bucket}/refused", content=b"data", headers=sent)
+    answer = httpx2.put(f"{s3_url}/{bucket}/refused", content=b"data", headers=sent)
     assert answer.status_code == status and message in answer.text and answer.text.startswith("<?xml")
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0

@@ -4,7 +4,7 @@ or a checksum required where AWS requires one — while the convenience paths st
 from __future__ import annotations
 
 import boto3
-import httpx
+import httpx2
 import pytest
 from botocore.exceptions import ClientError
 
@@ -34,13 +34,13 @@ def test_signed_clients_work_and_unsigned_or_wrongly_signed_ones_are_refused(str
     s3.put_bucket_cors(Bucket="strict-bucket", CORSConfiguration=CORS)  # boto3 sends the checksum AWS requires
     s3.delete_objects(Bucket="strict-bucket", Delete={"Objects": [{"Key": "k"}]})
 
-    anonymous = httpx.get(f"{strict}/strict-bucket/k")
+    anonymous = httpx2.get(f"{strict}/strict-bucket/k")
     assert anonymous.status_code == 403 and "<Code>AccessDenied</Code>" in anonymous.text
     wrong = boto3.client("s3", endpoint_url=strict, aws_access_key_id="test-key", aws_secret_access_key="not-the-secret", region_name="us-east-1")
     with pytest.raises(ClientError) as refused:
         wrong.list_objects_v2(Bucket="strict-bucket")
     assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
-    assert httpx.get(f"{strict}/health").status_code == 200  # convenience paths still answer
+    assert httpx2.get(f"{strict}/health").status_code == 200  # convenience paths still answer
 
 
 def test_a_configuration_without_content_md5_or_checksum_is_refused(strict):
@@ -62,5 +62,5 @@ def test_without_strict_the_same_request_passes_but_a_wrong_digest_never_does(s3
     s3.meta.events.register("before-sign.s3.PutBucketCors", without_digests)
     s3.put_bucket_cors(Bucket="lenient", CORSConfiguration=CORS)
     body = b'<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>'
-    bad = httpx.put(f"{s3_url}/lenient?cors", content=body, headers={"Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="})
+    bad = httpx2.put(f"{s3_url}/lenient?cors", content=body, headers={"Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="})
     assert bad.status_code == 400 and "<Code>BadDigest</Code>" in bad.text

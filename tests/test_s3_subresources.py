@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 
-import httpx
+import httpx2
 import pytest
 from botocore.exceptions import ClientError
 
@@ -87,21 +87,21 @@ def test_bucket_cors_rules_answer_preflights(s3, s3_url, bucket):
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=rules)
     assert s3.get_bucket_cors(Bucket=bucket)["CORSRules"] == rules["CORSRules"]
 
-    allowed = httpx.options(f"{s3_url}/{bucket}/file.txt", headers={"Origin": "http://app.example", "Access-Control-Request-Method": "PUT",
+    allowed = httpx2.options(f"{s3_url}/{bucket}/file.txt", headers={"Origin": "http://app.example", "Access-Control-Request-Method": "PUT",
                                                                      "Access-Control-Request-Headers": "content-type"})
     assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == "http://app.example"
     assert "PUT" in allowed.headers["access-control-allow-methods"] and allowed.headers["access-control-max-age"] == "600"
-    other = httpx.options(f"{s3_url}/{bucket}/file.txt", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "PUT"})
+    other = httpx2.options(f"{s3_url}/{bucket}/file.txt", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "PUT"})
     assert other.status_code == 403 and "<Code>AccessForbidden</Code>" in other.text
-    assert httpx.options(f"{s3_url}/{bucket}/file.txt").status_code == 400  # no Origin: not a preflight
-    got = httpx.put(f"{s3_url}/{bucket}/file.txt", content=b"hi", headers={"Origin": "http://app.example"})
+    assert httpx2.options(f"{s3_url}/{bucket}/file.txt").status_code == 400  # no Origin: not a preflight
+    got = httpx2.put(f"{s3_url}/{bucket}/file.txt", content=b"hi", headers={"Origin": "http://app.example"})
     assert got.headers["access-control-allow-origin"] == "http://app.example" and got.headers["access-control-expose-headers"] == "ETag"
 
     s3.delete_bucket_cors(Bucket=bucket)
     with pytest.raises(ClientError):
         s3.get_bucket_cors(Bucket=bucket)
     # no rules, and s3.cors = "any" (the default): every origin, as before
-    anyone = httpx.options(f"{s3_url}/{bucket}/file.txt", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "PUT"})
+    anyone = httpx2.options(f"{s3_url}/{bucket}/file.txt", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "PUT"})
     assert anyone.status_code == 200
 
 
@@ -114,10 +114,10 @@ def test_cors_patterns_with_two_wildcards_are_refused_and_long_headers_match_fas
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
         {"AllowedOrigins": ["http://*.example"], "AllowedMethods": ["GET"], "AllowedHeaders": ["x-app-*"]}]})
     asked = ",".join(["x-app-" + "a" * 4000] * 2)
-    allowed = httpx.options(f"{s3_url}/{bucket}/k", headers={"Origin": "http://www.example", "Access-Control-Request-Method": "GET",
+    allowed = httpx2.options(f"{s3_url}/{bucket}/k", headers={"Origin": "http://www.example", "Access-Control-Request-Method": "GET",
                                                               "Access-Control-Request-Headers": asked})
     assert allowed.status_code == 200
-    refused = httpx.options(f"{s3_url}/{bucket}/k", headers={"Origin": "http://www.example", "Access-Control-Request-Method": "GET",
+    refused = httpx2.options(f"{s3_url}/{bucket}/k", headers={"Origin": "http://www.example", "Access-Control-Request-Method": "GET",
                                                               "Access-Control-Request-Headers": "x-other"})
     assert refused.status_code == 403
 
@@ -125,17 +125,17 @@ def test_cors_patterns_with_two_wildcards_are_refused_and_long_headers_match_fas
 def test_a_cors_configuration_over_64_kib_is_refused(s3_url, bucket):
     rules = "".join(f"<CORSRule><AllowedOrigin>http://site-{i}.example</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule>"
                     for i in range(1200))
-    answer = httpx.put(f"{s3_url}/{bucket}?cors", content=f"<CORSConfiguration>{rules}</CORSConfiguration>".encode())
+    answer = httpx2.put(f"{s3_url}/{bucket}?cors", content=f"<CORSConfiguration>{rules}</CORSConfiguration>".encode())
     assert answer.status_code == 400 and "<Code>MalformedXML</Code>" in answer.text
 
 
 def test_cors_bucket_mode_follows_rules_only_but_not_on_convenience_paths():
     with RunningHub(settings_for(["s3"], {"s3": {"cors": "bucket"}})) as running:
         url = running.urls["s3"]
-        httpx.put(f"{url}/ruleless")
-        refused = httpx.options(f"{url}/ruleless/k", headers={"Origin": "http://app.example", "Access-Control-Request-Method": "GET"})
+        httpx2.put(f"{url}/ruleless")
+        refused = httpx2.options(f"{url}/ruleless/k", headers={"Origin": "http://app.example", "Access-Control-Request-Method": "GET"})
         assert refused.status_code == 403
-        health = httpx.options(f"{url}/health", headers={"Origin": "http://app.example", "Access-Control-Request-Method": "GET"})
+        health = httpx2.options(f"{url}/health", headers={"Origin": "http://app.example", "Access-Control-Request-Method": "GET"})
         assert health.status_code == 200
 
 

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-import httpx
+import httpx2
 import pytest
 from botocore.exceptions import ClientError
 
@@ -131,7 +131,7 @@ def test_versions_survive_kill_9(tmp_path):
 
         def writer(worker: int) -> None:
             rng = random.Random(worker)
-            with httpx.Client(timeout=10) as client:
+            with httpx2.Client(timeout=10) as client:
                 while not stop.is_set():
                     key = f"w{worker}/k{rng.randrange(3)}"
                     try:
@@ -146,7 +146,7 @@ def test_versions_survive_kill_9(tmp_path):
                                 continue
                         body = rng.randbytes(rng.choice([10, 4096, 300 * 1024]))
                         answer = client.put(f"{url}/versioned/{key}", content=body)
-                    except httpx.HTTPError:
+                    except httpx2.HTTPError:
                         return
                     if answer.status_code == 200:
                         with lock:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from conftest import ServeProcess
@@ -82,18 +82,18 @@ def test_serve_runs_the_schedule_and_journals_each_step(tmp_path):
                       "--journal-out", str(journal), "--log-format", "json") as serve:
         lines = [json.loads(serve.readline()) for _ in range(2)]
         urls = {line["server"]: line["url"] for line in lines}
-        assert wait_for(lambda: httpx.get(urls["auth"] + "/__mockpanel/faults").json()["error_rate"] == 1.0)
-        r = httpx.get(urls["auth"] + "/health")
+        assert wait_for(lambda: httpx2.get(urls["auth"] + "/__mockpanel/faults").json()["error_rate"] == 1.0)
+        r = httpx2.get(urls["auth"] + "/health")
         assert r.status_code == 503
-        statuses = [httpx.post(urls["webhooks"] + "/webhooks/billing", json={"n": i}).status_code for i in range(4)]
+        statuses = [httpx2.post(urls["webhooks"] + "/webhooks/billing", json={"n": i}).status_code for i in range(4)]
         assert statuses == [500, 500, 500, 200]
         # after `for = 1.5s` the auth server is back to its own policy
-        assert wait_for(lambda: httpx.get(urls["auth"] + "/health").status_code == 200, timeout=5)
-        entries = httpx.get(urls["auth"] + "/__mockpanel/requests?format=jsonl").text.splitlines()
+        assert wait_for(lambda: httpx2.get(urls["auth"] + "/health").status_code == 200, timeout=5)
+        entries = httpx2.get(urls["auth"] + "/__mockpanel/requests?format=jsonl").text.splitlines()
         faults = [json.loads(line)["fault"] for line in entries]
         assert faults[0] == "error_rate:503 (scenario flaky, step 1)"
         assert faults[-1] is None
-        hooks = httpx.get(urls["webhooks"] + "/__mockpanel/requests").json()["requests"]
+        hooks = httpx2.get(urls["webhooks"] + "/__mockpanel/requests").json()["requests"]
         assert [e["fault"] for e in hooks] == ["fail_next:500 (scenario flaky, step 2)"] * 3 + [None]
         # the journal file has every request, as it happened, whatever the server
         assert wait_for(lambda: len(journal.read_text().splitlines()) == len(entries) + 4)
@@ -117,7 +117,7 @@ def test_a_seeded_scenario_repeats_its_decisions(tmp_path):
             mocks.reset()
             mocks.call(mocks.hub.start_scenario(scenario))
             assert wait_for(lambda: mocks.run(lambda: mocks["auth"].ctx.faults.source))
-            runs.append([httpx.get(mocks.url("auth") + "/health").status_code for _ in range(30)])
+            runs.append([httpx2.get(mocks.url("auth") + "/health").status_code for _ in range(30)])
         assert runs[0] == runs[1]
         assert {200, 500, 503} <= set(runs[0])
 
@@ -128,9 +128,9 @@ def test_a_persons_change_during_a_step_is_kept_when_the_step_ends(tmp_path):
     with Mocks(settings_for(["auth"])) as mocks:
         mocks.call(mocks.hub.start_scenario(load_scenario(path, ["auth"])))
         assert wait_for(lambda: mocks.run(lambda: mocks["auth"].ctx.faults.policy.error_rate) == 1.0)
-        httpx.patch(mocks.url("auth") + "/__mockpanel/faults", json={"fail_next": 2}).raise_for_status()
+        httpx2.patch(mocks.url("auth") + "/__mockpanel/faults", json={"fail_next": 2}).raise_for_status()
         assert wait_for(lambda: mocks.run(lambda: mocks.hub.scenario_run.finished))  # the step has ended
-        policy = httpx.get(mocks.url("auth") + "/__mockpanel/faults").json()
+        policy = httpx2.get(mocks.url("auth") + "/__mockpanel/faults").json()
         assert (policy["error_rate"], policy["fail_next"]) == (1.0, 2)
 
 
@@ -153,21 +153,21 @@ def test_a_scenario_step_sets_token_faults_and_takes_them_back(tmp_path):
         assert faults == {"expired": True}
         claims = jwt.decode(token, options={"verify_signature": False})
         assert claims["exp"] < time.time()
-        assert httpx.get(f"{url}/__mockpanel/oidc/faults", params={"issuer": "tenant-a"}).json() == {"audience": "someone-else"}
+        assert httpx2.get(f"{url}/__mockpanel/oidc/faults", params={"issuer": "tenant-a"}).json() == {"audience": "someone-else"}
         assert wait_for(lambda: mocks.run(lambda: mocks.hub.scenario_run.finished))
-        assert wait_for(lambda: httpx.get(f"{url}/__mockpanel/oidc/faults").json() == {})  # the step's "for" ended
-        assert httpx.get(f"{url}/__mockpanel/oidc/faults", params={"issuer": "tenant-a"}).json() == {"audience": "someone-else"}
+        assert wait_for(lambda: httpx2.get(f"{url}/__mockpanel/oidc/faults").json() == {})  # the step's "for" ended
+        assert httpx2.get(f"{url}/__mockpanel/oidc/faults", params={"issuer": "tenant-a"}).json() == {"audience": "someone-else"}
 
 
 def test_export_formats(auth_url):
-    httpx.post(auth_url + "/api/auth/login?x=1", json={"email": "alice@example.com", "password": "password123"})
-    httpx.get(auth_url + "/health?simulate_error=502")
-    lines = httpx.get(auth_url + "/__mockpanel/requests", params={"format": "jsonl"})
+    httpx2.post(auth_url + "/api/auth/login?x=1", json={"email": "alice@example.com", "password": "password123"})
+    httpx2.get(auth_url + "/health?simulate_error=502")
+    lines = httpx2.get(auth_url + "/__mockpanel/requests", params={"format": "jsonl"})
     assert lines.headers["content-type"].startswith("application/x-ndjson")
     rows = [json.loads(line) for line in lines.text.splitlines()]
     assert [(r["method"], r["path"], r["status"]) for r in rows] == [("POST", "/api/auth/login", 200), ("GET", "/health", 502)]
 
-    har = httpx.get(auth_url + "/__mockpanel/requests", params={"format": "har"}).json()["log"]
+    har = httpx2.get(auth_url + "/__mockpanel/requests", params={"format": "har"}).json()["log"]
     assert har["version"] == "1.2" and har["creator"]["name"] == "mockpanel"
     login, health = har["entries"]
     assert login["request"]["url"] == auth_url + "/api/auth/login?x=1"
@@ -179,7 +179,7 @@ def test_export_formats(auth_url):
     assert health["response"]["status"] == 502 and health["_fault"] == "simulate_error:502"
     assert health["startedDateTime"].endswith("Z") and health["time"] >= 0
 
-    bad = httpx.get(auth_url + "/__mockpanel/requests", params={"format": "xml"})
+    bad = httpx2.get(auth_url + "/__mockpanel/requests", params={"format": "xml"})
     assert bad.status_code == 422 and "format" in bad.text
 
 

@@ -4,7 +4,7 @@ control API: whatever it generates, no 5xx (no faults are on), and every documen
 from __future__ import annotations
 
 import os
-import httpx
+import httpx2
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -27,7 +27,7 @@ def _schema_fixture(server: str, path: str):
     @pytest.fixture
     def load(hub):
         url = hub.urls[server]
-        schema = schemathesis.openapi.from_dict(httpx.get(url + path).json())
+        schema = schemathesis.openapi.from_dict(httpx2.get(url + path).json())
         return schema
 
     return load
@@ -80,4 +80,4 @@ def test_reference_image_api(case, hub):
 @FUZZ
 def test_control_api(case, hub):
     check(case, hub, "auth")
-    httpx.delete(hub.urls["auth"] + "/__mockpanel/faults")  # a generated policy may switch faults on
+    httpx2.delete(hub.urls["auth"] + "/__mockpanel/faults")  # a generated policy may switch faults on

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 
 from conftest import ServeProcess
 from mockpanel.testing import RunningHub, settings_for
@@ -16,22 +16,22 @@ def test_the_admin_token_guards_every_control_call_and_nothing_else():
             for method, path in (("GET", "/__mockpanel/faults"), ("DELETE", "/__mockpanel/requests"), ("POST", "/__mockpanel/reset"),
                                  ("GET", "/__mockpanel/openapi.json")):
                 for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "s3cr3t-admin"}):
-                    r = httpx.request(method, url + path, headers=headers)
+                    r = httpx2.request(method, url + path, headers=headers)
                     assert r.status_code == 401, (name, path, headers)
                     assert r.json()["detail"].startswith("the control API needs the admin token")
                     assert r.headers["www-authenticate"].startswith("Bearer")
-            ok = httpx.put(url + "/__mockpanel/faults", json={"fail_next": 1}, headers={"authorization": "Bearer s3cr3t-admin"})
+            ok = httpx2.put(url + "/__mockpanel/faults", json={"fail_next": 1}, headers={"authorization": "Bearer s3cr3t-admin"})
             assert ok.status_code == 200 and ok.json()["fail_next"] == 1
         # the mocks themselves are not behind the token
-        assert httpx.get(running.urls["auth"] + "/health").status_code == 500  # the fault set above, with the token
-        assert httpx.get(running.urls["auth"] + "/health").status_code == 200
-        assert httpx.put(running.urls["s3"] + "/bucket").status_code == 500
-        assert httpx.put(running.urls["s3"] + "/bucket").status_code == 200
+        assert httpx2.get(running.urls["auth"] + "/health").status_code == 500  # the fault set above, with the token
+        assert httpx2.get(running.urls["auth"] + "/health").status_code == 200
+        assert httpx2.put(running.urls["s3"] + "/bucket").status_code == 500
+        assert httpx2.put(running.urls["s3"] + "/bucket").status_code == 200
 
 
 def test_without_a_token_the_control_api_is_open_on_loopback():
     with RunningHub(settings_for(["auth"])) as running:
-        assert httpx.get(running.urls["auth"] + "/__mockpanel/faults").status_code == 200
+        assert httpx2.get(running.urls["auth"] + "/__mockpanel/faults").status_code == 200
 
 
 def test_binding_all_interfaces_prints_a_warning():

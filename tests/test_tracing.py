@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import time
 
-import httpx
+import httpx2
 import pytest
 from PIL import Image
 
@@ -55,18 +55,18 @@ def clean(mocks):
 
 def test_a_request_joins_its_callers_trace_or_starts_one(mocks):
     auth = mocks.url("auth")
-    httpx.get(f"{auth}/health", headers={"traceparent": f"00-{TRACE}-{PARENT}-01", "tracestate": "vendor=1"})
-    httpx.get(f"{auth}/health", headers={"traceparent": "00-broken"})
+    httpx2.get(f"{auth}/health", headers={"traceparent": f"00-{TRACE}-{PARENT}-01", "tracestate": "vendor=1"})
+    httpx2.get(f"{auth}/health", headers={"traceparent": "00-broken"})
     joined, fresh = mocks.requests("auth", path="/health")
     assert (joined.trace_id, joined.parent_id) == (TRACE, PARENT) and len(joined.span_id) == 16
     assert fresh.trace_id not in (None, TRACE) and len(fresh.trace_id) == 32 and fresh.parent_id is None
-    entry = httpx.get(f"{auth}/__mockpanel/requests").json()["requests"][0]
+    entry = httpx2.get(f"{auth}/__mockpanel/requests").json()["requests"][0]
     assert (entry["trace_id"], entry["parent_span_id"]) == (TRACE, PARENT)
 
 
 def test_one_upload_is_one_trace_across_every_service(mocks):
     client = mocks.url("client")
-    answer = httpx.post(f"{client}/api/upload", files={"file": ("a.png", png(), "image/png")}, data={"user_id": "tracer"},
+    answer = httpx2.post(f"{client}/api/upload", files={"file": ("a.png", png(), "image/png")}, data={"user_id": "tracer"},
                         headers={"traceparent": f"00-{TRACE}-{PARENT}-01"})
     assert answer.status_code == 202, answer.text
     assert wait_for_job(client, answer.json()["job_id"])["status"] == "completed"
@@ -85,10 +85,10 @@ def test_one_upload_is_one_trace_across_every_service(mocks):
     assert hook.path == "/webhooks/image-api" and hook.parent_id == api.span_id
     assert [h.server for h in hops][:2] == ["client", "imageapi"] and hops.index(hook) > max(hops.index(h) for h in by_server["s3"])
 
-    found = httpx.get(f"{client}/__mockpanel/traces/{TRACE}").json()
+    found = httpx2.get(f"{client}/__mockpanel/traces/{TRACE}").json()
     assert found["root"] == "client POST /api/upload" and found["servers"] == ["client", "imageapi", "s3", "webhooks"]
     assert found["errors"] == 0 and [h["span_id"] for h in found["hops"]] == [h.span_id for h in hops]
-    listed = httpx.get(f"{mocks.url('auth')}/__mockpanel/traces").json()["traces"]  # the status polls are traces of their own
+    listed = httpx2.get(f"{mocks.url('auth')}/__mockpanel/traces").json()["traces"]  # the status polls are traces of their own
     assert [t["requests"] for t in listed if t["trace_id"] == TRACE] == [len(hops)]
 
 
@@ -96,7 +96,7 @@ def test_a_tracestate_the_mocks_cannot_send_on_is_dropped_not_a_500(mocks):
     # HTTP allows bytes above 0x7f in a header; the client app's call to the image API could not carry them on.
     client = mocks.url("client")
     for tracestate in (b"vendor=caf\xe9", b"vendor=1"):
-        answer = httpx.post(f"{client}/api/upload", files={"file": ("a.png", png(), "image/png")}, data={"user_id": "tracer"},
+        answer = httpx2.post(f"{client}/api/upload", files={"file": ("a.png", png(), "image/png")}, data={"user_id": "tracer"},
                             headers={"traceparent": f"00-{TRACE}-{PARENT}-01", "tracestate": tracestate})
         assert answer.status_code == 202, answer.text
         assert wait_for_job(client, answer.json()["job_id"])["status"] == "completed"
@@ -107,21 +107,21 @@ def test_a_tracestate_the_mocks_cannot_send_on_is_dropped_not_a_500(mocks):
 def test_a_fault_in_s3_shows_on_its_hop_and_marks_the_trace_failed(mocks):
     client = mocks.url("client")
     with mocks.faults("s3", fail_next=1, fail_next_code=503):
-        answer = httpx.post(f"{client}/api/upload", files={"file": ("a.png", png(), "image/png")}, data={"user_id": "tracer"})
+        answer = httpx2.post(f"{client}/api/upload", files={"file": ("a.png", png(), "image/png")}, data={"user_id": "tracer"})
         assert wait_for_job(client, answer.json()["job_id"])["status"] == "failed"
-    trace = httpx.get(f"{client}/__mockpanel/traces/{answer.json()['request_id']}").json()
+    trace = httpx2.get(f"{client}/__mockpanel/traces/{answer.json()['request_id']}").json()
     s3 = [h for h in trace["hops"] if h["server"] == "s3"]
     assert s3[0]["status"] == 503 and s3[0]["fault"] == "fail_next:503"
     assert trace["errors"] >= 1 and trace["faults"] == ["fail_next:503"]
-    failed = httpx.get(f"{client}/__mockpanel/traces", params={"errors": "true"}).json()["traces"]
+    failed = httpx2.get(f"{client}/__mockpanel/traces", params={"errors": "true"}).json()["traces"]
     assert [t["trace_id"] for t in failed] == [trace["trace_id"]]
 
 
 def test_an_s3_notification_carries_the_puts_trace(mocks):
     s3, webhooks = mocks.url("s3"), mocks.url("webhooks")
-    httpx.put(f"{s3}/traced")
-    httpx.put(f"{s3}/__mockpanel/notifications/traced", json={"url": f"{webhooks}/webhooks/s3-events", "events": ["s3:ObjectCreated:*"]})
-    httpx.put(f"{s3}/traced/report.txt", content=b"hello", headers={"traceparent": f"00-{TRACE}-{PARENT}-01"})
+    httpx2.put(f"{s3}/traced")
+    httpx2.put(f"{s3}/__mockpanel/notifications/traced", json={"url": f"{webhooks}/webhooks/s3-events", "events": ["s3:ObjectCreated:*"]})
+    httpx2.put(f"{s3}/traced/report.txt", content=b"hello", headers={"traceparent": f"00-{TRACE}-{PARENT}-01"})
     deadline = time.monotonic() + 10
     while not mocks.requests("webhooks", path="/webhooks/s3-events") and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -131,5 +131,5 @@ def test_an_s3_notification_carries_the_puts_trace(mocks):
 
 
 def test_an_unknown_trace_is_a_clear_404(mocks):
-    missing = httpx.get(f"{mocks.url('auth')}/__mockpanel/traces/nothing-like-it")
+    missing = httpx2.get(f"{mocks.url('auth')}/__mockpanel/traces/nothing-like-it")
     assert missing.status_code == 404 and "nothing-like-it" in missing.json()["detail"]

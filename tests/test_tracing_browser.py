@@ -3,7 +3,7 @@ the page's upload, the image API, the S3 PUTs, the webhook — in order and with
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 from conftest import ServeProcess, upload_from_page
 
 SERVERS = ("auth", "s3", "webhooks", "client", "imageapi")
@@ -15,9 +15,9 @@ def test_a_page_upload_under_demo_is_one_trace(page, tmp_path):
         urls = serve.urls(len(SERVERS))
         upload_from_page(page, urls["client"], tmp_path / "trace.png", (400, 300), (30, 160, 220))
 
-        listed = httpx.get(f"{urls['auth']}/__mockpanel/traces", params={"limit": 1000}).json()["traces"]
+        listed = httpx2.get(f"{urls['auth']}/__mockpanel/traces", params={"limit": 1000}).json()["traces"]
         upload, = [t for t in listed if t["root"] == "client POST /api/upload"]
-        trace = httpx.get(f"{urls['auth']}/__mockpanel/traces/{upload['trace_id']}").json()
+        trace = httpx2.get(f"{urls['auth']}/__mockpanel/traces/{upload['trace_id']}").json()
         assert serve.stop() == 0
 
     hops = trace["hops"]

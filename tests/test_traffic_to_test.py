@@ -8,7 +8,7 @@ import io
 import subprocess
 import sys
 
-import httpx
+import httpx2
 import pytest
 from PIL import Image
 
@@ -33,13 +33,13 @@ def test_an_uploads_trace_becomes_a_test_that_passes_then_fails_with_a_fault(moc
     image = io.BytesIO()
     Image.new("RGB", (60, 40), (200, 90, 10)).save(image, "PNG")
     client = mocks.url("client")
-    answer = httpx.post(f"{client}/api/upload", files={"file": ("small.png", image.getvalue(), "image/png")},
+    answer = httpx2.post(f"{client}/api/upload", files={"file": ("small.png", image.getvalue(), "image/png")},
                         data={"user_id": "recorder"}, headers={"traceparent": f"00-{TRACE}-1111111111111111-01"})
     assert wait_for_job(client, answer.json()["job_id"])["status"] == "completed"
     deadline_hops = 7  # upload, image API, four S3 PUTs, the webhook
     assert len(mocks.trace(TRACE)) == deadline_hops
 
-    generated = httpx.get(f"{client}/__mockpanel/traces/{TRACE}", params={"format": "pytest"})
+    generated = httpx2.get(f"{client}/__mockpanel/traces/{TRACE}", params={"format": "pytest"})
     assert generated.status_code == 200 and generated.headers["content-type"].startswith("text/x-python")
     source = generated.text
     compile(source, "test_trace.py", "exec")  # valid Python
@@ -60,9 +60,9 @@ def test_an_uploads_trace_becomes_a_test_that_passes_then_fails_with_a_fault(moc
 def test_a_servers_journal_becomes_a_test_with_masked_bodies(mocks, tmp_path):
     s3, webhooks = mocks.url("s3"), mocks.url("webhooks")
     mocks.reset()  # recorded from seed state, as the generated test's fresh mocks start
-    assert httpx.post(f"{webhooks}/webhooks/orders", json={"order": 7, "at": "2026-12-03T01:00:00Z"}).status_code == 200
-    assert httpx.get(f"{webhooks}/webhooks/events").status_code == 200
-    source = httpx.get(f"{webhooks}/__mockpanel/requests", params={"format": "pytest"}).text
+    assert httpx2.post(f"{webhooks}/webhooks/orders", json={"order": 7, "at": "2026-12-03T01:00:00Z"}).status_code == 200
+    assert httpx2.get(f"{webhooks}/webhooks/events").status_code == 200
+    source = httpx2.get(f"{webhooks}/__mockpanel/requests", params={"format": "pytest"}).text
     assert "masked(answer.json())" in source
     path = tmp_path / "test_webhooks_journal.py"
     path.write_text(source)
@@ -76,9 +76,9 @@ def test_a_recorded_path_cannot_write_code_into_the_generated_file(mocks):
     # journal) it would end the comment and make the rest of the path a statement of the file someone then runs.
     webhooks = mocks.url("webhooks")
     path = "/webhooks/x%0Aimport%20os%0Aos.system(%22touch%20pwned%22)%0A%23"
-    answer = httpx.post(webhooks + path, content=b"x" * 5000, headers={"content-type": "application/octet-stream"})
+    answer = httpx2.post(webhooks + path, content=b"x" * 5000, headers={"content-type": "application/octet-stream"})
     assert answer.status_code < 500
-    source = httpx.get(f"{webhooks}/__mockpanel/requests", params={"format": "pytest", "path": "/webhooks/x"}).text
+    source = httpx2.get(f"{webhooks}/__mockpanel/requests", params={"format": "pytest", "path": "/webhooks/x"}).text
     assert "left out" in source
     tree = ast.parse(source)
     assert not [node for node in ast.walk(tree) if isinstance(node, ast.Import) and node.names[0].name == "os"], source
@@ -96,10 +96,10 @@ def test_odd_keys_replay_as_the_same_keys_and_redact_writes_no_credential(mocks,
     keys = ["a?x=1", "c#d", "e/../f", "g/./h", "100% sure", "ü+plus"]
     for key in keys:
         client.put_object(Bucket="odd", Key=key, Body=key.encode())
-    httpx.get(f"{s3}/health", headers={"Authorization": "Bearer secret-token-123"})
-    source = httpx.get(f"{s3}/__mockpanel/requests", params={"format": "pytest", "redact": "true"}).text
+    httpx2.get(f"{s3}/health", headers={"Authorization": "Bearer secret-token-123"})
+    source = httpx2.get(f"{s3}/__mockpanel/requests", params={"format": "pytest", "redact": "true"}).text
     assert "secret-token-123" not in source and "'***'" in source and "redacted (--redact)" in source
-    plain = httpx.get(f"{s3}/__mockpanel/requests", params={"format": "pytest", "method": "PUT"}).text
+    plain = httpx2.get(f"{s3}/__mockpanel/requests", params={"format": "pytest", "method": "PUT"}).text
     # the replay stores each key under its own name: the file ends by listing the bucket
     path = tmp_path / "test_odd_keys.py"
     path.write_text(plain + f'''
@@ -107,7 +107,7 @@ def test_odd_keys_replay_as_the_same_keys_and_redact_writes_no_credential(mocks,
 def test_the_keys_are_the_recorded_ones(mockpanel_factory):
     mocks = mockpanel_factory(SERVERS, SETTINGS)
     test_s3_traffic(lambda *a: mocks)
-    listing = httpx.get(mocks.url("s3") + "/odd?list-type=2").text
+    listing = httpx2.get(mocks.url("s3") + "/odd?list-type=2").text
     for key in {keys!r}:
         assert "<Key>" + key.replace("&", "&amp;") + "</Key>" in listing, (key, listing)
 ''')

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 
-import httpx
+import httpx2
 import pytest
 
 from mockpanel.testing import RunningHub, settings_for
@@ -25,9 +25,9 @@ def test_events_appear_live_with_their_verdicts(page, receiver, tmp_path):
 
     payload = {"event_type": "image.processed", "image_id": "img-1", "status": "completed"}
     signature = hmac.new(b"webhook-secret-123", json.dumps(payload).encode(), hashlib.sha256).hexdigest()
-    httpx.post(f"{receiver}/webhooks/client-123", content=json.dumps(payload),
+    httpx2.post(f"{receiver}/webhooks/client-123", content=json.dumps(payload),
                headers={"Content-Type": "application/json", "X-Webhook-Signature": signature})
-    httpx.post(f"{receiver}/webhooks/test-client", json={"event_type": "test", "data": "hello"})
+    httpx2.post(f"{receiver}/webhooks/test-client", json={"event_type": "test", "data": "hello"})
 
     rows = page.locator("#rows tr")
     rows.nth(1).wait_for()  # both arrived without a reload
@@ -44,7 +44,7 @@ def test_events_appear_live_with_their_verdicts(page, receiver, tmp_path):
     assert "x-webhook-signature" in detail and signature in detail and "WEBHOOK_SECRET" in detail
 
     # a tampered delivery shows why it is invalid
-    httpx.post(f"{receiver}/webhooks/client-123", content=json.dumps({**payload, "status": "forged"}),
+    httpx2.post(f"{receiver}/webhooks/client-123", content=json.dumps({**payload, "status": "forged"}),
                headers={"Content-Type": "application/json", "X-Webhook-Signature": signature})
     rows.nth(2).wait_for()
     rows.nth(0).click()
@@ -62,21 +62,21 @@ def test_replay_button(page, receiver):
         target = second.urls["webhooks"]
         page.goto(receiver + "/")
         page.wait_for_selector("#live.on")
-        httpx.post(f"{receiver}/webhooks/replayer", json={"event_type": "to.replay"})
+        httpx2.post(f"{receiver}/webhooks/replayer", json={"event_type": "to.replay"})
         page.locator("#rows tr", has_text="to.replay").first.click()
         page.fill("#replay-url", f"{target}/webhooks/copy")
         page.click("#replay")
         page.wait_for_function("document.getElementById('replay-outcome').textContent.startsWith('delivered: 200')")
-        assert httpx.get(f"{target}/webhooks/events").json()["events"][0]["client_id"] == "copy"
+        assert httpx2.get(f"{target}/webhooks/events").json()["events"][0]["client_id"] == "copy"
 
 
 def test_filter_by_client_clear_asks_first_and_forgets_the_detail(page, tmp_path):
     with RunningHub(settings_for(["webhooks"])) as running:
         receiver = running.urls["webhooks"]
         for i in range(3):
-            httpx.post(f"{receiver}/webhooks/client-456", json={"event_type": "order.paid", "n": i})
+            httpx2.post(f"{receiver}/webhooks/client-456", json={"event_type": "order.paid", "n": i})
         signed = json.dumps({"event_type": "order.paid", "n": 9}).encode()
-        httpx.post(f"{receiver}/webhooks/client-789", content=signed, headers={
+        httpx2.post(f"{receiver}/webhooks/client-789", content=signed, headers={
             "Content-Type": "application/json", "X-Webhook-Signature": hmac.new(b"webhook-secret-123", signed, hashlib.sha256).hexdigest()})
         page.goto(receiver + "/")
         page.wait_for_selector("#live.on")
@@ -104,13 +104,13 @@ def test_filter_by_client_clear_asks_first_and_forgets_the_detail(page, tmp_path
         page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
         page.click("#clear")  # dismissed: nothing is deleted
         assert asked and "Delete every stored webhook event (4 received)?" in asked[0]
-        assert httpx.get(f"{receiver}/webhooks/events").json()["total"] == 4
+        assert httpx2.get(f"{receiver}/webhooks/events").json()["total"] == 4
         page.once("dialog", lambda d: d.accept())
         page.click("#clear")
         page.wait_for_function("document.querySelectorAll('#rows tr').length === 0")
         page.wait_for_function("!document.getElementById('body')")  # the deleted event's detail is gone
         assert "Select an event" in page.locator("#detail").inner_text()
-        assert httpx.get(f"{receiver}/webhooks/events").json()["total"] == 0
+        assert httpx2.get(f"{receiver}/webhooks/events").json()["total"] == 0
 
 
 def test_the_pages_ask_for_no_favicon(page, receiver):

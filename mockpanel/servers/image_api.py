@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 import jwt
 from fastapi import File, Form, Header, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse
@@ -261,13 +261,13 @@ def build(ctx: ServerContext) -> Built:
             objects[name] = (body, content_type, f"{prefix}/{name}.{ext}")
             job.sizes[name] = list(size)
         try:
-            async with httpx.AsyncClient(timeout=15) as client:
+            async with httpx2.AsyncClient(timeout=15) as client:
                 for name, (body, ctype, key) in objects.items():
                     r = await client.put(f"{base}/{job.bucket}/{key}", content=body, headers={"content-type": ctype, **headers})
                     if r.status_code >= 300:
                         raise RuntimeError(f"S3 answered {r.status_code} for {key}: {r.text[:200]}")
                     job.urls[name] = f"{base}/{job.bucket}/{key}"
-        except (httpx.HTTPError, RuntimeError) as exc:
+        except (httpx2.HTTPError, RuntimeError) as exc:
             state.set_status(job, "failed", f"storing in S3 failed: {exc}")
             return
         target = webhook_target()
@@ -276,11 +276,11 @@ def build(ctx: ServerContext) -> Built:
             body = json.dumps(event).encode()
             signature = hmac.new(s["webhook_secret"].encode(), body, hashlib.sha256).hexdigest()
             try:
-                async with httpx.AsyncClient(timeout=10) as client:
+                async with httpx2.AsyncClient(timeout=10) as client:
                     r = await client.post(target, content=body, headers={"content-type": "application/json", "x-webhook-signature": signature, **headers})
                 if r.status_code >= 300:
                     raise RuntimeError(f"webhook receiver answered {r.status_code}")
-            except (httpx.HTTPError, RuntimeError) as exc:
+            except (httpx2.HTTPError, RuntimeError) as exc:
                 state.set_status(job, "failed", f"webhook delivery to {target} failed: {exc}")
                 return
         state.set_status(job, "completed")

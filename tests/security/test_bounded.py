@@ -8,7 +8,7 @@ import struct
 import time
 import zlib
 
-import httpx
+import httpx2
 import jwt
 import pytest
 from textual.widgets import DataTable
@@ -21,7 +21,7 @@ from mockpanel.testing import RunningHub, settings_for
 
 def test_the_watchdog_names_a_stall_and_the_request_in_progress():
     with RunningHub(settings_for(["auth"])) as running:
-        httpx.get(running.urls["auth"] + "/health")
+        httpx2.get(running.urls["auth"] + "/health")
         running.run(lambda: time.sleep(0.6))  # hold the servers' loop, as a runaway parser would
         deadline = time.monotonic() + 10
         while not running.run(lambda: list(running.hub.watchdog.stalls)) and time.monotonic() < deadline:
@@ -29,7 +29,7 @@ def test_the_watchdog_names_a_stall_and_the_request_in_progress():
         stall = running.run(lambda: running.hub.watchdog.stalls[-1])
         assert stall.duration_ms >= 500 and stall.server == "auth" and stall.request == "GET /health"
         assert any("the event loop stalled" in line for line in running.run(lambda: list(running.hub.log)))
-        loop = httpx.get(running.urls["auth"] + "/__mockpanel/stats").json()["loop"]
+        loop = httpx2.get(running.urls["auth"] + "/__mockpanel/stats").json()["loop"]
         assert loop["stalls"] == 1 and loop["worst_stall_ms"] >= 500 and "during auth GET /health" in loop["last_stall"]
 
 
@@ -40,7 +40,7 @@ async def test_a_4_mb_webhook_in_the_panel_costs_what_a_small_one_does():
         big = json.dumps({"event_type": "bulk.export", "items": [{"id": i, "sku": f"SKU-{i:06d}", "qty": i % 7} for i in range(40_000)]})
         assert len(big) > 1_500_000
         payload = (big * 3)[: 4_400_000]  # ~4.4 MB: the size the report used, as text
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx2.AsyncClient(timeout=30) as client:
             await client.post(f"{urls['webhooks']}/webhooks/bulk", content=big.encode())
             await client.post(f"{urls['webhooks']}/webhooks/bulk", content=payload.encode())
             await pilot.press("5")
@@ -59,13 +59,13 @@ def test_stored_webhooks_are_bounded_in_bytes_and_the_newest_stays_readable():
     limits = {"webhooks": {"max_stored_bytes": str(1024 * 1024), "max_body_bytes": str(300 * 1024)}}
     with RunningHub(settings_for(["webhooks"], limits)) as running:
         url = running.urls["webhooks"]
-        with httpx.Client() as client:
+        with httpx2.Client() as client:
             for i in range(20):
                 client.post(f"{url}/webhooks/big", content=bytes([65 + i]) * (200 * 1024))
-        stats = httpx.get(f"{url}/webhooks/stats").json()
+        stats = httpx2.get(f"{url}/webhooks/stats").json()
         assert stats["stored_bytes"] <= 1024 * 1024 and stats["stored"] == 5 and stats["dropped"] == 15
-        newest = httpx.get(f"{url}/webhooks/events", params={"limit": 1}).json()["events"][0]
-        body = httpx.get(f"{url}/webhooks/events/{newest['id']}").json()["body"]
+        newest = httpx2.get(f"{url}/webhooks/events", params={"limit": 1}).json()["events"][0]
+        body = httpx2.get(f"{url}/webhooks/events/{newest['id']}").json()["body"]
         assert body == chr(65 + 19) * (200 * 1024)
 
 
@@ -99,13 +99,13 @@ def test_an_image_over_the_pixel_cap_fails_its_job_before_it_is_decoded(image, r
         png = image()
         jobs = []
         for i in range(3):
-            r = httpx.post(f"{url}/api/v1/images/upload", files={"file": (f"huge{i}.png", png, "image/png")},
+            r = httpx2.post(f"{url}/api/v1/images/upload", files={"file": (f"huge{i}.png", png, "image/png")},
                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
             assert r.status_code == 202, r.text
             jobs.append(r.json()["job_id"])
         for job_id in jobs:
             deadline = time.monotonic() + 20
-            while (job := httpx.get(f"{url}/api/v1/jobs/{job_id}").json())["status"] in ("pending", "processing"):
+            while (job := httpx2.get(f"{url}/api/v1/jobs/{job_id}").json())["status"] in ("pending", "processing"):
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
             assert job["status"] == "failed"
@@ -129,7 +129,7 @@ def test_a_4_mb_webhook_shown_by_the_real_panel_in_tmux_holds_nothing(tmp_path):
         base = {name: f"http://127.0.0.1:{port}" for name, port in re.findall(r"(auth|webhooks)\s+http://127\.0\.0\.1:(\d+)", text)}
         big = json.dumps({"event_type": "bulk.export", "items": [{"id": i, "sku": f"SKU-{i:06d}", "qty": i % 7} for i in range(110_000)]})
         assert len(big) > 4_000_000
-        with httpx.Client(timeout=30) as client:
+        with httpx2.Client(timeout=30) as client:
             for n in range(2):
                 assert client.post(f"{base['webhooks']}/webhooks/bulk-{n}", content=big.encode()).status_code == 200
             term.send("5")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, make_s3_client
@@ -25,21 +25,21 @@ def port(url: str) -> int:
 
 def test_a_foreign_host_gets_403_naming_the_setting(hub):
     auth, s3 = hub.urls["auth"], hub.urls["s3"]
-    r = httpx.get(f"{auth}/__mockpanel/requests", headers={"Host": "attacker.example"})
+    r = httpx2.get(f"{auth}/__mockpanel/requests", headers={"Host": "attacker.example"})
     assert r.status_code == 403 and "allowed_hosts" in r.json()["detail"] and "attacker.example" in r.json()["detail"]
-    r = httpx.patch(f"{auth}/__mockpanel/faults", json={"fail_next": 5}, headers={"Host": f"attacker.example:{port(auth)}"})
+    r = httpx2.patch(f"{auth}/__mockpanel/faults", json={"fail_next": 5}, headers={"Host": f"attacker.example:{port(auth)}"})
     assert r.status_code == 403
-    assert httpx.get(f"{auth}/__mockpanel/faults").json()["fail_next"] == 0
-    r = httpx.get(f"{s3}/", headers={"Host": "attacker.example"})
+    assert httpx2.get(f"{auth}/__mockpanel/faults").json()["fail_next"] == 0
+    r = httpx2.get(f"{s3}/", headers={"Host": "attacker.example"})
     assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text and "allowed_hosts" in r.text
     for host in ("localhost", f"localhost:{port(auth)}", "127.0.0.1", "[::1]", "app.localhost", "host.docker.internal", "LOCALHOST."):
-        assert httpx.get(f"{auth}/health", headers={"Host": host}).status_code == 200, host
+        assert httpx2.get(f"{auth}/health", headers={"Host": host}).status_code == 200, host
 
 
 def test_virtual_host_buckets_keep_working(hub):
     s3 = hub.urls["s3"]
     make_s3_client(s3).create_bucket(Bucket="vhost-bucket")
-    r = httpx.get(f"{s3}/", headers={"Host": f"vhost-bucket.localhost:{port(s3)}"})
+    r = httpx2.get(f"{s3}/", headers={"Host": f"vhost-bucket.localhost:{port(s3)}"})
     assert r.status_code == 200 and "<Name>vhost-bucket</Name>" in r.text
 
 
@@ -47,28 +47,28 @@ def test_allowed_hosts_adds_names_and_star_turns_the_check_off():
     with RunningHub(settings_for(["auth"], environ={"MOCKPANEL_ALLOWED_HOSTS": "auth-mock,*.dev.test"})) as running:
         url = running.urls["auth"]
         for host, status in (("auth-mock", 200), ("api.dev.test", 200), ("dev.test", 200), ("other-mock", 403)):
-            assert httpx.get(f"{url}/health", headers={"Host": host}).status_code == status, host
+            assert httpx2.get(f"{url}/health", headers={"Host": host}).status_code == status, host
     with RunningHub(settings_for(["auth"], {"mockpanel": {"allowed_hosts": "*"}})) as running:
-        assert httpx.get(running.urls["auth"] + "/health", headers={"Host": "anything.example"}).status_code == 200
+        assert httpx2.get(running.urls["auth"] + "/health", headers={"Host": "anything.example"}).status_code == 200
 
 
 def test_cross_site_state_changes_are_refused_and_nothing_changes(hub):
     auth, webhooks = hub.urls["auth"], hub.urls["webhooks"]
-    httpx.post(f"{auth}/api/auth/register", json={"email": "kept@example.com", "password": "password123", "name": "Kept"})
+    httpx2.post(f"{auth}/api/auth/register", json={"email": "kept@example.com", "password": "password123", "name": "Kept"})
     for headers in ({"Origin": "http://evil.example", "Content-Type": "text/plain"}, {"Sec-Fetch-Site": "cross-site"},
                     {"Origin": "null"}):
-        r = httpx.post(f"{auth}/__mockpanel/reset", content=b"x", headers=headers)
+        r = httpx2.post(f"{auth}/__mockpanel/reset", content=b"x", headers=headers)
         assert r.status_code == 403 and "cross-site" in r.json()["detail"], headers
-    assert any(u["email"] == "kept@example.com" for u in httpx.get(f"{auth}/api/auth/users").json()["users"])
+    assert any(u["email"] == "kept@example.com" for u in httpx2.get(f"{auth}/api/auth/users").json()["users"])
     # the same call from this machine's own pages, or from a script, is fine
-    assert httpx.get(f"{auth}/__mockpanel/faults", headers={"Origin": "http://evil.example"}).status_code == 200  # reading
-    r = httpx.put(f"{auth}/__mockpanel/faults", json={}, headers={"Origin": auth})  # the server's own page
+    assert httpx2.get(f"{auth}/__mockpanel/faults", headers={"Origin": "http://evil.example"}).status_code == 200  # reading
+    r = httpx2.put(f"{auth}/__mockpanel/faults", json={}, headers={"Origin": auth})  # the server's own page
     assert r.status_code == 200
-    event = httpx.post(f"{webhooks}/webhooks/shop", json={"event_type": "x"}).json()["event_id"]
-    r = httpx.post(f"{webhooks}/webhooks/replay/{event}", params={"target_url": f"{webhooks}/webhooks/copy"},
+    event = httpx2.post(f"{webhooks}/webhooks/shop", json={"event_type": "x"}).json()["event_id"]
+    r = httpx2.post(f"{webhooks}/webhooks/replay/{event}", params={"target_url": f"{webhooks}/webhooks/copy"},
                    headers={"Origin": "http://evil.example"})
     assert r.status_code == 403 and "cross-site" in r.json()["detail"]
-    assert httpx.get(f"{webhooks}/webhooks/events", params={"client_id": "copy"}).json()["total"] == 0
+    assert httpx2.get(f"{webhooks}/webhooks/events", params={"client_id": "copy"}).json()["total"] == 0
 
 
 def test_delete_objects_needs_a_digest_a_form_cannot_send(hub):
@@ -77,9 +77,9 @@ def test_delete_objects_needs_a_digest_a_form_cannot_send(hub):
     client.create_bucket(Bucket="keepers")
     client.put_object(Bucket="keepers", Key="a", Body=b"1")
     body = b"<Delete><Object><Key>a</Key></Object></Delete>"
-    r = httpx.post(f"{s3}/keepers?delete", content=body, headers={"Content-Type": "text/plain", "Origin": "http://evil.example"})
+    r = httpx2.post(f"{s3}/keepers?delete", content=body, headers={"Content-Type": "text/plain", "Origin": "http://evil.example"})
     assert r.status_code == 400 and "Content-MD5" in r.text
-    r = httpx.post(f"{s3}/keepers?delete", content=body, headers={"x-amz-checksum-crc32": "AAAAAA=="})
+    r = httpx2.post(f"{s3}/keepers?delete", content=body, headers={"x-amz-checksum-crc32": "AAAAAA=="})
     assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text
     assert client.get_object(Bucket="keepers", Key="a")["Body"].read() == b"1"
     client.delete_objects(Bucket="keepers", Delete={"Objects": [{"Key": "a"}]})  # boto3 sends its checksum: allowed
@@ -90,11 +90,11 @@ def test_the_admin_token_can_cover_the_seeds_admin_endpoints():
     env = {"MOCKPANEL_ADMIN_TOKEN": "tok", "MOCKPANEL_ADMIN_TOKEN_SCOPE": "all"}
     with RunningHub(settings_for(["auth", "s3"], environ=env)) as running:
         auth, s3 = running.urls["auth"], running.urls["s3"]
-        assert httpx.delete(f"{auth}/api/auth/users/reset").status_code == 401
-        assert httpx.delete(f"{s3}/admin/reset").status_code == 401
-        assert httpx.get(f"{s3}/admin/buckets").status_code == 401
-        assert httpx.delete(f"{auth}/api/auth/users/reset", headers={"Authorization": "Bearer tok"}).status_code == 200
-        assert httpx.get(f"{auth}/health").status_code == 200  # the mock itself stays open
+        assert httpx2.delete(f"{auth}/api/auth/users/reset").status_code == 401
+        assert httpx2.delete(f"{s3}/admin/reset").status_code == 401
+        assert httpx2.get(f"{s3}/admin/buckets").status_code == 401
+        assert httpx2.delete(f"{auth}/api/auth/users/reset", headers={"Authorization": "Bearer tok"}).status_code == 200
+        assert httpx2.get(f"{auth}/health").status_code == 200  # the mock itself stays open
     settings = settings_for(["auth", "s3"], environ={"MOCKPANEL_ADMIN_TOKEN": "tok"})
     open_ones = [n for n in settings.notices if "guards the control API only" in n]
     assert any("auth: " in n and "DELETE /api/auth/users/reset" in n for n in open_ones)
@@ -104,9 +104,9 @@ def test_the_admin_token_can_cover_the_seeds_admin_endpoints():
 def test_cors_origins_narrows_what_browsers_may_call():
     with RunningHub(settings_for(["auth"], {"auth": {"cors_origins": "http://localhost:5173"}})) as running:
         url = running.urls["auth"]
-        ok = httpx.get(f"{url}/health", headers={"Origin": "http://localhost:5173"})
+        ok = httpx2.get(f"{url}/health", headers={"Origin": "http://localhost:5173"})
         assert ok.headers.get("access-control-allow-origin") == "http://localhost:5173"
-        other = httpx.get(f"{url}/health", headers={"Origin": "http://localhost:9999"})
+        other = httpx2.get(f"{url}/health", headers={"Origin": "http://localhost:9999"})
         assert "access-control-allow-origin" not in other.headers
 
 
@@ -118,8 +118,8 @@ def test_a_page_on_another_site_cannot_reset_or_read_and_a_rebinding_page_is_ref
     from playwright.sync_api import sync_playwright
 
     auth = hub.urls["auth"]
-    httpx.post(f"{auth}/api/auth/register", json={"email": "victim@example.com", "password": "password123", "name": "V"})
-    httpx.get(f"{auth}/health", headers={"Authorization": "Bearer secret-in-the-journal"})
+    httpx2.post(f"{auth}/api/auth/register", json={"email": "victim@example.com", "password": "password123", "name": "V"})
+    httpx2.get(f"{auth}/health", headers={"Authorization": "Bearer secret-in-the-journal"})
     # Chromium's own Local Network Access checks would stop these requests before they leave the browser; other
     # browsers have none, so they are off here: the mock itself must refuse.
     args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP attacker.example 127.0.0.1",
@@ -148,5 +148,5 @@ def test_a_page_on_another_site_cannot_reset_or_read_and_a_rebinding_page_is_ref
             assert response.status == 403 and "allowed_hosts" in text and "secret-in-the-journal" not in text
         finally:
             browser.close()
-    users = httpx.get(f"{auth}/api/auth/users").json()["users"]
+    users = httpx2.get(f"{auth}/api/auth/users").json()["users"]
     assert any(u["email"] == "victim@example.com" for u in users)  # nothing was reset

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-import httpx
+import httpx2
 import pytest
 
 from mockpanel.servers.s3.chunked import AwsChunkedDecoder
@@ -29,20 +29,20 @@ def test_the_negative_chunk_size_from_the_report_gets_400_and_every_server_keeps
     body, _, status = done.stdout.rpartition("\n")
     assert status == "400", done
     assert "<Code>IncompleteBody</Code>" in body and "bad chunk size" in body
-    assert httpx.get(f"{auth}/health", timeout=5).status_code == 200
-    assert httpx.get(f"{s3}/health", timeout=5).status_code == 200
-    assert httpx.get(f"{s3}/bucket/k", timeout=5).status_code == 404  # nothing stored
+    assert httpx2.get(f"{auth}/health", timeout=5).status_code == 200
+    assert httpx2.get(f"{s3}/health", timeout=5).status_code == 200
+    assert httpx2.get(f"{s3}/bucket/k", timeout=5).status_code == 404  # nothing stored
 
 
 @pytest.mark.parametrize("size", [b"-6", b"+1", b"0x1", b"1_0", b" 1", b"1 ", b"", b"g", b"1" * 17, "\u0661".encode()])
 def test_chunk_sizes_other_than_plain_hex_are_refused_through_the_streaming_header(hub, size):
     s3 = hub.urls["s3"]
     body = b"1\r\nA\r\n" + size + b"\r\nBBBBBB\r\n0\r\n\r\n"
-    r = httpx.put(f"{s3}/bucket2/k", content=body, timeout=10,
+    r = httpx2.put(f"{s3}/bucket2/k", content=body, timeout=10,
                   headers={"x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "content-encoding": "aws-chunked"})
     assert r.status_code == 400, r.text
     assert "<Code>IncompleteBody</Code>" in r.text
-    assert httpx.get(f"{hub.urls['auth']}/health", timeout=5).status_code == 200
+    assert httpx2.get(f"{hub.urls['auth']}/health", timeout=5).status_code == 200
 
 
 @pytest.mark.parametrize("size", [b"-6", b"+1", b"0x1", b"1_0", b" 1", b"", b"1" * 17])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
+import httpx2
 from textual.command import CommandList
 from textual.widgets import DataTable
 
@@ -39,7 +39,7 @@ async def test_markup_and_escapes_from_clients_show_as_typed_and_the_panel_keeps
     app = create_app(settings_for(["auth", "s3", "webhooks"]))
     async with app.run_test(size=(160, 40)) as pilot:
         urls = app.hub.urls()
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             for i, name in enumerate((MARKUP_NAME, OSC)):
                 r = await client.post(f"{urls['auth']}/api/auth/register", json={"email": f"evil{i}@example.com", "password": "password123", "name": name})
                 assert r.status_code in (200, 201), r.text
@@ -112,7 +112,7 @@ def test_the_text_log_of_serve_escapes_what_clients_sent():
 
     with ServeProcess("--only", "auth", "--auth-port", "0") as serve:
         url = serve.readline().split(" at ")[1]
-        httpx.get(f"{url}/x%1b%5d0%3bINJ%07y")
+        httpx2.get(f"{url}/x%1b%5d0%3bINJ%07y")
         line = serve.readline()
         assert serve.stop() == 0
     assert "/x\\x1b]0;INJ\\x07y 404" in line and "\x1b" not in line

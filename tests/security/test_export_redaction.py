@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
+import httpx2
 
 from conftest import ServeProcess
 
@@ -13,20 +13,20 @@ SECRETS = ("password123", "Bearer abc.def.ghi", "session=s3cr3t", "k3y-v4lue", "
 
 
 def _traffic(url: str) -> None:
-    httpx.post(f"{url}/api/auth/login", json={"email": "alice@example.com", "password": "password123"})  # answer: tokens
-    httpx.get(f"{url}/api/auth/me", headers={"Authorization": "Bearer abc.def.ghi", "Cookie": "session=s3cr3t", "X-Api-Key": "k3y-v4lue"})
-    httpx.get(f"{url}/health", params={"X-Amz-Signature": "SIGNATUREVALUE", "keep": "visible"})
+    httpx2.post(f"{url}/api/auth/login", json={"email": "alice@example.com", "password": "password123"})  # answer: tokens
+    httpx2.get(f"{url}/api/auth/me", headers={"Authorization": "Bearer abc.def.ghi", "Cookie": "session=s3cr3t", "X-Api-Key": "k3y-v4lue"})
+    httpx2.get(f"{url}/health", params={"X-Amz-Signature": "SIGNATUREVALUE", "keep": "visible"})
 
 
 def test_control_api_exports_mask_credentials_when_asked(auth_url):
     _traffic(auth_url)
     for fmt in ("har", "jsonl", "json"):
-        plain = httpx.get(f"{auth_url}/__mockpanel/requests", params={"format": fmt}).text
-        masked = httpx.get(f"{auth_url}/__mockpanel/requests", params={"format": fmt, "redact": "true"}).text
+        plain = httpx2.get(f"{auth_url}/__mockpanel/requests", params={"format": fmt}).text
+        masked = httpx2.get(f"{auth_url}/__mockpanel/requests", params={"format": fmt, "redact": "true"}).text
         assert all(secret in plain for secret in SECRETS), fmt
         assert not any(secret in masked for secret in SECRETS), (fmt, [s for s in SECRETS if s in masked])
         assert "visible" in masked and "alice@example.com" in masked and "***" in masked
-    har = httpx.get(f"{auth_url}/__mockpanel/requests", params={"format": "har", "redact": "true"}).json()
+    har = httpx2.get(f"{auth_url}/__mockpanel/requests", params={"format": "har", "redact": "true"}).json()
     assert len(har["log"]["entries"]) == 3
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-import httpx
+import httpx2
 import jwt
 import pytest
 from hypothesis import given
@@ -34,12 +34,12 @@ def forms():
     with ServeProcess("--only", "s3,webhooks,imageapi,client", "--s3-port", "0", "--webhooks-port", "0", "--imageapi-port", "0",
                       "--client-port", "0", "--quiet", env={"RATE_LIMIT_PER_MINUTE": "100000000"}) as serve:
         urls = serve.urls(4)
-        assert httpx.put(f"{urls['s3']}/fuzz-post").status_code == 200  # the bucket S3's POST uploads go to
+        assert httpx2.put(f"{urls['s3']}/fuzz-post").status_code == 200  # the bucket S3's POST uploads go to
         token = jwt.encode({"sub": "fuzz", "exp": int(time.time()) + 3600}, CLIENT_SECRET_DEFAULT, algorithm="HS256")
-        with httpx.Client(timeout=30) as client:
+        with httpx2.Client(timeout=30) as client:
             yield urls, client, token
         for name, url in urls.items():
-            assert httpx.get(url + ("/api/v1/health" if name == "imageapi" else "/health")).status_code == 200
+            assert httpx2.get(url + ("/api/v1/health" if name == "imageapi" else "/health")).status_code == 200
         loop = serve.loop_stalls(urls["s3"])
         assert loop["worst_stall_ms"] < 1000, loop
 
@@ -73,7 +73,7 @@ def multipart(boundary: str, items: list[tuple[list[str], bytes]], ending: str) 
     return bytes(out) + ending.replace("B", boundary).encode("utf-8", "surrogatepass")
 
 
-def json_answer(r: httpx.Response) -> None:
+def json_answer(r: httpx2.Response) -> None:
     from hypothesis import event
     event(f"{r.request.url.path} {r.status_code}")  # --hypothesis-show-statistics: which answers the examples reached
     assert r.status_code < 500, (r.status_code, r.text[:300])
@@ -101,7 +101,7 @@ def test_any_upload_form_gets_a_json_answer(forms, boundary, declared, items, en
     s3_answer(client.post(f"{urls['s3']}/fuzz-post", content=body, headers={"content-type": ctype}))
 
 
-def s3_answer(r: httpx.Response) -> None:
+def s3_answer(r: httpx2.Response) -> None:
     """S3's browser upload (PostObject): below 500, and an S3 XML error document when refused."""
     from hypothesis import event
     event(f"s3 POST {r.status_code}")
@@ -114,7 +114,7 @@ def test_a_malformed_form_leaves_no_library_warning_on_the_terminal():
     """python-multipart warns of every malformed form; in `serve` (and under the panel) that went to stderr raw."""
     with ServeProcess("--only", "imageapi", "--imageapi-port", "0") as serve:
         url = serve.readline().removeprefix("imageapi: running at ")
-        r = httpx.post(f"{url}/api/v1/images/upload", content=b"--abd\r\nxx", headers={
+        r = httpx2.post(f"{url}/api/v1/images/upload", content=b"--abd\r\nxx", headers={
             "content-type": "multipart/form-data; boundary=abc", "authorization": "Bearer x"})
         assert r.status_code == 400 and r.json()["detail"] == "Invalid multipart data."
         assert "POST /api/v1/images/upload 400" in serve.readline()  # the request is over

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,7 +34,7 @@ def serve_otlp():
     """A `mockpanel serve` of its own, so its watchdog measures the receiver's loop and not this test process's."""
     with ServeProcess("--only", "auth", "--auth-port", "0", "--quiet") as serve:
         auth = serve.urls(1)["auth"]
-        with httpx.Client(timeout=60) as client:
+        with httpx2.Client(timeout=60) as client:
             yield f"{auth}/__mockpanel/v1/traces", client
         loop = serve.loop_stalls(auth)
         assert loop["stalls"] == 0, loop  # nothing any test here sent held the servers' loop 250 ms
@@ -49,11 +49,11 @@ def test_a_span_time_no_clock_can_show_is_refused_and_the_panel_lives(tmp_path):
         auth = "http://127.0.0.1:" + re.search(r"auth\s+http://127\.0\.0\.1:(\d+)", text).group(1)
         url = f"{auth}/__mockpanel/v1/traces"
         # the user's service called the mock within the trace it then exports
-        assert httpx.get(f"{auth}/health", headers={"traceparent": f"00-{TRACE}-{SPAN}-01"}).status_code == 200
-        hostile = httpx.post(url, json=export(startTimeUnixNano="-17" + "0" * 307))
+        assert httpx2.get(f"{auth}/health", headers={"traceparent": f"00-{TRACE}-{SPAN}-01"}).status_code == 200
+        hostile = httpx2.post(url, json=export(startTimeUnixNano="-17" + "0" * 307))
         assert hostile.status_code == 400 and "startTimeUnixNano" in hostile.json()["message"]
         # the latest time OTLP can carry (year 2554) is accepted: the pane shows it
-        edge = httpx.post(url, json=export(service="far-future", startTimeUnixNano=str(2**64 - 1), endTimeUnixNano=str(2**64 - 1)))
+        edge = httpx2.post(url, json=export(service="far-future", startTimeUnixNano=str(2**64 - 1), endTimeUnixNano=str(2**64 - 1)))
         assert edge.status_code == 200
         term.send("8")
         term.wait_for(lambda s: "far-future: charge" in s and "1 trace " in s, "the span in the Traces pane")
@@ -125,8 +125,8 @@ def test_a_4_mib_export_of_130k_spans_decodes_off_the_loop(serve_otlp):
 def test_the_watchdog_names_an_otlp_export_that_holds_the_loop():
     with RunningHub(settings_for(["auth"])) as running:
         url = running.urls["auth"]
-        httpx.get(f"{url}/health")
-        assert httpx.post(f"{url}/__mockpanel/v1/traces", json=export()).status_code == 200
+        httpx2.get(f"{url}/health")
+        assert httpx2.post(f"{url}/__mockpanel/v1/traces", json=export()).status_code == 200
         running.run(lambda: time.sleep(0.6))  # as a decode on the loop would
         deadline = time.monotonic() + 10
         while not running.run(lambda: list(running.hub.watchdog.stalls)) and time.monotonic() < deadline:
@@ -155,7 +155,7 @@ FUZZ = settings(max_examples=400 if os.environ.get("CI") else 150, deadline=None
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-def otlp_answer(r: httpx.Response) -> None:
+def otlp_answer(r: httpx2.Response) -> None:
     """Accepted, or refused with OTLP's JSON error ({"code": 3, "message": ...}): never a 500."""
     assert r.status_code in (200, 400), (r.status_code, r.text[:300])
     if r.status_code == 400:

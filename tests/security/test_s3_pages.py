@@ -4,7 +4,7 @@ port of the same loopback address, or on an IP-literal origin, is another site."
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 
 from conftest import make_s3_client
@@ -39,7 +39,7 @@ def hub():
 
 
 def users(auth: str) -> list[str]:
-    return [u["email"] for u in httpx.get(f"{auth}/api/auth/users").json()["users"]]
+    return [u["email"] for u in httpx2.get(f"{auth}/api/auth/users").json()["users"]]
 
 
 def store_page(hub, bucket: str, website: bool = False) -> str:
@@ -54,8 +54,8 @@ def store_page(hub, bucket: str, website: bool = False) -> str:
 
 def setup_victim(hub) -> None:
     auth = hub.urls["auth"]
-    httpx.post(f"{auth}/api/auth/register", json={"email": "victim@example.com", "password": "hunter2hunter2", "name": "V"})
-    httpx.post(f"{auth}/api/auth/login", json={"email": "victim@example.com", "password": "hunter2hunter2"})
+    httpx2.post(f"{auth}/api/auth/register", json={"email": "victim@example.com", "password": "hunter2hunter2", "name": "V"})
+    httpx2.post(f"{auth}/api/auth/login", json={"email": "victim@example.com", "password": "hunter2hunter2"})
 
 
 def test_a_page_stored_in_s3_runs_no_script_and_reaches_no_control_api(hub, page):
@@ -108,15 +108,15 @@ def test_a_servers_own_site_is_its_exact_origin(hub):
     auth, s3, webhooks = hub.urls["auth"], hub.urls["s3"], hub.urls["webhooks"]
     setup_victim(hub)
     for origin in (s3, webhooks, "http://localhost:3000", "http://203.0.113.5", "http://127.0.0.2:" + auth.rsplit(":", 1)[1]):
-        r = httpx.post(f"{auth}/__mockpanel/reset", headers={"Origin": origin})
+        r = httpx2.post(f"{auth}/__mockpanel/reset", headers={"Origin": origin})
         assert r.status_code == 403 and "cross-site" in r.json()["detail"], origin
-    r = httpx.post(f"{auth}/__mockpanel/reset", headers={"Sec-Fetch-Site": "same-site"})  # another port of this host
+    r = httpx2.post(f"{auth}/__mockpanel/reset", headers={"Sec-Fetch-Site": "same-site"})  # another port of this host
     assert r.status_code == 403
     assert "victim@example.com" in users(auth)
-    event = httpx.post(f"{webhooks}/webhooks/shop", json={"event_type": "x"}).json()["event_id"]
-    r = httpx.post(f"{webhooks}/webhooks/replay/{event}", params={"target_url": f"{webhooks}/webhooks/copy"}, headers={"Origin": s3})
+    event = httpx2.post(f"{webhooks}/webhooks/shop", json={"event_type": "x"}).json()["event_id"]
+    r = httpx2.post(f"{webhooks}/webhooks/replay/{event}", params={"target_url": f"{webhooks}/webhooks/copy"}, headers={"Origin": s3})
     assert r.status_code == 403
     # the server's own page, and scripts with no Origin at all, still may
-    assert httpx.put(f"{auth}/__mockpanel/faults", json={}, headers={"Origin": auth}).status_code == 200
-    assert httpx.post(f"{webhooks}/webhooks/replay/{event}", params={"target_url": f"{webhooks}/webhooks/copy"},
+    assert httpx2.put(f"{auth}/__mockpanel/faults", json={}, headers={"Origin": auth}).status_code == 200
+    assert httpx2.post(f"{webhooks}/webhooks/replay/{event}", params={"target_url": f"{webhooks}/webhooks/copy"},
                       headers={"Origin": webhooks}).status_code == 200

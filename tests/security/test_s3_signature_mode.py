@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-import httpx
+import httpx2
 import pytest
 from botocore.exceptions import ClientError
 
@@ -37,7 +37,7 @@ def strict():
         yield running.urls["s3"], client, clock
 
 
-def error_code(r: httpx.Response) -> str:
+def error_code(r: httpx2.Response) -> str:
     return r.text.split("<Code>")[1].split("</Code>")[0] if "<Code>" in r.text else r.text
 
 
@@ -47,19 +47,19 @@ def test_anonymous_requests_are_refused_and_change_nothing(strict):
                                  ("GET", "/private", {"list-type": "2"}), ("GET", "/", None), ("DELETE", "/private/k", None),
                                  ("GET", "/presigned-url", {"bucket": "private", "key": "k"}), ("DELETE", "/admin/reset", None),
                                  ("GET", "/admin/buckets", None)):
-        r = httpx.request(method, url + path, params=params, content=b"x" if method == "PUT" else None)
+        r = httpx2.request(method, url + path, params=params, content=b"x" if method == "PUT" else None)
         assert r.status_code == 403 and error_code(r) == "AccessDenied", (method, path, r.text)
     assert client.get_object(Bucket="private", Key="k")["Body"].read() == b"secret"
     assert sorted(b["Name"] for b in client.list_buckets()["Buckets"]) == ["open-data", "private"]
-    assert httpx.get(f"{url}/health").status_code == 200  # health and docs stay open
-    assert httpx.get(f"{url}/open-data/readme").content == b"public"  # an explicitly public bucket: reads only
-    assert httpx.put(f"{url}/open-data/x", content=b"x").status_code == 403
+    assert httpx2.get(f"{url}/health").status_code == 200  # health and docs stay open
+    assert httpx2.get(f"{url}/open-data/readme").content == b"public"  # an explicitly public bucket: reads only
+    assert httpx2.put(f"{url}/open-data/x", content=b"x").status_code == 403
 
 
 def test_the_admin_token_or_a_signature_opens_the_seed_endpoints(strict):
     url, _, _ = strict
-    presign = httpx.get(f"{url}/presigned-url", params={"bucket": "private", "key": "k"}, headers={"Authorization": "Bearer adm1n"})
-    assert presign.status_code == 200 and httpx.get(presign.json()["url"]).content == b"secret"
+    presign = httpx2.get(f"{url}/presigned-url", params={"bucket": "private", "key": "k"}, headers={"Authorization": "Bearer adm1n"})
+    assert presign.status_code == 200 and httpx2.get(presign.json()["url"]).content == b"secret"
     assert signed_get(f"{url}/admin/buckets", {}).status_code == 200
     assert signed_get(f"{url}/admin/buckets", {}, secret="wrong").status_code == 403
 
@@ -72,7 +72,7 @@ def test_a_request_signed_more_than_15_minutes_away_is_too_skewed(strict):
         with pytest.raises(ClientError) as info:
             make_s3_client(url, retries={"max_attempts": 1}).get_object(Bucket="private", Key="k")
         assert info.value.response["Error"]["Code"] == "RequestTimeTooSkewed"
-        assert httpx.get(url_presigned).content == b"secret"  # a presigned URL carries its own window
+        assert httpx2.get(url_presigned).content == b"secret"  # a presigned URL carries its own window
         clock.ahead = 10 * 60
         assert client.get_object(Bucket="private", Key="k")["Body"].read() == b"secret"
     finally:
@@ -94,9 +94,9 @@ def test_host_must_be_signed(strict):
     for signer, status in ((HostlessSigV4, 403), (SigV4Auth, 200)):
         request = AWSRequest(method="GET", url=f"{url}/private/k", headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
         signer(Credentials("test-key", "test-secret"), "s3", "us-east-1").add_auth(request)
-        r = httpx.get(request.url, headers=dict(request.headers.items()))
+        r = httpx2.get(request.url, headers=dict(request.headers.items()))
         assert r.status_code == status, r.text
-    assert error_code(httpx.get(request.url, headers={**dict(request.headers.items()), "x-amz-meta-added": "later"})) == "AccessDenied"
+    assert error_code(httpx2.get(request.url, headers={**dict(request.headers.items()), "x-amz-meta-added": "later"})) == "AccessDenied"
 
 
 def test_sigv2_needs_a_date_and_a_bounded_expiry(strict):
@@ -110,13 +110,13 @@ def test_sigv2_needs_a_date_and_a_bounded_expiry(strict):
     request = AWSRequest(method="GET", url=f"{url}/private/k")
     HmacV1Auth(Credentials("test-key", "test-secret")).add_auth(request)
     headers = {k: v for k, v in request.headers.items() if k.lower() != "date"}
-    r = httpx.get(f"{url}/private/k", headers=headers)
+    r = httpx2.get(f"{url}/private/k", headers=headers)
     assert r.status_code == 403 and "Date" in r.text
     forever = v2.generate_presigned_url("get_object", Params={"Bucket": "private", "Key": "k"}, ExpiresIn=31 * 365 * 24 * 3600)
-    r = httpx.get(forever)
+    r = httpx2.get(forever)
     assert r.status_code == 403 and "7 days" in r.text
     week = v2.generate_presigned_url("get_object", Params={"Bucket": "private", "Key": "k"}, ExpiresIn=3600)
-    assert httpx.get(week).content == b"secret"
+    assert httpx2.get(week).content == b"secret"
 
 
 # --- signed streaming uploads (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]) ---
@@ -164,7 +164,7 @@ def test_the_chunk_chain_matches_aws_published_example():
 
 
 def streaming_put(url: str, path: str, chunks: list[bytes], *, trailer: bool = False, tamper: str = "",
-                  secret: str = "test-secret") -> httpx.Response:
+                  secret: str = "test-secret") -> httpx2.Response:
     """A signed streaming upload as the SDKs send it, then altered as `tamper` says after signing."""
     import base64
     import hashlib
@@ -201,7 +201,7 @@ def streaming_put(url: str, path: str, chunks: list[bytes], *, trailer: bool = F
             signature = signature[::-1]
         wire += f"{line}\r\nx-amz-trailer-signature:{signature}\r\n".encode()
     wire += b"\r\n"
-    return httpx.put(url + path, content=bytes(wire), headers=dict(request.headers.items()))
+    return httpx2.put(url + path, content=bytes(wire), headers=dict(request.headers.items()))
 
 
 def test_signed_streaming_uploads_are_checked_chunk_by_chunk(strict):
@@ -220,4 +220,4 @@ def test_signed_streaming_uploads_are_checked_chunk_by_chunk(strict):
     assert streaming_put(url, "/private/streamed", [b"a"], secret="wrong").status_code == 403
     assert client.head_object(Bucket="private", Key="streamed")["ETag"] == if_stored  # nothing stored
     assert "new-key" not in [o["Key"] for o in client.list_objects_v2(Bucket="private").get("Contents", [])]
-    assert httpx.get(f"{url}/health").status_code == 200
+    assert httpx2.get(f"{url}/health").status_code == 200

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 
 from conftest import make_s3_client
@@ -23,7 +23,7 @@ def test_a_checksum_value_with_markup_comes_back_escaped_in_list_parts(s3_url):
     s3.create_bucket(Bucket="parts")
     upload = s3.create_multipart_upload(Bucket="parts", Key="big")["UploadId"]
     forged = "AAAA</ChecksumCRC64NVME></Part><Part><PartNumber>7777</PartNumber><ETag>x</ETag><Size>1</Size><ChecksumCRC64NVME>A"
-    r = httpx.put(f"{s3_url}/parts/big", params={"partNumber": "1", "uploadId": upload}, content=b"data",
+    r = httpx2.put(f"{s3_url}/parts/big", params={"partNumber": "1", "uploadId": upload}, content=b"data",
                   headers={"x-amz-checksum-crc64nvme": forged})
     # A crc64nvme value is the base64 of 8 bytes: anything else is refused before it is stored (and were it stored,
     # el() would still render it as text).

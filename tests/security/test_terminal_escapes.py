@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from conftest import Terminal
 
@@ -24,11 +24,11 @@ def test_escape_sequences_from_clients_never_reach_the_terminal(tmp_path):
         text = term.wait_for(lambda s: len(re.findall(r"(auth|s3|webhooks)\s+http://127\.0\.0\.1:\d+\s+running", s)) == 3, "the Servers pane")
         ports = {name: int(port) for name, port in re.findall(r"(auth|s3|webhooks)\s+http://127\.0\.0\.1:(\d+)", text)}
         base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-        r = httpx.post(f"{base['auth']}/api/auth/register", json={"email": "osc@example.com", "password": "password123",
+        r = httpx2.post(f"{base['auth']}/api/auth/register", json={"email": "osc@example.com", "password": "password123",
                                                                    "name": "x" + OSC.format(what="USER") + "y"})
         assert r.status_code == 201
-        assert httpx.put(f"{base['s3']}/esc-bucket/k%1b%5d0%3bINJ-KEY%07%1b%5d52%3bc%3baW5qZWN0ZWQ%3d%07", content=b"1").status_code == 200
-        assert httpx.post(f"{base['webhooks']}/webhooks/shop", json={"event_type": OSC.format(what="HOOK")}).status_code == 200
+        assert httpx2.put(f"{base['s3']}/esc-bucket/k%1b%5d0%3bINJ-KEY%07%1b%5d52%3bc%3baW5qZWN0ZWQ%3d%07", content=b"1").status_code == 200
+        assert httpx2.post(f"{base['webhooks']}/webhooks/shop", json={"event_type": OSC.format(what="HOOK")}).status_code == 200
         for key, shown in (("3", "INJ-USER"), ("4", "INJ-KEY"), ("5", "INJ-HOOK"), ("2", "INJ-KEY")):
             term.send(key)
             screen = term.wait_for(lambda s: shown in s, f"{shown} in pane {key}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import httpx2
 import jwt
 from fastapi import File, Form, Query, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -111,11 +111,11 @@ def build(ctx: ServerContext) -> Built:
     async def call(method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         url = api_base() + path
         try:
-            async with httpx.AsyncClient(timeout=s["request_timeout_s"]) as client:
+            async with httpx2.AsyncClient(timeout=s["request_timeout_s"]) as client:
                 response = await client.request(method, url, **kwargs)
-        except httpx.TimeoutException:
+        except httpx2.TimeoutException:
             raise ImageApiError(f"the image API at {api_base()} did not answer within {s['request_timeout_s']}s") from None
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             fix = ("start your image API there, or set IMAGE_API_URL to where it runs" if s["image_api_url"] else
                    "start your image API there, set IMAGE_API_URL to where it runs, or start mockpanel's reference one: "
                    "mockpanel --demo (it starts by itself when nothing answers at start-up)")

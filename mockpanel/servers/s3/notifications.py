@@ -86,7 +86,7 @@ class Notifier:
         self.tasks: set[asyncio.Task] = set()
         self.delivered = 0
         self.failed = 0
-        self._client: Any = None  # one httpx.AsyncClient for every delivery (a client per delivery costs ~10 ms)
+        self._client: Any = None  # one httpx2.AsyncClient for every delivery (a client per delivery costs ~10 ms)
         self._gate = asyncio.Semaphore(16)  # deliveries in flight at once
 
     def rules(self, bucket: Bucket) -> list[dict[str, Any]]:
@@ -108,10 +108,10 @@ class Notifier:
             task.add_done_callback(self.tasks.discard)
 
     def _http(self) -> Any:
-        import httpx
+        import httpx2
 
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=16, max_keepalive_connections=16))
+            self._client = httpx2.AsyncClient(timeout=10, limits=httpx2.Limits(max_connections=16, max_keepalive_connections=16))
         return self._client
 
     async def close(self) -> None:
@@ -123,7 +123,7 @@ class Notifier:
             self._client = None
 
     async def _deliver(self, url: str, body: bytes) -> None:
-        import httpx
+        import httpx2
 
         signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
         headers = {"content-type": "application/json", "x-webhook-signature": signature, "user-agent": "mockpanel-s3-notifications",
@@ -140,7 +140,7 @@ class Notifier:
                     self.ctx.event("notification_delivered", url=url, status=answer.status_code, attempt=attempt)
                     return
                 outcome = f"answered {answer.status_code}"
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 outcome = f"{type(exc).__name__}: {exc}"
         self.failed += 1
         self.ctx.event("notification_failed", url=url, reason=outcome[:300], attempts=len(RETRY_DELAYS) + 1)

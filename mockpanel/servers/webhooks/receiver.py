@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 from pydantic import ValidationError
 
 from ... import tracing
@@ -276,10 +276,10 @@ class Receiver:
         started = time.perf_counter()
         outcome: dict[str, Any] = {"event_id": event.id, "target_url": target_url, "at": iso()}
         try:
-            async with httpx.AsyncClient(timeout=self.replay_timeout, follow_redirects=False) as client:
+            async with httpx2.AsyncClient(timeout=self.replay_timeout, follow_redirects=False) as client:
                 response = await client.post(target_url, content=event.body, headers=headers)
             outcome.update(delivered=response.status_code < 400, status=response.status_code, error=None)
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             outcome.update(delivered=False, status=None, error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         outcome["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
         event.replays.append(outcome)
