@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench clean
+.PHONY: run test docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(WORKERS) $(PYTEST_ARGS)
+
+# The documentation site at http://127.0.0.1:8001 (the settings reference regenerated first)
+docs: $(STAMP)
+	$(BIN)/python -m mockpanel.docsgen
+	$(BIN)/python -m mkdocs serve -a 127.0.0.1:8001
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[bench]'

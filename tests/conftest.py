@@ -390,3 +390,9 @@ def upload_from_page(page, client_url: str, photo: Path, size: tuple[int, int], 
     page.wait_for_function("document.getElementById('token').textContent.startsWith('token: eyJ')")
     page.set_input_files("#file", str(photo))
     page.wait_for_function("document.getElementById('status').textContent === 'completed'", timeout=30_000)
+
+
+def documentation() -> str:
+    """README and every page of the documentation site, as one text: where the examples the tests run are found."""
+    root = Path(__file__).resolve().parent.parent
+    return "\n".join(path.read_text() for path in [root / "README.md", *sorted((root / "docs").rglob("*.md"))])

@@ -1,4 +1,4 @@
-"""README's OpenID Connect example, as written, verifying tokens from a running auth mock."""
+"""The OpenID Connect example of the docs (servers/oidc.md), as written, verifying tokens from a running auth mock."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import re
 import httpx2
 from fastapi.testclient import TestClient
 
-from conftest import ROOT
+from conftest import documentation
 from mockpanel.testing import RunningHub, settings_for
 
 
 def readme_example() -> str:
-    match = re.search(r"<!-- example: oidc-service -->\n```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    assert match, "README lost its OpenID Connect example"
+    match = re.search(r"<!-- example: oidc-service -->\n```python\n(.*?)```", documentation(), re.S)
+    assert match, "the docs lost their OpenID Connect example (docs/servers/oidc.md)"
     return match.group(1)
 
 
@@ -22,7 +22,7 @@ def test_the_readme_service_accepts_mockpanels_tokens_and_refuses_others():
         url = running.urls["auth"]
         code = readme_example().replace('"http://localhost:8000"', repr(url))  # the mock on a free port
         namespace: dict = {}
-        exec(compile(code, "README.md (oidc-service)", "exec"), namespace)
+        exec(compile(code, "docs/servers/oidc.md (oidc-service)", "exec"), namespace)
         service = TestClient(namespace["app"])
         issued = httpx2.post(f"{url}/oauth2/token", data={"grant_type": "client_credentials", "client_id": "orders-service"}).json()
         answer = service.get("/orders", headers={"Authorization": f"Bearer {issued['access_token']}"})

@@ -260,9 +260,9 @@ def test_the_readme_oidc_settings_start_and_apply(tmp_path):
     import re
     from mockpanel.scenario import tomllib
 
-    from conftest import ROOT
+    from conftest import documentation
 
-    block = re.search(r"<!-- example: oidc-toml -->\n```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    block = re.search(r"<!-- example: oidc-toml -->\n```toml\n(.*?)```", documentation(), re.S).group(1)
     auth = tomllib.loads(block)["auth"]
     auth["oidc_keys_dir"] = str(tmp_path / "keys")
     with RunningHub(settings_for(["auth"], {"auth": auth})) as running:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from conftest import ROOT
+from conftest import documentation
 
 
 def readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = documentation()
     match = re.search(r"<!-- example: pytest-plugin -->\n```python\n(.*?)```", text, re.S)
-    assert match, "README lost its pytest plugin example"
+    assert match, "the docs lost their pytest plugin example (docs/pytest-plugin.md)"
     return match.group(1)
 
 

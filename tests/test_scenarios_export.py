@@ -10,7 +10,7 @@ import time
 import httpx2
 import pytest
 
-from conftest import ServeProcess
+from conftest import ServeProcess, documentation
 from mockpanel.scenario import ScenarioError, load_scenario, parse_duration
 from mockpanel.testing import Mocks, settings_for
 
@@ -187,7 +187,7 @@ def test_the_readme_scenario_is_valid(tmp_path):
     from conftest import ROOT
     import re
 
-    text = (ROOT / "README.md").read_text()
+    text = documentation()
     block = re.search(r"```toml\n(# flaky\.toml\n.*?)```", text, re.S).group(1)
     path = tmp_path / "flaky.toml"
     path.write_text(block)
