@@ -7,6 +7,7 @@ import ast
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -113,3 +114,31 @@ def test_the_keys_are_the_recorded_ones(mockpanel_factory):
 ''')
     result = run_pytest(path, "-k", "the_keys_are")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_generated_test_runs_in_a_fresh_environment_holding_only_mockpanel(mocks, tmp_path):
+    """What a user gets: the file saved from the journal, run where only mockpanel (and pytest, to run it) is installed —
+    not this suite's environment, which has every test dependency besides."""
+    import os
+    import venv
+
+    webhooks = mocks.url("webhooks")
+    mocks.reset()
+    assert httpx2.post(f"{webhooks}/webhooks/orders", json={"order": 7}).status_code == 200
+    source = httpx2.get(f"{webhooks}/__mockpanel/requests", params={"format": "pytest"}).text
+    assert "import httpx2" in source and "import httpx\n" not in source
+    path = tmp_path / "test_saved.py"
+    path.write_text(source)
+    fresh = tmp_path / "fresh"
+    venv.EnvBuilder(with_pip=True).create(fresh)
+    python = fresh / "bin" / "python"
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(root), "pytest"],
+                               capture_output=True, text=True, timeout=900, env=env)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    listed = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, env=env).stdout
+    assert "boto3" not in listed and "playwright" not in listed  # the test extra is not there
+    result = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
