@@ -223,7 +223,7 @@ class UvicornRunner:
         for hook in self.ctx.stop_hooks:
             with contextlib.suppress(Exception):
                 await hook()
-        if self.status != "failed":
+        if self.status not in ("failed", "stopped"):  # _serve said so already when it ended as asked
             self._set_status("stopped")
 
     async def restart(self) -> bool:
