@@ -1,7 +1,8 @@
 """How the panel reaches the Hub. The servers run on a loop of their own in a thread of this process (the servers'
 loop: every runner, the scenario clock, the servers' watchdog); the Textual app keeps the main thread and its loop.
-A key then waits for the panel's own work only — not behind the requests the servers' loop has queued (measured: at
-200 connections, p95 312 ms with one shared loop, 74 ms with two).
+A key then waits for the panel's own work only — not behind the requests the servers' loop has queued (measured by
+benchmarks/bench_panel.py at 200 connections: key-to-repaint p95 292 ms with one shared loop, 131 ms with two, the
+servers' throughput unchanged).
 
 The panel touches the Hub only through a HubClient: `read`/`command` run a function of the Hub on the servers' loop
 and hand back what it returns (plain, immutable data: tuples, named tuples, strings), `wait` awaits a coroutine of

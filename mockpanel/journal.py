@@ -10,6 +10,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NamedTuple
 
+from . import tracing
 from .otlp import ExternalSpan, SpanStore
 
 
@@ -82,9 +83,14 @@ class RequestEntry(NamedTuple):
 
 
 # Who made a change: set where changes enter — the control API, the panel, a scenario's steps, the pytest plugin —
-# and carried by every domain event made meanwhile, so serve's log says "by the control API". A request's own
-# effects (a user registered, an object stored) keep the default.
-change_source: ContextVar[str] = ContextVar("mockpanel_change_source", default="mockpanel")
+# and carried by every domain event made meanwhile, so serve's log says "by the control API". Unset, a change made
+# while a request is served (its trace span is current: a user registered, an object stored) is that request's, any
+# other mockpanel's own (a server stopping): derived, so the request path sets nothing more.
+change_source: ContextVar[str | None] = ContextVar("mockpanel_change_source", default=None)
+
+
+def _source() -> str:
+    return change_source.get() or ("a request" if tracing.current.get() is not None else "mockpanel")
 
 
 @dataclass(slots=True)
@@ -95,7 +101,7 @@ class DomainEvent:
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
     time: float = field(default_factory=time.time)
-    source: str = field(default_factory=change_source.get)
+    source: str = field(default_factory=_source)
 
 
 Subscriber = Callable[[Any], None]

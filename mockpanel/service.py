@@ -296,7 +296,6 @@ class ServiceMiddleware:
         watch[0], watch[1] = ctx.name, scope  # the request in progress, should the loop stall
         span = tracing.start(traceparent, tracestate)
         span_token = tracing.current.set(span)  # the calls this request makes carry its trace (tracing.headers())
-        source_token = change_source.set("a request")  # what it changes (a user registered, an object stored) is a request's doing
         started = perf_counter()
         limit = ctx.max_body_bytes
         preview_limit = ctx.preview_bytes
@@ -388,4 +387,3 @@ class ServiceMiddleware:
                 )
             )
             tracing.current.reset(span_token)
-            change_source.reset(source_token)

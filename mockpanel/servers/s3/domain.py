@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from ...service import ServerContext
 from ...spec import Invalid, NotFound
+from .governance import locked
 from .lifecycle import DAY, due
 from .signing import presign_v4
 from .storage import Bucket, ObjectMeta, Store, past_prefix, walk
@@ -71,7 +72,7 @@ class Storage:
             for what, counter in (("noncurrent", "noncurrent_removed"), ("markers", "markers_removed")):
                 for key, version_id in found[what]:
                     version = next((v for v in self.store.versions_of(bucket, key) if (v.version_id or "null") == version_id), None)
-                    if version is None or version.legal_hold or (version.retention and version.retention["until"] > now):
+                    if version is None or locked(version, now):
                         continue
                     if self.remove(bucket.name, key, version_id) is not None:
                         done[counter] += 1

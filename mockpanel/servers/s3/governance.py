@@ -225,9 +225,7 @@ class Governance:
         policy = check_policy(await self.read_small_body(req, receive, limit=MAX_POLICY_BYTES + 1), bucket.name)  # type: ignore[attr-defined]
         if (bucket.public_access_block or {}).get("BlockPublicPolicy") and is_public(policy):
             raise S3Error("AccessDenied", "Access Denied: Public Access Block (BlockPublicPolicy) refuses a public policy")
-        bucket.policy = policy
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+        await self.keep(req, send, bucket, "policy", policy, 204)  # type: ignore[attr-defined]
 
     async def get_bucket_policy(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
@@ -257,9 +255,7 @@ class Governance:
             if value not in ("true", "false"):
                 raise S3Error("MalformedXML")
             block[name] = value == "true"
-        bucket.public_access_block = block
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 200)  # type: ignore[attr-defined]
+        await self.keep(req, send, bucket, "public_access_block", block)  # type: ignore[attr-defined]
 
     async def get_public_access_block(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
@@ -279,9 +275,7 @@ class Governance:
         ownership = (root.findtext("Rule/ObjectOwnership") or "").strip()
         if root.tag != "OwnershipControls" or ownership not in OWNERSHIPS:
             raise S3Error("MalformedXML", f"ObjectOwnership is one of {', '.join(OWNERSHIPS)}")
-        bucket.ownership = ownership
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 200)  # type: ignore[attr-defined]
+        await self.keep(req, send, bucket, "ownership", ownership)  # type: ignore[attr-defined]
 
     async def get_ownership_controls(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
@@ -305,10 +299,8 @@ class Governance:
         if key_id and algorithm == "AES256":
             raise S3Error("InvalidArgument", "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse",
                           ArgumentName="ApplyServerSideEncryptionByDefault")
-        bucket.encryption = {"algorithm": algorithm, "kms_key_id": key_id,
-                             "bucket_key": (root.findtext("Rule/BucketKeyEnabled") or "").strip().lower() == "true"}
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 200)  # type: ignore[attr-defined]
+        await self.keep(req, send, bucket, "encryption", {"algorithm": algorithm, "kms_key_id": key_id,  # type: ignore[attr-defined]
+                                                           "bucket_key": (root.findtext("Rule/BucketKeyEnabled") or "").strip().lower() == "true"})
 
     async def get_bucket_encryption(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
@@ -347,9 +339,7 @@ class Governance:
             raise S3Error("MalformedXML", "ObjectLockEnabled must be Enabled")
         if bucket.versioning != "Enabled":
             raise S3Error("InvalidBucketState", "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration", status=409)
-        bucket.object_lock = {"enabled": True, "rule": self._retention_rule(root)}
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 200)  # type: ignore[attr-defined]
+        await self.keep(req, send, bucket, "object_lock", {"enabled": True, "rule": self._retention_rule(root)})  # type: ignore[attr-defined]
 
     async def get_object_lock_configuration(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
@@ -426,17 +416,18 @@ class Governance:
         _, meta = self._version(req)
         await self.xml(send, req, "LegalHold", [el("Status", "ON" if meta.legal_hold else "OFF")])  # type: ignore[attr-defined]
 
-    def check_locked(self, req: Request, meta: ObjectMeta | None, now: float | None = None) -> None:
+    def check_locked(self, req: Request, meta: ObjectMeta | None) -> None:
         """Deleting a version for good: refused while it is under legal hold or retention (GOVERNANCE yields to
         x-amz-bypass-governance-retention: true)."""
-        if meta is None:
-            return
-        now = self.storage.now() if now is None else now  # type: ignore[attr-defined]
-        if meta.legal_hold:
+        if meta is not None and locked(meta, self.storage.now(), bypass=_bypass(req)):  # type: ignore[attr-defined]
             raise S3Error("AccessDenied", "Access Denied because object protected by object lock.")
-        retention = meta.retention
-        if retention and retention["until"] > now and (retention["mode"] == "COMPLIANCE" or not _bypass(req)):
-            raise S3Error("AccessDenied", "Access Denied because object protected by object lock.")
+
+
+def locked(meta: ObjectMeta, now: float, bypass: bool = False) -> bool:
+    """Whether Object Lock keeps this version at `now`: a legal hold, or retention to come (GOVERNANCE yields to the
+    bypass, COMPLIANCE never). The one rule for deletes and for lifecycle rules alike."""
+    retention = meta.retention
+    return meta.legal_hold or bool(retention and retention["until"] > now and (retention["mode"] == "COMPLIANCE" or not bypass))
 
 
 def _bypass(req: Request) -> bool:

@@ -155,9 +155,8 @@ class Lifecycle:
 
     async def put_bucket_lifecycle(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
-        bucket.lifecycle = parse_rules(await self.read_small_body(req, receive, require_digest="strict"))  # type: ignore[attr-defined]
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 200)  # type: ignore[attr-defined]
+        rules = parse_rules(await self.read_small_body(req, receive, require_digest="strict"))  # type: ignore[attr-defined]
+        await self.keep(req, send, bucket, "lifecycle", rules)  # type: ignore[attr-defined]
 
     async def get_bucket_lifecycle(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)

@@ -206,15 +206,12 @@ class Subresources:
 
     async def put_bucket_tagging(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
-        bucket.tags = self._tags_from_body(await self.read_small_body(req, receive, require_digest="strict"), MAX_BUCKET_TAGS)  # type: ignore[attr-defined]
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+        tags = self._tags_from_body(await self.read_small_body(req, receive, require_digest="strict"), MAX_BUCKET_TAGS)  # type: ignore[attr-defined]
+        await self.keep(req, send, bucket, "tags", tags, 204)
 
     async def delete_bucket_tagging(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
-        bucket.tags = {}
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+        await self.keep(req, send, bucket, "tags", {}, 204)
 
     @staticmethod
     def _tags_from_body(body: bytes, limit: int) -> dict[str, str]:
@@ -271,9 +268,8 @@ class Subresources:
 
     async def put_bucket_cors(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
-        bucket.cors = _cors_rules(await self.read_small_body(req, receive, limit=MAX_CORS_BYTES, require_digest="strict"))  # type: ignore[attr-defined]
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 200)  # type: ignore[attr-defined]
+        rules = _cors_rules(await self.read_small_body(req, receive, limit=MAX_CORS_BYTES, require_digest="strict"))  # type: ignore[attr-defined]
+        await self.keep(req, send, bucket, "cors", rules)
 
     async def get_bucket_website(self, req: Request, receive: Callable, send: Callable) -> None:
         bucket = self.bucket(req)
@@ -294,19 +290,20 @@ class Subresources:
             raise S3Error("MalformedXML")
         if "/" in index or len(index) > 1024:
             raise S3Error("InvalidArgument", "The IndexDocument Suffix is not well formed", ArgumentName="IndexDocument", ArgumentValue=index[:64])
-        bucket.website = {"index": index or "index.html", "error": (root.findtext("ErrorDocument/Key") or "").strip()[:1024]}
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 200)  # type: ignore[attr-defined]
+        await self.keep(req, send, bucket, "website", {"index": index or "index.html", "error": (root.findtext("ErrorDocument/Key") or "").strip()[:1024]})
 
     async def delete_bucket_website(self, req: Request, receive: Callable, send: Callable) -> None:
         await self.forget(req, send, "website")
 
+    async def keep(self, req: Request, send: Callable, bucket: Bucket, setting: str, value: Any, status: int = 200) -> None:
+        """A PutBucket… call's end: the bucket's `setting` set (persisted), answered `status`."""
+        setattr(bucket, setting, value)
+        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
+        await self.respond(send, req, status)  # type: ignore[attr-defined]
+
     async def forget(self, req: Request, send: Callable, setting: str) -> None:
         """A DeleteBucket… call: the bucket's `setting` gone (persisted), 204."""
-        bucket = self.bucket(req)
-        setattr(bucket, setting, None)
-        self.store.save_bucket(bucket)  # type: ignore[attr-defined]
-        await self.respond(send, req, 204)  # type: ignore[attr-defined]
+        await self.keep(req, send, self.bucket(req), setting, None, 204)
 
     async def delete_bucket_cors(self, req: Request, receive: Callable, send: Callable) -> None:
         await self.forget(req, send, "cors")
