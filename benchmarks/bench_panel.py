@@ -21,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mockpanel.app import create_app  # noqa: E402
+from mockpanel.hubclient import server_urls  # noqa: E402
+from mockpanel.screens.servers import server_views  # noqa: E402
 from mockpanel.testing import settings_for  # noqa: E402
 
 from loadgen import pin  # noqa: E402
@@ -101,8 +103,8 @@ async def measure(mode: str, args, key_sets: list[str]) -> dict:
     app = create_app(settings_for(["auth", "s3", "webhooks", "client"]), freeze_gc=True, servers_loop=mode)  # as the CLI runs it
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause(0.5)
-        url = app.client.read(lambda hub: hub.urls())["auth"] + "/health"
-        total = lambda: app.client.read(lambda hub: hub["auth"].ctx.stats.total)  # noqa: E731
+        url = app.client.read(server_urls)["auth"] + "/health"
+        total = lambda: next(v.total for v in app.client.read(server_views) if v.name == "auth")  # noqa: E731
         idle = await alternating(app, pilot, args.presses, key_sets, rounds=2)
         if args.rate:  # a fixed rate from a Python process of its own (wrk holds none)
             load = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parent / "loadgen.py"), url, str(args.max_seconds),

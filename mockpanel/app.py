@@ -22,7 +22,8 @@ from textual.widgets import Header, TabbedContent, TabPane
 
 from .display import escape_controls
 from .hub import Hub
-from .hubclient import HubClient, HubThread
+from .attach import GONE, Disconnected, RemoteError
+from .hubclient import HubClient, HubThread, failed, notices, journal_entries, panel_op, reset_all, reset_server, run_scenario, server_names, server_urls, stop_scenario
 from .servers import SERVERS
 from .spec import DomainError
 from .keybar import KeyBar
@@ -50,6 +51,7 @@ FLOOD_ITEMS = 100
 # --- what the app reads and asks, run on the servers' loop ---
 
 
+@panel_op
 def palette_state(hub: Any) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str, str]]]:
     """The servers, (bucket, key) of up to MAX_PALETTE_OBJECTS objects, (id, email, name) of every user."""
     storage, accounts = hub.facade("s3"), hub.facade("auth")
@@ -58,6 +60,7 @@ def palette_state(hub: Any) -> tuple[list[str], list[tuple[str, str]], list[tupl
     return list(hub.runners), objects[:MAX_PALETTE_OBJECTS], users
 
 
+@panel_op
 def header_state(hub: Any) -> list[tuple[str, str, bool]]:
     """(name, status, faulty) of every server: what the header shows."""
     provider = oidc_of(hub)
@@ -65,6 +68,7 @@ def header_state(hub: Any) -> list[tuple[str, str, bool]]:
             for name, runner in hub.runners.items()]
 
 
+@panel_op
 def chaos_off(hub: Any) -> tuple[list[str], list[str]]:
     """Every fault of every server off, webhook response plans and OIDC token faults too: (plans, issuers) cleared."""
     for runner in hub.runners.values():
@@ -74,6 +78,7 @@ def chaos_off(hub: Any) -> tuple[list[str], list[str]]:
     return (receiver.clear_plans() if receiver is not None else []), (provider.clear_all_faults() if provider is not None else [])
 
 
+@panel_op
 def change_faults(hub: Any, server: str, **changes: Any) -> str:
     """Change one server's faults (none given: all off); the policy in words."""
     faults = hub[server].ctx.faults
@@ -84,14 +89,23 @@ def change_faults(hub: Any, server: str, **changes: Any) -> str:
     return ", ".join(policy.describe()) or "no faults"
 
 
+@panel_op
 async def restart(hub: Any, server: str) -> tuple[bool, str | None]:
     ok = await hub[server].restart()
     return ok, hub[server].reason
 
 
-def issue_token(hub: Any, user_id: str, kind: str, ttl: Any) -> tuple[str, str]:
+@panel_op
+def issue_token(hub: Any, user_id: str, kind: str, ttl_s: float | None) -> tuple[str, str]:
+    from datetime import timedelta
+
     accounts = hub.facade("auth")
-    return accounts.issue_token(user_id, kind, ttl), accounts.user(user_id).email
+    return accounts.issue_token(user_id, kind, timedelta(seconds=ttl_s) if ttl_s is not None else None), accounts.user(user_id).email
+
+
+@panel_op(local=True)
+def write_journal(hub: Any, path: Any, redact: bool) -> str:
+    return str(hub.write_journal(path, redact).path)
 
 
 class PanelCommands(Provider):
@@ -175,9 +189,9 @@ class MockPanel(App):
         *(Binding(str(i), f"show('{pane.KEY}')", pane.TITLE, show=False, id=f"show_{pane.KEY}") for i, pane in enumerate(PANES, 1)),
     ]
 
-    def __init__(self, settings: Settings, hub: Hub | None = None, start_servers: bool = True, scenario: Any = None,
+    def __init__(self, settings: Settings | None, hub: Hub | None = None, start_servers: bool = True, scenario: Any = None,
                  journal_out: Any = None, freeze_gc: bool = False, redact: bool = False, ports_file: Any = None,
-                 servers_loop: str = "thread") -> None:
+                 servers_loop: str = "thread", client: Any = None) -> None:
         super().__init__()
         if "TEXTUAL_ANIMATIONS" not in os.environ:
             # The tab underline's slide is ~18 frames a switch in the loop the servers share: under traffic they
@@ -186,9 +200,16 @@ class MockPanel(App):
         self.ports_file = ports_file  # --ports-file: {server: url} once the servers are up, as serve writes it
         self.settings = settings
         # The Hub, for tests and the caller that built it; the panel itself goes through self.client only.
+        # `client`: a RemoteHubClient (mockpanel attach): the mocks run elsewhere, this process holds no Hub.
+        self.attached = client is not None
         own_loop = servers_loop == "thread"  # "shared": the servers in the panel's loop, as before (bench_panel.py compares)
-        self.hub = hub or Hub(settings, SERVERS, loop_name="servers'" if own_loop else "event")
-        self.client = HubClient(self.hub, HubThread().start() if own_loop else None)
+        if client is None:
+            self.hub = hub or Hub(settings, SERVERS, loop_name="servers'" if own_loop else "event")
+            client = HubClient(self.hub, HubThread().start() if own_loop else None)
+        else:
+            self.hub = None
+        self.client = client
+        self.notices: list[str] = []
         # The panel's own loop has a watchdog too: a pane that draws too long is named, apart from the servers' stalls.
         self.watchdog = Watchdog(self._panel_stalled, loop_name="panel's")
         self.freeze_gc = freeze_gc
@@ -213,22 +234,24 @@ class MockPanel(App):
     async def on_mount(self) -> None:
         if self.journal_out is not None:
             path, redact = self.journal_out, self.redact
-            self.client.command(lambda hub: hub.write_journal(path, redact).path)
+            self.client.command(write_journal, path, redact)
         if self.start_servers:
             await self.client.start()
             if self.ports_file is not None:
-                self.ports_file.write_text(json.dumps(self.client.read(lambda hub: hub.urls()), indent=2) + "\n")
+                self.ports_file.write_text(json.dumps(self.client.read(server_urls), indent=2) + "\n")
         self._unsubscribe = self.client.subscribe(self._pending.append)  # deque.append: safe from the servers' thread
         if self.scenario is not None:
-            scenario = self.scenario
-            await self.client.wait(lambda hub: hub.start_scenario(scenario))
+            await self.client.wait(run_scenario, self.scenario.source, str(self.scenario.path) if self.scenario.path else None)
         self.set_interval(FLUSH_SECONDS, self.flush)
         if self.start_servers:  # a panel drawing fixed data (the snapshot tests) has no traffic to be slow under
             self.watchdog.start()
-        for name, reason in self.client.read(lambda hub: hub.failed()).items():
+        for name, reason in self.client.read(failed).items():
             self.notify(f"{name}: {reason}", title="Server failed to start", severity="error", timeout=10)
-        if self.settings.notices:
-            self.notify(notes_line(self.settings.notices), severity="warning", timeout=8)
+        self.notices = self.client.read(notices)
+        if self.notices:
+            self.notify(notes_line(self.notices), severity="warning", timeout=8)
+        if self.attached:
+            self.title = f"mockpanel — attached to {self.client.url}"
         parent = os.environ.get("MOCKPANEL_WEB_PARENT", "")
         if parent.isdigit():  # shown in a browser by `mockpanel --web`: quit once that server is gone
             self.set_interval(1.0, partial(self._quit_without_parent, int(parent)))
@@ -298,6 +321,9 @@ class MockPanel(App):
         self._held_back = False
         pending = self._pending  # appended to from the servers' thread: taken item by item, none lost in between
         batch = [pending.popleft() for _ in range(len(pending))]
+        if GONE in batch:  # an attached panel's mocks stopped: say so and leave (they are not this panel's to stop)
+            self.exit(return_code=1, message=f"mockpanel: the mocks at {self.client.url} stopped; the panel closed")
+            return
         for item in batch:
             if isinstance(item, DomainEvent) and item.kind == "scenario":
                 self.notify(item.data["message"], title="Scenario", timeout=6)
@@ -351,7 +377,7 @@ class MockPanel(App):
     def action_notes(self) -> None:
         from .screens.dialogs import TextDialog
 
-        notes = self.settings.notices
+        notes = self.notices
         self.push_screen(TextDialog("Start-up notes", "\n".join(notes) if notes else "No notes: every secret is set and every server binds loopback.",
                                     "Esc closes"))
 
@@ -373,11 +399,11 @@ class MockPanel(App):
         self.notify(f"all chaos off: no delays, errors, drops or hangs on any server{plans}{tokens}")
 
     async def action_reset_all(self) -> None:
-        await self.client.wait(lambda hub: hub.reset())
+        await self.client.wait(reset_all)
         self.notify("every mock is back to its seed data")
 
     async def reset_server(self, server: str) -> None:
-        await self.client.wait(lambda hub: hub[server].ctx.reset())
+        await self.client.wait(reset_server, server)
         self.notify(f"{server} is back to its seed data")
 
     async def run_pane_action(self, pane_class: Any, action: str) -> None:
@@ -397,7 +423,7 @@ class MockPanel(App):
         if path is None:
             path = export.default_filename(fmt or "har")
         target = Path(path).expanduser()
-        entries = [e for e in self.client.read(lambda hub: hub.journal.entries()) if keep is None or keep(e)]
+        entries = [e for e in self.client.read(journal_entries) if keep is None or keep(e)]
         try:
             mask = self.redact if redact is None else redact
             if target.suffix == ".jsonl" or fmt == "jsonl":
@@ -430,20 +456,20 @@ class MockPanel(App):
         from .scenario import ScenarioError, load_scenario
 
         try:
-            scenario = self.scenario = load_scenario(Path(path).expanduser(), self.client.read(lambda hub: list(hub.runners)))
+            scenario = self.scenario = load_scenario(Path(path).expanduser(), self.client.read(server_names))
         except ScenarioError as exc:
             self.notify(str(exc), title="Scenario not started", severity="error", timeout=10)
             return False
-        await self.client.wait(lambda hub: hub.start_scenario(scenario))
+        await self.client.wait(run_scenario, scenario.source, str(scenario.path) if scenario.path else None)
         return True
 
     async def action_run_scenario(self) -> None:
         scenario = self.scenario
         if scenario is not None:
-            await self.client.wait(lambda hub: hub.start_scenario(scenario))
+            await self.client.wait(run_scenario, scenario.source, str(scenario.path) if scenario.path else None)
 
     async def action_stop_scenario(self) -> None:
-        await self.client.wait(lambda hub: hub.stop_scenario())
+        await self.client.wait(stop_scenario)
         self.notify("scenario stopped; its active steps are undone", title="Scenario")
 
     def toggle_fault(self, server: str, field: str) -> None:
@@ -481,7 +507,7 @@ class MockPanel(App):
     def copy_token(self, user_id: str, kind: str = "access", ttl: Any = None) -> None:
         """A fresh token of a user on the clipboard and on screen (Users pane keys, palette)."""
         try:
-            token, email = self.client.command(issue_token, user_id, kind, ttl)
+            token, email = self.client.command(issue_token, user_id, kind, ttl.total_seconds() if ttl is not None else None)
         except DomainError as exc:
             self.notify(exc.message, severity="error")
             return
@@ -506,6 +532,15 @@ class MockPanel(App):
 
     async def on_unmount(self) -> None:
         await self.stop_servers()
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An attached panel whose mocks went away while it asked them something leaves with that said, not with a
+        traceback (Textual's handler of an exception no pane caught)."""
+        if isinstance(error, (Disconnected, RemoteError)):
+            self._stopped = True
+            self.exit(return_code=1, message=f"mockpanel: {error}; the panel closed")
+            return
+        super()._handle_exception(error)
 
 
 def notes_line(notices: list[str]) -> str:
@@ -560,3 +595,10 @@ def create_app(settings: Settings, start_servers: bool = True, scenario: Any = N
     """The panel as users run it; tests build it through here too."""
     return MockPanel(settings, start_servers=start_servers, scenario=scenario, journal_out=journal_out, freeze_gc=freeze_gc,
                      redact=redact, ports_file=ports_file, servers_loop=servers_loop)
+
+
+def attached_app(url: str, token: str | None = None, freeze_gc: bool = False, redact: bool = False) -> MockPanel:
+    """The panel on mocks running elsewhere (mockpanel attach URL): every pane, through the control API."""
+    from .attach import RemoteHubClient
+
+    return MockPanel(None, client=RemoteHubClient(url, token), freeze_gc=freeze_gc, redact=redact)

@@ -35,9 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Local mock services (auth API with JWTs, ...) with a live request journal and fault injection.",
     )
     parser.add_argument("--version", action="version", version=f"mockpanel {__version__}")
-    parser.add_argument("command", nargs="?", choices=["serve", "start", "stop", "restart", "status"],
+    parser.add_argument("command", nargs="?", choices=["serve", "start", "stop", "restart", "status", "attach"],
                         help="serve: run the servers headless (for CI); start/stop/restart/status: the same in the background "
-                        "(state in MOCKPANEL_STATE_DIR); without a command, the control panel")
+                        "(state in MOCKPANEL_STATE_DIR); attach [URL]: the panel on mocks running elsewhere (default: those "
+                        "mockpanel start runs); without a command, the control panel")
+    parser.add_argument("url", nargs="?", metavar="URL", help="with attach: any one server's URL of the mocks to watch "
+                        "(e.g. http://127.0.0.1:8000); the admin token, if they need it, from --admin-token or MOCKPANEL_ADMIN_TOKEN")
     parser.add_argument("--wait", action="store_true", help="with serve: run in the background and exit once every server is ready (= start)")
     parser.add_argument("--headless", action="store_true", help="same as the serve command")
     parser.add_argument("--only", metavar="NAMES", help=f"comma-separated servers to run (of {', '.join(specs)})")
@@ -180,6 +183,35 @@ async def run_headless(settings, args: argparse.Namespace, scenario: Any = None,
     return 0
 
 
+def attach(args: argparse.Namespace) -> int:
+    """The panel on mocks running elsewhere; without a URL, on those `mockpanel start` runs."""
+    import os
+
+    from .app import attached_app
+    from .attach import Disconnected, RemoteError
+    from .daemon import Background
+
+    url = args.url
+    if url is None:
+        urls = Background().urls()
+        if not urls:
+            print("mockpanel: nothing to attach to: no mocks run in the background (mockpanel start), and no URL was given "
+                  "(mockpanel attach http://127.0.0.1:8000)", file=sys.stderr)
+            return 2
+        url = next(iter(urls.values()))
+    token = getattr(args, "mockpanel__admin_token", None) or os.environ.get("MOCKPANEL_ADMIN_TOKEN")
+    from .hubclient import server_names
+
+    app = attached_app(url, token, freeze_gc=True, redact=args.redact)
+    try:
+        app.client.read(server_names)  # before the screen changes: an error here is a line in this terminal
+    except (Disconnected, RemoteError) as exc:
+        print(f"mockpanel: cannot attach to {url}: {exc}", file=sys.stderr)
+        return 1
+    app.run()
+    return app.return_code or 0
+
+
 def _run(coro) -> int:
     try:
         import uvloop
@@ -200,6 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         background = Background()
         return background.stop(sys.stdout) if args.command == "stop" else background.status(sys.stdout, sys.stderr)
+    if args.url is not None and args.command != "attach":
+        parser.error(f"unexpected argument {args.url!r} (a URL goes with attach)")
+    if args.command == "attach":
+        return attach(args)
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     try:
         cli = cli_values(args)

@@ -121,6 +121,17 @@ class Background:
         self.stop(out)
         return self.start(args, out, err)
 
+    def urls(self) -> dict[str, str]:
+        """{server: url} of the servers running in the background, or {} when none run."""
+        state = self.state()
+        if state is None:
+            return {}
+        try:
+            urls = json.loads(Path(state["ports_file"]).read_text())
+        except (OSError, ValueError):
+            return {}
+        return urls if isinstance(urls, dict) else {}
+
     def status(self, out: TextIO, err: TextIO) -> int:
         state = self.state()
         if state is None:
@@ -128,10 +139,7 @@ class Background:
             return NOT_RUNNING
         import httpx2
 
-        try:
-            urls = json.loads(Path(state["ports_file"]).read_text())
-        except (OSError, ValueError):
-            urls = {}
+        urls = self.urls()
         token = os.environ.get("MOCKPANEL_ADMIN_TOKEN")
         uptime = _ago(state["started"])
         rows = [("server", "url", "pid", "uptime", "requests")]

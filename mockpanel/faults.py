@@ -8,6 +8,9 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .wire import record
+
+@record
 class FaultPolicy(BaseModel):
     """The policy as the control API shows it: flat JSON, every field validated."""
 

@@ -73,6 +73,10 @@ class Hub:
         self.log: deque[str] = deque(maxlen=200)
         self.watchdog = Watchdog(self._stalled, loop_name=loop_name)  # "servers'" under the panel: its loop is theirs alone
         self.runners: dict[str, Runner] = {}
+        self.closing = False  # set as stop begins: attached panels' event streams end
+        from .attach import panel_routes
+
+        attach = panel_routes(self)  # every server answers `mockpanel attach` (any server's URL attaches)
         for srv in settings.enabled():
             spec = specs[srv.name]
             preview = settings.body_preview_bytes
@@ -93,6 +97,7 @@ class Hub:
                 watch=self.watchdog.current,
                 loop_health=self.watchdog.summary,
             )
+            ctx.control_routers.append(attach)
             self.runners[srv.name] = (spec.runner or UvicornRunner)(spec, ctx)
         self.scenario_run: Any = None  # the ScenarioRun in progress or last run
         self._writers: list[JournalWriter] = []
@@ -141,6 +146,7 @@ class Hub:
                        during_request=stall.request)
 
     async def stop(self) -> None:
+        self.closing = True
         await self.watchdog.stop()
         await self.stop_scenario()
         await asyncio.gather(*(r.stop() for r in self.runners.values()))

@@ -96,6 +96,110 @@ def as_source(source: str, fn: Callable[..., Any], *args: Any) -> Any:
         change_source.reset(token)
 
 
+# --- the panel's reads and commands, by name: what an attached panel may ask of the mocks ---
+
+OPS: dict[str, Callable[..., Any]] = {}
+LOCAL_OPS: set[str] = set()  # in-process only (they hand over objects or touch this machine's files): never remote
+
+
+def panel_op(fn: Callable[..., Any] | None = None, *, local: bool = False) -> Any:
+    """Register `fn(hub, *args)` as one of the panel's operations (decorator). A HubClient runs nothing else, so
+    every read and command the panel makes has a name an attached panel can send (see wire.py and attach.py)."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        name = f"{fn.__module__}:{fn.__qualname__}"
+        OPS[name] = fn
+        if local:
+            LOCAL_OPS.add(name)
+        fn.op_name = name  # type: ignore[attr-defined]
+        return fn
+
+    return register(fn) if fn is not None else register
+
+
+def op_name(fn: Callable[..., Any]) -> str:
+    name = getattr(fn, "op_name", None)
+    if name is None or OPS.get(name) is not fn:
+        raise TypeError(f"{getattr(fn, '__qualname__', fn)!r} is not a panel operation: the panel reaches the Hub only through "
+                        "functions marked @panel_op (an attached panel sends their names)")
+    return name
+
+
+@panel_op
+def server_urls(hub: Any) -> dict[str, str]:
+    return hub.urls()
+
+
+@panel_op
+def server_names(hub: Any) -> tuple[str, ...]:
+    """The servers this Hub runs (enabled ones; fixed for its life)."""
+    return tuple(hub.runners)
+
+
+@panel_op
+def notices(hub: Any) -> list[str]:
+    """What the mocks noted at start-up: development-default secrets, servers bound beyond loopback."""
+    return list(hub.settings.notices)
+
+
+@panel_op
+def failed(hub: Any) -> dict[str, str]:
+    return hub.failed()
+
+
+@panel_op
+def journal_entries(hub: Any) -> list[Any]:
+    return hub.journal.entries()
+
+
+@panel_op
+async def reset_all(hub: Any) -> None:
+    await hub.reset()
+
+
+@panel_op
+async def reset_server(hub: Any, server: str) -> None:
+    await hub[server].ctx.reset()
+
+
+@panel_op
+async def stop_scenario(hub: Any) -> None:
+    await hub.stop_scenario()
+
+
+@panel_op
+async def run_scenario(hub: Any, text: str, path: str | None) -> str:
+    """Read a scenario (TOML text, as read from `path`) against this Hub's servers and run it from now; its name.
+    The text crosses, not a parsed object: the mocks judge every step themselves (ScenarioError: the reason)."""
+    from pathlib import Path
+
+    from .scenario import read_scenario
+
+    scenario = read_scenario(text, hub.runners, Path(path) if path else None)
+    await hub.start_scenario(scenario)
+    return scenario.name
+
+
+@panel_op(local=True)
+def _subscribe(hub: Any, sink: Callable[[Any], None]) -> Callable[[], None]:
+    return hub.bus.subscribe(sink)
+
+
+@panel_op(local=True)
+def _unsubscribe(hub: Any, unsubscribe: Callable[[], None]) -> None:
+    unsubscribe()
+
+
+@panel_op(local=True)
+async def _start(hub: Any) -> dict[str, str]:
+    return await hub.start()
+
+
+@panel_op(local=True)
+async def _stop(hub: Any) -> None:
+    await hub.stop()
+
+
 class HubClient:
     """The panel's one way to the Hub (see the module's docstring). In-process: the Hub on a HubThread; without one
     (`thread=None`) the Hub shares the panel's loop, as before the split (kept for bench_panel.py's comparison)."""
@@ -106,6 +210,7 @@ class HubClient:
 
     def read(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(hub, *args)` on the servers' loop; what it returns. Reads return immutable data."""
+        op_name(fn)
         if self.thread is None:
             return as_source("the panel", fn, self._hub, *args)
         return self.thread.run(as_source, "the panel", fn, self._hub, *args)
@@ -114,6 +219,7 @@ class HubClient:
 
     async def wait(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         """Await the coroutine `fn(hub, *args)` on the servers' loop, without blocking the panel's loop."""
+        op_name(fn)
         hub = self._hub
 
         async def run() -> Any:
@@ -131,17 +237,17 @@ class HubClient:
     def subscribe(self, sink: Callable[[Any], None]) -> Callable[[], None]:
         """Every bus item from now on goes to `sink`, called on the servers' thread: it must be thread-safe
         (deque.append is). Returns the unsubscribe function (which runs there too)."""
-        unsubscribe = self.read(lambda hub: hub.bus.subscribe(sink))
-        return lambda: self.read(lambda hub: unsubscribe())
+        unsubscribe = self.read(_subscribe, sink)
+        return lambda: self.read(_unsubscribe, unsubscribe)
 
     async def start(self) -> dict[str, str]:
         if self.thread is not None and not self.thread.running:
             self.thread.start()
-        return await self.wait(lambda hub: hub.start())
+        return await self.wait(_start)
 
     async def stop(self) -> None:
         if self.thread is None:
             await self._hub.stop()
         elif self.thread.running:
-            await self.wait(lambda hub: hub.stop())
+            await self.wait(_stop)
             await asyncio.to_thread(self.thread.stop)

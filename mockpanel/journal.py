@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NamedTuple
 
 from . import tracing
+from .wire import record
 from .otlp import ExternalSpan, SpanStore
 
 
@@ -18,6 +19,7 @@ def _decode(raw: bytes) -> str:
     return raw.decode("latin-1")
 
 
+@record
 class RequestEntry(NamedTuple):
     """One request to one server, as front ends and the control API read it. Headers stay bytes until read."""
 
@@ -93,6 +95,7 @@ def _source() -> str:
     return change_source.get() or ("a request" if tracing.current.get() is not None else "mockpanel")
 
 
+@record
 @dataclass(slots=True)
 class DomainEvent:
     """Something a server did that a front end may show: user registered, object stored, ..."""

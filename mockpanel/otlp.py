@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from .wire import record
+
 MAX_SPANS = 10_000
 MAX_SPAN_BYTES = 64 * 1024 * 1024  # what the stored spans may hold, by the size of their strings (see ExternalSpan.size)
 SPAN_OVERHEAD = 400  # bytes a span costs besides its strings: the object, its dict, the floats, the index entries
@@ -27,6 +29,7 @@ class OtlpError(ValueError):
     """An export that cannot be read; answered 400 with the reason."""
 
 
+@record
 @dataclass(slots=True)
 class ExternalSpan:
     trace_id: str

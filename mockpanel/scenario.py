@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,7 @@ class Scenario:
     name: str
     steps: tuple[Step, ...]
     path: Path | None = None
+    source: str = ""  # the TOML text it was read from
 
     def start(self, hub: "Hub") -> "ScenarioRun":
         """Run it in the Hub's loop, timed from now (Hub.start_scenario stops a previous run first)."""
@@ -178,14 +180,25 @@ def _token_faults(raw: dict[str, Any], server: str, here: str) -> tuple[dict[str
     return dict(token_faults), str(issuer)
 
 
+def read_scenario(text: str, servers: Iterable[str], path: Path | None = None) -> Scenario:
+    """A scenario from its TOML text (read from `path`, which names it and its errors); it keeps the text, which is
+    what an attached panel sends the mocks to run."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path or 'scenario'}: not valid TOML: {exc}") from None
+    scenario = parse_scenario(data, servers, default_name=path.stem if path else "scenario", path=path)
+    return dataclasses.replace(scenario, source=text)
+
+
 def load_scenario(path: Path, servers: Iterable[str]) -> Scenario:
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
-    return parse_scenario(data, servers, default_name=Path(path).stem, path=Path(path))
+    return read_scenario(text, servers, Path(path))
 
 
 class ScenarioRun:

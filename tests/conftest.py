@@ -313,6 +313,30 @@ def browser():
         chromium.close()
 
 
+@contextlib.contextmanager
+def page_on_another_site(*extra_args: str):
+    """A Chromium page on http://evil.example/ (served by playwright), skipped without Chromium except in CI.
+    Chromium's own Local Network Access checks would stop its requests to 127.0.0.1 before they leave the browser;
+    other browsers have none, so they are off here: the mock itself must refuse."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests: {CHROMIUM} is missing")
+        pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    args = [*CHROMIUM_ARGS, *extra_args,
+            "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            page = browser.new_page()
+            page.route("http://evil.example/", lambda route: route.fulfill(status=200, content_type="text/html", body="<p>hi</p>"))
+            page.goto("http://evil.example/")
+            yield page
+        finally:
+            browser.close()
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 800})

@@ -12,9 +12,15 @@ import httpx2
 
 from conftest import make_s3_client, until
 from mockpanel.app import create_app
+from mockpanel.hubclient import server_urls
 from mockpanel.testing import settings_for
 
 ALL = ["auth", "s3", "webhooks", "client", "imageapi"]
+
+
+def on_servers(app, fn):
+    """`fn(hub)` on the servers' thread: what a test looks at directly (the panel itself runs only panel operations)."""
+    return app.client.thread.run(fn, app.hub)
 
 
 def owned_classes(app) -> tuple[type, ...]:
@@ -33,13 +39,13 @@ def owned_classes(app) -> tuple[type, ...]:
             classes.add(type(accounts.oidc))
         return tuple(classes)
 
-    return app.client.read(collect)
+    return on_servers(app, collect)
 
 
 async def test_the_panels_thread_never_runs_a_hub_or_facade_method():
     app = create_app(settings_for(ALL, {"imageapi": {"enabled": "true"}}))
     async with app.run_test(size=(120, 36)) as pilot:
-        urls = app.client.read(lambda hub: hub.urls())
+        urls = app.client.read(server_urls)
         s3 = make_s3_client(urls["s3"])
         await asyncio.to_thread(lambda: (s3.create_bucket(Bucket="seen"), s3.put_object(Bucket="seen", Key="a.txt", Body=b"x")))
         async with httpx2.AsyncClient() as client:
@@ -72,7 +78,7 @@ async def test_the_panels_thread_never_runs_a_hub_or_facade_method():
         finally:
             sys.setprofile(None)
         assert calls == [], sorted(set(calls))
-        assert app.client.read(lambda hub: hub["auth"].ctx.faults.policy.error_rate) == 0  # ! turned it off, on the servers' loop
+        assert on_servers(app, lambda hub: hub["auth"].ctx.faults.policy.error_rate) == 0  # ! turned it off, on the servers' loop
 
 
 async def test_a_stall_of_either_loop_is_named_apart(monkeypatch):
@@ -95,8 +101,8 @@ async def test_a_stall_of_either_loop_is_named_apart(monkeypatch):
         assert "drawing the Traces pane" in panel
         monkeypatch.setattr(TracesPane, "refresh_view", original)
         async with httpx2.AsyncClient() as client:
-            assert (await client.get(app.client.read(lambda hub: hub.urls())["auth"] + "/health")).status_code == 200
-        app.client.read(lambda hub: time.sleep(0.5))  # the servers' loop held, as a runaway parser would
+            assert (await client.get(app.client.read(server_urls)["auth"] + "/health")).status_code == 200
+        on_servers(app, lambda hub: time.sleep(0.5))  # the servers' loop held, as a runaway parser would
         await until(pilot, lambda: any("the servers' loop stalled" in n.message for n in app._notifications))
         servers = next(n.message for n in app._notifications if "the servers' loop stalled" in n.message)
         assert "during auth GET /health" in servers

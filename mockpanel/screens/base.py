@@ -11,7 +11,7 @@ from textual import events
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input
 
-from ..hubclient import HubClient
+from ..hubclient import HubClient, server_names
 from ..journal import DomainEvent
 
 
@@ -73,7 +73,7 @@ class Pane(Vertical):
     def __init__(self, client: HubClient) -> None:
         super().__init__(id=f"pane-{self.KEY}")
         self.client = client
-        self.running = frozenset(client.read(lambda hub: tuple(hub.runners)))  # the servers this panel runs (fixed)
+        self.running = frozenset(client.read(server_names))  # the servers this panel runs (fixed)
 
     def on_mount(self) -> None:
         self.refresh_view()

@@ -12,12 +12,14 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ..display import plain
+from ..hubclient import panel_op
 from .base import Pane, cursor_key, cut, restore_cursor
 from .dialogs import TextDialog
 
 JOB_STYLES = {"completed": "green", "failed": "bold red", "processing": "yellow", "pending": "yellow"}
 
 
+@panel_op
 def client_state(hub: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The client app's uploads (newest 500, copies) and the image API's jobs (their views), read on the servers' loop."""
     image_api, client_app = hub.facade("imageapi"), hub.facade("client")

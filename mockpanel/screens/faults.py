@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ..display import plain
+from ..hubclient import panel_op
 from .base import Pane, cursor_key, restore_cursor
 from .dialogs import PromptDialog
 
@@ -56,6 +57,7 @@ def delay_bounds(text: str) -> tuple[int, int]:
     return low, high
 
 
+@panel_op
 def fault_state(hub: Any) -> tuple[str | None, list[str], list[tuple[str, Any]]]:
     """What the Faults pane shows, read on the servers' loop: the scenario in progress, webhook response plans, and
     each server's policy (a copy: the live one changes with every fail-next)."""
@@ -66,11 +68,13 @@ def fault_state(hub: Any) -> tuple[str | None, list[str], list[tuple[str, Any]]]
             [(name, runner.ctx.faults.policy.model_copy()) for name, runner in hub.runners.items()])
 
 
+@panel_op
 def change_faults(hub: Any, names: list[str], fields: dict[str, Any]) -> list[Any]:
     """Change those fields of the named servers' policies; their new policies (copies)."""
     return [hub[name].ctx.faults.update(**fields).model_copy() for name in names]
 
 
+@panel_op
 def clear_faults(hub: Any, names: list[str]) -> None:
     for name in names:
         hub[name].ctx.faults.clear()

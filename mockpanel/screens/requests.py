@@ -3,6 +3,7 @@ detail of the highlighted one beside the list on wide terminals (a dialog on nar
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
@@ -18,6 +19,7 @@ from .. import export
 from ..display import escape_controls, plain
 from ..filters import FilterError, compile_filter
 from ..journal import RequestEntry
+from ..hubclient import panel_op, server_urls
 from .base import LiveTable, OrderedInput, Pane, cursor_key, cut, restore_cursor, size_text, status_cell
 from .dialogs import ConfirmDialog, PromptDialog, TextDialog
 
@@ -99,12 +101,30 @@ class FilterInput(OrderedInput):
         self.query_ancestor(RequestsPane).to_list()
 
 
-def journal_page(hub: Any, keep: Any, filtered: bool) -> tuple[list[RequestEntry], int, dict[str, int]]:
-    """The newest FIRST_ROWS entries the filter keeps, how many it keeps in all, and each server's row count (read on
-    the servers' loop; entries are immutable named tuples)."""
+@functools.lru_cache(maxsize=16)
+def _compiled(query: str, servers: tuple[str, ...]) -> Any:
+    return compile_filter(query, servers)
+
+
+@panel_op
+def journal_shape(hub: Any) -> tuple[list[str], int]:
+    """Every server the journal may name, and each one's ring capacity."""
+    return list(hub.specs), hub.journal.maxlen
+
+
+@panel_op
+def clear_journal(hub: Any) -> None:
+    hub.journal.clear()
+
+
+@panel_op
+def journal_page(hub: Any, query: str) -> tuple[list[RequestEntry], int, dict[str, int]]:
+    """The newest FIRST_ROWS entries the filter `query` keeps, how many it keeps in all, and each server's row count
+    (read on the servers' loop; entries are immutable named tuples). The filter crosses as its text, compiled here."""
     journal = hub.journal
+    keep = _compiled(query, tuple(hub.specs))
     entries = journal.query(keep=keep, limit=FIRST_ROWS)
-    matching = sum(1 for e in journal.entries() if keep(e)) if filtered else len(journal)
+    matching = sum(1 for e in journal.entries() if keep(e)) if query else len(journal)
     return entries, matching, {name: len(ring) for name, ring in journal.servers.items()}
 
 
@@ -126,7 +146,7 @@ class RequestsPane(Pane):
 
     def __init__(self, client) -> None:
         super().__init__(client)
-        self.server_names, self.capacity = self.read(lambda hub: (list(hub.specs), hub.journal.maxlen))
+        self.server_names, self.capacity = self.read(journal_shape)
         self.counts: dict[str, int] = {}  # rows each server's ring holds (its journal_size at most)
         self.follow = True
         self.query_text = ""
@@ -218,7 +238,7 @@ class RequestsPane(Pane):
         self.shown.clear()
         self.newest_shown = None
         self._held = []  # drawn from the journal below
-        entries, self.matching, self.counts = self.read(journal_page, self.keep, bool(self.query_text))
+        entries, self.matching, self.counts = self.read(journal_page, self.query_text)
         self._add(entries)
         if key is not None and not (self.follow and was_at_bottom):
             restore_cursor(table, key, row)
@@ -347,11 +367,11 @@ class RequestsPane(Pane):
         self.app.push_screen(TextDialog(f"Request #{entry.id}", describe(entry), "Esc closes · c in the list copies it as curl"))
 
     def curl(self, entry: RequestEntry) -> str:
-        return export.curl_command(entry, self.read(lambda hub: hub.urls()).get(entry.server, "http://127.0.0.1"))
+        return export.curl_command(entry, self.read(server_urls).get(entry.server, "http://127.0.0.1"))
 
     def example(self) -> str:
         """A first request for the empty pane, against a server that runs here (real port)."""
-        urls = self.read(lambda hub: hub.urls())
+        urls = self.read(server_urls)
         for server, path in (("auth", "/health"), ("s3", "/"), ("webhooks", "/health"), ("client", "/health"),
                              ("imageapi", "/api/v1/health")):
             if server in urls:
@@ -382,7 +402,7 @@ class RequestsPane(Pane):
     def action_clear(self) -> None:
         def clear(yes: bool | None) -> None:
             if yes:
-                self.client.command(lambda hub: hub.journal.clear())
+                self.client.command(clear_journal)
                 self.refresh_view()
                 self.notify("the journal is empty")
 

@@ -9,6 +9,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from ..display import plain
+from ..hubclient import panel_op
+from ..wire import record
 from .base import Pane, cursor_key, cut, restore_cursor
 from .dialogs import TextDialog
 
@@ -19,6 +21,7 @@ def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
+@record
 class ServerView(NamedTuple):
     """One server as the pane shows it (computed on the servers' loop)."""
 
@@ -33,6 +36,7 @@ class ServerView(NamedTuple):
     faults: str
 
 
+@panel_op
 def server_views(hub: Any) -> list[ServerView]:
     views = []
     for name, runner in hub.runners.items():
@@ -43,6 +47,7 @@ def server_views(hub: Any) -> list[ServerView]:
     return views
 
 
+@panel_op
 async def toggle_server(hub: Any, name: str) -> tuple[bool, str]:
     """Stop a running server, or start a stopped one: (ok, what happened)."""
     runner = hub[name]

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Static
 
 from ..display import plain
 from ..spec import DomainError
+from ..hubclient import panel_op, server_urls
 from .base import Pane, cursor_key, cut, restore_cursor, size_text
 from .dialogs import ConfirmDialog, PromptDialog
 
@@ -23,6 +24,7 @@ FOLDER = "\x00folder:"
 # --- what the pane reads and asks, run on the servers' loop ---
 
 
+@panel_op
 def browse(hub: Any, bucket: str, prefix: str, limit: int) -> tuple[list[str], list[tuple], bool, int] | None:
     """A page of a bucket as folders and objects — (folders, objects as (key, size, content type, modified, etag,
     metadata shown), more, under prefix) — or None when the bucket is gone."""
@@ -34,9 +36,17 @@ def browse(hub: Any, bucket: str, prefix: str, limit: int) -> tuple[list[str], l
     return page.folders, objects, page.more, page.under_prefix
 
 
+STORAGE_CALLS = frozenset({"delete_object", "presign", "advance_clock", "object_count", "buckets", "clock_offset"})
+
+
+@panel_op
 def storage_call(hub: Any, method: str, *args: Any) -> Any:
-    """One of the Storage facade's operations (delete_object, presign, advance_clock, object_count, buckets)."""
-    return getattr(hub.facade("s3"), method)(*args)
+    """One of the Storage facade's operations (delete_object, presign, advance_clock, object_count, buckets), or its
+    clock's offset."""
+    if method not in STORAGE_CALLS:
+        raise ValueError(f"not a storage operation of the panel: {method[:40]!r}")
+    storage = hub.facade("s3")
+    return storage.clock_offset if method == "clock_offset" else getattr(storage, method)(*args)
 
 
 class StoragePane(Pane):
@@ -93,7 +103,7 @@ class StoragePane(Pane):
         key, row = cursor_key(table), table.cursor_row
         table.clear()
         if self.bucket is None:
-            status.update(plain("No buckets yet: aws --endpoint-url " + self.read(lambda hub: hub.urls()).get("s3", "") + " s3 mb s3://my-bucket"))
+            status.update(plain("No buckets yet: aws --endpoint-url " + self.read(server_urls).get("s3", "") + " s3 mb s3://my-bucket"))
             return
         page = self.read(browse, self.bucket, self.prefix, PAGE * self.pages)
         if page is None:  # deleted meanwhile; its event redraws the buckets
@@ -201,7 +211,7 @@ class StoragePane(Pane):
                 self.app.notify(str(exc), severity="error")
                 return
             done = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in applied.items() if n) or "nothing expired"
-            offset = self.read(lambda hub: hub.facade("s3").clock_offset)
+            offset = self.read(storage_call, "clock_offset")
             self.app.notify(f"S3's clock is {offset / 86_400:g} days ahead: {done}")
             self.refresh_view()
 

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 from ..display import plain
 from ..journal import RequestEntry, summarize
 from ..timefmt import clock
+from ..hubclient import panel_op
 from .base import Pane, cursor_key, cut, restore_cursor, status_cell
 from .dialogs import TextDialog
 from .requests import describe
@@ -50,10 +51,12 @@ def bar(start: float, end: float, first: float, last: float) -> str:
     return ("·" * left + "█" * width)[:BAR].ljust(BAR, "·")
 
 
+@panel_op
 def traces_list(hub: Any, errors_only: bool) -> list[dict[str, Any]]:
     return hub.journal.traces(TRACES_SHOWN, errors_only=errors_only, scan=SCANNED)
 
 
+@panel_op
 def trace_parts(hub: Any, trace_id: str) -> tuple[list[RequestEntry], list[Any]]:
     """A trace's journaled hops and its exported spans (read on the servers' loop; neither changes once stored)."""
     return hub.journal.trace(trace_id), hub.journal.external.of(trace_id)

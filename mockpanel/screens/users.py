@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Static
 
 from ..display import plain
 from ..spec import DomainError
+from ..hubclient import panel_op
 from .base import Pane, cursor_key, restore_cursor
 from .dialogs import ConfirmDialog, PromptDialog
 
@@ -19,6 +20,7 @@ from .dialogs import ConfirmDialog, PromptDialog
 # --- what the pane reads and asks, run on the servers' loop ---
 
 
+@panel_op
 def user_rows(hub: Any) -> list[tuple[str, str, str, str, dict | None]]:
     """(id, email, name, created, OIDC claims) of every user."""
     accounts = hub.facade("auth")
@@ -26,6 +28,7 @@ def user_rows(hub: Any) -> list[tuple[str, str, str, str, dict | None]]:
     return [(u.id, u.email, u.name, u.created_at, dict(claims[u.id]) if u.id in claims else None) for u in accounts.users()]
 
 
+@panel_op
 def user_email(hub: Any, user_id: str) -> str | None:
     try:
         return hub.facade("auth").user(user_id).email
@@ -39,6 +42,7 @@ def _issuer_url(hub: Any, provider: Any, issuer: str) -> str:
     return provider.url(hub.urls()["auth"].replace("//127.0.0.1:", "//localhost:"), issuer)
 
 
+@panel_op
 def oidc_tokens(hub: Any, user_id: str, client_id: str, issuer: str) -> tuple[dict[str, Any], str, str]:
     """Tokens of the OIDC issuer for a user and a client, with the issuer's label and URL (DomainError on a bad name)."""
     provider = hub.facade("auth").oidc
@@ -47,6 +51,26 @@ def oidc_tokens(hub: Any, user_id: str, client_id: str, issuer: str) -> tuple[di
     return provider.token_for(found, url, user_id, client_id), found.label, url
 
 
+@panel_op
+async def register_user(hub: Any, email: str, password: str, name: str) -> str:
+    """A new user (the same checks as POST /api/auth/register); their email."""
+    return (await hub.facade("auth").register(email, password, name)).email
+
+
+@panel_op
+def reset_users(hub: Any) -> int:
+    return hub.facade("auth").reset_users()
+
+
+@panel_op
+def user_count(hub: Any) -> int:
+    return len(hub.facade("auth").users())
+
+
+OIDC_CALLS = frozenset({"rotate", "faults", "set_faults", "user_claims", "revoke_user", "set_user_claims", "check_faults"})
+
+
+@panel_op
 def oidc_call(hub: Any, method: str, *args: Any) -> Any:
     """One of the OIDC provider's operations, on the default issuer where it takes one; what it returns, copied."""
     provider = hub.facade("auth").oidc
@@ -61,6 +85,8 @@ def oidc_call(hub: Any, method: str, *args: Any) -> Any:
         return dict(provider.user_claims.get(args[0], {}))
     if method == "revoke_user":
         return provider.revoke_user(None, *args)
+    if method not in OIDC_CALLS:
+        raise ValueError(f"not an OIDC operation of the panel: {method[:40]!r}")
     return getattr(provider, method)(*args)  # set_user_claims, check_faults
 
 
@@ -147,21 +173,21 @@ class UsersPane(Pane):
                 self.app.notify("type: email password name…", severity="error")
                 return
             try:  # the same checks as POST /api/auth/register
-                user = await self.client.wait(lambda hub: hub.facade("auth").register(parts[0], parts[1], " ".join(parts[2:])))
+                email = await self.client.wait(register_user, parts[0], parts[1], " ".join(parts[2:]))
             except DomainError as exc:
                 self.app.notify(exc.message, severity="error")
                 return
-            self.app.notify(f"added {user.email}")
+            self.app.notify(f"added {email}")
 
         self.app.push_screen(PromptDialog("New user: email password name", placeholder="frank@example.com password123 Frank Castle"), add)
 
     def action_reset_users(self) -> None:
         def reset(yes: bool | None) -> None:
             if yes:
-                count = self.client.command(lambda hub: hub.facade("auth").reset_users())
+                count = self.client.command(reset_users)
                 self.app.notify(f"users reset to the {count} seed users")
 
-        count = self.read(lambda hub: len(hub.facade("auth").users()))
+        count = self.read(user_count)
         self.app.push_screen(ConfirmDialog(f"Reset users: delete the {count} users and bring back the seed ones?"), reset)
 
     # --- OpenID Connect: the same provider the HTTP endpoints and the control API use ---

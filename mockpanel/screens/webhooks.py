@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from ..display import plain
 from ..spec import DomainError
+from ..hubclient import panel_op, server_urls
 from .base import Pane, cursor_key, cut, restore_cursor, status_cell
 from .dialogs import ConfirmDialog, PromptDialog
 
@@ -23,6 +24,17 @@ COPY_LIMIT = 64 * 1024  # what `c` copies and shows (a dialog holding megabytes 
 # --- what the pane reads and asks, run on the servers' loop (plain data back: no event object crosses threads) ---
 
 
+@panel_op
+def webhook_count(hub: Any) -> int:
+    return len(hub.facade("webhooks").events())
+
+
+@panel_op
+def clear_webhooks(hub: Any) -> int:
+    return hub.facade("webhooks").clear()
+
+
+@panel_op
 def webhook_rows(hub: Any) -> list[tuple]:
     """(id, received at, client, event type, verdict, scheme, attempt, answered status) of the newest MAX_ROWS."""
     receiver = hub.facade("webhooks")
@@ -30,6 +42,7 @@ def webhook_rows(hub: Any) -> list[tuple]:
             for e in receiver.events()[:MAX_ROWS]]
 
 
+@panel_op
 def webhook_detail(hub: Any, event_id: str) -> dict[str, Any] | None:
     """What the detail shows of one event (bounded: a 4 MB body costs what a 4 KB one does); None once it is gone."""
     receiver = hub.facade("webhooks")
@@ -44,6 +57,7 @@ def webhook_detail(hub: Any, event_id: str) -> dict[str, Any] | None:
             "plan": plan.describe() if plan is not None else None, "headers": list(event.headers[:50])}
 
 
+@panel_op
 def webhook_body(hub: Any, event_id: str) -> tuple[bytes, str, str | None] | None:
     """The whole body of one event, its client and event type; None once it is gone."""
     try:
@@ -53,10 +67,12 @@ def webhook_body(hub: Any, event_id: str) -> tuple[bytes, str, str | None] | Non
     return event.body, event.client_id, event.event_type
 
 
+@panel_op
 def set_response_plan(hub: Any, client: str, text: str) -> None:
     hub.facade("webhooks").set_plan(client, text)
 
 
+@panel_op
 async def replay(hub: Any, event_id: str, url: str) -> dict[str, Any]:
     return await hub.facade("webhooks").replay(event_id, url)
 
@@ -196,13 +212,13 @@ class WebhooksPane(Pane):
         self.app.push_screen(PromptDialog("Write the whole body to", f"webhook-{event_id[:8]}.body"), write)
 
     def example(self) -> str:
-        url = self.read(lambda hub: hub.urls()).get("webhooks", "http://127.0.0.1:4000")
+        url = self.read(server_urls).get("webhooks", "http://127.0.0.1:4000")
         return f"curl -X POST {url}/webhooks/my-app -H 'content-type: application/json' -d '{{\"event_type\": \"order.paid\"}}'"
 
     def action_copy_body(self) -> None:
         event_id = self.selected()
         if event_id is None:
-            if self.serves("webhooks") and not self.read(lambda hub: len(hub.facade("webhooks").events())):
+            if self.serves("webhooks") and not self.read(webhook_count):
                 self.app.copy_and_show(self.example(), "A first webhook", "example copied: run it in a shell")
             return
         found = self.read(webhook_body, event_id)
@@ -214,11 +230,11 @@ class WebhooksPane(Pane):
         self.app.copy_and_show(body, f"Body of {event_type or 'the event'} from {client}", f"webhook body copied{note}")
 
     def action_clear(self) -> None:
-        count = self.read(lambda hub: len(hub.facade("webhooks").events()))
+        count = self.read(webhook_count)
 
         def clear(yes: bool | None) -> None:
             if yes:
-                self.app.notify(f"{self.client.command(lambda hub: hub.facade('webhooks').clear())} webhooks deleted")
+                self.app.notify(f"{self.client.command(clear_webhooks)} webhooks deleted")
                 self.query_one("#webhook-detail", Static).update("")
 
         if count:

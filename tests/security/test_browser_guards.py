@@ -3,13 +3,10 @@ rebinding, state-changing control calls refuse other sites, and the refusals are
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import httpx2
 import pytest
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, make_s3_client
+from conftest import make_s3_client, page_on_another_site
 from mockpanel.testing import RunningHub, settings_for
 
 
@@ -111,42 +108,25 @@ def test_cors_origins_narrows_what_browsers_may_call():
 
 
 def test_a_page_on_another_site_cannot_reset_or_read_and_a_rebinding_page_is_refused(hub):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser tests: {CHROMIUM} is missing")
-        pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     auth = hub.urls["auth"]
     httpx2.post(f"{auth}/api/auth/register", json={"email": "victim@example.com", "password": "password123", "name": "V"})
     httpx2.get(f"{auth}/health", headers={"Authorization": "Bearer secret-in-the-journal"})
-    # Chromium's own Local Network Access checks would stop these requests before they leave the browser; other
-    # browsers have none, so they are off here: the mock itself must refuse.
-    args = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP attacker.example 127.0.0.1",
-            "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
-        try:
-            page = browser.new_page()
-            # 1. a page on another site fires simple cross-site requests at the mock on 127.0.0.1
-            page.route("http://evil.example/", lambda route: route.fulfill(status=200, content_type="text/html", body="<p>hi</p>"))
-            page.goto("http://evil.example/")
-            outcome = page.evaluate("""async (base) => {
-                await fetch(base + '/__mockpanel/reset', {method: 'POST', mode: 'no-cors', body: 'x',
-                                                          headers: {'content-type': 'text/plain'}});
-                await fetch(base + '/__mockpanel/reset', {method: 'POST', mode: 'no-cors'});  // no body: only Origin tells
-                let read = 'unread';
-                try { read = await (await fetch(base + '/__mockpanel/requests')).text(); } catch (e) { read = 'blocked'; }
-                return read;
-            }""", auth)
-            assert outcome == "blocked"  # no CORS on the control API: the journal (with tokens in it) is not readable
-            # 2. DNS rebinding: attacker.example now resolves to 127.0.0.1, so to the browser the mock *is* the
-            # attacker's origin; what the browser sends then carries the attacker's name in Host, and is refused
-            rebinding = f"http://attacker.example:{port(auth)}"
-            response = page.goto(rebinding + "/__mockpanel/requests")
-            text = page.content()
-            assert response.status == 403 and "allowed_hosts" in text and "secret-in-the-journal" not in text
-        finally:
-            browser.close()
+    with page_on_another_site("--host-resolver-rules=MAP attacker.example 127.0.0.1") as page:
+        # 1. a page on another site fires simple cross-site requests at the mock on 127.0.0.1
+        outcome = page.evaluate("""async (base) => {
+            await fetch(base + '/__mockpanel/reset', {method: 'POST', mode: 'no-cors', body: 'x',
+                                                      headers: {'content-type': 'text/plain'}});
+            await fetch(base + '/__mockpanel/reset', {method: 'POST', mode: 'no-cors'});  // no body: only Origin tells
+            let read = 'unread';
+            try { read = await (await fetch(base + '/__mockpanel/requests')).text(); } catch (e) { read = 'blocked'; }
+            return read;
+        }""", auth)
+        assert outcome == "blocked"  # no CORS on the control API: the journal (with tokens in it) is not readable
+        # 2. DNS rebinding: attacker.example now resolves to 127.0.0.1, so to the browser the mock *is* the
+        # attacker's origin; what the browser sends then carries the attacker's name in Host, and is refused
+        rebinding = f"http://attacker.example:{port(auth)}"
+        response = page.goto(rebinding + "/__mockpanel/requests")
+        text = page.content()
+        assert response.status == 403 and "allowed_hosts" in text and "secret-in-the-journal" not in text
     users = httpx2.get(f"{auth}/api/auth/users").json()["users"]
     assert any(u["email"] == "victim@example.com" for u in users)  # nothing was reset

@@ -9,12 +9,14 @@ from typing import Any, NamedTuple
 
 from ...service import ServerContext
 from ...spec import Invalid, NotFound
+from ...wire import record
 from .governance import locked
 from .lifecycle import DAY, due
 from .signing import presign_v4
 from .storage import Bucket, ObjectMeta, Store, past_prefix, walk
 
 
+@record
 class BucketView(NamedTuple):
     name: str
     region: str
