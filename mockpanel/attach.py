@@ -85,7 +85,8 @@ def panel_routes(hub: Any) -> Any:
             change_source.reset(token)
         return Response(encoded, media_type="application/json")
 
-    @router.get("/events", summary="Server-sent events for an attached panel: requests and domain events, in batches")
+    @router.get("/events", summary="Server-sent events for an attached panel: requests and domain events, in batches",
+                response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
     async def events(request: Request) -> Any:
         why = cross_site(request.scope)
         if why is not None:  # a page of another site has nothing to read here, nor a connection to hold open
