@@ -32,6 +32,7 @@ from .settings import Settings
 from .watchdog import Watchdog
 from .screens.client import ClientPane
 from .screens.faults import FaultsPane
+from .screens.proxies import ProxiesPane
 from .screens.requests import RequestsPane
 from .screens.servers import ServersPane
 from .screens.storage import StoragePane
@@ -39,7 +40,7 @@ from .screens.traces import TracesPane
 from .screens.users import UsersPane
 from .screens.webhooks import WebhooksPane
 
-PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, ClientPane, FaultsPane, TracesPane)
+PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, ClientPane, FaultsPane, TracesPane, ProxiesPane)
 FLUSH_SECONDS = 0.25  # bus items reach the widgets in batches, a few times a second
 MAX_PALETTE_OBJECTS = 200  # "Copy presigned URL for ..." entries (the Storage pane has every object)
 MAX_PENDING = 20_000  # under a flood only the newest matter; older ones are still in the journal
@@ -64,18 +65,21 @@ def palette_state(hub: Any) -> tuple[list[str], list[tuple[str, str]], list[tupl
 def header_state(hub: Any) -> list[tuple[str, str, bool]]:
     """(name, status, faulty) of every server: what the header shows."""
     provider = oidc_of(hub)
-    return [(name, runner.status, runner.ctx.faults.active or (name == "auth" and provider is not None and bool(provider.faulty())))
+    return [(name, runner.status, runner.ctx.faults.active or runner.ctx.toxics.active
+             or (name == "auth" and provider is not None and bool(provider.faulty())))
             for name, runner in hub.runners.items()]
 
 
 @panel_op
-def chaos_off(hub: Any) -> tuple[list[str], list[str]]:
-    """Every fault of every server off, webhook response plans and OIDC token faults too: (plans, issuers) cleared."""
+def chaos_off(hub: Any) -> tuple[list[str], list[str], list[str]]:
+    """Every fault of every server off, network toxics (of mocks and proxies), webhook response plans and OIDC token
+    faults too: (plans, issuers, toxic holders) cleared."""
     for runner in hub.runners.values():
         runner.ctx.faults.clear()
+    toxic = hub.network.clear_toxics()
     receiver = hub.facade("webhooks")
     provider = oidc_of(hub)
-    return (receiver.clear_plans() if receiver is not None else []), (provider.clear_all_faults() if provider is not None else [])
+    return (receiver.clear_plans() if receiver is not None else []), (provider.clear_all_faults() if provider is not None else []), toxic
 
 
 @panel_op
@@ -393,8 +397,9 @@ class MockPanel(App):
                 table.move_cursor(row=0 if where == "first" else table.row_count - 1)
 
     def action_chaos_off(self) -> None:
-        cleared, issuers = self.client.command(chaos_off)
+        cleared, issuers, toxic = self.client.command(chaos_off)
         plans = f"; response plans off for {', '.join(cleared)}" if cleared else ""
+        plans += f"; network toxics off for {', '.join(toxic)}" if toxic else ""
         tokens = f"; token faults off for the {', '.join(issuers)} issuer{'s' if len(issuers) > 1 else ''}" if issuers else ""
         self.notify(f"all chaos off: no delays, errors, drops or hangs on any server{plans}{tokens}")
 

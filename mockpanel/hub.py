@@ -15,8 +15,8 @@ from .faults import FaultInjector, policy_from_settings
 from .journal import EventBus, Journal
 from .runner import UvicornRunner
 from .service import ServerContext
-from .spec import Runner, ServerSpec
-from .settings import Settings
+from .settings import Settings, SettingsError
+from .spec import DomainError, Runner, ServerSpec
 from .watchdog import Stall, Watchdog
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
@@ -75,8 +75,11 @@ class Hub:
         self.runners: dict[str, Runner] = {}
         self.closing = False  # set as stop begins: attached panels' event streams end
         from .attach import panel_routes
+        from .network import Network, toxiproxy_router
 
+        self.network = Network(self)  # TCP proxies to the user's services and every mock's network toxics
         attach = panel_routes(self)  # every server answers `mockpanel attach` (any server's URL attaches)
+        toxiproxy = toxiproxy_router(self.network, "/__mockpanel/toxiproxy")  # and Toxiproxy's API, under its control API
         for srv in settings.enabled():
             spec = specs[srv.name]
             preview = settings.body_preview_bytes
@@ -97,8 +100,14 @@ class Hub:
                 watch=self.watchdog.current,
                 loop_health=self.watchdog.summary,
             )
-            ctx.control_routers.append(attach)
+            ctx.control_routers.extend((attach, toxiproxy))
             self.runners[srv.name] = (spec.runner or UvicornRunner)(spec, ctx)
+        for name, proxy in settings.proxies.items():
+            try:
+                self.network.add_proxy(name, proxy["listen"], proxy["upstream"], proxy["enabled"], from_api=False)
+            except DomainError as exc:
+                raise SettingsError(f"[proxies.{name}]: {exc.message}") from None
+        self._toxiproxy: Any = None  # Toxiproxy's API server, when toxiproxy_port is set
         self.scenario_run: Any = None  # the ScenarioRun in progress or last run
         self._writers: list[JournalWriter] = []
 
@@ -117,7 +126,12 @@ class Hub:
         return {name: r.url for name, r in self.runners.items() if r.status == "running" and r.url}
 
     def failed(self) -> dict[str, str]:
-        return {name: r.reason or "failed" for name, r in self.runners.items() if r.status == "failed"}
+        """What failed to start: servers, proxies (named "proxy NAME") and Toxiproxy's API."""
+        found = {name: r.reason or "failed" for name, r in self.runners.items() if r.status == "failed"}
+        found.update(self.network.failed())
+        if self._toxiproxy is not None and self._toxiproxy.status == "failed":
+            found["toxiproxy API"] = self._toxiproxy.reason or "failed"
+        return found
 
     async def start(self) -> dict[str, str]:
         """Start every enabled server; returns {name: url} of those running (failures are in .failed())."""
@@ -126,7 +140,17 @@ class Hub:
         self.watchdog.start()
         await self._decide_auto_starts()
         await asyncio.gather(*(r.start() for r in self.runners.values()))
+        await self.network.start()
+        if self.settings.toxiproxy_port is not None:
+            from .network import ToxiproxyServer
+
+            self._toxiproxy = ToxiproxyServer(self.network, self.settings.host, self.settings.toxiproxy_port, tuple(self.settings.allowed_hosts))
+            await self._toxiproxy.start()
         return self.urls()
+
+    @property
+    def toxiproxy_url(self) -> str | None:
+        return self._toxiproxy.url if self._toxiproxy is not None and self._toxiproxy.status == "running" else None
 
     async def _decide_auto_starts(self) -> None:
         """Servers nobody enabled or disabled start when their spec says so (the reference image API: when nothing
@@ -150,6 +174,9 @@ class Hub:
         await self.watchdog.stop()
         await self.stop_scenario()
         await asyncio.gather(*(r.stop() for r in self.runners.values()))
+        await self.network.stop()
+        if self._toxiproxy is not None:
+            await self._toxiproxy.stop()
         loop = asyncio.get_running_loop()
         if _log_router.hubs.get(loop) is self:
             del _log_router.hubs[loop]

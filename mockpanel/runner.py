@@ -14,6 +14,7 @@ from .control import create_control_app
 from .guard import HostGuard
 from .service import ErrorRenderer, ServerContext, ServiceMiddleware
 from .spec import ServerSpec
+from .toxics import Direction, Link, ToxicSet, ToxicTransport, rst
 
 try:  # httptools is the fast parser (uvicorn[standard]); h11 is the pure-Python fallback
     import httptools  # noqa: F401
@@ -27,16 +28,53 @@ except ImportError:  # pragma: no cover
 MAX_HEAD_BYTES = 64 * 1024  # request line + headers; httptools alone would buffer any amount
 
 
-def http_protocol(render_error: "ErrorRenderer") -> Any:
+def http_protocol(render_error: "ErrorRenderer", toxics: ToxicSet | None = None) -> Any:
     """uvicorn's httptools protocol, refusing a request head over MAX_HEAD_BYTES with 431 in the server's format,
-    whether it arrives in one piece or keeps coming (httptools alone would buffer any amount)."""
+    whether it arrives in one piece or keeps coming (httptools alone would buffer any amount); with the server's
+    network toxics on its connections (toxics.py) while it has any."""
     if HttpToolsProtocol is None:  # pragma: no cover - h11 has its own limit (h11_max_incomplete_event_size)
         return "h11"
+    toxic_set = toxics if toxics is not None else ToxicSet()
 
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
         _head_bytes = 0  # bytes received while the current request's head is incomplete
+        _up: Direction | None = None  # set once the connection met a toxic: every byte then passes the toxics
 
         def data_received(self, data: bytes) -> None:
+            if self._up is None and not toxic_set.toxics:
+                self._receive(data)
+                return
+            if self._up is None:
+                self._attach_toxics()
+            self._up.feed(data)  # type: ignore[union-attr]
+
+        def _attach_toxics(self) -> None:
+            """From now on this connection's bytes pass the toxics (as long as it lasts: a toxic added later acts on
+            it too, which is what Toxiproxy does and what a pooled client needs)."""
+            real = self.transport
+            link = Link(toxic_set, close=real.close, reset=lambda: rst(real))
+            self._link = link
+            self._up = Direction(link, "upstream", self._receive, pause=real.pause_reading, resume=real.resume_reading)
+            self._down = Direction(link, "downstream", real.write, pause=self._pause_down, resume=self._resume_down)
+            self.transport = ToxicTransport(real, self._down)
+            link.current("upstream")  # timeout and reset_peer timers start now
+            link.current("downstream")
+
+        def _pause_down(self) -> None:
+            self.pause_writing()
+
+        def _resume_down(self) -> None:
+            self.resume_writing()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._up is not None:
+                self._up.cancel()
+                self._down.cancel()
+                if self._link.ended is None:
+                    self._link.ended = "closed"
+            super().connection_lost(exc)
+
+        def _receive(self, data: bytes) -> None:
             # Hot path: one length check before parsing and one identity check after.
             cycle = self.cycle
             if len(data) > MAX_HEAD_BYTES and (cycle is None or cycle.response_complete) and data.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES) < 0:
@@ -116,7 +154,7 @@ class UvicornRunner:
         self.ctx = ctx
         built = spec.build(ctx)
         self.facade = built.facade
-        self._protocol = http_protocol(spec.render_error)
+        self._protocol = http_protocol(spec.render_error, ctx.toxics)
         hosts = HostGuard(ctx.allowed_hosts, ctx.settings.get("virtual_host_suffixes") or ())
         self.app = ServiceMiddleware(built.app, ctx, create_control_app(ctx), cors=spec.cors, hosts=hosts,
                                      admin_paths=spec.admin_paths, same_site_paths=spec.same_site_paths)

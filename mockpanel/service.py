@@ -18,6 +18,7 @@ from .faults import FaultDecision, FaultInjector
 from .guard import SAFE_METHODS, HostGuard, cross_site
 from .journal import EventBus, ServerJournal, change_source, percentile
 from .settings import ServerSettings
+from .toxics import ToxicSet
 
 CONTROL_PREFIX = "/__mockpanel/"
 OTLP_PATH = "/__mockpanel/v1/traces"
@@ -112,10 +113,12 @@ class ServerContext:
     watch: list[Any] = field(default_factory=lambda: [None, None])  # the Hub's watchdog slot: [server, scope]
     loop_health: Callable[[], dict[str, Any]] = dict  # the Hub's watchdog summary (stalls of the shared loop)
     cors_owner: Callable[[dict], bool] | None = None  # True: the server answers this request's CORS itself (S3 bucket rules)
+    toxics: ToxicSet = field(default_factory=ToxicSet)  # network faults on this server's connections (toxics.py)
 
     def __post_init__(self) -> None:
         # Every change of the policy is an event, whoever made it (a key, the palette, the control API, a scenario).
         self.faults.on_change = lambda policy: self.event("faults_changed", active=policy.active, faults=policy.describe())
+        self.toxics.on_change = lambda toxics: self.event("toxics_changed", toxics=[t.describe() for t in toxics])
 
     @property
     def bus(self) -> EventBus:

@@ -161,6 +161,8 @@ GLOBAL_SETTINGS: tuple[Setting, ...] = (
             "host.docker.internal and this machine's name (*.domain for a domain; * for any)"),
     Setting("trusted_proxies", "list", (), "addresses of proxies in front of the mocks whose X-Forwarded-Proto and X-Forwarded-For "
             "are believed (none by default: any local process could send them)"),
+    Setting("toxiproxy_port", "int", None, "serve Toxiproxy's HTTP API on this port (8474 is Toxiproxy's own), for its clients to "
+            "drive the proxies and the mocks' network faults; off unless set"),
 )
 
 
@@ -193,6 +195,8 @@ class Settings:
     servers: dict[str, ServerSettings] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)  # development defaults in use, warnings
     port_variable: str | None = None  # the seeds' PORT, from the environment or .env (see check_port_variable)
+    toxiproxy_port: int | None = None
+    proxies: dict[str, dict[str, Any]] = field(default_factory=dict)  # [proxies.NAME] listen, upstream, enabled
 
     def enabled(self) -> list[ServerSettings]:
         return [s for s in self.servers.values() if s.enabled]
@@ -281,7 +285,7 @@ def load_settings(
     else:
         toml = read_toml(config_path)
     for section in toml:
-        if section != "mockpanel" and section not in specs:
+        if section not in ("mockpanel", "proxies") and section not in specs:
             raise SettingsError(f"unknown section [{section}] in {config_path}: known servers are {', '.join(specs)}")
     layers = _Layers(cli or {}, environ, dotenv, toml)
     port_variable = environ.get("PORT", dotenv.get("PORT"))
@@ -336,7 +340,38 @@ def load_settings(
                 settings.notices.append(f"{name}: the admin token guards the control API only; open: {listed} "
                                         "(admin_token_scope = \"all\" guards them too)")
     settings.port_variable = port_variable
+    settings.proxies = _proxies(toml.get("proxies", {}), config_path)
     return settings
+
+
+def _proxies(table: Any, where: Any) -> dict[str, dict[str, Any]]:
+    """[proxies.NAME] tables: listen (a port or host:port; loopback unless a host is given), upstream (host:port),
+    enabled (default true). Checked here, so a typo stops the start with its place named."""
+    if not isinstance(table, dict):
+        raise SettingsError(f"[proxies] in {where} holds one table a proxy: [proxies.postgres] listen = 15432, upstream = \"localhost:5432\"")
+    from .proxy import NAME, ProxyError, split_address
+
+    found = {}
+    for name, values in table.items():
+        here = f"[proxies.{name}] in {where}"
+        if not isinstance(values, dict):
+            raise SettingsError(f"{here}: a table: listen = 15432, upstream = \"localhost:5432\"")
+        unknown = set(values) - {"listen", "upstream", "enabled"}
+        if unknown:
+            raise SettingsError(f"{here}: unknown key(s) {', '.join(sorted(unknown))} (listen, upstream, enabled)")
+        if not NAME.match(name):
+            raise SettingsError(f"{here}: a proxy's name is letters, digits, _ . - (up to 64)")
+        if "upstream" not in values or "listen" not in values:
+            raise SettingsError(f"{here}: needs listen (a port) and upstream (host:port)")
+        try:
+            split_address(values["listen"], what="listen")
+            split_address(values["upstream"], default_host="localhost", what="upstream")
+        except ProxyError as exc:
+            raise SettingsError(f"{here}: {exc}") from None
+        if not isinstance(values.get("enabled", True), bool):
+            raise SettingsError(f"{here}: enabled is true or false")
+        found[name] = {"listen": values["listen"], "upstream": values["upstream"], "enabled": values.get("enabled", True)}
+    return found
 
 
 def check_port_variable(settings: Settings) -> None:

@@ -12,6 +12,7 @@ from mockpanel.servers.s3.storage import ObjectMeta
 from mockpanel.servers.webhooks import WebhookEvent
 from mockpanel.servers.webhooks.signatures import verify
 from mockpanel.testing import settings_for
+from mockpanel.toxics import parse_toxic
 
 FIXED = calendar.timegm((2026, 1, 15, 10, 30, 0, 0, 0, 0))
 
@@ -58,13 +59,17 @@ def fixed_app():
         check = verify(headers, body, "snapshot-webhook-secret", "WEBHOOK_SECRET", 300, FIXED)
         receiver.add(WebhookEvent(f"event-{i}", client, FIXED + i, "POST", "", list(headers.items()), body, "127.0.0.1:50100",
                                   "image.processed", check, f"sha256:{i}", 1, None, 200))
+    proxy = hub.network.add_proxy("postgres", 15432, "localhost:5432", from_api=False)  # a proxy to a service of the user's
+    proxy.status, proxy.stats.connections, proxy.stats.open, proxy.stats.bytes_up, proxy.stats.bytes_down = "running", 12, 2, 4_812, 1_310_720
+    proxy.toxics.add(parse_toxic({"type": "latency", "attributes": {"latency": 300, "jitter": 50}}))
+    hub["s3"].ctx.toxics.add(parse_toxic({"type": "bandwidth", "attributes": {"rate": 50}}))
     hub.facade("client").remember({"job_id": "job-0001", "image_id": "img-1", "status": "completed", "user_id": "test-user-123",
                                 "filename": "sunset.png", "http_status": 202, "uploaded_at": "2026-01-15T10:30:05Z"})
     return app
 
 
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
-@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6", "7"])
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6", "7", "9"])
 def test_pane_snapshot(snap_compare, key, size):
     assert snap_compare(fixed_app(), press=[key], terminal_size=size)
 

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Static
 
 from ..display import plain
 from ..hubclient import panel_op
-from .base import Pane, cursor_key, restore_cursor
+from .base import Pane, cursor_key, cut, restore_cursor
 from .dialogs import PromptDialog
 
 
@@ -65,7 +65,29 @@ def fault_state(hub: Any) -> tuple[str | None, list[str], list[tuple[str, Any]]]
     receiver = hub.facade("webhooks")
     plans = [f"{client} {plan.describe()}" for client, plan in receiver.plans().items()] if receiver is not None else []
     return (run.describe() if run is not None else None, plans,
-            [(name, runner.ctx.faults.policy.model_copy()) for name, runner in hub.runners.items()])
+            [(name, runner.ctx.faults.policy.model_copy(), runner.ctx.toxics.describe()) for name, runner in hub.runners.items()])
+
+
+@panel_op
+def add_toxic(hub: Any, names: list[str], text: str) -> list[str]:
+    """A toxic typed as words (`latency latency=300 stream=upstream`) on each named server or proxy; what each has
+    now (DomainError: the reason, nothing added)."""
+    from ..spec import DomainError
+    from ..toxics import ToxicError, parse_toxic_words
+
+    try:
+        toxic = parse_toxic_words(text)
+    except ToxicError as exc:
+        raise DomainError(str(exc)) from None
+    for name in names:
+        hub.network.add_toxic(name, toxic.model_copy())
+    return [", ".join(hub.network.toxics(name).describe()) for name in names]
+
+
+@panel_op
+def clear_toxics(hub: Any, names: list[str]) -> list[str]:
+    """Every toxic of the named servers or proxies off; those that had any."""
+    return [name for name in names if hub.network.toxics(name).clear()]
 
 
 @panel_op
@@ -76,8 +98,10 @@ def change_faults(hub: Any, names: list[str], fields: dict[str, Any]) -> list[An
 
 @panel_op
 def clear_faults(hub: Any, names: list[str]) -> None:
+    """Every fault of the named servers off: HTTP faults and network toxics."""
     for name in names:
         hub[name].ctx.faults.clear()
+        hub[name].ctx.toxics.clear()
 
 
 def in_words(policy) -> str:
@@ -98,6 +122,8 @@ class FaultsPane(Pane):
         Binding("h", "rate('hang_rate')", "Hang…", tooltip="Share of requests held until the client gives up, in %"),
         Binding("x", "clear_one", "Off", tooltip="Every fault of the selected server off (the last row: every server)"),
         Binding("o", "clear_one", "Off", show=False),
+        Binding("t", "toxic", "Toxic…", tooltip="A network toxic on the selected server's connections: latency latency=300, "
+                "bandwidth rate=50, reset_peer timeout=0, limit_data bytes=1000, timeout, slicer, slow_close"),
         Binding("S", "scenario", "Scenario…", tooltip="Run a TOML fault schedule from now"),
     ]
 
@@ -107,13 +133,13 @@ class FaultsPane(Pane):
     def compose(self):
         yield Static(self.HINT, classes="hint", id="faults-hint")
         table = DataTable(id="faults-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("server", "delay", "min ms", "max ms", "error rate", "codes", "fail next", "drop", "hang")
+        table.add_columns("server", "delay", "min ms", "max ms", "error rate", "codes", "fail next", "drop", "hang", "network")
         yield table
 
     def refresh_view(self) -> None:
         lines = [self.HINT]
         scenario, plans, policies = self.read(fault_state)
-        self.policies = dict(policies)
+        self.policies = {name: policy for name, policy, _ in policies}
         if scenario is not None:
             lines.append(scenario)
         if plans:
@@ -122,10 +148,11 @@ class FaultsPane(Pane):
         table = self.query_one(DataTable)
         key, row = cursor_key(table), table.cursor_row
         table.clear()
-        for name, p in policies:
+        for name, p, toxics in policies:
             table.add_row(name, "on" if p.delay_enabled else "off", str(p.min_delay_ms), str(p.max_delay_ms), f"{p.error_rate:.0%}",
-                          ",".join(map(str, p.error_codes)), str(p.fail_next), f"{p.drop_rate:.0%}", f"{p.hang_rate:.0%}", key=name)
-        table.add_row("(all servers)", "", "", "", "", "", "", "", "", key="*")
+                          ",".join(map(str, p.error_codes)), str(p.fail_next), f"{p.drop_rate:.0%}", f"{p.hang_rate:.0%}",
+                          plain(cut("; ".join(toxics), 40)) if toxics else "", key=name)
+        table.add_row("(all servers)", "", "", "", "", "", "", "", "", "", key="*")
         restore_cursor(table, key, row)
 
     def targets(self) -> list[str]:
@@ -170,7 +197,10 @@ class FaultsPane(Pane):
 
     def action_clear_one(self) -> None:
         self.client.command(clear_faults, self.targets())
-        self.app.notify(f"{self.target_name()}: no faults")
+        self.app.notify(f"{self.target_name()}: no faults, no network toxics")
+
+    def action_toxic(self) -> None:
+        ask_toxic(self, self.targets(), self.target_name())
 
     def action_error_codes(self) -> None:
         def apply(answer: str | None) -> None:
@@ -190,3 +220,27 @@ class FaultsPane(Pane):
         p = self.first_policy()
         self.app.push_screen(PromptDialog(f"Delay bounds on {self.target_name()} in ms: min max", f"{p.min_delay_ms} {p.max_delay_ms}",
                                           check=check_with(delay_bounds)), apply)
+
+
+TOXIC_HELP = ("latency latency=300 jitter=50 · bandwidth rate=50 (KB/s) · slicer average_size=64 delay=1000 (µs) · slow_close delay=500 · "
+              "timeout timeout=2000 · reset_peer timeout=0 (or bytes=N) · limit_data bytes=1000; add stream=upstream (default "
+              "downstream: what the client receives), toxicity=50%, name=…")
+
+
+def ask_toxic(pane: Any, targets: list[str], label: str) -> None:
+    """The prompt for a network toxic on `targets` (servers or proxies), shared by the Faults and Proxies panes."""
+    from ..spec import DomainError
+    from ..toxics import parse_toxic_words
+
+    def apply(answer: str | None) -> None:
+        if not answer or not answer.strip():
+            return
+        try:
+            now = pane.client.command(add_toxic, targets, answer.strip())
+        except DomainError as exc:
+            pane.app.notify(exc.message, severity="error")
+            return
+        pane.app.notify(f"{label}: {now[0] if len(now) == 1 else 'toxic added'}")
+
+    pane.app.push_screen(PromptDialog(f"Network toxic on {label}", "latency latency=300", placeholder="type, then name=value…",
+                                      hint=TOXIC_HELP + " · Enter to confirm · Esc to cancel", check=check_with(parse_toxic_words)), apply)

@@ -1,0 +1,397 @@
+"""Network faults as one facade: the TCP proxies (proxy.py) and every mock's toxics (toxics.py), changed by the panel,
+the control API, scenarios, the pytest plugin and Toxiproxy's own HTTP API (served here on `toxiproxy_port`, off
+unless asked), so the tools teams already have drive mockpanel unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from .proxy import Proxy, ProxyError, loopback_only, split_address
+from .spec import Conflict, DomainError, Invalid, NotFound
+from .toxics import Toxic, ToxicError, ToxicSet, parse_toxic
+
+TOXIPROXY_VERSION = "2.12.0"  # the API version whose shapes these are
+MAX_PROXIES = 256
+MAX_BODY = 1024 * 1024
+
+
+class Network:
+    """The Hub's proxies and the toxic sets of its mocks, by name (a mock's name reaches its own connections)."""
+
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+        self.proxies: dict[str, Proxy] = {}
+
+    def _event(self, kind: str, **data: Any) -> None:
+        self.hub.bus.event("proxies", kind, **data)
+
+    # --- proxies ---
+
+    def add_proxy(self, name: str, listen: Any, upstream: Any, enabled: bool = True, from_api: bool = True) -> Proxy:
+        """A new proxy (not started: `await start_proxy`). From an API its listener binds loopback whatever it asks
+        (a proxy open to the network is configured on purpose, in mockpanel.toml)."""
+        if name in self.proxies:
+            raise Conflict(f"proxy {name} already exists")
+        if name in self.hub.runners:
+            raise Conflict(f"{name} is a mock of this mockpanel: name the proxy otherwise")
+        if len(self.proxies) >= MAX_PROXIES:
+            raise Invalid(f"at most {MAX_PROXIES} proxies")
+        try:
+            host, port = split_address(listen, what="listen")
+            upstream_at = split_address(upstream, default_host="localhost", what="upstream")
+            if from_api:
+                host = loopback_only(host)
+            proxy = Proxy(name, (host, port), upstream_at, self.hub.journal.of(name), self._event, enabled=enabled)
+        except ProxyError as exc:
+            raise Invalid(str(exc)) from None
+        self.proxies[name] = proxy
+        return proxy
+
+    def proxy(self, name: str) -> Proxy:
+        try:
+            return self.proxies[name]
+        except KeyError:
+            raise NotFound(f"proxy not found: {name[:80]}") from None
+
+    async def remove_proxy(self, name: str) -> None:
+        proxy = self.proxy(name)
+        await proxy.stop()
+        del self.proxies[name]
+        self._event("proxy_removed", proxy=name)
+
+    async def update_proxy(self, name: str, data: dict[str, Any]) -> Proxy:
+        """Toxiproxy's POST /proxies/{name}: listen, upstream, enabled (a new address restarts the listener)."""
+        proxy = self.proxy(name)
+        try:
+            if "upstream" in data:
+                proxy.upstream_host, proxy.upstream_port = split_address(data["upstream"], default_host="localhost", what="upstream")
+            if "listen" in data:
+                host, port = split_address(data["listen"], what="listen")
+                if (loopback_only(host), port) != (proxy.host, proxy.port):
+                    await proxy.stop()
+                    proxy.host, proxy.wanted_port = loopback_only(host), port
+        except ProxyError as exc:
+            raise Invalid(str(exc)) from None
+        if "enabled" in data:
+            if not isinstance(data["enabled"], bool):
+                raise Invalid("enabled is true or false")
+            proxy.enabled = data["enabled"]
+        if proxy.enabled and proxy.status != "running":
+            await proxy.start()
+        elif not proxy.enabled and proxy.status == "running":
+            await proxy.stop()
+        return proxy
+
+    async def start(self) -> None:
+        await asyncio.gather(*(p.start() for p in self.proxies.values()))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(p.stop() for p in self.proxies.values()))
+
+    def failed(self) -> dict[str, str]:
+        return {f"proxy {name}": p.reason or "failed" for name, p in self.proxies.items() if p.status == "failed"}
+
+    # --- toxics, of a proxy or a mock ---
+
+    def toxics(self, name: str) -> ToxicSet:
+        if name in self.proxies:
+            return self.proxies[name].toxics
+        if name in self.hub.runners:
+            return self.hub[name].ctx.toxics
+        raise NotFound(f"proxy not found: {name[:80]} (no proxy or mock has that name)")
+
+    def add_toxic(self, name: str, data: Any) -> Toxic:
+        toxics = self.toxics(name)
+        try:
+            toxic = data if isinstance(data, Toxic) else parse_toxic(data)
+            return toxics.add(toxic)
+        except ToxicError as exc:
+            raise (Conflict if "already exists" in str(exc) else DomainError)(str(exc)) from None
+
+    def update_toxic(self, name: str, toxic: str, data: Any) -> Toxic:
+        if not isinstance(data, dict):
+            raise Invalid("a toxic is a JSON object")
+        try:
+            return self.toxics(name).update(toxic, data)
+        except LookupError as exc:
+            raise NotFound(str(exc)) from None
+        except ToxicError as exc:
+            raise DomainError(str(exc)) from None
+
+    def toxic(self, name: str, toxic: str) -> Toxic:
+        try:
+            return self.toxics(name).get(toxic).model_copy()
+        except LookupError as exc:
+            raise NotFound(str(exc)) from None
+
+    def remove_toxic(self, name: str, toxic: str) -> None:
+        try:
+            self.toxics(name).remove(toxic)
+        except LookupError as exc:
+            raise NotFound(str(exc)) from None
+
+    def clear_toxics(self, name: str | None = None) -> list[str]:
+        """Every toxic off (of one proxy or mock, or of all): what had any."""
+        names = [name] if name else [*self.hub.runners, *self.proxies]
+        return [n for n in names if self.toxics(n).clear()]
+
+    def as_toxiproxy(self) -> dict[str, dict[str, Any]]:
+        """Every proxy as Toxiproxy lists them, the mocks too (upstream "mockpanel:NAME": their toxics act on the
+        mock's own connections)."""
+        found: dict[str, dict[str, Any]] = {}
+        for name, runner in self.hub.runners.items():
+            port = getattr(runner, "port", None)
+            found[name] = {"name": name, "listen": f"{runner.ctx.settings.host}:{port or runner.ctx.settings.port}", "upstream": f"mockpanel:{name}",
+                           "enabled": runner.status == "running", "toxics": [t.as_json() for t in runner.ctx.toxics.toxics.values()]}
+        for name, proxy in self.proxies.items():
+            found[name] = proxy.as_toxiproxy()
+        return found
+
+    def one_as_toxiproxy(self, name: str) -> dict[str, Any]:
+        found = self.as_toxiproxy()
+        if name not in found:
+            raise NotFound(f"proxy not found: {name[:80]}")
+        return found[name]
+
+    async def reset(self) -> None:
+        """Toxiproxy's POST /reset: every proxy enabled, every toxic removed."""
+        self.clear_toxics()
+        for proxy in self.proxies.values():
+            if not proxy.enabled:
+                await proxy.set_enabled(True)
+
+    async def create_from(self, data: Any) -> Proxy:
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            raise Invalid('a proxy is {"name": ..., "listen": "127.0.0.1:PORT", "upstream": "HOST:PORT"}')
+        enabled = data.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise Invalid("enabled is true or false")
+        proxy = self.add_proxy(data["name"], data.get("listen") or "127.0.0.1:0", data.get("upstream"), enabled)
+        if enabled and not await proxy.start():
+            del self.proxies[proxy.name]
+            raise Invalid(f"proxy {proxy.name}: {proxy.reason}")
+        return proxy
+
+    async def populate(self, items: Any) -> list[Proxy]:
+        """Toxiproxy's POST /populate: each proxy created, or replaced when its listen or upstream differ."""
+        if isinstance(items, dict) and "proxies" in items:
+            items = items["proxies"]
+        if not isinstance(items, list) or len(items) > MAX_PROXIES:
+            raise Invalid(f"populate takes a JSON array of at most {MAX_PROXIES} proxies")
+        made = []
+        for data in items:
+            if isinstance(data, dict) and data.get("name") in self.proxies:
+                current = self.proxies[data["name"]]
+                if current.upstream == _address_text(data.get("upstream"), "localhost") and \
+                        (data.get("listen") is None or current.listen == _address_text(data.get("listen"), "127.0.0.1")):
+                    made.append(current)
+                    continue
+                await self.remove_proxy(data["name"])
+            made.append(await self.create_from(data))
+        return made
+
+
+def _address_text(value: Any, default_host: str) -> str:
+    try:
+        host, port = split_address(value, default_host)
+    except ProxyError:
+        return ""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+async def _body(request: Request) -> Any:
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise DomainError("a request body is at most 1 MiB")
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise DomainError("the body is not JSON") from None
+
+
+def toxiproxy_router(network: Network, prefix: str = "") -> APIRouter:
+    """Toxiproxy's HTTP API over `network`: its paths, JSON shapes and errors ({"error": ..., "status": ...}).
+    On `toxiproxy_port` at the root; on every server under /__mockpanel/toxiproxy (the control API's guards)."""
+    router = APIRouter(prefix=prefix, tags=["network faults (Toxiproxy's API)"])
+
+    def answer(call: Any) -> Any:
+        try:
+            return call()
+        except DomainError as exc:
+            return _error(exc.status, exc.message)
+
+    @router.get("/version", summary="Toxiproxy's API version these shapes follow")
+    async def version() -> Any:
+        return {"version": TOXIPROXY_VERSION}
+
+    @router.get("/proxies", summary="Every proxy, and every mock (upstream mockpanel:NAME), with its toxics")
+    async def proxies() -> Any:
+        return network.as_toxiproxy()
+
+    @router.post("/proxies", summary="Create a proxy: {name, listen, upstream, enabled}")
+    async def create(request: Request) -> Any:
+        try:
+            proxy = await network.create_from(await _body(request))
+        except DomainError as exc:
+            return _error(exc.status, exc.message)
+        return JSONResponse(proxy.as_toxiproxy(), status_code=201)
+
+    @router.post("/populate", summary="Create proxies from a list (replacing those whose addresses differ)")
+    async def populate(request: Request) -> Any:
+        try:
+            made = await network.populate(await _body(request))
+        except DomainError as exc:
+            return _error(exc.status, exc.message)
+        return JSONResponse({"proxies": [p.as_toxiproxy() for p in made]}, status_code=201)
+
+    @router.post("/reset", summary="Every proxy enabled, every toxic removed")
+    async def reset() -> Any:
+        await network.reset()
+        return Response(status_code=204)
+
+    @router.get("/proxies/{name}", summary="One proxy")
+    async def one(name: str) -> Any:
+        return answer(lambda: network.one_as_toxiproxy(name))
+
+    @router.api_route("/proxies/{name}", methods=["POST", "PATCH"], summary="Change a proxy's listen, upstream or enabled")
+    async def update(name: str, request: Request) -> Any:
+        try:
+            if name in network.hub.runners:
+                raise Conflict(f"{name} is a mock of this mockpanel: its toxics change, its address does not")
+            data = await _body(request)
+            if not isinstance(data, dict):
+                raise Invalid("a proxy is a JSON object")
+            proxy = await network.update_proxy(name, data)
+        except DomainError as exc:
+            return _error(exc.status, exc.message)
+        return proxy.as_toxiproxy()
+
+    @router.delete("/proxies/{name}", summary="Remove a proxy (its connections end)")
+    async def delete(name: str) -> Any:
+        try:
+            if name in network.hub.runners:
+                raise Conflict(f"{name} is a mock of this mockpanel: stop it from the panel or the command line")
+            await network.remove_proxy(name)
+        except DomainError as exc:
+            return _error(exc.status, exc.message)
+        return Response(status_code=204)
+
+    @router.get("/proxies/{name}/toxics", summary="A proxy's (or a mock's) toxics")
+    async def toxics(name: str) -> Any:
+        return answer(lambda: [t.as_json() for t in network.toxics(name).toxics.values()])
+
+    @router.post("/proxies/{name}/toxics", summary="Add a toxic: {type, stream, toxicity, attributes, name}")
+    async def add_toxic(name: str, request: Request) -> Any:
+        try:
+            return network.add_toxic(name, await _body(request)).as_json()
+        except DomainError as exc:
+            return _error(exc.status, exc.message)
+
+    @router.get("/proxies/{name}/toxics/{toxic}", summary="One toxic")
+    async def get_toxic(name: str, toxic: str) -> Any:
+        return answer(lambda: network.toxic(name, toxic).as_json())
+
+    @router.api_route("/proxies/{name}/toxics/{toxic}", methods=["POST", "PATCH"], summary="Change a toxic's fields")
+    async def update_toxic(name: str, toxic: str, request: Request) -> Any:
+        try:
+            return network.update_toxic(name, toxic, await _body(request)).as_json()
+        except DomainError as exc:
+            return _error(exc.status, exc.message)
+
+    @router.delete("/proxies/{name}/toxics/{toxic}", summary="Remove a toxic")
+    async def delete_toxic(name: str, toxic: str) -> Any:
+        try:
+            network.remove_toxic(name, toxic)
+        except DomainError as exc:
+            return _error(exc.status, exc.message)
+        return Response(status_code=204)
+
+    return router
+
+
+def toxiproxy_app(network: Network, allowed_hosts: tuple[str, ...] = ()) -> FastAPI:
+    """The API on a port of its own, guarded like the control API: the Host allow-list, no state change from a page
+    of another site, JSON bodies only."""
+    from .guard import HostGuard, cross_site
+
+    app = FastAPI(title="mockpanel: Toxiproxy's API", docs_url=None, redoc_url=None, openapi_url=None)
+    hosts = HostGuard(allowed_hosts)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        host = request.headers.get("host")
+        if not hosts.allows(host.encode("latin-1") if host is not None else None):
+            return _error(403, f"host {str(host)[:100]!r} is not allowed (add it to allowed_hosts)")
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            why = cross_site(request.scope)
+            if why is not None:
+                return _error(403, f"refused a cross-site request ({why})")
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type not in ("application/json", "") or (content_type == "" and request.headers.get("content-length", "0") != "0"):
+                return _error(415, "send JSON (Content-Type: application/json)")
+        return await call_next(request)
+
+    app.include_router(toxiproxy_router(network))
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, exc: Any) -> Any:
+        return _error(404, "not found")
+
+    @app.exception_handler(405)
+    async def not_allowed(request: Request, exc: Any) -> Any:
+        return _error(405, "method not allowed")
+
+    return app
+
+
+class ToxiproxyServer:
+    """Toxiproxy's API on a port of its own (uvicorn, in the Hub's loop): status and reason as a server's."""
+
+    def __init__(self, network: Network, host: str, port: int, allowed_hosts: tuple[str, ...] = ()) -> None:
+        self.app = toxiproxy_app(network, allowed_hosts)
+        self.host, self.port = host, port
+        self.status, self.reason, self.url = "stopped", None, None
+        self._server: Any = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> bool:
+        import uvicorn
+
+        from .runner import EmbeddedServer, bind_socket, display_url
+
+        try:
+            sock = bind_socket(self.host, self.port)
+        except OSError as exc:
+            self.status, self.reason = "failed", str(exc)
+            return False
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off", server_header=False, timeout_graceful_shutdown=2)
+        self._server = EmbeddedServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="mockpanel-toxiproxy-api")
+        while not self._server.started and not self._task.done():
+            await asyncio.sleep(0.005)
+        self.status = "running" if self._server.started else "failed"
+        self.url = display_url(self.host, self.port)
+        return self._server.started
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            try:
+                await asyncio.wait_for(self._task, 10)
+            except (asyncio.TimeoutError, Exception):
+                self._task.cancel()
+        self.status = "stopped"
