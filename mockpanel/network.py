@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from .proxy import Proxy, ProxyError, loopback_only, split_address
+from .addresses import ProxyError, split_address
+from .proxy import Proxy, loopback_only
 from .spec import Conflict, DomainError, Invalid, NotFound
 from .toxics import Toxic, ToxicError, ToxicSet, parse_toxic
 
@@ -266,7 +267,8 @@ def toxiproxy_router(network: Network, prefix: str = "") -> APIRouter:
     async def one(name: str) -> Any:
         return answer(lambda: network.one_as_toxiproxy(name))
 
-    @router.api_route("/proxies/{name}", methods=["POST", "PATCH"], summary="Change a proxy's listen, upstream or enabled")
+    @router.patch("/proxies/{name}", include_in_schema=False)
+    @router.post("/proxies/{name}", summary="Change a proxy's listen, upstream or enabled (PATCH too)")
     async def update(name: str, request: Request) -> Any:
         try:
             if name in network.hub.runners:
@@ -304,7 +306,8 @@ def toxiproxy_router(network: Network, prefix: str = "") -> APIRouter:
     async def get_toxic(name: str, toxic: str) -> Any:
         return answer(lambda: network.toxic(name, toxic).as_json())
 
-    @router.api_route("/proxies/{name}/toxics/{toxic}", methods=["POST", "PATCH"], summary="Change a toxic's fields")
+    @router.patch("/proxies/{name}/toxics/{toxic}", include_in_schema=False)
+    @router.post("/proxies/{name}/toxics/{toxic}", summary="Change a toxic's fields (PATCH too)")
     async def update_toxic(name: str, toxic: str, request: Request) -> Any:
         try:
             return network.update_toxic(name, toxic, await _body(request)).as_json()

@@ -82,9 +82,11 @@ class Step:
     source: str  # how the journal names it
     token_faults: dict[str, Any] | None = None  # the auth server's OIDC token faults
     issuer: str = ""  # which OIDC issuer's ("" the default one)
+    toxics: tuple[dict[str, Any], ...] = ()  # network toxics on the server's connections (Toxiproxy's JSON shape)
 
     def describe(self) -> str:
-        fields = ", ".join(f"{k}={v}" for k, v in {**self.faults, **(self.token_faults or {})}.items())
+        fields = ", ".join([f"{k}={v}" for k, v in {**self.faults, **(self.token_faults or {})}.items()]
+                           + [f"toxic {t['type']}" for t in self.toxics])
         span = f" for {self.for_s:g}s" if self.for_s is not None else ""
         return f"step {self.number} at {self.at_s:g}s: {self.server} {fields}{span}"
 
@@ -108,7 +110,7 @@ class Scenario:
         return events
 
 
-STEP_KEYS = {"at", "server", "for", "faults", "token_faults", "issuer"}
+STEP_KEYS = {"at", "server", "for", "faults", "token_faults", "issuer", "toxics"}
 
 
 def parse_scenario(data: dict[str, Any], servers: Iterable[str], *, default_name: str = "scenario", path: Path | None = None) -> Scenario:
@@ -141,8 +143,9 @@ def parse_scenario(data: dict[str, Any], servers: Iterable[str], *, default_name
         except ValueError as exc:
             raise ScenarioError(f"{here}: {exc}") from None
         token_faults, issuer = _token_faults(raw, server, here)
-        faults = raw.get("faults", {} if token_faults else None)
-        if not isinstance(faults, dict) or not (faults or token_faults):
+        toxics = _toxics(raw, number, here)
+        faults = raw.get("faults", {} if token_faults or toxics else None)
+        if not isinstance(faults, dict) or not (faults or token_faults or toxics):
             raise ScenarioError(f"{here}: faults must be a table of fault policy fields, e.g. {{ error_rate = 0.3 }}")
         faults = dict(faults)
         if faults and seed is not None and "seed" not in faults:
@@ -153,8 +156,26 @@ def parse_scenario(data: dict[str, Any], servers: Iterable[str], *, default_name
             first = exc.errors()[0]
             loc = ".".join(str(part) for part in first["loc"]) or "faults"
             raise ScenarioError(f"{here}: faults.{loc}: {first['msg']}") from None
-        steps.append(Step(number, at_s, server, faults, for_s, f"scenario {name}, step {number}", token_faults, issuer))
+        steps.append(Step(number, at_s, server, faults, for_s, f"scenario {name}, step {number}", token_faults, issuer, toxics))
     return Scenario(name, tuple(steps), path)
+
+
+def _toxics(raw: dict[str, Any], number: int, here: str) -> tuple[dict[str, Any], ...]:
+    """A step's network toxics, checked as Toxiproxy's API checks them; unnamed ones are named after the step."""
+    from .toxics import ToxicError, parse_toxic
+
+    found = raw.get("toxics", [])
+    if not isinstance(found, list) or len(found) > 32:
+        raise ScenarioError(f"{here}: toxics is a list of tables, e.g. [{{ type = \"latency\", attributes = {{ latency = 300 }} }}]")
+    checked = []
+    for i, toxic in enumerate(found, 1):
+        if isinstance(toxic, dict) and "name" not in toxic:
+            toxic = {**toxic, "name": f"step{number}-{i}-{toxic.get('type')}"}
+        try:
+            checked.append(parse_toxic(toxic).as_json())
+        except ToxicError as exc:
+            raise ScenarioError(f"{here}: toxics[{i}]: {exc}") from None
+    return tuple(checked)
 
 
 def _token_faults(raw: dict[str, Any], server: str, here: str) -> tuple[dict[str, Any] | None, str]:
@@ -256,6 +277,14 @@ class ScenarioRun:
         if step.faults:
             injector.update(**step.faults)
             injector.source = step.source
+        if step.toxics:
+            from .toxics import parse_toxic
+
+            toxics = self.hub[step.server].ctx.toxics
+            for toxic in step.toxics:
+                if toxic["name"] in toxics.toxics:
+                    toxics.remove(toxic["name"])
+                toxics.add(parse_toxic(toxic))
         if step.token_faults:
             provider, issuer = self._issuer(step)
             self._saved_tokens[step.number] = dict(issuer.faults)
@@ -270,6 +299,10 @@ class ScenarioRun:
             provider, issuer = self._issuer(step)
             if issuer.faults == applied:  # unchanged since the step: back to before it; otherwise theirs stays
                 provider.set_faults(issuer, saved_tokens, replace=True)
+        toxics = self.hub[step.server].ctx.toxics
+        for toxic in step.toxics:  # the step's own toxics go; any other stays
+            if toxic["name"] in toxics.toxics:
+                toxics.remove(toxic["name"])
         injector = self._injector(step)
         if saved is None or not step.faults or injector.source != step.source:
             return  # someone changed the policy since (the panel, the control API, a later step): theirs stays

@@ -349,7 +349,7 @@ def _proxies(table: Any, where: Any) -> dict[str, dict[str, Any]]:
     enabled (default true). Checked here, so a typo stops the start with its place named."""
     if not isinstance(table, dict):
         raise SettingsError(f"[proxies] in {where} holds one table a proxy: [proxies.postgres] listen = 15432, upstream = \"localhost:5432\"")
-    from .proxy import NAME, ProxyError, split_address
+    from .addresses import NAME, ProxyError, split_address
 
     found = {}
     for name, values in table.items():

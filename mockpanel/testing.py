@@ -123,6 +123,7 @@ class Mocks(RunningHub):
         def restore() -> None:
             for runner in self.hub.runners.values():
                 runner.ctx.faults.replace(policy_from_settings(runner.ctx.settings.values))
+            self.hub.network.clear_toxics()
             self.hub.journal.clear()
 
         self.run(restore)
@@ -138,6 +139,21 @@ class Mocks(RunningHub):
             yield applied
         finally:
             self.run(injector.replace, before)
+
+    @contextlib.contextmanager
+    def toxic(self, target: str, type: str, *, stream: str = "downstream", toxicity: float = 1.0, seed: int | None = None,
+              **attributes: int) -> Iterator[Any]:
+        """A network toxic on a mock's connections (or a proxy's) for the `with` block: mocks.toxic("s3", "latency",
+        latency=300), mocks.toxic("auth", "reset_peer", timeout=0), mocks.toxic("s3", "bandwidth", stream="upstream",
+        rate=50). Raises mockpanel.spec.DomainError on a toxic it cannot make, before anything changes."""
+        assert self.hub is not None
+        network = self.hub.network
+        data = {"type": type, "stream": stream, "toxicity": toxicity, "attributes": attributes, "seed": seed}
+        made = self.run(network.add_toxic, target, data)
+        try:
+            yield made
+        finally:
+            self.run(lambda: made.name in network.toxics(target).toxics and network.remove_toxic(target, made.name))
 
     @contextlib.contextmanager
     def scenario(self, source: "str | Path") -> Iterator[Any]:

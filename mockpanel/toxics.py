@@ -227,7 +227,7 @@ class Link:
             self._timers[toxic.name] = None  # type: ignore[assignment]  (after N bytes, in `pass_through`)
             return
         end = self.reset if toxic.type == "reset_peer" else (lambda: self.end("timeout"))
-        self._timers[toxic.name] = asyncio.get_running_loop().call_later(wait, end)
+        self._timers[toxic.name] = asyncio.get_running_loop().call_later(wait + 0.001, end)  # a timer may fire up to 1 ms early
 
     def end(self, why: str) -> None:
         if self.ended is None:
@@ -252,8 +252,7 @@ class Link:
                    default=0.0)
 
     async def pass_through(self, stream: str, data: bytes, arrived: float, write: Callable[[bytes], None]) -> None:
-        """`data` (arrived at `arrived`, loop time) through this stream's toxics, in their order, to `write`."""
-        loop = asyncio.get_running_loop()
+        """`data` (arrived at `arrived`, time.monotonic()) through this stream's toxics, in their order, to `write`."""
         chunks = [data]
         for toxic in self.current(stream):
             kind, attrs = toxic.type, toxic.attributes
@@ -263,9 +262,7 @@ class Link:
             if kind == "latency" and (attrs["latency"] or attrs["jitter"]):
                 self.applied.add(kind)
                 delay = (attrs["latency"] + toxic._random.uniform(-attrs["jitter"], attrs["jitter"])) / 1000
-                wait = arrived + max(delay, 0) - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                await sleep_at_least(arrived + max(delay, 0) - time.monotonic())
             elif kind == "slicer" and attrs["average_size"]:
                 self.applied.add(kind)
                 chunks = [piece for chunk in chunks for piece in self._slices(chunk, attrs, toxic._random)]
@@ -288,7 +285,7 @@ class Link:
             if self.ended:
                 return
             if pause and i < len(chunks) - 1:
-                await asyncio.sleep(pause)
+                await sleep_at_least(pause)
 
     def _limit(self, stream: str) -> tuple[int, str] | None:
         found = [(t.attributes["bytes"], "limit_data") for t in self.current(stream) if t.type == "limit_data"]
@@ -306,7 +303,7 @@ class Link:
         step = max(int(rate / 10), 1)  # a tenth of a second's worth at a time: the rate holds within a read
         for start in range(0, len(chunk), step):  # each piece waits its time first: no byte comes sooner than the rate allows
             piece = chunk[start:start + step]
-            await asyncio.sleep(len(piece) / rate)
+            await sleep_at_least(len(piece) / rate)
             if self.ended:
                 return
             write(piece)
@@ -322,6 +319,14 @@ class Link:
         if len(out) > 1:
             self.applied.add("slicer")
         return out
+
+
+async def sleep_at_least(seconds: float) -> None:
+    """Sleep no less than `seconds`: the loop's timers have millisecond grain and may fire a little early, and a
+    toxic promises a lower bound (no byte sooner than its latency or rate allows)."""
+    due = time.monotonic() + seconds
+    while (left := due - time.monotonic()) > 0:
+        await asyncio.sleep(left)
 
 
 def rst(transport: Any) -> None:
@@ -360,7 +365,7 @@ class Direction:
             self._write(data)  # no toxic on this stream: straight through
             link.sent[self.stream] += len(data)
             return
-        self.queue.append((data, asyncio.get_running_loop().time()))
+        self.queue.append((data, time.monotonic()))
         self.queued += len(data)
         if self.queued > MAX_BUFFER and not self.paused and self._pause is not None:
             self.paused = True
@@ -389,7 +394,7 @@ class Direction:
                 delay = self.link.slow_close_s()
                 if delay:
                     self.link.applied.add("slow_close")
-                    await asyncio.sleep(delay)
+                    await sleep_at_least(delay)
                 self._eof()
         except asyncio.CancelledError:
             pass

@@ -46,9 +46,17 @@ class Upstream(http.server.BaseHTTPRequestHandler):
         pass
 
 
+
+class Quiet(http.server.ThreadingHTTPServer):
+    """A reset the test causes is no error of the upstream's: nothing printed."""
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 @pytest.fixture(scope="module")
 def upstream():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    server = Quiet(("127.0.0.1", 0), Upstream)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_address[1]
     server.shutdown()
@@ -323,3 +331,25 @@ def test_toxiproxys_node_client_drives_mockpanel(hub, upstream, node_client: Pat
     assert httpx2.get(f"http://127.0.0.1:{port}/").content == BODY
     assert time.monotonic() - started >= 0.25
     httpx2.delete(api(hub) + "/proxies/node-client")
+
+
+def test_the_pytest_plugin_and_a_scenario_step_switch_toxics_on_a_mock():
+    from mockpanel.testing import Mocks
+
+    with Mocks(settings_for(["auth"])) as mocks:
+        url = mocks.url("auth")
+        with mocks.toxic("auth", "latency", latency=300):
+            started = time.monotonic()
+            assert httpx2.get(url + "/health").status_code == 200
+            assert time.monotonic() - started >= 0.3
+        assert mocks.run(lambda: dict(mocks.hub["auth"].ctx.toxics.toxics)) == {}
+        scenario = ('name = "flaky-network"\n[[step]]\nat = 0\nserver = "auth"\nfor = "60s"\n'
+                    'toxics = [{ type = "limit_data", attributes = { bytes = 10 } }]\n')
+        with mocks.scenario(scenario):
+            deadline = time.monotonic() + 10
+            while not mocks.run(lambda: bool(mocks.hub["auth"].ctx.toxics.toxics)):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            assert len(b"".join(raw_get(port_of(url), "/health")[0])) == 10
+        assert mocks.run(lambda: dict(mocks.hub["auth"].ctx.toxics.toxics)) == {}  # the step's toxic went with it
+        assert httpx2.get(url + "/health").status_code == 200

@@ -46,7 +46,7 @@ async def delete_proxy(hub: Any, name: str) -> None:
 
 
 def check_new_proxy(text: str) -> str | None:
-    from ..proxy import NAME, ProxyError, split_address
+    from ..addresses import NAME, ProxyError, split_address
 
     parts = text.split()
     if len(parts) != 3:

@@ -32,9 +32,17 @@ class Big(http.server.BaseHTTPRequestHandler):
         pass
 
 
+
+class Quiet(http.server.ThreadingHTTPServer):
+    """A reset the test causes is no error of the upstream's: nothing printed."""
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 @pytest.fixture(scope="module")
 def upstream():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Big)
+    server = Quiet(("127.0.0.1", 0), Big)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_address[1]
     server.shutdown()
