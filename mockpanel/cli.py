@@ -164,6 +164,17 @@ async def run_headless(settings, args: argparse.Namespace, scenario: Any = None,
             out.write(json.dumps({"event": "ready" if runner.status == "running" else "failed", "server": runner.name, "url": runner.url, "reason": runner.reason}) + "\n")
         else:
             out.write(runner.describe() + "\n")
+    for name, proxy in hub.network.proxies.items():  # TCP proxies to the user's services (network faults)
+        if args.log_format == "json":
+            out.write(json.dumps({"event": "ready" if proxy.status == "running" else proxy.status, "proxy": name, "listen": proxy.listen,
+                                  "upstream": proxy.upstream, "reason": proxy.reason}) + "\n")
+        elif proxy.status == "running":
+            out.write(f"proxy {name}: listening at {proxy.listen} → {proxy.upstream}\n")
+        else:
+            out.write(f"proxy {name}: {proxy.status}{': ' + proxy.reason if proxy.reason else ''}\n")
+    if hub.toxiproxy_url:
+        out.write(json.dumps({"event": "ready", "server": "toxiproxy API", "url": hub.toxiproxy_url}) + "\n" if args.log_format == "json"
+                  else f"toxiproxy API: running at {hub.toxiproxy_url}\n")
     out.flush()
     failed = hub.failed()
     if failed and not args.keep_going:

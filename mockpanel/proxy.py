@@ -230,10 +230,14 @@ class _Connection(asyncio.Protocol):
     def pause_writing(self) -> None:  # the client reads slower than the upstream sends: stop reading the upstream
         if self.upstream is not None:
             self.upstream_valve.pause("socket")
+        if self.down is not None:
+            self.down.gate.clear()
 
     def resume_writing(self) -> None:
         if self.upstream is not None:
             self.upstream_valve.resume("socket")
+        if self.down is not None:
+            self.down.gate.set()
 
     def upstream_done(self) -> None:
         """The upstream closed its side: what it sent still passes the toxics, then the client's connection ends."""
@@ -289,9 +293,13 @@ class _Upstream(asyncio.Protocol):
 
     def pause_writing(self) -> None:  # the upstream reads slower than the client sends
         self.conn.client_valve.pause("socket")
+        if self.conn.up is not None:
+            self.conn.up.gate.clear()
 
     def resume_writing(self) -> None:
         self.conn.client_valve.resume("socket")
+        if self.conn.up is not None:
+            self.conn.up.gate.set()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.conn.upstream_done()

@@ -223,8 +223,8 @@ class Link:
         if toxic.type == "timeout" and wait == 0:
             self._timers[toxic.name] = None  # type: ignore[assignment]  (data dropped, never closed)
             return
-        if toxic.type == "reset_peer" and toxic.attributes["bytes"]:
-            self._timers[toxic.name] = None  # type: ignore[assignment]  (after N bytes, in `pass_through`)
+        if toxic.type == "reset_peer" and (toxic.attributes["bytes"] or not toxic.attributes["timeout"]):
+            self._timers[toxic.name] = None  # type: ignore[assignment]  (at the next byte or after N, in Direction.feed)
             return
         end = self.reset if toxic.type == "reset_peer" else (lambda: self.end("timeout"))
         self._timers[toxic.name] = asyncio.get_running_loop().call_later(wait + 0.001, end)  # a timer may fire up to 1 ms early
@@ -356,14 +356,21 @@ class Direction:
         self.paused = False
         self._task: asyncio.Task | None = None
         self._eof: Callable[[], None] | None = None
+        self.gate = asyncio.Event()  # cleared while the receiving socket is full: the queue waits, not its buffer
+        self.gate.set()
 
     def feed(self, data: bytes) -> None:
         link = self.link
         if link.ended:
             return
-        if not self.queue and self._task is None and not link.current(self.stream):
+        toxics = link.current(self.stream)
+        if not self.queue and self._task is None and not toxics:
             self._write(data)  # no toxic on this stream: straight through
             link.sent[self.stream] += len(data)
+            return
+        if any(t.type == "reset_peer" and not t.attributes["timeout"] and not t.attributes["bytes"] for t in toxics):
+            link.reset()  # reset_peer at 0: the first byte that meets it is answered with a RST, nothing passes
+            self.cancel()
             return
         self.queue.append((data, time.monotonic()))
         self.queued += len(data)
@@ -382,6 +389,7 @@ class Direction:
     async def _pump(self) -> None:
         try:
             while self.queue and not self.link.ended:
+                await self.gate.wait()
                 data, arrived = self.queue.popleft()
                 self.queued -= len(data)
                 await self.link.pass_through(self.stream, data, arrived, self._write)

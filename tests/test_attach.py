@@ -73,6 +73,15 @@ async def test_every_pane_works_attached_to_serve_in_another_process(serve):
         await pilot.press("8")
         await until(pilot, lambda: has_rows(app, "#traces-table") and "4bf92f3577b34da6a3ce929d0e0e4736" in
                     [key.value for key in app.screen.query_one("#traces-table").rows])
+        # 9 Proxies: one made from the attached panel listens in the other process
+        await pilot.press("9")
+        await pilot.pause()
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press(*f"far-proxy 0 {urls['auth'].removeprefix('http://')}", "enter")
+        await until(pilot, lambda: has_rows(app, "#proxies-table") and "far-proxy" in cells(app, "#proxies-table"))
+        listen = cells(app, "#proxies-table").split()[1]
+        assert httpx2.get(f"http://{listen}/health", headers={"Host": "localhost"}).status_code == 200
         # 7 Faults: a key here changes the other process's policy; real clients see it
         await pilot.press("7")
         await until(pilot, lambda: has_rows(app, "#faults-table"))

@@ -353,3 +353,27 @@ def test_the_pytest_plugin_and_a_scenario_step_switch_toxics_on_a_mock():
             assert len(b"".join(raw_get(port_of(url), "/health")[0])) == 10
         assert mocks.run(lambda: dict(mocks.hub["auth"].ctx.toxics.toxics)) == {}  # the step's toxic went with it
         assert httpx2.get(url + "/health").status_code == 200
+
+
+def test_a_proxy_whose_port_is_taken_fails_like_a_server(tmp_path, upstream):
+    from conftest import ServeProcess
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        (tmp_path / "mockpanel.toml").write_text(f'[proxies.db]\nlisten = {port}\nupstream = "127.0.0.1:{upstream}"\n'
+                                                 f'[proxies.web]\nlisten = 0\nupstream = "127.0.0.1:{upstream}"\n')
+        with ServeProcess("--only", "auth", "--auth-port", "0", cwd=tmp_path) as proc:
+            assert proc.proc.wait(30) == 1
+            assert "proxy db could not start" in proc.proc.stderr.read()
+        with ServeProcess("--only", "auth", "--auth-port", "0", "--keep-going", "--toxiproxy-port", "0", cwd=tmp_path) as proc:
+            lines = [proc.readline() for _ in range(4)]
+            assert lines[0].startswith("auth: running at")
+            assert lines[1] == f"proxy db: failed: port {port} is in use"
+            assert lines[2].startswith("proxy web: listening at 127.0.0.1:") and lines[2].endswith(f"→ 127.0.0.1:{upstream}")
+            api_url = lines[3].removeprefix("toxiproxy API: running at ")
+            assert httpx2.get(api_url + "/proxies/db").json()["enabled"] is True  # configured on, failed to listen
+            web = int(lines[2].split("listening at 127.0.0.1:")[1].split()[0])
+            assert len(b"".join(raw_get(web)[0])) > len(BODY)
+            assert proc.stop() == 0
