@@ -196,6 +196,7 @@ class _Connection(asyncio.Protocol):
         self.down = Direction(self.link, "downstream", self._to_client, pause=lambda: upstream.pause("queue"),
                               resume=lambda: upstream.resume("queue"))
         self.link.current("upstream")  # timers of timeout and reset_peer start with the connection
+        self.link.current("downstream")
         for data in self.pending:
             self.up.feed(data)
         self.pending.clear()

@@ -142,3 +142,18 @@ def test_a_toxic_set_in_a_real_terminal_reaches_a_real_socket(tmp_path, upstream
         assert len(received(port)) == 10
         term.send("q")
         term.wait_for(lambda s: "9 Proxies" not in s, "the panel closing")
+
+
+async def test_the_requests_pane_filters_a_proxys_connections_by_its_name(tmp_path, upstream):
+    settings = load_settings(SERVERS, only=["auth"], config_path=config(tmp_path, upstream), cwd=tmp_path, environ={},
+                             cli={("auth", "port"): "0"})
+    app = create_app(settings)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await pilot.press("9")
+        await until(pilot, lambda: app.screen.query("#proxies-table") and "running" in rows(app))
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", rows(app)).group(1))
+        received(port)
+        httpx2.get(app.client.read(server_urls)["auth"] + "/health")
+        await pilot.press("2", "slash", *"server:web", "enter")
+        table = app.screen.query_one("#requests-table")
+        await until(pilot, lambda: table.row_count == 1 and "TCP" in str(table.get_row_at(0)))

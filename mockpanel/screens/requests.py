@@ -108,8 +108,9 @@ def _compiled(query: str, servers: tuple[str, ...]) -> Any:
 
 @panel_op
 def journal_shape(hub: Any) -> tuple[list[str], int]:
-    """Every server the journal may name, and each one's ring capacity."""
-    return list(hub.specs), hub.journal.maxlen
+    """Every server the journal may name (the proxies' connections are journaled under their names), and each
+    one's ring capacity."""
+    return [*hub.specs, *hub.network.proxies], hub.journal.maxlen
 
 
 @panel_op
@@ -122,7 +123,7 @@ def journal_page(hub: Any, query: str) -> tuple[list[RequestEntry], int, dict[st
     """The newest FIRST_ROWS entries the filter `query` keeps, how many it keeps in all, and each server's row count
     (read on the servers' loop; entries are immutable named tuples). The filter crosses as its text, compiled here."""
     journal = hub.journal
-    keep = _compiled(query, tuple(hub.specs))
+    keep = _compiled(query, (*hub.specs, *hub.network.proxies))
     entries = journal.query(keep=keep, limit=FIRST_ROWS)
     matching = sum(1 for e in journal.entries() if keep(e)) if query else len(journal)
     return entries, matching, {name: len(ring) for name, ring in journal.servers.items()}
@@ -302,6 +303,7 @@ class RequestsPane(Pane):
     def filter_changed(self, event: Input.Changed) -> None:
         text = event.value.strip()
         try:
+            self.server_names = self.read(journal_shape)[0]  # proxies come and go
             keep = compile_filter(text, self.server_names)
         except FilterError as exc:
             self.error = str(exc)  # the last good filter stays applied
