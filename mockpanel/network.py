@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from .addresses import ProxyError, split_address
 from .proxy import Proxy, loopback_only
-from .spec import Conflict, DomainError, Invalid, NotFound
+from .spec import Conflict, DomainError, NotFound
 from .toxics import Toxic, ToxicError, ToxicSet, parse_toxic
 
 TOXIPROXY_VERSION = "2.12.0"  # the API version whose shapes these are
@@ -41,7 +41,7 @@ class Network:
         if name in self.hub.runners:
             raise Conflict(f"{name} is a mock of this mockpanel: name the proxy otherwise")
         if len(self.proxies) >= MAX_PROXIES:
-            raise Invalid(f"at most {MAX_PROXIES} proxies")
+            raise DomainError(f"at most {MAX_PROXIES} proxies")
         try:
             host, port = split_address(listen, what="listen")
             upstream_at = split_address(upstream, default_host="localhost", what="upstream")
@@ -49,7 +49,7 @@ class Network:
                 host = loopback_only(host)
             proxy = Proxy(name, (host, port), upstream_at, self.hub.journal.of(name), self._event, enabled=enabled)
         except ProxyError as exc:
-            raise Invalid(str(exc)) from None
+            raise DomainError(str(exc)) from None
         self.proxies[name] = proxy
         return proxy
 
@@ -77,10 +77,10 @@ class Network:
                     await proxy.stop()
                     proxy.host, proxy.wanted_port = loopback_only(host), port
         except ProxyError as exc:
-            raise Invalid(str(exc)) from None
+            raise DomainError(str(exc)) from None
         if "enabled" in data:
             if not isinstance(data["enabled"], bool):
-                raise Invalid("enabled is true or false")
+                raise DomainError("enabled is true or false")
             proxy.enabled = data["enabled"]
         if proxy.enabled and proxy.status != "running":
             await proxy.start()
@@ -116,7 +116,7 @@ class Network:
 
     def update_toxic(self, name: str, toxic: str, data: Any) -> Toxic:
         if not isinstance(data, dict):
-            raise Invalid("a toxic is a JSON object")
+            raise DomainError("a toxic is a JSON object")
         try:
             return self.toxics(name).update(toxic, data)
         except LookupError as exc:
@@ -168,14 +168,14 @@ class Network:
 
     async def create_from(self, data: Any) -> Proxy:
         if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-            raise Invalid('a proxy is {"name": ..., "listen": "127.0.0.1:PORT", "upstream": "HOST:PORT"}')
+            raise DomainError('a proxy is {"name": ..., "listen": "127.0.0.1:PORT", "upstream": "HOST:PORT"}')
         enabled = data.get("enabled", True)
         if not isinstance(enabled, bool):
-            raise Invalid("enabled is true or false")
+            raise DomainError("enabled is true or false")
         proxy = self.add_proxy(data["name"], data.get("listen") or "127.0.0.1:0", data.get("upstream"), enabled)
         if enabled and not await proxy.start():
             del self.proxies[proxy.name]
-            raise Invalid(f"proxy {proxy.name}: {proxy.reason}")
+            raise DomainError(f"proxy {proxy.name}: {proxy.reason}")
         return proxy
 
     async def populate(self, items: Any) -> list[Proxy]:
@@ -183,7 +183,7 @@ class Network:
         if isinstance(items, dict) and "proxies" in items:
             items = items["proxies"]
         if not isinstance(items, list) or len(items) > MAX_PROXIES:
-            raise Invalid(f"populate takes a JSON array of at most {MAX_PROXIES} proxies")
+            raise DomainError(f"populate takes a JSON array of at most {MAX_PROXIES} proxies")
         made = []
         for data in items:
             if isinstance(data, dict) and data.get("name") in self.proxies:
@@ -275,7 +275,7 @@ def toxiproxy_router(network: Network, prefix: str = "") -> APIRouter:
                 raise Conflict(f"{name} is a mock of this mockpanel: its toxics change, its address does not")
             data = await _body(request)
             if not isinstance(data, dict):
-                raise Invalid("a proxy is a JSON object")
+                raise DomainError("a proxy is a JSON object")
             proxy = await network.update_proxy(name, data)
         except DomainError as exc:
             return _error(exc.status, exc.message)

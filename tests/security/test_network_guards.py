@@ -81,6 +81,11 @@ def test_a_proxy_made_through_the_api_listens_on_loopback_only(hub, upstream):
     r = httpx2.post(api(hub) + "/proxies", json={"name": "wide", "listen": "0.0.0.0:0", "upstream": f"127.0.0.1:{upstream}"})
     assert r.status_code == 201 and r.json()["listen"].startswith("127.0.0.1:")
     httpx2.delete(api(hub) + "/proxies/wide")
+    for listen, upstream, why in (("nonsense", f"127.0.0.1:{upstream}", "listen"), ("127.0.0.1:99999", f"127.0.0.1:{upstream}", "0-65535"),
+                                  ("127.0.0.1:0", "evil host:80", "not a host name"), ("127.0.0.1:0", None, "upstream")):
+        r = httpx2.post(api(hub) + "/proxies", json={"name": "bad", "listen": listen, "upstream": upstream})
+        assert r.status_code == 400 and why in r.json()["error"], (listen, upstream, r.text)
+    assert "bad" not in proxies(hub)
 
 
 @pytest.mark.parametrize("toxic, why", [
