@@ -341,6 +341,13 @@ def load_settings(
                                         "(admin_token_scope = \"all\" guards them too)")
     settings.port_variable = port_variable
     settings.proxies = _proxies(toml.get("proxies", {}), config_path)
+    from .addresses import LOOPBACK, split_address
+
+    for name, proxy in settings.proxies.items():
+        host = split_address(proxy["listen"])[0]
+        if host not in LOOPBACK:
+            settings.notices.append(f"warning: proxy {name}: listening on {host or 'all interfaces'}: other machines reach "
+                                    f"{proxy['upstream']} through it")
     return settings
 
 

@@ -377,3 +377,16 @@ def test_a_proxy_whose_port_is_taken_fails_like_a_server(tmp_path, upstream):
             web = int(lines[2].split("listening at 127.0.0.1:")[1].split()[0])
             assert len(b"".join(raw_get(web)[0])) > len(BODY)
             assert proc.stop() == 0
+
+
+def test_a_proxy_open_to_the_network_is_announced_and_a_bad_one_named(tmp_path):
+    from mockpanel.servers import SERVERS
+    from mockpanel.settings import SettingsError, load_settings
+
+    path = tmp_path / "mockpanel.toml"
+    path.write_text('[proxies.db]\nlisten = "0.0.0.0:15432"\nupstream = "localhost:5432"\n')
+    settings = load_settings(SERVERS, only=["auth"], config_path=path, cwd=tmp_path, environ={})
+    assert any(n.startswith("warning: proxy db: listening on 0.0.0.0") for n in settings.notices)
+    path.write_text('[proxies.db]\nlisten = 15432\nupstream = "localhost"\n')
+    with pytest.raises(SettingsError, match=r"\[proxies\.db\].*upstream 'localhost': write host:port"):
+        load_settings(SERVERS, only=["auth"], config_path=path, cwd=tmp_path, environ={})
