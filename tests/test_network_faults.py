@@ -194,12 +194,11 @@ def test_toxicity_picks_connections_and_a_seed_repeats_the_pick(hub):
         return [len(b"".join(raw_get(proxy_port(hub))[0])) == 10 for _ in range(12)]
 
     first = picks(7)
-    assert picks(7) == first and 0 < sum(first) < 12
-    never = picks(8)
+    assert picks(7) == first and 0 < sum(first) < 12  # about half, the same half again
+    assert picks(8) != first  # another seed, another pick
     httpx2.post(api(hub) + "/reset")
     toxic(hub, "web", type="limit_data", toxicity=0.0, attributes={"bytes": 10})
     assert not any(len(b"".join(raw_get(proxy_port(hub))[0])) == 10 for _ in range(5))
-    assert never is not None
 
 
 def test_the_journal_records_each_proxied_connection(hub):
