@@ -5,6 +5,7 @@ unless asked), so the tools teams already have drive mockpanel unchanged."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
 
@@ -53,21 +54,24 @@ class Network:
         self.proxies[name] = proxy
         return proxy
 
-    def proxy(self, name: str) -> Proxy:
+    def proxy(self, name: str, doing: str = "") -> Proxy:
+        """The proxy `name`; NotFound, or Conflict naming a mock asked to do what only proxies do (`doing`)."""
+        if doing and name in self.hub.runners:
+            raise Conflict(f"{name} is a mock of this mockpanel: {doing}")
         try:
             return self.proxies[name]
         except KeyError:
             raise NotFound(f"proxy not found: {name[:80]}") from None
 
     async def remove_proxy(self, name: str) -> None:
-        proxy = self.proxy(name)
+        proxy = self.proxy(name, "stop it from the panel or the command line")
         await proxy.stop()
         del self.proxies[name]
         self._event("proxy_removed", proxy=name)
 
     async def update_proxy(self, name: str, data: dict[str, Any]) -> Proxy:
         """Toxiproxy's POST /proxies/{name}: listen, upstream, enabled (a new address restarts the listener)."""
-        proxy = self.proxy(name)
+        proxy = self.proxy(name, "its toxics change, its address does not")
         try:
             if "upstream" in data:
                 proxy.upstream_host, proxy.upstream_port = split_address(data["upstream"], default_host="localhost", what="upstream")
@@ -223,16 +227,24 @@ async def _body(request: Request) -> Any:
         raise DomainError("the body is not JSON") from None
 
 
+def _toxiproxy_errors(endpoint: Any) -> Any:
+    """A route answering a DomainError in Toxiproxy's error shape (the control API's own handler would say
+    {"detail": ...}): one wrapper, not a try in every route."""
+
+    @functools.wraps(endpoint)
+    async def route(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await endpoint(*args, **kwargs)
+        except DomainError as exc:
+            return _error(exc.status, exc.message)
+
+    return route
+
+
 def toxiproxy_router(network: Network, prefix: str = "") -> APIRouter:
     """Toxiproxy's HTTP API over `network`: its paths, JSON shapes and errors ({"error": ..., "status": ...}).
     On `toxiproxy_port` at the root; on every server under /__mockpanel/toxiproxy (the control API's guards)."""
     router = APIRouter(prefix=prefix, tags=["network faults (Toxiproxy's API)"])
-
-    def answer(call: Any) -> Any:
-        try:
-            return call()
-        except DomainError as exc:
-            return _error(exc.status, exc.message)
 
     @router.get("/version", summary="Toxiproxy's API version these shapes follow")
     async def version() -> Any:
@@ -243,19 +255,15 @@ def toxiproxy_router(network: Network, prefix: str = "") -> APIRouter:
         return network.as_toxiproxy()
 
     @router.post("/proxies", summary="Create a proxy: {name, listen, upstream, enabled}")
+    @_toxiproxy_errors
     async def create(request: Request) -> Any:
-        try:
-            proxy = await network.create_from(await _body(request))
-        except DomainError as exc:
-            return _error(exc.status, exc.message)
+        proxy = await network.create_from(await _body(request))
         return JSONResponse(proxy.as_toxiproxy(), status_code=201)
 
     @router.post("/populate", summary="Create proxies from a list (replacing those whose addresses differ)")
+    @_toxiproxy_errors
     async def populate(request: Request) -> Any:
-        try:
-            made = await network.populate(await _body(request))
-        except DomainError as exc:
-            return _error(exc.status, exc.message)
+        made = await network.populate(await _body(request))
         return JSONResponse({"proxies": [p.as_toxiproxy() for p in made]}, status_code=201)
 
     @router.post("/reset", summary="Every proxy enabled, every toxic removed")
@@ -264,62 +272,50 @@ def toxiproxy_router(network: Network, prefix: str = "") -> APIRouter:
         return Response(status_code=204)
 
     @router.get("/proxies/{name}", summary="One proxy")
+    @_toxiproxy_errors
     async def one(name: str) -> Any:
-        return answer(lambda: network.one_as_toxiproxy(name))
+        return network.one_as_toxiproxy(name)
 
     @router.patch("/proxies/{name}", include_in_schema=False)
     @router.post("/proxies/{name}", summary="Change a proxy's listen, upstream or enabled (PATCH too)")
+    @_toxiproxy_errors
     async def update(name: str, request: Request) -> Any:
-        try:
-            if name in network.hub.runners:
-                raise Conflict(f"{name} is a mock of this mockpanel: its toxics change, its address does not")
-            data = await _body(request)
-            if not isinstance(data, dict):
-                raise DomainError("a proxy is a JSON object")
-            proxy = await network.update_proxy(name, data)
-        except DomainError as exc:
-            return _error(exc.status, exc.message)
-        return proxy.as_toxiproxy()
+        data = await _body(request)
+        if not isinstance(data, dict):
+            raise DomainError("a proxy is a JSON object")
+        return (await network.update_proxy(name, data)).as_toxiproxy()
 
     @router.delete("/proxies/{name}", summary="Remove a proxy (its connections end)")
+    @_toxiproxy_errors
     async def delete(name: str) -> Any:
-        try:
-            if name in network.hub.runners:
-                raise Conflict(f"{name} is a mock of this mockpanel: stop it from the panel or the command line")
-            await network.remove_proxy(name)
-        except DomainError as exc:
-            return _error(exc.status, exc.message)
+        await network.remove_proxy(name)
         return Response(status_code=204)
 
     @router.get("/proxies/{name}/toxics", summary="A proxy's (or a mock's) toxics")
+    @_toxiproxy_errors
     async def toxics(name: str) -> Any:
-        return answer(lambda: [t.as_json() for t in network.toxics(name).toxics.values()])
+        return [t.as_json() for t in network.toxics(name).toxics.values()]
 
     @router.post("/proxies/{name}/toxics", summary="Add a toxic: {type, stream, toxicity, attributes, name}")
+    @_toxiproxy_errors
     async def add_toxic(name: str, request: Request) -> Any:
-        try:
-            return network.add_toxic(name, await _body(request)).as_json()
-        except DomainError as exc:
-            return _error(exc.status, exc.message)
+        return network.add_toxic(name, await _body(request)).as_json()
 
     @router.get("/proxies/{name}/toxics/{toxic}", summary="One toxic")
+    @_toxiproxy_errors
     async def get_toxic(name: str, toxic: str) -> Any:
-        return answer(lambda: network.toxic(name, toxic).as_json())
+        return network.toxic(name, toxic).as_json()
 
     @router.patch("/proxies/{name}/toxics/{toxic}", include_in_schema=False)
     @router.post("/proxies/{name}/toxics/{toxic}", summary="Change a toxic's fields (PATCH too)")
+    @_toxiproxy_errors
     async def update_toxic(name: str, toxic: str, request: Request) -> Any:
-        try:
-            return network.update_toxic(name, toxic, await _body(request)).as_json()
-        except DomainError as exc:
-            return _error(exc.status, exc.message)
+        return network.update_toxic(name, toxic, await _body(request)).as_json()
 
     @router.delete("/proxies/{name}/toxics/{toxic}", summary="Remove a toxic")
+    @_toxiproxy_errors
     async def delete_toxic(name: str, toxic: str) -> Any:
-        try:
-            network.remove_toxic(name, toxic)
-        except DomainError as exc:
-            return _error(exc.status, exc.message)
+        network.remove_toxic(name, toxic)
         return Response(status_code=204)
 
     return router

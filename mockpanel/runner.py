@@ -55,16 +55,10 @@ def http_protocol(render_error: "ErrorRenderer", toxics: ToxicSet | None = None)
             link = Link(toxic_set, close=real.close, reset=lambda: rst(real))
             self._link = link
             self._up = Direction(link, "upstream", self._receive, pause=real.pause_reading, resume=real.resume_reading)
-            self._down = Direction(link, "downstream", real.write, pause=self._pause_down, resume=self._resume_down)
+            self._down = Direction(link, "downstream", real.write, pause=self.pause_writing, resume=self.resume_writing)
             self.transport = ToxicTransport(real, self._down)
             link.current("upstream")  # timeout and reset_peer timers start now
             link.current("downstream")
-
-        def _pause_down(self) -> None:
-            self.pause_writing()
-
-        def _resume_down(self) -> None:
-            self.resume_writing()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._up is not None:

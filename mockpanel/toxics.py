@@ -130,7 +130,6 @@ class ToxicSet:
 
     def __init__(self) -> None:
         self.toxics: dict[str, Toxic] = {}
-        self.version = 0
         self.on_change: Callable[[list[Toxic]], None] | None = None
 
     @property
@@ -141,7 +140,6 @@ class ToxicSet:
         return [t.model_copy() for t in self.toxics.values()]
 
     def _changed(self) -> None:
-        self.version += 1
         if self.on_change is not None:
             self.on_change(self.list())
 

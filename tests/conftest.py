@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 
 import os
 import queue
@@ -222,6 +223,66 @@ class ServeProcess:
         self._reader.join(10)  # it ends at the end of the output
         self.proc.stdout.close()
         self.proc.stderr.close()
+
+
+# --- a service of the user's, behind a proxy (network faults) ---
+
+
+class _BodyHandler(http.server.BaseHTTPRequestHandler):
+    """GET answers the server's `body`; POST echoes what it read."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("content-length", str(len(self.server.body)))
+        self.end_headers()
+        try:
+            self.wfile.write(self.server.body)
+        except OSError:  # the test's client went away (or was reset) half-way
+            pass
+
+    def do_POST(self):
+        data = self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):  # a reset the test causes is no error of the upstream's
+        pass
+
+
+@contextlib.contextmanager
+def http_upstream(body: bytes):
+    """A plain HTTP server on a free port (its port yielded), standing for a service of the user's."""
+    server = _QuietServer(("127.0.0.1", 0), _BodyHandler)
+    server.body = body
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def raw_get(port: int, path: str = "/", close: bool = True) -> tuple[list[bytes], float, float]:
+    """A GET from a raw socket, read until the connection ends: every chunk recv returned, when the last byte came
+    and when EOF came (monotonic s)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n{'Connection: close' if close else ''}\r\n\r\n".encode())
+        chunks, last = [], time.monotonic()
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return chunks, last, time.monotonic()
+            chunks.append(data)
+            last = time.monotonic()
 
 
 # --- S3 ---

@@ -4,62 +4,28 @@ Toxiproxy's API, driven by Toxiproxy's own Python and Node clients."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import random
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import httpx2
 import pytest
 
-from conftest import make_s3_client
+from conftest import http_upstream, make_s3_client, raw_get
 from mockpanel.testing import RunningHub, settings_for
 
 BODY = bytes(range(256)) * 400  # 102,400 bytes
 
 
-class Upstream(http.server.BaseHTTPRequestHandler):
-    """The user's own service: GET answers BODY; POST echoes what it read."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("content-length", str(len(BODY)))
-        self.end_headers()
-        self.wfile.write(BODY)
-
-    def do_POST(self):
-        data = self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.send_response(200)
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-
-class Quiet(http.server.ThreadingHTTPServer):
-    """A reset the test causes is no error of the upstream's: nothing printed."""
-
-    def handle_error(self, request, client_address):
-        pass
-
-
 @pytest.fixture(scope="module")
 def upstream():
-    server = Quiet(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with http_upstream(BODY) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
@@ -97,19 +63,6 @@ def toxic(hub, target: str, **body) -> dict:
     r = httpx2.post(f"{api(hub)}/proxies/{target}/toxics", json=body)
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def raw_get(port: int, path: str = "/", close: bool = True) -> tuple[list[bytes], float, float]:
-    """A GET from a raw socket: every chunk recv returned, when the last byte came and when EOF came (monotonic s)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n{'Connection: close' if close else ''}\r\n\r\n".encode())
-        chunks, last = [], time.monotonic()
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                return chunks, last, time.monotonic()
-            chunks.append(data)
-            last = time.monotonic()
 
 
 def test_latency_delays_every_answer_of_a_mock_by_at_least_its_amount(hub):

@@ -3,20 +3,18 @@ socket receives through a proxy, or from a mock."""
 
 from __future__ import annotations
 
-import http.server
 import os
 import re
 import shutil
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx2
 import pytest
 
-from conftest import Terminal, until
+from conftest import Terminal, http_upstream, raw_get, until
 from mockpanel.app import create_app
 from mockpanel.hubclient import server_urls
 from mockpanel.servers import SERVERS
@@ -25,43 +23,15 @@ from mockpanel.settings import load_settings
 BODY = b"0123456789" * 1000
 
 
-class Upstream(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("content-length", str(len(BODY)))
-        self.end_headers()
-        self.wfile.write(BODY)
-
-    def log_message(self, *args):
-        pass
-
-
-
-class Quiet(http.server.ThreadingHTTPServer):
-    """A reset the test causes is no error of the upstream's: nothing printed."""
-
-    def handle_error(self, request, client_address):
-        pass
-
-
 @pytest.fixture(scope="module")
 def upstream():
-    server = Quiet(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with http_upstream(BODY) as port:
+        yield port
 
 
 def received(port: int) -> bytes:
     """What a raw socket gets through the proxy for one GET (until the connection ends)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        got = bytearray()
-        while data := sock.recv(65536):
-            got += data
-        return bytes(got)
+    return b"".join(raw_get(port)[0])
 
 
 def rows(app) -> str:
@@ -75,10 +45,15 @@ def config(tmp_path: Path, upstream: int) -> Path:
     return path
 
 
-async def test_the_proxies_pane_makes_poisons_switches_and_removes_proxies(tmp_path, upstream):
+def panel_with_a_proxy(tmp_path: Path, upstream: int):
+    """The panel running auth and the proxy `web` to `upstream`, configured as a user would (mockpanel.toml)."""
     settings = load_settings(SERVERS, only=["auth"], config_path=config(tmp_path, upstream), cwd=tmp_path, environ={},
                              cli={("auth", "port"): "0"})
-    app = create_app(settings)
+    return create_app(settings)
+
+
+async def test_the_proxies_pane_makes_poisons_switches_and_removes_proxies(tmp_path, upstream):
+    app = panel_with_a_proxy(tmp_path, upstream)
     async with app.run_test(size=(140, 36)) as pilot:
         await pilot.press("9")
         await until(pilot, lambda: app.screen.query("#proxies-table") and "web" in rows(app) and "running" in rows(app))
@@ -145,9 +120,7 @@ def test_a_toxic_set_in_a_real_terminal_reaches_a_real_socket(tmp_path, upstream
 
 
 async def test_the_requests_pane_filters_a_proxys_connections_by_its_name(tmp_path, upstream):
-    settings = load_settings(SERVERS, only=["auth"], config_path=config(tmp_path, upstream), cwd=tmp_path, environ={},
-                             cli={("auth", "port"): "0"})
-    app = create_app(settings)
+    app = panel_with_a_proxy(tmp_path, upstream)
     async with app.run_test(size=(140, 36)) as pilot:
         await pilot.press("9")
         await until(pilot, lambda: app.screen.query("#proxies-table") and "running" in rows(app))

@@ -3,49 +3,22 @@ toxics, a proxy asked to listen on every interface, a flood of connections, a cl
 
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
 import time
 
 import httpx2
 import pytest
 
+from conftest import http_upstream
 from mockpanel.testing import RunningHub, settings_for
 
 BIG = b"z" * (8 * 1024 * 1024)
 
 
-class Big(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("content-length", str(len(BIG)))
-        self.end_headers()
-        try:
-            self.wfile.write(BIG)
-        except OSError:
-            pass
-
-    def log_message(self, *args):
-        pass
-
-
-
-class Quiet(http.server.ThreadingHTTPServer):
-    """A reset the test causes is no error of the upstream's: nothing printed."""
-
-    def handle_error(self, request, client_address):
-        pass
-
-
 @pytest.fixture(scope="module")
 def upstream():
-    server = Quiet(("127.0.0.1", 0), Big)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with http_upstream(BIG) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +59,11 @@ def test_a_proxy_made_through_the_api_listens_on_loopback_only(hub, upstream):
         r = httpx2.post(api(hub) + "/proxies", json={"name": "bad", "listen": listen, "upstream": upstream})
         assert r.status_code == 400 and why in r.json()["error"], (listen, upstream, r.text)
     assert "bad" not in proxies(hub)
+    # a mock listed as a proxy keeps its address and cannot be removed through the API
+    assert httpx2.delete(api(hub) + "/proxies/auth").json() == {"error": "auth is a mock of this mockpanel: stop it from the panel or "
+                                                                "the command line", "status": 409}
+    assert httpx2.post(api(hub) + "/proxies/auth", json={"listen": "127.0.0.1:1"}).status_code == 409
+    assert httpx2.get(hub.urls["auth"] + "/health").status_code == 200
 
 
 @pytest.mark.parametrize("toxic, why", [
