@@ -67,6 +67,7 @@ class Hub:
     def __init__(self, settings: Settings, specs: Mapping[str, ServerSpec], clock: Callable[[], float] = time.time,
                  loop_name: str = "event") -> None:
         self.settings = settings
+        specs = {**specs, **settings.stub_specs}  # the stub servers of the configuration file
         self.specs = specs
         self.bus = EventBus()
         self.journal = Journal(self.bus, maxlen=settings.journal_size)

@@ -151,7 +151,8 @@ class UvicornRunner:
         self._protocol = http_protocol(spec.render_error, ctx.toxics)
         hosts = HostGuard(ctx.allowed_hosts, ctx.settings.get("virtual_host_suffixes") or ())
         self.app = ServiceMiddleware(built.app, ctx, create_control_app(ctx), cors=spec.cors, hosts=hosts,
-                                     admin_paths=spec.admin_paths, same_site_paths=spec.same_site_paths)
+                                     admin_paths=spec.admin_paths, same_site_paths=spec.same_site_paths,
+                                     control_prefixes=spec.control_prefixes)
         self.status = "stopped"
         self.reason: str | None = None
         self.url: str | None = None

@@ -177,7 +177,7 @@ class ServiceMiddleware:
 
     def __init__(self, app: Callable, ctx: ServerContext, control: Callable | None = None, cors: bool = False,
                  hosts: HostGuard | None = None, admin_paths: tuple[tuple[str, str], ...] = (),
-                 same_site_paths: tuple[tuple[str, str], ...] = ()) -> None:
+                 same_site_paths: tuple[tuple[str, str], ...] = (), control_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.ctx = ctx
         self.control = control or app
@@ -186,6 +186,7 @@ class ServiceMiddleware:
         self.admin_paths = admin_paths if ctx.admin_token and ctx.admin_scope == "all" else ()
         self.same_site_paths = same_site_paths  # state changes a page on another site must not make (webhook replay)
         self.guarded = bool(self.admin_paths or self.same_site_paths)
+        self.control_prefixes = (CONTROL_PREFIX, *control_prefixes)  # guarded alike: no faults, not journaled
         # CORS goes outside faults (so browsers see injected errors) but costs ~9 us a request: only for requests with Origin.
         origins = list(ctx.settings.get("cors_origins") or ("*",))
         self.cors = (
@@ -277,7 +278,7 @@ class ServiceMiddleware:
             await self._refuse(send, scope, 403, f"host {shown!r} is not allowed: add it to allowed_hosts (MOCKPANEL_ALLOWED_HOSTS, "
                                "--allowed-hosts or [mockpanel] allowed_hosts in mockpanel.toml; '*' allows any host)")
             return
-        if scope["path"].startswith(CONTROL_PREFIX):
+        if scope["path"].startswith(self.control_prefixes):
             self.ctx.watch[0], self.ctx.watch[1] = self.ctx.name, scope  # a control call holding the loop is named too
             await self._control(scope, receive, send, has_body)
             return

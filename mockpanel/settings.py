@@ -197,6 +197,7 @@ class Settings:
     port_variable: str | None = None  # the seeds' PORT, from the environment or .env (see check_port_variable)
     toxiproxy_port: int | None = None
     proxies: dict[str, dict[str, Any]] = field(default_factory=dict)  # [proxies.NAME] listen, upstream, enabled
+    stub_specs: dict[str, Any] = field(default_factory=dict)  # [stubs.NAME]: a ServerSpec each, beside the built-in mocks
 
     def enabled(self) -> list[ServerSettings]:
         return [s for s in self.servers.values() if s.enabled]
@@ -285,12 +286,20 @@ def load_settings(
     else:
         toml = read_toml(config_path)
     for section in toml:
-        if section not in ("mockpanel", "proxies") and section not in specs:
+        if section not in ("mockpanel", "proxies", "stubs") and section not in specs:
             raise SettingsError(f"unknown section [{section}] in {config_path}: known servers are {', '.join(specs)}")
+    stub_specs: dict[str, Any] = {}
+    if "stubs" in toml:
+        from .servers.stubs import stub_specs as read_stubs
+
+        stub_specs = read_stubs(toml["stubs"], config_path, specs)
+        specs = {**specs, **stub_specs}  # each stub server is a server of its own name
+        toml = {**toml, **toml["stubs"]}
     layers = _Layers(cli or {}, environ, dotenv, toml)
     port_variable = environ.get("PORT", dotenv.get("PORT"))
 
     settings = Settings()
+    settings.stub_specs = stub_specs
     for setting in GLOBAL_SETTINGS:
         value, _ = _resolve(layers, "mockpanel", setting, setting.seed_env)
         setattr(settings, setting.name, value)

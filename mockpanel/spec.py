@@ -39,6 +39,7 @@ class ServerSpec:
     runner: Callable[["ServerSpec", ServerContext], Any] | None = None  # how it is hosted; None: uvicorn (HTTP)
     admin_paths: tuple[tuple[str, str], ...] = ()  # (method, path prefix) of the seeds' admin endpoints
     same_site_paths: tuple[tuple[str, str], ...] = ()  # (method, path prefix) a page on another site may not call
+    control_prefixes: tuple[str, ...] = ()  # more path prefixes of its control API (a stub server's WireMock /__admin/)
 
 
 class DomainError(Exception):

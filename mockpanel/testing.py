@@ -22,10 +22,12 @@ def settings_for(
     *,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    config: Path | None = None,
 ) -> Settings:
     """Settings for the named servers on free ports, ignoring the caller's environment unless `environ` is given.
 
     overrides: {"auth": {"jwt_secret": "x"}, "mockpanel": {"journal_size": 100}} with values as on the command line.
+    config: a mockpanel.toml to read (its [stubs.NAME] servers among those `only` may name).
     """
     from .servers import SERVERS
 
@@ -34,7 +36,8 @@ def settings_for(
     for section, values in (overrides or {}).items():
         for key, value in values.items():
             cli[(section, key)] = value
-    return load_settings(SERVERS, cli=cli, only=only, environ=environ or {}, cwd=cwd or Path("/nonexistent-mockpanel-cwd"))
+    return load_settings(SERVERS, cli=cli, only=only, environ=environ or {}, cwd=cwd or Path("/nonexistent-mockpanel-cwd"),
+                         config_path=config)
 
 
 class RunningHub:

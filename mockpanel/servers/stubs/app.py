@@ -1,0 +1,389 @@
+"""A stub server's routes: every request is answered by a mapping, the OpenAPI document, or (recording) the upstream;
+WireMock's admin API under /__admin/ (a control API: the admin token, no cross-site call, JSON bodies)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from ...service import ServerContext, _transport_of, wait_for_disconnect
+from ...spec import Built, DomainError
+from ...toxics import rst
+from ...web import json_body
+from .mappings import StubMapping, incoming_dict
+from .matching import Incoming
+from .server import HOP_BY_HOP, Stubs
+
+MAX_UPSTREAM_BODY = 64 * 1024 * 1024
+ADMIN = "/__admin"
+
+
+def _headers(scope: dict) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for key, value in scope["headers"]:
+        found.setdefault(key.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+    return found
+
+
+async def _read_body(receive: Callable) -> bytes:
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    return bytes(body)
+
+
+async def _send(send: Callable, status: int, headers: list[tuple[str, str]], body: bytes, head: bool = False) -> None:
+    raw = [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in headers if k.lower() not in HOP_BY_HOP]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _json(status: int, data: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    return status, [("content-type", "application/json")], json.dumps(data).encode()
+
+
+def _delay_s(response: dict[str, Any]) -> float:
+    delay = response.get("fixedDelayMilliseconds", 0) / 1000
+    distribution = response.get("delayDistribution")
+    if distribution:
+        kind = distribution["type"]
+        if kind == "uniform":
+            delay += random.uniform(distribution["lower"], distribution["upper"]) / 1000
+        elif kind == "lognormal":
+            delay += min(distribution["median"] * math.exp(random.gauss(0, distribution["sigma"])), 600_000) / 1000
+        else:
+            delay += distribution["milliseconds"] / 1000
+    return delay
+
+
+async def _fault(kind: str, receive: Callable, send: Callable) -> None:
+    """WireMock's faults, on the connection itself: a reset, nothing at all, a broken chunk, or garbage."""
+    transport = _transport_of(receive)
+    if transport is None:  # pragma: no cover - uvicorn always has one
+        return
+    if kind == "CONNECTION_RESET_BY_PEER":
+        rst(transport)
+    elif kind == "EMPTY_RESPONSE":
+        transport.close()
+    elif kind == "MALFORMED_RESPONSE_CHUNK":
+        transport.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nlorem ipsum")
+        transport.close()
+    else:  # RANDOM_DATA_THEN_CLOSE
+        transport.write(os.urandom(64))
+        transport.close()
+    await wait_for_disconnect(receive)
+
+
+def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
+    """The ASGI app of one stub server."""
+    import httpx2
+
+    upstream_client: list[Any] = []
+
+    def client() -> Any:
+        if not upstream_client:
+            upstream_client.append(httpx2.AsyncClient(timeout=30, follow_redirects=False, trust_env=False))
+        return upstream_client[0]
+
+    async def close_client() -> None:
+        if upstream_client:
+            await upstream_client.pop().aclose()
+
+    ctx.on_stop(close_client)
+
+    async def body_of(mapping: StubMapping) -> bytes:
+        response = mapping.response
+        if "jsonBody" in response:
+            return json.dumps(response["jsonBody"]).encode()
+        if "base64Body" in response:
+            import base64
+
+            return base64.b64decode(response["base64Body"])
+        if mapping.body_file is not None:
+            return await asyncio.to_thread(mapping.body_file.read_bytes)
+        return str(response.get("body", "")).encode()
+
+    async def proxy(request: Incoming, prefix_headers: dict[str, Any] | None = None) -> tuple[int, list[tuple[str, str]], bytes, bool]:
+        """The request sent on to the upstream, and its answer. The URL is the upstream's with this request's path
+        and query appended: whatever the path says, the request goes nowhere else."""
+        base = httpx2.URL(stubs.upstream)
+        raw_path = (base.raw_path.rstrip(b"/") + ("/" + request.url.lstrip("/")).encode("latin-1"))
+        url = base.copy_with(raw_path=raw_path)
+        if url.host != base.host or url.port != base.port or url.scheme != base.scheme:  # pragma: no cover - belt and braces
+            return (*_json(400, {"detail": "refused: the request would leave the configured upstream"}), False)
+        headers = [(k, v) for k, vs in request.headers.items() for v in vs if k not in HOP_BY_HOP and k != "accept-encoding"]
+        for key, value in (prefix_headers or {}).items():
+            headers.append((key.lower(), str(value)))
+        try:
+            answer = await client().request(request.method, url, headers=headers, content=request.body or None)
+        except httpx2.HTTPError as exc:
+            return (*_json(502, {"detail": f"the upstream {stubs.upstream} did not answer: {type(exc).__name__}: {str(exc)[:200]}"}), False)
+        body = answer.content
+        if len(body) > MAX_UPSTREAM_BODY:
+            return (*_json(502, {"detail": f"the upstream's answer is larger than {MAX_UPSTREAM_BODY // (1024 * 1024)} MiB"}), False)
+        return answer.status_code, [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in HOP_BY_HOP], body, True
+
+    async def app(scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        request = Incoming(
+            method=scope["method"], path=raw_path.decode("latin-1"), query=scope["query_string"].decode("latin-1"),
+            headers=_headers(scope), client=(scope.get("client") or ("",))[0], logged=ctx.clock(),
+        )
+        request.body = await _read_body(receive)
+        head = scope["method"] == "HEAD"
+        if stubs.mode == "record":
+            status, headers, body, reached = await proxy(request)
+            if reached:
+                try:
+                    stubs.record(request, status, headers, body)
+                except DomainError as exc:
+                    ctx.event("record_failed", reason=exc.message)
+            stubs.logged(request, None, status)
+            await _send(send, status, headers, body, head)
+            return
+        mapping = stubs.match(request)
+        if mapping is not None:
+            response = mapping.response
+            delay = _delay_s(response)
+            if delay:
+                await asyncio.sleep(delay)
+            stubs.logged(request, mapping, response.get("status", 200))
+            if response.get("fault"):
+                await _fault(response["fault"], receive, send)
+                return
+            if response.get("proxyBaseUrl"):
+                status, headers, body, _ = await proxy(request, response.get("additionalProxyRequestHeaders"))
+                await _send(send, status, headers, body, head)
+                return
+            if mapping.body_file is not None and not mapping.body_file.is_file():
+                status, headers, body = _json(404, {"detail": f"the mapping's bodyFileName {mapping.response['bodyFileName']!r} is gone "
+                                                              "from the files directory (reload the stubs)"})
+                await _send(send, status, headers, body, head)
+                return
+            headers = []
+            for name, value in (response.get("headers") or {}).items():
+                for item in value if isinstance(value, list) else [value]:
+                    headers.append((name, str(item)))
+            if "jsonBody" in response and not any(k.lower() == "content-type" for k, _ in headers):
+                headers.append(("content-type", "application/json"))
+            await _send(send, response.get("status", 200), headers, await body_of(mapping), head)
+            return
+        if stubs.openapi is not None:
+            answer = stubs.openapi.answer(request)
+            if answer is not None:
+                stubs.logged(request, None, answer.status)
+                await _send(send, answer.status, answer.headers, answer.body, head)
+                return
+        misses = stubs.near_misses(request)
+        stubs.logged(request, None, 404, misses)
+        status, headers, body = _json(404, {
+            "detail": f"no stub mapping matches {request.method} {request.url[:200]}"
+                      + (f"; the closest: {misses[0][0].label()}" if misses else ""),
+            "nearMisses": [{"mapping": m.label(), "id": m.id, "distance": round(d, 2), "differences": diffs} for m, d, diffs in misses],
+        })
+        await _send(send, status, headers, body, head)
+
+    return app
+
+
+def admin_router(stubs: Stubs) -> APIRouter:
+    """WireMock's admin API, as its clients call it (the Python `wiremock` package among them)."""
+    router = APIRouter(tags=["WireMock admin API"])
+
+    def mapping_json(mapping: StubMapping) -> dict[str, Any]:
+        return mapping.raw
+
+    def invalid(exc: DomainError) -> JSONResponse:
+        return JSONResponse({"errors": [{"code": 10, "title": exc.message}], "detail": exc.message}, status_code=exc.status)
+
+    @router.get(ADMIN + "/mappings", summary="Every stub mapping, highest priority first")
+    async def list_mappings() -> dict[str, Any]:
+        return {"mappings": [mapping_json(m) for m in stubs.mappings], "meta": {"total": len(stubs.mappings)}}
+
+    @router.post(ADMIN + "/mappings", status_code=201, summary="Add a stub mapping")
+    async def create_mapping(request: Request) -> Any:
+        try:
+            return JSONResponse(mapping_json(stubs.add(await json_body(request))), status_code=201)
+        except DomainError as exc:
+            return invalid(exc)
+
+    @router.delete(ADMIN + "/mappings", summary="Delete every stub mapping")
+    async def delete_mappings() -> dict[str, Any]:
+        stubs.remove_all()
+        return {}
+
+    @router.post(ADMIN + "/mappings/reset", summary="The mappings as in the mappings directory again")
+    async def reset_mappings() -> Any:
+        try:
+            stubs.try_reload()
+        except DomainError as exc:
+            return invalid(exc)
+        return {}
+
+    @router.post(ADMIN + "/mappings/save", summary="Write the mappings made since start-up into the mappings directory")
+    async def save_mappings() -> dict[str, Any]:
+        return {"saved": stubs.save()}
+
+    @router.post(ADMIN + "/mappings/remove-by-metadata", summary="Delete the mappings whose metadata match")
+    async def remove_by_metadata(request: Request) -> dict[str, Any]:
+        from .matching import value_matcher
+
+        spec = await json_body(request)
+        try:
+            matcher = value_matcher(spec, "metadata")
+        except ValueError as exc:
+            return invalid(DomainError(str(exc)))
+        for mapping in [m for m in stubs.mappings if matcher.check(json.dumps(m.raw.get("metadata") or {}))]:
+            stubs.remove(mapping.id)
+        return {}
+
+    @router.get(ADMIN + "/mappings/{mapping_id}", summary="One stub mapping")
+    async def get_mapping(mapping_id: str) -> dict[str, Any]:
+        return mapping_json(stubs.get(mapping_id))
+
+    @router.put(ADMIN + "/mappings/{mapping_id}", summary="Replace one stub mapping")
+    async def put_mapping(mapping_id: str, request: Request) -> Any:
+        try:
+            return mapping_json(stubs.replace(mapping_id, await json_body(request)))
+        except DomainError as exc:
+            return invalid(exc)
+
+    @router.delete(ADMIN + "/mappings/{mapping_id}", summary="Delete one stub mapping")
+    async def delete_mapping(mapping_id: str) -> dict[str, Any]:
+        stubs.remove(mapping_id)
+        return {}
+
+    def served(entry: Any, host: str) -> dict[str, Any]:
+        return {"id": str(entry.id), "request": incoming_dict(entry.request, host),
+                "responseDefinition": {"status": entry.status, "fromConfiguredStub": entry.mapping is not None},
+                "wasMatched": entry.mapping is not None, **({"stubMapping": entry.mapping.raw} if entry.mapping else {})}
+
+    @router.get(ADMIN + "/requests", summary="The requests received, newest first")
+    async def list_requests(request: Request, limit: int | None = None) -> dict[str, Any]:
+        entries = list(reversed(stubs.log))[: limit if limit and limit > 0 else None]
+        host = request.headers.get("host", "")
+        return {"requests": [served(e, host) for e in entries], "meta": {"total": len(stubs.log)}, "requestJournalDisabled": False}
+
+    @router.delete(ADMIN + "/requests", summary="Forget the requests received")
+    async def delete_requests() -> dict[str, Any]:
+        stubs.clear_log()
+        return {}
+
+    @router.post(ADMIN + "/requests/reset", summary="Forget the requests received")
+    async def reset_requests() -> dict[str, Any]:
+        stubs.clear_log()
+        return {}
+
+    @router.post(ADMIN + "/requests/count", summary="How many received requests match a request pattern")
+    async def count_requests(request: Request) -> Any:
+        try:
+            return {"count": len(stubs.count(await json_body(request)))}
+        except DomainError as exc:
+            return invalid(exc)
+
+    @router.post(ADMIN + "/requests/find", summary="The received requests that match a request pattern")
+    async def find_requests(request: Request) -> Any:
+        host = request.headers.get("host", "")
+        try:
+            return {"requests": [incoming_dict(e.request, host) for e in stubs.count(await json_body(request))]}
+        except DomainError as exc:
+            return invalid(exc)
+
+    @router.get(ADMIN + "/requests/unmatched", summary="The received requests no mapping matched")
+    async def unmatched(request: Request) -> dict[str, Any]:
+        host = request.headers.get("host", "")
+        return {"requests": [incoming_dict(r, host) for r, _ in stubs.unmatched]}
+
+    @router.get(ADMIN + "/requests/unmatched/near-misses", summary="The closest mappings to each unmatched request")
+    async def near_misses(request: Request) -> dict[str, Any]:
+        host = request.headers.get("host", "")
+        return {"nearMisses": [{"request": incoming_dict(r, host), "stubMapping": m.raw, "matchResult": {"distance": round(d, 3)},
+                                "differences": diffs} for r, misses in stubs.unmatched for m, d, diffs in misses]}
+
+    @router.get(ADMIN + "/scenarios", summary="Every scenario with its state")
+    async def scenarios() -> dict[str, Any]:
+        return {"scenarios": stubs.scenarios.describe(stubs.mappings)}
+
+    @router.post(ADMIN + "/scenarios/reset", summary="Every scenario back to Started")
+    async def reset_scenarios() -> dict[str, Any]:
+        stubs.scenarios.reset()
+        return {}
+
+    @router.put(ADMIN + "/scenarios/{name}/state", summary="Set one scenario's state")
+    async def set_scenario(name: str, request: Request) -> Any:
+        body = await json_body(request)
+        state = body.get("state") if isinstance(body, dict) else None
+        known = {s["name"]: s for s in stubs.scenarios.describe(stubs.mappings)}
+        if name not in known:
+            return JSONResponse({"detail": f"no scenario {name[:64]!r}"}, status_code=404)
+        if state not in known[name]["possibleStates"]:
+            return invalid(DomainError(f"state is one of {', '.join(known[name]['possibleStates'])}"))
+        stubs.scenarios.states[name] = state
+        return {}
+
+    @router.post(ADMIN + "/reset", summary="Mappings as on disk, scenarios started, the request log empty")
+    async def reset_all() -> Any:
+        try:
+            stubs.reset()
+        except DomainError as exc:
+            return invalid(exc)
+        return {}
+
+    @router.post(ADMIN + "/recordings/start", summary="Record: proxy every request to the upstream and keep each exchange as a mapping")
+    async def start_recording(request: Request) -> Any:
+        body = await json_body(request) if int(request.headers.get("content-length") or 0) else {}
+        target = body.get("targetBaseUrl") if isinstance(body, dict) else None
+        if target is not None and (stubs.upstream is None or str(target).rstrip("/") != stubs.upstream):
+            return invalid(DomainError(f"this stub server records only its configured upstream ({stubs.upstream or 'none is set'})"))
+        try:
+            stubs.set_mode("record")
+        except DomainError as exc:
+            return invalid(exc)
+        return {}
+
+    @router.post(ADMIN + "/recordings/stop", summary="Replay: answer from the mappings (those recorded among them)")
+    async def stop_recording() -> dict[str, Any]:
+        stubs.set_mode("replay")
+        return {"mappings": [m.raw for m in stubs.mappings if m.source not in ("admin API", "panel")]}
+
+    @router.get(ADMIN + "/recordings/status", summary="Recording or not")
+    async def recording_status() -> dict[str, Any]:
+        return {"status": "Recording" if stubs.mode == "record" else "Stopped"}
+
+    return router
+
+
+def build(ctx: ServerContext, base_dir: Path) -> Built:
+    """A stub server from its settings: mappings (a directory), files (default: __files beside mappings), openapi (a
+    document), record (an upstream URL), mode, seed. Paths are relative to the configuration file's directory."""
+    values = ctx.settings.values
+
+    def place(key: str) -> Path | None:
+        raw = values.get(key)
+        return (base_dir / raw) if raw else None
+
+    mappings_dir = place("mappings")
+    files_dir = place("files") or (mappings_dir.parent / "__files" if mappings_dir is not None else None)
+    upstream = values.get("record")
+    mode = values.get("mode") or ("record" if upstream else "replay")
+    stubs = Stubs(ctx.name, mappings_dir=mappings_dir, files_dir=files_dir, openapi_path=place("openapi"), upstream=upstream,
+                  mode=mode, seed=values.get("seed") or 0, event=ctx.event, clock=ctx.clock)
+    ctx.on_reset(lambda: stubs.clear_log())
+    ctx.control_routers.append(admin_router(stubs))
+    return Built(build_app(ctx, stubs), stubs)

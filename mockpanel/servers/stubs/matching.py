@@ -1,0 +1,503 @@
+"""WireMock's request matching: the request patterns of its JSON mappings (url, urlPath, urlPattern, urlPathPattern,
+urlPathTemplate, method, headers, queryParameters, cookies, formParameters, basicAuthCredentials, bodyPatterns) and
+its value matchers (equalTo, contains, matches, equalToJson, matchesJsonPath, ...), checked when a mapping is read so
+a typo is an error naming its place, never a stub that silently never matches.
+
+Every regex is compiled by the `regex` module and run with a time bound: a pattern that backtracks catastrophically
+on some input fails that match (and says so) instead of holding the loop every server shares.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import parse_qsl, unquote
+
+import regex
+
+REGEX_TIMEOUT_S = 0.05  # one regex against one value; past it the value does not match
+MAX_PATTERN = 2000  # characters of one regex or JSONPath expression
+JSON_UNIT = ("${json-unit.ignore}", "${json-unit.any-string}", "${json-unit.any-number}", "${json-unit.any-boolean}")
+
+
+class MappingError(ValueError):
+    """A mapping WireMock's format does not allow; the message names where (request.headers.Accept: ...)."""
+
+
+class RegexTimeout(Exception):
+    """A regex ran past REGEX_TIMEOUT_S on one value."""
+
+
+@dataclass
+class Incoming:
+    """A request as the matchers see it."""
+
+    method: str
+    path: str  # as sent (still percent-encoded)
+    query: str  # as sent, without '?'
+    headers: dict[str, list[str]]  # lower-case names
+    body: bytes = b""
+    client: str = ""
+    logged: float = 0.0
+    _query: dict[str, list[str]] | None = field(default=None, repr=False)
+    _cookies: dict[str, list[str]] | None = field(default=None, repr=False)
+    _json: Any = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    @property
+    def query_params(self) -> dict[str, list[str]]:
+        if self._query is None:
+            found: dict[str, list[str]] = {}
+            for key, value in parse_qsl(self.query, keep_blank_values=True):
+                found.setdefault(key, []).append(value)
+            self._query = found
+        return self._query
+
+    @property
+    def cookies(self) -> dict[str, list[str]]:
+        if self._cookies is None:
+            found: dict[str, list[str]] = {}
+            for header in self.headers.get("cookie", ()):
+                for part in header.split(";"):
+                    name, _, value = part.strip().partition("=")
+                    if name:
+                        found.setdefault(name, []).append(value)
+            self._cookies = found
+        return self._cookies
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body as JSON, or a marker that it is not JSON."""
+        if self._json is None:
+            try:
+                self._json = ("ok", json.loads(self.body))
+            except (ValueError, UnicodeDecodeError):
+                self._json = ("bad", None)
+        return self._json
+
+
+def bounded_regex(pattern: Any, where: str) -> Any:
+    if not isinstance(pattern, str):
+        raise MappingError(f"{where}: a regex is a string")
+    if len(pattern) > MAX_PATTERN:
+        raise MappingError(f"{where}: a regex is at most {MAX_PATTERN} characters")
+    try:
+        return regex.compile(pattern, regex.V0)
+    except regex.error as exc:
+        raise MappingError(f"{where}: invalid regex {pattern[:80]!r}: {exc}") from None
+
+
+def full_match(compiled: Any, value: str) -> bool:
+    try:
+        return compiled.fullmatch(value, timeout=REGEX_TIMEOUT_S) is not None
+    except TimeoutError:
+        raise RegexTimeout(compiled.pattern[:80]) from None
+
+
+# --- JSONPath (Jayway's syntax as WireMock uses it; python-jsonpath without its regex functions) ---
+
+_jsonpath_env: Any = None
+
+
+def _jsonpath() -> Any:
+    global _jsonpath_env
+    if _jsonpath_env is None:
+        import jsonpath
+
+        env = jsonpath.JSONPathEnvironment()
+        for name in ("match", "search"):  # unbounded regexes inside a filter: not on the shared loop
+            env.function_extensions.pop(name, None)
+        _jsonpath_env = env
+    return _jsonpath_env
+
+
+def compile_jsonpath(expression: Any, where: str) -> Any:
+    if not isinstance(expression, str) or not expression.startswith("$"):
+        raise MappingError(f"{where}: a JSONPath expression starts with $")
+    if len(expression) > MAX_PATTERN:
+        raise MappingError(f"{where}: a JSONPath expression is at most {MAX_PATTERN} characters")
+    try:
+        return _jsonpath().compile(expression)
+    except Exception as exc:  # python-jsonpath's syntax errors have several classes
+        raise MappingError(f"{where}: invalid JSONPath {expression[:80]!r}: {exc}") from None
+
+
+def _jsonpath_values(compiled: Any, document: Any) -> list[Any]:
+    # Jayway applies a filter at the root ($[?(@.total == 10)]) to the root object itself; RFC 9535 to its members.
+    if isinstance(document, dict) and str(compiled).startswith("$[?"):
+        document = [document]
+    try:
+        return compiled.findall(document)
+    except Exception:  # a filter comparing unlike types: no match
+        return []
+
+
+# --- value matchers ---
+
+ValueCheck = Callable[[str | None], bool]
+
+STRING_MATCHERS = ("equalTo", "contains", "doesNotContain", "matches", "doesNotMatch", "absent", "equalToJson",
+                   "matchesJsonPath", "binaryEqualTo", "and", "or", "not")
+_OPTIONS = {"caseInsensitive", "ignoreArrayOrder", "ignoreExtraElements", "enablePlaceholders"}
+
+
+@dataclass
+class ValueMatcher:
+    """One WireMock value matcher: `check` says whether a value (None: absent) matches; `expected` is what the
+    near-miss report shows."""
+
+    spec: Any
+    check: ValueCheck
+    expected: str
+
+
+def value_matcher(spec: Any, where: str, *, body: bool = False) -> ValueMatcher:
+    """A matcher from its JSON form ({"equalTo": "x"}); a plain string means equalTo (as WireMock's short form)."""
+    if isinstance(spec, str):
+        spec = {"equalTo": spec}
+    if not isinstance(spec, dict):
+        raise MappingError(f"{where}: a matcher is an object such as {{\"equalTo\": \"value\"}}")
+    keys = [k for k in spec if k not in _OPTIONS]
+    if len(keys) != 1 or keys[0] not in STRING_MATCHERS:
+        named = ", ".join(keys) or "none"
+        raise MappingError(f"{where}: unknown matcher {named} (one of {', '.join(STRING_MATCHERS)})")
+    kind = keys[0]
+    operand = spec[kind]
+    check = _MAKERS[kind](operand, spec, f"{where}.{kind}")
+    shown = f"{kind} {operand if isinstance(operand, str) else json.dumps(operand)[:200]}"
+    return ValueMatcher(spec, check, shown)
+
+
+def _need_str(operand: Any, where: str) -> str:
+    if not isinstance(operand, str):
+        raise MappingError(f"{where}: expected a string")
+    return operand
+
+
+def _equal_to(operand: Any, spec: dict, where: str) -> ValueCheck:
+    expected = _need_str(operand, where)
+    if spec.get("caseInsensitive"):
+        folded = expected.casefold()
+        return lambda v: v is not None and v.casefold() == folded
+    return lambda v: v == expected
+
+
+def _contains(operand: Any, spec: dict, where: str) -> ValueCheck:
+    part = _need_str(operand, where)
+    return lambda v: v is not None and part in v
+
+
+def _not_contains(operand: Any, spec: dict, where: str) -> ValueCheck:
+    part = _need_str(operand, where)
+    return lambda v: v is None or part not in v
+
+
+def _matches(operand: Any, spec: dict, where: str) -> ValueCheck:
+    compiled = bounded_regex(operand, where)
+    return lambda v: v is not None and full_match(compiled, v)
+
+
+def _not_matches(operand: Any, spec: dict, where: str) -> ValueCheck:
+    compiled = bounded_regex(operand, where)
+    return lambda v: v is None or not full_match(compiled, v)
+
+
+def _absent(operand: Any, spec: dict, where: str) -> ValueCheck:
+    if not isinstance(operand, bool):
+        raise MappingError(f"{where}: absent is true or false")
+    return (lambda v: v is None) if operand else (lambda v: v is not None)
+
+
+def _binary(operand: Any, spec: dict, where: str) -> ValueCheck:
+    try:
+        expected = base64.b64decode(_need_str(operand, where), validate=True)
+    except binascii.Error:
+        raise MappingError(f"{where}: binaryEqualTo is base64") from None
+    return lambda v: v is not None and v.encode("utf-8", "surrogateescape") == expected
+
+
+def json_equal(expected: Any, actual: Any, ignore_order: bool, ignore_extra: bool) -> bool:
+    """WireMock's equalToJson, with json-unit placeholders (${json-unit.ignore}, any-string, any-number, any-boolean)."""
+    if isinstance(expected, str) and expected in JSON_UNIT:
+        kind = expected[len("${json-unit."):-1]
+        return {"ignore": True, "any-string": isinstance(actual, str),
+                "any-number": isinstance(actual, (int, float)) and not isinstance(actual, bool),
+                "any-boolean": isinstance(actual, bool)}[kind]
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return False
+        if not ignore_extra and set(actual) - set(expected):
+            return False
+        return all(k in actual and json_equal(v, actual[k], ignore_order, ignore_extra) for k, v in expected.items())
+    if isinstance(expected, list):
+        if not isinstance(actual, list):
+            return False
+        if not ignore_extra and len(actual) != len(expected):
+            return False
+        if not ignore_order:
+            if len(actual) < len(expected):
+                return False
+            return all(json_equal(e, a, ignore_order, ignore_extra) for e, a in zip(expected, actual))
+        remaining = list(actual)
+        for item in expected:
+            for index, candidate in enumerate(remaining):
+                if json_equal(item, candidate, ignore_order, ignore_extra):
+                    del remaining[index]
+                    break
+            else:
+                return False
+        return True
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual
+    return expected == actual
+
+
+def _equal_to_json(operand: Any, spec: dict, where: str) -> ValueCheck:
+    if isinstance(operand, str):
+        try:
+            expected = json.loads(operand)
+        except ValueError as exc:
+            raise MappingError(f"{where}: not JSON: {exc}") from None
+    else:
+        expected = operand
+    order, extra = bool(spec.get("ignoreArrayOrder")), bool(spec.get("ignoreExtraElements"))
+
+    def check(value: str | None) -> bool:
+        if value is None:
+            return False
+        try:
+            actual = json.loads(value)
+        except ValueError:
+            return False
+        return json_equal(expected, actual, order, extra)
+
+    return check
+
+
+def _matches_json_path(operand: Any, spec: dict, where: str) -> ValueCheck:
+    if isinstance(operand, dict):
+        expression = operand.get("expression")
+        rest = {k: v for k, v in operand.items() if k != "expression"}
+        compiled = compile_jsonpath(expression, f"{where}.expression")
+        inner = value_matcher(rest, where)
+    else:
+        compiled = compile_jsonpath(operand, where)
+        inner = None
+
+    def check(value: str | None) -> bool:
+        if value is None:
+            return False
+        try:
+            document = json.loads(value)
+        except ValueError:
+            return False
+        found = _jsonpath_values(compiled, document)
+        if inner is None:
+            return bool(found) and not (len(found) == 1 and found[0] in ([], {}))
+        return any(inner.check(v if isinstance(v, str) else json.dumps(v)) for v in found)
+
+    return check
+
+
+def _combine(operand: Any, spec: dict, where: str) -> ValueCheck:
+    kind = where.rsplit(".", 1)[1]
+    if kind == "not":
+        inner = value_matcher(operand, where)
+        return lambda v: not inner.check(v)
+    if not isinstance(operand, list) or not operand:
+        raise MappingError(f"{where}: a list of matchers")
+    inners = [value_matcher(item, f"{where}[{i}]") for i, item in enumerate(operand)]
+    if kind == "and":
+        return lambda v: all(m.check(v) for m in inners)
+    return lambda v: any(m.check(v) for m in inners)
+
+
+_MAKERS: dict[str, Callable[[Any, dict, str], ValueCheck]] = {
+    "equalTo": _equal_to, "contains": _contains, "doesNotContain": _not_contains, "matches": _matches,
+    "doesNotMatch": _not_matches, "absent": _absent, "binaryEqualTo": _binary, "equalToJson": _equal_to_json,
+    "matchesJsonPath": _matches_json_path, "and": _combine, "or": _combine, "not": _combine,
+}
+
+
+# --- multi-valued matchers (headers, query parameters, cookies, form parameters) ---
+
+
+def multi_matcher(spec: Any, where: str) -> Callable[[list[str]], bool]:
+    """hasExactly / includes over every value, else a value matcher that any value (or absence) satisfies."""
+    if isinstance(spec, dict) and ("hasExactly" in spec or "includes" in spec):
+        kind = "hasExactly" if "hasExactly" in spec else "includes"
+        items = spec[kind]
+        if not isinstance(items, list):
+            raise MappingError(f"{where}.{kind}: a list of matchers")
+        inners = [value_matcher(item, f"{where}.{kind}[{i}]") for i, item in enumerate(items)]
+        if kind == "includes":
+            return lambda values: all(any(m.check(v) for v in values) for m in inners)
+        return lambda values: len(values) == len(inners) and all(any(m.check(v) for v in values) for m in inners)
+    inner = value_matcher(spec, where)
+    return lambda values: inner.check(None) if not values else any(inner.check(v) for v in values)
+
+
+# --- the request pattern ---
+
+URL_KEYS = ("url", "urlPattern", "urlPath", "urlPathPattern", "urlPathTemplate")
+PATTERN_KEYS = {*URL_KEYS, "method", "headers", "queryParameters", "cookies", "formParameters", "bodyPatterns",
+                "basicAuthCredentials", "host", "port", "scheme", "pathParameters", "customMatcher"}
+
+
+def _template(template: str, where: str) -> tuple[Any, list[str]]:
+    parts = []
+    names = []
+    for segment in template.split("/"):
+        if segment.startswith("{") and segment.endswith("}") and len(segment) > 2:
+            names.append(segment[1:-1])
+            parts.append("([^/]+)")
+        else:
+            parts.append(regex.escape(segment))
+    return bounded_regex("/".join(parts), where), names
+
+
+class RequestPattern:
+    """A mapping's `request`: checked part by part, so a miss can say which parts differed and how far."""
+
+    def __init__(self, spec: Any, where: str = "request") -> None:
+        if not isinstance(spec, dict):
+            raise MappingError(f"{where}: an object")
+        unknown = set(spec) - PATTERN_KEYS
+        if unknown:
+            raise MappingError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        if "customMatcher" in spec:
+            raise MappingError(f"{where}.customMatcher: WireMock extensions are Java code; mockpanel cannot run them")
+        self.spec = spec
+        method = spec.get("method", "ANY")
+        if not isinstance(method, str):
+            raise MappingError(f"{where}.method: a string such as GET, or ANY")
+        self.method = method.upper()
+        urls = [k for k in URL_KEYS if k in spec]
+        if len(urls) > 1:
+            raise MappingError(f"{where}: one of {', '.join(URL_KEYS)}, not {' and '.join(urls)}")
+        self.url_kind = urls[0] if urls else None
+        self.url_value = spec[urls[0]] if urls else None
+        self._url_check: Callable[[Incoming], bool] = lambda r: True
+        self._path_params: dict[str, Callable[[list[str]], bool]] = {}
+        if self.url_kind is not None:
+            value = self.url_value
+            if not isinstance(value, str):
+                raise MappingError(f"{where}.{self.url_kind}: a string")
+            if self.url_kind == "url":
+                self._url_check = lambda r: r.url == value
+            elif self.url_kind == "urlPath":
+                self._url_check = lambda r: r.path == value
+            elif self.url_kind in ("urlPattern", "urlPathPattern"):
+                compiled = bounded_regex(value, f"{where}.{self.url_kind}")
+                on_path = self.url_kind == "urlPathPattern"
+                self._url_check = lambda r: full_match(compiled, r.path if on_path else r.url)
+            else:
+                compiled, names = _template(value, f"{where}.urlPathTemplate")
+                params = spec.get("pathParameters") or {}
+                if not isinstance(params, dict) or set(params) - set(names):
+                    raise MappingError(f"{where}.pathParameters: names from the template ({', '.join(names)})")
+                checks = {n: multi_matcher(m, f"{where}.pathParameters.{n}") for n, m in params.items()}
+
+                def template_check(r: Incoming) -> bool:
+                    found = compiled.fullmatch(r.path, timeout=REGEX_TIMEOUT_S)
+                    if found is None:
+                        return False
+                    values = dict(zip(names, (unquote(g) for g in found.groups())))
+                    return all(check([values[n]]) for n, check in checks.items())
+
+                self._url_check = template_check
+        self.headers = self._multi(spec, "headers", where)
+        self.query = self._multi(spec, "queryParameters", where)
+        self.cookies = self._multi(spec, "cookies", where)
+        self.form = self._multi(spec, "formParameters", where)
+        bodies = spec.get("bodyPatterns", [])
+        if not isinstance(bodies, list):
+            raise MappingError(f"{where}.bodyPatterns: a list of matchers")
+        self.bodies = [value_matcher(b, f"{where}.bodyPatterns[{i}]", body=True) for i, b in enumerate(bodies)]
+        auth = spec.get("basicAuthCredentials")
+        self.basic: str | None = None
+        if auth is not None:
+            if not isinstance(auth, dict) or not all(isinstance(auth.get(k), str) for k in ("username", "password")):
+                raise MappingError(f"{where}.basicAuthCredentials: username and password, both strings")
+            self.basic = "Basic " + base64.b64encode(f"{auth['username']}:{auth['password']}".encode()).decode()
+
+    @staticmethod
+    def _multi(spec: dict, key: str, where: str) -> dict[str, Callable[[list[str]], bool]]:
+        table = spec.get(key, {})
+        if not isinstance(table, dict):
+            raise MappingError(f"{where}.{key}: an object of name to matcher")
+        return {name: multi_matcher(m, f"{where}.{key}.{name}") for name, m in table.items()}
+
+    def differences(self, request: Incoming, stop_early: bool = False) -> tuple[list[str], float]:
+        """What differs (for people), and a distance from 0 (a match) to 1. A regex that timed out is a difference."""
+        found: list[str] = []
+        weights = 0.0
+        total = 0.0
+
+        def part(weight: float, ok: bool, text: str, distance: float | None = None) -> bool:
+            nonlocal weights, total
+            weights += weight
+            if not ok:
+                total += weight * (1.0 if distance is None else distance)
+                found.append(text)
+            return ok
+
+        def safe(check: Callable[[], bool]) -> tuple[bool, str]:
+            try:
+                return check(), ""
+            except RegexTimeout as exc:
+                return False, f" (regex {exc} ran past {int(REGEX_TIMEOUT_S * 1000)} ms)"
+
+        if not part(1.0, self.method in ("ANY", request.method), f"method: expected {self.method}, got {request.method}") and stop_early:
+            return found, 1.0
+        if self.url_kind is not None:
+            ok, why = safe(lambda: self._url_check(request))
+            actual = request.path if self.url_kind in ("urlPath", "urlPathPattern", "urlPathTemplate") else request.url
+            similarity = 1.0 if ok or stop_early else difflib.SequenceMatcher(None, str(self.url_value)[:200], actual[:200]).quick_ratio()
+            if not part(2.0, ok, f"{self.url_kind}: expected {self.url_value}, got {actual}{why}", 1.0 - similarity) and stop_early:
+                return found, 1.0
+        for label, table, values in (("header", self.headers, request.headers), ("query parameter", self.query, request.query_params),
+                                     ("cookie", self.cookies, request.cookies)):
+            for name, check in table.items():
+                key = name.lower() if label == "header" else name
+                ok, why = safe(lambda: check(values.get(key, [])))
+                shown = values.get(key)
+                if not part(1.0, ok, f"{label} {name}: expected {_shown(self.spec, label, name)}, got "
+                                     f"{', '.join(shown)[:200] if shown else 'none'}{why}") and stop_early:
+                    return found, 1.0
+        if self.form:
+            form: dict[str, list[str]] = {}
+            for key, value in parse_qsl(request.text, keep_blank_values=True):
+                form.setdefault(key, []).append(value)
+            for name, check in self.form.items():
+                ok, why = safe(lambda: check(form.get(name, [])))
+                if not part(1.0, ok, f"form parameter {name}: no match{why}") and stop_early:
+                    return found, 1.0
+        if self.basic is not None:
+            if not part(1.0, self.basic in request.headers.get("authorization", []), "basic auth: other credentials") and stop_early:
+                return found, 1.0
+        text = request.text if self.bodies else ""
+        for matcher in self.bodies:
+            ok, why = safe(lambda: matcher.check(text))
+            if not part(1.0, ok, f"body: expected {matcher.expected}, got {text[:200]!r}{why}") and stop_early:
+                return found, 1.0
+        return found, (total / weights if weights else 0.0)
+
+    def matches(self, request: Incoming) -> bool:
+        return not self.differences(request, stop_early=True)[0]
+
+
+def _shown(spec: dict, label: str, name: str) -> str:
+    key = {"header": "headers", "query parameter": "queryParameters", "cookie": "cookies"}[label]
+    value = spec.get(key, {}).get(name)
+    return json.dumps(value)[:200]

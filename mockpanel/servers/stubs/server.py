@@ -1,0 +1,328 @@
+"""The domain facade of one stub server (Stubs): its mappings, scenarios, hit counts, request log and near misses,
+its OpenAPI document, and record/replay. The routes (app.py), the admin API, the panel and scenarios call it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ...export import MASK, SECRET_HEADERS, SECRET_PARAMS, _SECRET_FIELDS
+from ...spec import Conflict, Invalid, NotFound
+from .mappings import (Scenarios, StubMapping, file_name_for, parse_mapping, read_mapping_dir, write_json_atomic)
+from .matching import Incoming, MappingError, RequestPattern
+from .openapi import OpenApiError, OpenApiStub
+
+LOG_SIZE = 1000  # requests the admin API can count and find
+LOG_BODY = 64 * 1024  # bytes of each logged body kept for matching
+UNMATCHED_SIZE = 50
+NEAR_MISSES = 3
+INLINE_BODY = 2048  # recorded bodies larger than this go to __files
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
+              "transfer-encoding", "upgrade", "content-length", "content-encoding", "host", "date", "server"}
+
+
+@dataclass
+class Logged:
+    id: int
+    request: Incoming
+    mapping: StubMapping | None
+    status: int
+
+
+class Stubs:
+    """One stub server's state. Mappings come from `mappings_dir` (WireMock's JSON), the admin API, the panel and
+    recording; `files_dir` holds bodyFileName bodies; `openapi` answers what no mapping matches."""
+
+    def __init__(self, name: str, *, mappings_dir: Path | None, files_dir: Path | None, openapi_path: Path | None,
+                 upstream: str | None, mode: str, seed: int, event: Callable[..., None], clock: Callable[[], float] = time.time) -> None:
+        self.name = name
+        self.mappings_dir = mappings_dir
+        self.files_dir = files_dir
+        self.openapi_path = openapi_path
+        self.upstream = upstream.rstrip("/") if upstream else None
+        self.mode = mode
+        self.seed = seed
+        self._event = event
+        self.clock = clock
+        self.mappings: list[StubMapping] = []
+        self._order = 0
+        self.hits: dict[str, int] = {}
+        self.scenarios = Scenarios()
+        self.log: deque[Logged] = deque(maxlen=LOG_SIZE)
+        self.unmatched: deque[tuple[Incoming, list[tuple[StubMapping, float, list[str]]]]] = deque(maxlen=UNMATCHED_SIZE)
+        self._next_id = 0
+        self.openapi: OpenApiStub | None = None
+        self.recorded = 0
+        self.loaded_at = 0.0
+        self.reload()
+
+    # --- reading and changing mappings ---
+
+    def reload(self) -> dict[str, Any]:
+        """Read the mappings directory and the OpenAPI document again. Mappings made by the admin API, the panel or
+        recording since are dropped unless saved (WireMock's reset). On an error nothing changes."""
+        found = read_mapping_dir(self.mappings_dir, self.files_dir, self.upstream) if self.mappings_dir else []
+        openapi = OpenApiStub(self.openapi_path, self.seed) if self.openapi_path else None
+        self.mappings = []
+        self._order = 0
+        for mapping in found:
+            self._insert(mapping)
+        self.openapi = openapi
+        self.hits = {k: v for k, v in self.hits.items() if any(m.id == k for m in self.mappings)}
+        self.scenarios.reset()
+        self.loaded_at = self.clock()
+        self._event("stubs_reloaded", mappings=len(self.mappings), openapi=bool(openapi))
+        return {"mappings": len(self.mappings), "operations": len(openapi.operations()) if openapi else 0}
+
+    def try_reload(self) -> dict[str, Any]:
+        try:
+            return self.reload()
+        except (MappingError, OpenApiError) as exc:
+            raise Invalid(f"{self.name}: nothing reloaded: {exc}") from None
+
+    def _insert(self, mapping: StubMapping) -> StubMapping:
+        if len(self.mappings) >= 20_000:
+            raise Invalid("a stub server holds at most 20000 mappings")
+        self._order += 1
+        mapping.order = self._order
+        self.mappings = [m for m in self.mappings if m.id != mapping.id]
+        self.mappings.append(mapping)
+        self.mappings.sort(key=lambda m: (m.priority, -m.order))
+        return mapping
+
+    def parse(self, raw: Any, source: str) -> StubMapping:
+        try:
+            return parse_mapping(raw, "mapping", self.files_dir, self.upstream, source)
+        except MappingError as exc:
+            raise Invalid(str(exc)) from None
+
+    def add(self, raw: Any, source: str = "admin API") -> StubMapping:
+        mapping = self._insert(self.parse(raw, source))
+        if mapping.raw.get("persistent"):
+            self._persist(mapping)
+        self._event("mapping_added", id=mapping.id, label=mapping.label(), source=source)
+        return mapping
+
+    def get(self, mapping_id: str) -> StubMapping:
+        for mapping in self.mappings:
+            if mapping.id == mapping_id:
+                return mapping
+        raise NotFound(f"no mapping {mapping_id[:64]!r} on {self.name}")
+
+    def replace(self, mapping_id: str, raw: Any) -> StubMapping:
+        old = self.get(mapping_id)
+        mapping = self.parse({**raw, "id": mapping_id} if isinstance(raw, dict) else raw, old.source)
+        self._insert(mapping)
+        self._event("mapping_changed", id=mapping.id, label=mapping.label())
+        return mapping
+
+    def remove(self, mapping_id: str) -> None:
+        mapping = self.get(mapping_id)
+        self.mappings = [m for m in self.mappings if m.id != mapping_id]
+        self.hits.pop(mapping_id, None)
+        self._event("mapping_removed", id=mapping_id, label=mapping.label())
+
+    def remove_all(self) -> None:
+        self.mappings = []
+        self.hits.clear()
+        self._event("mappings_removed")
+
+    def save(self) -> int:
+        """Write every mapping not read from the directory into it (WireMock's mappings/save)."""
+        if self.mappings_dir is None:
+            raise Conflict(f"{self.name} has no mappings directory to save into (set mappings in [stubs.{self.name}])")
+        saved = 0
+        for mapping in self.mappings:
+            if mapping.source in ("admin API", "panel", "recorded"):
+                self._persist(mapping)
+                saved += 1
+        return saved
+
+    def _persist(self, mapping: StubMapping) -> Path:
+        if self.mappings_dir is None:
+            raise Conflict(f"{self.name} has no mappings directory to save into (set mappings in [stubs.{self.name}])")
+        path = self.mappings_dir / file_name_for(mapping)
+        write_json_atomic(path, mapping.raw)
+        mapping.source = path.name
+        return path
+
+    def reset(self) -> None:
+        """WireMock's /__admin/reset: the mappings as on disk, scenarios started, the log empty."""
+        self.try_reload()
+        self.log.clear()
+        self.unmatched.clear()
+
+    # --- answering ---
+
+    def match(self, request: Incoming) -> StubMapping | None:
+        """The mapping that answers (its scenario moved on), or None. Counts a hit."""
+        for mapping in self.mappings:
+            scenario = mapping.raw.get("scenarioName")
+            if scenario is not None:
+                required = mapping.raw.get("requiredScenarioState")
+                if required is not None and self.scenarios.state(scenario) != required:
+                    continue
+            if mapping.pattern.matches(request):
+                if scenario is not None and mapping.raw.get("newScenarioState"):
+                    self.scenarios.states[scenario] = mapping.raw["newScenarioState"]
+                self.hits[mapping.id] = self.hits.get(mapping.id, 0) + 1
+                return mapping
+        return None
+
+    def near_misses(self, request: Incoming, count: int = NEAR_MISSES) -> list[tuple[StubMapping, float, list[str]]]:
+        ranked = []
+        for mapping in self.mappings:
+            differences, distance = mapping.pattern.differences(request)
+            scenario = mapping.raw.get("scenarioName")
+            required = mapping.raw.get("requiredScenarioState")
+            if scenario and required and self.scenarios.state(scenario) != required:
+                differences.append(f"scenario {scenario}: in state {self.scenarios.state(scenario)}, needs {required}")
+                distance = min(1.0, distance + 0.1)
+            ranked.append((mapping, distance, differences))
+        ranked.sort(key=lambda item: item[1])
+        return ranked[:count]
+
+    def logged(self, request: Incoming, mapping: StubMapping | None, status: int,
+               misses: list[tuple[StubMapping, float, list[str]]] | None = None) -> None:
+        self._next_id += 1
+        if len(request.body) > LOG_BODY:
+            request.body = request.body[:LOG_BODY]
+        self.log.append(Logged(self._next_id, request, mapping, status))
+        if mapping is None and misses is not None:
+            self.unmatched.append((request, misses))
+
+    def count(self, pattern_spec: Any) -> list[Logged]:
+        try:
+            pattern = RequestPattern(pattern_spec or {}, "request")
+        except MappingError as exc:
+            raise Invalid(str(exc)) from None
+        return [entry for entry in self.log if pattern.matches(entry.request)]
+
+    def clear_log(self) -> None:
+        self.log.clear()
+        self.unmatched.clear()
+
+    # --- record and replay ---
+
+    def set_mode(self, mode: str) -> str:
+        if mode not in ("record", "replay"):
+            raise Invalid("mode is record or replay")
+        if mode == "record" and self.upstream is None:
+            raise Conflict(f"{self.name} has no upstream to record (set record = \"https://api.example.com\" in [stubs.{self.name}])")
+        if mode != self.mode:
+            self.mode = mode
+            self._event("mode_changed", mode=mode)
+        return self.mode
+
+    def record(self, request: Incoming, status: int, headers: list[tuple[str, str]], body: bytes, source: str = "recorded") -> StubMapping:
+        """The exchange as a WireMock mapping (credentials masked; a large body in __files), added and, with a
+        mappings directory, written to it."""
+        raw = exchange_mapping(request, status, headers, body, self._body_file if self.files_dir is not None else None)
+        mapping = self._insert(self.parse(raw, source))
+        if self.mappings_dir is not None:
+            self._persist(mapping)
+        self.recorded += 1
+        self._event("mapping_recorded", id=mapping.id, label=mapping.label())
+        return mapping
+
+    def _body_file(self, name: str, body: bytes) -> str:
+        assert self.files_dir is not None
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        path = self.files_dir / name
+        temporary = path.with_name(f".{name}.tmp")
+        temporary.write_bytes(body)
+        temporary.replace(path)
+        return name
+
+    # --- what the panel shows ---
+
+    def view(self) -> dict[str, Any]:
+        mappings = [{"id": m.id, "label": m.label(), "priority": m.priority, "source": m.source, "hits": self.hits.get(m.id, 0),
+                     "status": m.response.get("status", 200) if not m.response.get("fault") else m.response["fault"],
+                     "scenario": m.raw.get("scenarioName") or ""} for m in self.mappings]
+        unmatched = [{"method": r.method, "url": r.url, "at": r.logged,
+                      "near": [{"label": m.label(), "distance": round(d, 2), "differences": diffs[:3]} for m, d, diffs in misses]}
+                     for r, misses in list(self.unmatched)[-20:]]
+        return {"name": self.name, "mode": self.mode, "upstream": self.upstream, "mappings": mappings, "unmatched": unmatched,
+                "openapi": str(self.openapi_path) if self.openapi_path else None,
+                "operations": len(self.openapi.operations()) if self.openapi else 0,
+                "mappings_dir": str(self.mappings_dir) if self.mappings_dir else None, "recorded": self.recorded,
+                "scenarios": self.scenarios.describe(self.mappings), "requests": len(self.log)}
+
+
+def _masked_headers(headers: list[tuple[str, str]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, value in headers:
+        if name.lower() in HOP_BY_HOP:
+            continue
+        shown = MASK if name.lower().encode() in SECRET_HEADERS else value
+        key = name
+        if key in found:
+            found[key] = [*(found[key] if isinstance(found[key], list) else [found[key]]), shown]
+        else:
+            found[key] = shown
+    return found
+
+
+def exchange_mapping(request: Incoming, status: int, headers: list[tuple[str, str]], body: bytes,
+                     store_file: Callable[[str, bytes], str] | None) -> dict[str, Any]:
+    """WireMock's recorded form of one exchange: the method and URL matched exactly, a credential query parameter
+    matched by presence only (its value is not written), the request body matched as JSON (credential fields
+    ignored) or as text; the response's status, headers (credentials masked) and body."""
+    import uuid
+
+    mapping_id = str(uuid.uuid4())
+    query = request.query_params
+    secret = [k for k in query if k.lower() in SECRET_PARAMS]
+    pattern: dict[str, Any] = {"method": request.method}
+    if secret:
+        pattern["urlPath"] = request.path
+        pattern["queryParameters"] = {k: ({"matches": ".*"} if k in secret else {"equalTo": v[0]}) for k, v in query.items()}
+    else:
+        pattern["url"] = request.url
+    if request.body:
+        state, parsed = request.json()
+        if state == "ok":
+            pattern["bodyPatterns"] = [{"equalToJson": _mask_json(parsed), "ignoreArrayOrder": False}]
+        else:
+            pattern["bodyPatterns"] = [{"equalTo": request.text}]
+    response: dict[str, Any] = {"status": status}
+    kept = _masked_headers(headers)
+    if kept:
+        response["headers"] = kept
+    body = _SECRET_FIELDS.sub(rb"\1" + MASK.encode(), body)
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    if body:
+        if len(body) > INLINE_BODY and store_file is not None:
+            extension = "json" if "json" in content_type else "txt" if content_type.startswith("text/") else "bin"
+            response["bodyFileName"] = store_file(f"{request.method.lower()}-{mapping_id[:8]}.{extension}", body)
+        else:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                response["base64Body"] = base64.b64encode(body).decode()
+            else:
+                if "json" in content_type:
+                    try:
+                        response["jsonBody"] = json.loads(text)
+                    except ValueError:
+                        response["body"] = text
+                else:
+                    response["body"] = text
+    return {"id": mapping_id, "name": f"{request.method} {request.path}"[:200], "request": pattern, "response": response,
+            "persistent": True}
+
+
+def _mask_json(value: Any) -> Any:
+    """Credential fields of a recorded request body become json-unit's ${json-unit.ignore}: never written, still matched."""
+    secret = {"access_token", "refresh_token", "id_token", "token", "password", "client_secret", "secret"}
+    if isinstance(value, dict):
+        return {k: "${json-unit.ignore}" if k in secret else _mask_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_json(v) for v in value]
+    return value
