@@ -274,3 +274,22 @@ def test_settings_name_the_stub_table_that_is_wrong(tmp_path):
     write_mapping(broken, "bad.json", {"request": {"url": "/x", "headers": {"Accept": {"matches": "("}}}, "response": {}})
     with pytest.raises(SettingsError, match=r"bad.json: request.headers.Accept.matches: invalid regex"):
         RunningHub(settings_for(["payments"], config=stub_config(tmp_path, '[stubs.payments]\nmappings = "broken"\n'))).start()
+
+
+def test_a_stub_server_under_a_network_toxic_from_toxiproxys_client(tmp_path):
+    """Network toxics are every server's: Toxiproxy's own client cuts a stub's answers short, then lets them through."""
+    from toxiproxy import Toxiproxy
+
+    mappings = tmp_path / "mappings"
+    write_mapping(mappings, "big.json", {"request": {"url": "/report"}, "response": {"status": 200, "body": "r" * 10_000}})
+    config = stub_config(tmp_path, '[stubs.partner]\nmappings = "mappings"\n')
+    with RunningHub(settings_for(["partner"], config=config, environ={"MOCKPANEL_TOXIPROXY_PORT": "0"})) as running:
+        url = running.urls["partner"]
+        toxiproxy = Toxiproxy()
+        toxiproxy.update_api_consumer("127.0.0.1", int(running.run(lambda: running.hub.toxiproxy_url).rsplit(":", 1)[1]))
+        stub = toxiproxy.get_proxy("partner")
+        stub.add_toxic(type="limit_data", attributes={"bytes": 1000}, name="cut")
+        with pytest.raises((httpx2.RemoteProtocolError, httpx2.ReadError)):
+            httpx2.get(f"{url}/report")
+        stub.destroy_toxic("cut")
+        assert len(httpx2.get(f"{url}/report").content) == 10_000
