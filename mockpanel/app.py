@@ -33,6 +33,7 @@ from .watchdog import Watchdog
 from .screens.client import ClientPane
 from .screens.faults import FaultsPane
 from .screens.proxies import ProxiesPane
+from .screens.stubs import StubsPane
 from .screens.requests import RequestsPane
 from .screens.servers import ServersPane
 from .screens.storage import StoragePane
@@ -40,7 +41,8 @@ from .screens.traces import TracesPane
 from .screens.users import UsersPane
 from .screens.webhooks import WebhooksPane
 
-PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, ClientPane, FaultsPane, TracesPane, ProxiesPane)
+PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, ClientPane, FaultsPane, TracesPane, ProxiesPane, StubsPane)
+PANE_KEYS = "1234567890"  # the tenth pane is 0
 FLUSH_SECONDS = 0.25  # bus items reach the widgets in batches, a few times a second
 MAX_PALETTE_OBJECTS = 200  # "Copy presigned URL for ..." entries (the Storage pane has every object)
 MAX_PENDING = 20_000  # under a flood only the newest matter; older ones are still in the journal
@@ -190,7 +192,7 @@ class MockPanel(App):
         Binding("exclamation_mark", "chaos_off", "All chaos off", id="chaos_off",
                 tooltip="All chaos off: every fault of every server, every webhook response plan, every token fault"),
         Binding("N", "notes", "Notes", id="notes", show=False, tooltip="The start-up notes in full: development secrets, warnings"),
-        *(Binding(str(i), f"show('{pane.KEY}')", pane.TITLE, show=False, id=f"show_{pane.KEY}") for i, pane in enumerate(PANES, 1)),
+        *(Binding(key, f"show('{pane.KEY}')", pane.TITLE, show=False, id=f"show_{pane.KEY}") for key, pane in zip(PANE_KEYS, PANES)),
     ]
 
     def __init__(self, settings: Settings | None, hub: Hub | None = None, start_servers: bool = True, scenario: Any = None,
@@ -230,8 +232,8 @@ class MockPanel(App):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with TabbedContent(id="tabs"):
-            for i, pane_class in enumerate(PANES, 1):
-                with TabPane(f"{i} {pane_class.TITLE}", id=pane_class.KEY):
+            for key, pane_class in zip(PANE_KEYS, PANES):
+                with TabPane(f"{key} {pane_class.TITLE}", id=pane_class.KEY):
                     yield pane_class(self.client)
         yield KeyBar(id="keys")
 

@@ -69,7 +69,7 @@ def fixed_app():
 
 
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
-@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6", "7", "9"])
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5", "6", "7", "9", "0"])
 def test_pane_snapshot(snap_compare, key, size):
     assert snap_compare(fixed_app(), press=[key], terminal_size=size)
 

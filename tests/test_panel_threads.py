@@ -125,4 +125,4 @@ async def test_start_up_notes_are_one_line_a_key_away_and_the_help_comes_from_th
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         help_text = app.screen.query_one("#help-text").render().plain
-        assert "1 … 9" in help_text and "Faults, Traces, Proxies" in help_text and "N " in help_text and "start-up notes" in help_text
+        assert "1 … 0" in help_text and "Faults, Traces, Proxies, Stubs" in help_text and "N " in help_text and "start-up notes" in help_text

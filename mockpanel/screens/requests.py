@@ -141,7 +141,7 @@ class RequestsPane(Pane):
         Binding("c", "copy_curl", "Copy as curl", tooltip="A curl command that sends the highlighted request again"),
         Binding("b", "copy_body", "Copy body", show=False, tooltip="The highlighted request's body (as the journal kept it)"),
         Binding("h", "copy_headers", "Copy headers", show=False, tooltip="The highlighted request's headers"),
-        Binding("w", "export", "Write…", tooltip="Write the journal (as filtered) to a .har or .jsonl file"),
+        Binding("w", "export", "Write…", tooltip="Write the journal (as filtered) to a .har, .jsonl or .py file, or the highlighted request as a WireMock mapping (.json, or stub:NAME)"),
         Binding("x", "clear", "Clear…", tooltip="Forget every journal entry (asks first)"),
     ]
 
@@ -412,11 +412,47 @@ class RequestsPane(Pane):
 
     def action_export(self) -> None:
         query, keep = self.query_text, self.keep
+        chosen = self.selected()
 
-        def write(answer: str | None) -> None:
-            if answer:
-                self.app.export_journal(answer.strip(), keep=keep)
+        async def write(answer: str | None) -> None:
+            if not answer or not answer.strip():
+                return
+            target = answer.strip()
+            if target.startswith("stub:") or target.endswith(".json"):
+                if chosen is None:
+                    self.app.notify("highlight a request first: the mapping is made from it", severity="error")
+                    return
+                await self.save_mapping(chosen, target)
+                return
+            self.app.export_journal(target, keep=keep)
 
         default = export.default_filename("har")
         what = f"requests matching '{query}'" if query else "every request"
-        self.app.push_screen(PromptDialog(f"Write {what} to (.har, .jsonl, or .py: a pytest file replaying them)", default), write)
+        self.app.push_screen(PromptDialog(f"Write {what} to (.har, .jsonl, or .py: a pytest file replaying them) — or the highlighted "
+                                          "request as a WireMock mapping: a .json file, or stub:NAME to add it to stub server NAME",
+                                          default), write)
+
+    async def save_mapping(self, entry: RequestEntry, target: str) -> None:
+        """The exchange as a WireMock mapping: into stub server NAME (stub:NAME; written to its mappings directory), or a
+        .json file here (credentials masked either way)."""
+        from pathlib import Path
+
+        from ..spec import DomainError
+        from .stubs import entry_as_mapping, save_entry_to_stub
+
+        try:
+            if target.startswith("stub:"):
+                where = self.client.command(save_entry_to_stub, entry.id, target[5:].strip())
+                self.app.notify(f"mapping saved: {where}", title="WireMock mapping")
+                return
+            mapping = self.client.read(entry_as_mapping, entry.id)
+        except DomainError as exc:
+            self.app.notify(exc.message, severity="error")
+            return
+        path = Path(target).expanduser()
+        try:
+            path.write_text(json.dumps(mapping, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            self.app.notify(f"cannot write {path}: {exc.strerror}", severity="error")
+            return
+        self.app.notify(f"{entry.method} {entry.path} written to {path.resolve()}", title="WireMock mapping")

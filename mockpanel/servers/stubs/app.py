@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 
 from ...service import ServerContext, _transport_of, wait_for_disconnect
 from ...spec import Built, DomainError
@@ -231,7 +231,7 @@ def admin_router(stubs: Stubs) -> APIRouter:
     @router.post(ADMIN + "/mappings/reset", summary="The mappings as in the mappings directory again")
     async def reset_mappings() -> Any:
         try:
-            stubs.try_reload()
+            await stubs.try_reload()
         except DomainError as exc:
             return invalid(exc)
         return {}
@@ -340,7 +340,7 @@ def admin_router(stubs: Stubs) -> APIRouter:
     @router.post(ADMIN + "/reset", summary="Mappings as on disk, scenarios started, the request log empty")
     async def reset_all() -> Any:
         try:
-            stubs.reset()
+            await stubs.reset()
         except DomainError as exc:
             return invalid(exc)
         return {}

@@ -66,8 +66,14 @@ class Stubs:
     def reload(self) -> dict[str, Any]:
         """Read the mappings directory and the OpenAPI document again. Mappings made by the admin API, the panel or
         recording since are dropped unless saved (WireMock's reset). On an error nothing changes."""
+        return self._apply(*self._read())
+
+    def _read(self) -> tuple[list[StubMapping], OpenApiStub | None]:
         found = read_mapping_dir(self.mappings_dir, self.files_dir, self.upstream) if self.mappings_dir else []
         openapi = OpenApiStub(self.openapi_path, self.seed) if self.openapi_path else None
+        return found, openapi
+
+    def _apply(self, found: list[StubMapping], openapi: OpenApiStub | None) -> dict[str, Any]:
         self.mappings = []
         self._order = 0
         for mapping in found:
@@ -79,11 +85,16 @@ class Stubs:
         self._event("stubs_reloaded", mappings=len(self.mappings), openapi=bool(openapi))
         return {"mappings": len(self.mappings), "operations": len(openapi.operations()) if openapi else 0}
 
-    def try_reload(self) -> dict[str, Any]:
+    async def try_reload(self) -> dict[str, Any]:
+        """reload(), the files read and parsed in a thread (a large directory does not hold the servers' loop); an
+        error is a DomainError and nothing changes."""
+        import asyncio
+
         try:
-            return self.reload()
+            found, openapi = await asyncio.to_thread(self._read)
         except (MappingError, OpenApiError) as exc:
             raise Invalid(f"{self.name}: nothing reloaded: {exc}") from None
+        return self._apply(found, openapi)
 
     def _insert(self, mapping: StubMapping) -> StubMapping:
         if len(self.mappings) >= 20_000:
@@ -151,9 +162,9 @@ class Stubs:
         mapping.source = path.name
         return path
 
-    def reset(self) -> None:
+    async def reset(self) -> None:
         """WireMock's /__admin/reset: the mappings as on disk, scenarios started, the log empty."""
-        self.try_reload()
+        await self.try_reload()
         self.log.clear()
         self.unmatched.clear()
 
@@ -326,3 +337,19 @@ def _mask_json(value: Any) -> Any:
     if isinstance(value, list):
         return [_mask_json(v) for v in value]
     return value
+
+
+def entry_mapping(entry: Any) -> dict[str, Any]:
+    """A journaled exchange (RequestEntry) as a WireMock mapping, credentials masked as when recording. The journal
+    keeps previews of bodies: a body it cut short is kept as far as it goes, and the mapping's name says so."""
+    headers: dict[str, list[str]] = {}
+    for name, value in entry.request_headers:
+        headers.setdefault(name.lower(), []).append(value)
+    request = Incoming(method=entry.method, path=entry.path, query=entry.query, headers=headers, body=entry.request_preview)
+    if entry.request_size > len(entry.request_preview):
+        request.body = b""  # a cut body would never match again: the mapping matches any body
+    raw = exchange_mapping(request, entry.status or 200, entry.response_headers, entry.response_preview, None)
+    if entry.response_size > len(entry.response_preview):
+        raw["name"] += f" (body cut to the journal's {len(entry.response_preview)} of {entry.response_size} bytes)"
+    raw["persistent"] = True
+    return raw
