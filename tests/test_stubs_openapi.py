@@ -119,3 +119,16 @@ def test_a_document_that_is_not_openapi_stops_the_start_naming_it(tmp_path):
         (tmp_path / "partner.yaml").write_text(text)
         with pytest.raises(SettingsError, match=message):
             RunningHub(settings_for(["partner"], config=config)).start()
+
+
+def test_a_large_body_is_validated_and_a_body_past_the_limit_refused(tmp_path):
+    """Bodies past 64 KiB are validated off the servers' loop; past the server's body limit, refused before parsing."""
+    with petstore(tmp_path) as running:
+        url = running.urls["petstore"]
+        big = httpx2.post(f"{url}/pets", json={"id": 1, "name": "Rex", "tag": "t" * 200_000})
+        assert big.status_code == 201
+        wrong = httpx2.post(f"{url}/pets", json={"id": 1, "name": ["x"] * 50_000})
+        assert wrong.status_code == 400 and "is not of type 'string'" in wrong.json()["detail"]
+        huge = httpx2.post(f"{url}/pets", content=b"[" + b"1," * 700_000 + b"1]", headers={"content-type": "application/json"})
+        assert huge.status_code == 413
+        assert httpx2.get(f"{url}/pets/1").status_code == 200

@@ -185,7 +185,9 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
             await _send(send, response.get("status", 200), headers, await body_of(mapping), head)
             return
         if stubs.openapi is not None:
-            answer = stubs.openapi.answer(request)
+            openapi = stubs.openapi
+            # Validating a large body takes jsonschema a while: in a thread, so the servers' loop keeps serving.
+            answer = await asyncio.to_thread(openapi.answer, request) if len(request.body) > 64 * 1024 else openapi.answer(request)
             if answer is not None:
                 stubs.logged(request, None, answer.status)
                 await _send(send, answer.status, answer.headers, answer.body, head)

@@ -83,13 +83,17 @@ class _Request:
 
 def _describe(error: Exception) -> list[str]:
     """openapi-core's error, with the schema errors under it (where in the value, and what)."""
-    found = [str(error).split(": Value ")[0]]
+    found = [str(error).split(": Value ")[0][:300]]
     cause = error.__cause__
     for schema_error in getattr(cause, "schema_errors", None) or ():
         place = "/".join(str(p) for p in getattr(schema_error, "absolute_path", ()))
-        found.append(f"{place}: {schema_error.message}" if place else schema_error.message)
+        message = schema_error.message
+        shown = repr(getattr(schema_error, "instance", None))
+        if len(shown) > 80 and message.startswith(shown):  # never echo a large value back
+            message = shown[:60] + "…" + message[len(shown):]
+        found.append((f"{place}: {message}" if place else message)[:300])
     if cause is not None and not getattr(cause, "schema_errors", None) and str(cause) not in found[0]:
-        found.append(str(cause))
+        found.append(str(cause)[:300])
     return found
 
 
