@@ -55,6 +55,14 @@ def settings_reference() -> str:
     for name, spec in SERVERS.items():
         lines += ["", f"## `{name}` — {spec.title} (port {spec.default_port})", ""]
         lines += _table(name, spec.settings)
+    from .servers.stubs import SETTINGS as STUB_SETTINGS
+
+    lines += ["", "## `[stubs.NAME]` — stub servers (their `port`, else a free one)", "",
+              "Each `[stubs.NAME]` table is a server named NAME (see [Stub any API](../servers/stubs.md)); no flag "
+              "exists for a stub server (they are known only once the file is read): set them in the table or the environment.", ""]
+    import re
+
+    lines += [re.sub(r"\| `--NAME-[a-z-]+` \|", "| — |", row) for row in _table("NAME", STUB_SETTINGS)]
     return "\n".join(lines) + "\n"
 
 

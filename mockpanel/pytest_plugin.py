@@ -29,6 +29,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--mockpanel-scenario", default=None, metavar="FILE",
                     help="run this scenario (TOML) in every mocks the fixtures start, from their start")
     parser.addini("mockpanel_servers", "servers the mockpanel fixtures start", type="args", default=DEFAULT_SERVERS.split())
+    group.addoption("--mockpanel-config", default=None, metavar="FILE", help="a mockpanel.toml whose [stubs.NAME] servers the fixtures may start")
+    parser.addini("mockpanel_config", "a mockpanel.toml (relative to the rootdir) whose [stubs.NAME] servers the fixtures may start")
+
+
+@pytest.fixture(scope="session")
+def mockpanel_config(pytestconfig: pytest.Config) -> Any:
+    """The mockpanel.toml the fixtures read (--mockpanel-config, or the mockpanel_config ini value), or None."""
+    from pathlib import Path
+
+    option = pytestconfig.getoption("--mockpanel-config") or pytestconfig.getini("mockpanel_config")
+    if not option:
+        return None
+    path = Path(option)
+    return path if path.is_absolute() else Path(pytestconfig.rootpath) / path
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +80,8 @@ def mockpanel_settings() -> Mapping[str, Mapping[str, Any]]:
 
 @pytest.fixture(scope="session")
 def mockpanel_session(mockpanel_servers: list[str], mockpanel_settings: Mapping[str, Mapping[str, Any]],
-                      mockpanel_scenario: Any) -> Iterator[Mocks]:
-    mocks = start_mocks(mockpanel_servers, mockpanel_settings)
+                      mockpanel_scenario: Any, mockpanel_config: Any) -> Iterator[Mocks]:
+    mocks = start_mocks(mockpanel_servers, mockpanel_settings, mockpanel_config)
     try:
         failed = mocks.hub.failed() if mocks.hub else {}
         if failed:
@@ -84,11 +98,11 @@ def mockpanel(mockpanel_session: Mocks, mockpanel_scenario: Any) -> Mocks:
 
 
 @pytest.fixture
-def mockpanel_factory(mockpanel_scenario: Any) -> Iterator[Callable[..., Mocks]]:
+def mockpanel_factory(mockpanel_scenario: Any, mockpanel_config: Any) -> Iterator[Callable[..., Mocks]]:
     started: list[Mocks] = []
 
-    def start(servers: Iterable[str], settings: Mapping[str, Mapping[str, Any]] | None = None) -> Mocks:
-        mocks = start_mocks(servers, settings)
+    def start(servers: Iterable[str], settings: Mapping[str, Mapping[str, Any]] | None = None, config: Any = None) -> Mocks:
+        mocks = start_mocks(servers, settings, config or mockpanel_config)
         started.append(mocks)
         return _with_scenario(mocks, mockpanel_scenario)
 

@@ -226,6 +226,7 @@ class Mocks(RunningHub):
         return self.hub.facade(server)
 
 
-def start_mocks(only: Iterable[str], overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Mocks:
-    """Start the named servers on free ports in a background thread; call .stop() (or use `with`) when done."""
-    return Mocks(settings_for(only, overrides)).start()
+def start_mocks(only: Iterable[str], overrides: Mapping[str, Mapping[str, Any]] | None = None, config: Path | None = None) -> Mocks:
+    """Start the named servers on free ports in a background thread; call .stop() (or use `with`) when done.
+    `config`: a mockpanel.toml whose [stubs.NAME] servers `only` may name."""
+    return Mocks(settings_for(only, overrides, config=config)).start()
