@@ -290,9 +290,10 @@ def load_settings(
             raise SettingsError(f"unknown section [{section}] in {config_path}: known servers are {', '.join(specs)}")
     stub_specs: dict[str, Any] = {}
     if "stubs" in toml:
-        from .servers.stubs import stub_specs as read_stubs
-
-        stub_specs = read_stubs(toml["stubs"], config_path, specs)
+        read_stubs = getattr(specs, "stubs", None)  # servers.Catalog: the built-in mocks and how stubs are made
+        if read_stubs is None:
+            raise SettingsError(f"[stubs] in {config_path}: stub servers are not available here")
+        stub_specs = read_stubs(toml["stubs"], config_path)
         specs = {**specs, **stub_specs}  # each stub server is a server of its own name
         toml = {**toml, **toml["stubs"]}
     layers = _Layers(cli or {}, environ, dotenv, toml)

@@ -21,7 +21,7 @@ from mockpanel.settings import SettingsError
 from mockpanel.testing import RunningHub, settings_for
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mockpanel"
-FACADES = {"Accounts", "Storage", "Receiver", "UploadHistory", "ImageJobs"}
+FACADES = {"Accounts", "Storage", "Receiver", "UploadHistory", "ImageJobs", "Stubs"}
 
 
 def _imports(path: Path) -> list[ast.ImportFrom]:

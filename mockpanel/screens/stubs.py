@@ -59,11 +59,11 @@ def delete_stub_mapping(hub: Any, name: str, mapping_id: str) -> None:
 @panel_op
 def entry_as_mapping(hub: Any, entry_id: int) -> dict[str, Any]:
     """A journaled exchange as a WireMock mapping (credentials masked)."""
-    from ..servers.stubs.server import entry_mapping
+    from ..servers.stubs import Stubs
 
     for entry in hub.journal.entries():
         if entry.id == entry_id:
-            return entry_mapping(entry)
+            return Stubs.mapping_of(entry)
     raise NotFound(f"request {entry_id} is no longer in the journal")
 
 

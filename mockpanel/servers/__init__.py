@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..spec import ServerSpec
 from . import auth, client_app, image_api, s3, webhooks
 
-SERVERS: dict[str, ServerSpec] = {
-    spec.name: spec for spec in (auth.SPEC, s3.SPEC, webhooks.SPEC, client_app.SPEC, image_api.SPEC)
-}
+
+class Catalog(dict):
+    """The built-in mocks by name; `stubs` makes the specs of a configuration file's [stubs.NAME] servers (settings
+    asks its specs for them, so it never imports the servers)."""
+
+    def stubs(self, table: Any, config_path: Any) -> dict[str, ServerSpec]:
+        from .stubs import stub_specs
+
+        return stub_specs(table, config_path, self)
+
+
+SERVERS: dict[str, ServerSpec] = Catalog(
+    (spec.name, spec) for spec in (auth.SPEC, s3.SPEC, webhooks.SPEC, client_app.SPEC, image_api.SPEC)
+)

@@ -250,6 +250,11 @@ class Stubs:
         temporary.replace(path)
         return name
 
+    @staticmethod
+    def mapping_of(entry: Any) -> dict[str, Any]:
+        """A journaled exchange (RequestEntry) as a WireMock mapping (see _entry_mapping)."""
+        return _entry_mapping(entry)
+
     # --- what the panel shows ---
 
     def view(self) -> dict[str, Any]:
@@ -339,7 +344,7 @@ def _mask_json(value: Any) -> Any:
     return value
 
 
-def entry_mapping(entry: Any) -> dict[str, Any]:
+def _entry_mapping(entry: Any) -> dict[str, Any]:
     """A journaled exchange (RequestEntry) as a WireMock mapping, credentials masked as when recording. The journal
     keeps previews of bodies: a body it cut short is kept as far as it goes, and the mapping's name says so."""
     headers: dict[str, list[str]] = {}
