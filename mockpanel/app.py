@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import os
 import signal
 from collections import deque
@@ -244,7 +243,9 @@ class MockPanel(App):
         if self.start_servers:
             await self.client.start()
             if self.ports_file is not None:
-                self.ports_file.write_text(json.dumps(self.client.read(server_urls), indent=2) + "\n")
+                from .export import write_ports_file
+
+                write_ports_file(self.ports_file, self.client.read(server_urls))
         self._unsubscribe = self.client.subscribe(self._pending.append)  # deque.append: safe from the servers' thread
         if self.scenario is not None:
             await self.client.wait(run_scenario, self.scenario.source, str(self.scenario.path) if self.scenario.path else None)

@@ -14,12 +14,13 @@ from typing import Any, Sequence, TextIO
 
 from . import __version__
 from .display import escape_controls
-from .export import BatchedLines
+from .export import BatchedLines, write_ports_file
 from .journal import DomainEvent, RequestEntry
 from .scenario import ScenarioError, load_scenario
 from .daemon import stop_on_signals
 from .timefmt import iso
 from .settings import COMMON_SETTINGS, GLOBAL_SETTINGS, SettingsError, check_port_variable, cli_flag, load_settings
+
 
 
 def _specs() -> dict[str, Any]:
@@ -183,7 +184,7 @@ async def run_headless(settings, args: argparse.Namespace, scenario: Any = None,
         await hub.stop()
         return 1
     if args.ports_file:
-        args.ports_file.write_text(json.dumps(hub.urls(), indent=2) + "\n")
+        write_ports_file(args.ports_file, hub.urls())
     log = RequestLog(out, args.log_format, args.quiet, err)
     hub.bus.subscribe(log)
     if scenario is not None:

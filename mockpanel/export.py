@@ -226,3 +226,13 @@ def otlp_json(hops: list[RequestEntry], external: Iterable[Any] = ()) -> dict[st
     return {"resourceSpans": [{"resource": {"attributes": [attribute("service.name", name)]},
                                "scopeSpans": [{"scope": {"name": "mockpanel", "version": __version__}, "spans": spans}]}
                               for name, spans in resources.items()]}
+
+
+def write_ports_file(path: Any, urls: dict[str, str]) -> None:
+    """{server: url} as JSON, whole or not at all: written beside and renamed, so a reader that sees the file sees
+    all of it (a script polling for it read it empty once)."""
+    import os
+
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(urls, indent=2) + "\n")
+    os.replace(temporary, path)

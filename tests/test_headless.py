@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import dataclasses
 import json
 import re
@@ -98,10 +99,8 @@ def test_ports_file_and_json_log(tmp_path):
         ready = json.loads(serve.readline())
         assert ready["event"] == "ready" and ready["server"] == "auth"
         url = ready["url"]
-        for _ in range(50):  # written right after the ready lines
-            if ports_file.exists():
-                break
-            asyncio.run(asyncio.sleep(0.05))
+        while not ports_file.exists():  # written (whole: renamed into place) right after the ready lines
+            time.sleep(0.02)  # bounded by the test's timeout
         assert json.loads(ports_file.read_text()) == {"auth": url}
         httpx2.get(f"{url}/health")
         record = json.loads(serve.readline())

@@ -261,7 +261,8 @@ def test_a_page_on_another_site_cannot_add_a_mapping(tmp_path):
 
 def test_settings_name_the_stub_table_that_is_wrong(tmp_path):
     cases = {
-        '[stubs.auth]\nmappings = "m"\n': "auth is a mock mockpanel has already",
+        '[stubs.auth]\nmappings = "m"\n': "auth is taken",
+        '[stubs.mockpanel]\nmappings = "m"\n': "mockpanel is taken",
         '[stubs.payments]\nport = 8090\n': "none is set",
         '[stubs.payments]\nmapings = "m"\n': "unknown key(s) mapings",
         '[stubs.Pay-ments]\nmappings = "m"\n': "lower-case letters",

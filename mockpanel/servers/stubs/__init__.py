@@ -57,8 +57,8 @@ def stub_specs(table: Any, config_path: Path | None, taken: Any) -> dict[str, Se
             raise SettingsError(f"{here}: a table: port = 8090, mappings = \"wiremock/mappings\"")
         if not NAME.fullmatch(name):
             raise SettingsError(f"{here}: a stub server's name is lower-case letters, digits and _ (up to 32), starting with a letter")
-        if name in taken:
-            raise SettingsError(f"{here}: {name} is a mock mockpanel has already; name the stub server otherwise")
+        if name in taken or name in ("mockpanel", "proxies", "stubs"):
+            raise SettingsError(f"{here}: {name} is taken (a mock mockpanel has, or a section of the file); name the stub server otherwise")
         unknown = set(values) - _KEYS
         if unknown:
             raise SettingsError(f"{here}: unknown key(s) {', '.join(sorted(unknown))} (mappings, files, openapi, record, mode, seed, "
