@@ -46,16 +46,18 @@ def mockpanel_config(pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
-def mockpanel_scenario(pytestconfig: pytest.Config) -> Any:
-    """The --mockpanel-scenario file, loaded (checked against every server name: a step for a server a test does not
-    start is skipped), or None."""
+def mockpanel_scenario(pytestconfig: pytest.Config, mockpanel_config: Any) -> Any:
+    """The --mockpanel-scenario file, loaded (checked against every server name, the config's stub servers among
+    them: a step for a server a test does not start is skipped), or None."""
     path = pytestconfig.getoption("--mockpanel-scenario")
     if not path:
         return None
     from .scenario import load_scenario
     from .servers import SERVERS
+    from .settings import read_toml
 
-    return load_scenario(path, SERVERS)
+    stubs = read_toml(mockpanel_config).get("stubs", {}) if mockpanel_config is not None else {}
+    return load_scenario(path, [*SERVERS, *(stubs if isinstance(stubs, dict) else ())])
 
 
 def _with_scenario(mocks: Mocks, scenario: Any) -> Mocks:
@@ -101,8 +103,9 @@ def mockpanel(mockpanel_session: Mocks, mockpanel_scenario: Any) -> Mocks:
 def mockpanel_factory(mockpanel_scenario: Any, mockpanel_config: Any) -> Iterator[Callable[..., Mocks]]:
     started: list[Mocks] = []
 
-    def start(servers: Iterable[str], settings: Mapping[str, Mapping[str, Any]] | None = None, config: Any = None) -> Mocks:
-        mocks = start_mocks(servers, settings, config or mockpanel_config)
+    def start(servers: Iterable[str], settings: Mapping[str, Mapping[str, Any]] | None = None, config: Any = None,
+              stubs: Mapping[str, Mapping[str, Any]] | None = None) -> Mocks:
+        mocks = start_mocks(servers, settings, config or mockpanel_config, stubs)
         started.append(mocks)
         return _with_scenario(mocks, mockpanel_scenario)
 

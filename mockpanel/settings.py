@@ -270,10 +270,12 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     config_path: Path | None = None,
+    stubs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Settings:
     """Build Settings for the servers in `specs` (name -> spec with .default_port, .settings, .enabled_by_default).
 
-    `cli` maps (section, key) to raw flag values; `only` restricts which servers run.
+    `cli` maps (section, key) to raw flag values; `only` restricts which servers run; `stubs` declares stub servers
+    in code as `[stubs.NAME]` tables would (paths relative to `cwd`), beside those of the file.
     """
     cwd = cwd or Path.cwd()
     environ = dict(os.environ if environ is None else environ)
@@ -289,13 +291,19 @@ def load_settings(
         if section not in ("mockpanel", "proxies", "stubs") and section not in specs:
             raise SettingsError(f"unknown section [{section}] in {config_path}: known servers are {', '.join(specs)}")
     stub_specs: dict[str, Any] = {}
-    if "stubs" in toml:
-        read_stubs = getattr(specs, "stubs", None)  # servers.Catalog: the built-in mocks and how stubs are made
+    read_stubs = getattr(specs, "stubs", None)  # servers.Catalog: the built-in mocks and how stubs are made
+    for table, where in ((toml.get("stubs"), config_path), (stubs, None)):
+        if table is None:
+            continue
         if read_stubs is None:
             raise SettingsError(f"[stubs] in {config_path}: stub servers are not available here")
-        stub_specs = read_stubs(toml["stubs"], config_path)
-        specs = {**specs, **stub_specs}  # each stub server is a server of its own name
-        toml = {**toml, **toml["stubs"]}
+        made = read_stubs(table, where, cwd)
+        both = set(made) & set(stub_specs)
+        if both:
+            raise SettingsError(f"stub server {', '.join(sorted(both))} is declared in {config_path} and in code: once is enough")
+        stub_specs.update(made)
+        specs = {**specs, **made}  # each stub server is a server of its own name
+        toml = {**toml, **{name: dict(values) for name, values in table.items()}}
     layers = _Layers(cli or {}, environ, dotenv, toml)
     port_variable = environ.get("PORT", dotenv.get("PORT"))
 

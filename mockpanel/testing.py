@@ -23,11 +23,13 @@ def settings_for(
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     config: Path | None = None,
+    stubs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Settings:
     """Settings for the named servers on free ports, ignoring the caller's environment unless `environ` is given.
 
     overrides: {"auth": {"jwt_secret": "x"}, "mockpanel": {"journal_size": 100}} with values as on the command line.
     config: a mockpanel.toml to read (its [stubs.NAME] servers among those `only` may name).
+    stubs: stub servers declared here, {"payments": {"mappings": "/path/to/mappings"}} (relative paths: to `cwd`).
     """
     from .servers import SERVERS
 
@@ -37,7 +39,7 @@ def settings_for(
         for key, value in values.items():
             cli[(section, key)] = value
     return load_settings(SERVERS, cli=cli, only=only, environ=environ or {}, cwd=cwd or Path("/nonexistent-mockpanel-cwd"),
-                         config_path=config)
+                         config_path=config, stubs=stubs)
 
 
 class RunningHub:
@@ -226,7 +228,9 @@ class Mocks(RunningHub):
         return self.hub.facade(server)
 
 
-def start_mocks(only: Iterable[str], overrides: Mapping[str, Mapping[str, Any]] | None = None, config: Path | None = None) -> Mocks:
+def start_mocks(only: Iterable[str], overrides: Mapping[str, Mapping[str, Any]] | None = None, config: Path | None = None,
+                stubs: Mapping[str, Mapping[str, Any]] | None = None) -> Mocks:
     """Start the named servers on free ports in a background thread; call .stop() (or use `with`) when done.
-    `config`: a mockpanel.toml whose [stubs.NAME] servers `only` may name."""
-    return Mocks(settings_for(only, overrides, config=config)).start()
+    `config`: a mockpanel.toml whose [stubs.NAME] servers `only` may name; `stubs`: stub servers declared here
+    ({"payments": {"openapi": "/abs/payments.yaml"}}; relative paths are taken from the working directory)."""
+    return Mocks(settings_for(only, overrides, config=config, stubs=stubs, cwd=Path.cwd() if stubs else None)).start()

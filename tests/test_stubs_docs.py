@@ -61,3 +61,36 @@ def test_a_fault_on_the_stub(mockpanel):
 ''')
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_a_test_declares_a_stub_server_in_code_and_a_scenario_step_faults_it(pytester):
+    """No file: mockpanel_factory(..., stubs={...}) starts a stub server from a table given in the test; a scenario
+    file's step names a stub server of the config like any mock."""
+    pytester.makefile(".toml", mockpanel='[stubs.geo]\nopenapi = "geo.yaml"\n')
+    pytester.makefile(".yaml", geo="""
+openapi: 3.0.3
+info: {title: Geocoder, version: "1"}
+paths:
+  /geocode:
+    get:
+      parameters: [{name: q, in: query, required: true, schema: {type: string, minLength: 2}}]
+      responses:
+        "200": {description: ok, content: {application/json: {example: {lat: 52.52, lon: 13.40}}}}
+""")
+    pytester.makefile(".toml", flaky='[[step]]\nat = 0\nserver = "geo"\nfaults = { error_rate = 1.0, error_codes = [503] }\n')
+    pytester.makeini("[pytest]\nmockpanel_servers = geo\nmockpanel_config = mockpanel.toml\n")
+    pytester.makepyfile(test_geo='''
+import json
+import httpx2
+
+def test_declared_in_code(mockpanel_factory, tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.json").write_text(json.dumps({"request": {"url": "/ping"}, "response": {"body": "pong"}}))
+    mocks = mockpanel_factory(["pay"], stubs={"pay": {"mappings": str(tmp_path / "m")}})
+    assert httpx2.get(mocks.url("pay") + "/ping").text == "pong"
+
+def test_the_scenario_faults_the_stub(mockpanel):
+    assert httpx2.get(mockpanel.url("geo") + "/geocode", params={"q": "Berlin"}).status_code == 503
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--mockpanel-scenario", "flaky.toml")
+    result.assert_outcomes(passed=2)

@@ -62,10 +62,13 @@ async def test_the_stubs_pane_shows_hits_misses_reloads_and_records(tmp_path):
             await until(pilot, lambda: "GET /helo — closest: hello (url: expected /hello, got /helo)" in text_of(app, "#stubs-unmatched"))
 
             # A new file, then r: read again
+            assert "files changed" not in text_of(app, "#stubs-summary")
             (tmp_path / "wiremock" / "mappings" / "bye.json").write_text(json.dumps(
                 {"name": "bye", "request": {"url": "/bye"}, "response": {"status": 410}}))
+            await until(pilot, lambda: "files changed: r reloads" in text_of(app, "#stubs-summary"))
             await pilot.press("r")
             await until(pilot, lambda: "partner bye 410 never" in rows(app))
+            assert "files changed" not in text_of(app, "#stubs-summary")
             # A broken file: r says why and keeps what was there
             (tmp_path / "wiremock" / "mappings" / "broken.json").write_text("{")
             await pilot.press("r")

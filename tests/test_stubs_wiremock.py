@@ -294,3 +294,37 @@ def test_a_stub_server_under_a_network_toxic_from_toxiproxys_client(tmp_path):
             httpx2.get(f"{url}/report")
         stub.destroy_toxic("cut")
         assert len(httpx2.get(f"{url}/report").content) == 10_000
+
+
+def test_a_flood_of_one_unmatched_request_is_compared_with_the_mappings_once(tmp_path):
+    """Near misses cost a comparison per mapping: the report for the same request is reused until the mappings (or a
+    scenario's state) change, and at most NEAR_MISS_SCAN mappings are compared."""
+    from mockpanel.servers.stubs import Stubs
+    from mockpanel.servers.stubs.matching import Incoming
+    from mockpanel.servers.stubs.server import NEAR_MISS_SCAN
+
+    stubs = Stubs("partner", mappings_dir=None, files_dir=None, openapi_path=None, upstream=None, mode="replay", seed=0,
+                  event=lambda *a, **k: None)
+    for i in range(NEAR_MISS_SCAN + 5):
+        stubs.add({"priority": 1 if i < NEAR_MISS_SCAN else 9, "request": {"url": f"/item/{i}"}, "response": {}})
+    compared = []
+    original = type(stubs.mappings[0].pattern).differences
+
+    def counting(self, request, stop_early=False):
+        compared.append(1)
+        return original(self, request, stop_early)
+
+    type(stubs.mappings[0].pattern).differences = counting
+    try:
+        def flood():
+            return stubs.near_misses(Incoming("GET", f"/item/{NEAR_MISS_SCAN + 2}x", "", {"host": ["x"]}, body=b"{}"))
+
+        first = flood()
+        assert len(compared) == NEAR_MISS_SCAN  # the lowest-priority five are never compared
+        for _ in range(100):
+            assert flood() is first
+        assert len(compared) == NEAR_MISS_SCAN
+        stubs.add({"request": {"url": "/new"}, "response": {}})
+        assert flood() is not first and len(compared) == 2 * NEAR_MISS_SCAN
+    finally:
+        type(stubs.mappings[0].pattern).differences = original

@@ -94,6 +94,15 @@ class StubsPane(Pane):
         super().__init__(client)
         self.names = frozenset(self.read(stub_names))  # the stub servers this panel runs (fixed, as every server)
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self.names:
+            self.set_interval(2, self._look_at_disk)  # files change with no request: the summary says so soon after
+
+    def _look_at_disk(self) -> None:
+        if self.drawable:
+            self.refresh_view()
+
     def compose(self):
         yield Static("", id="stubs-summary")
         table = DataTable(id="stubs-table", cursor_type="row", zebra_stripes=True)
@@ -114,8 +123,9 @@ class StubsPane(Pane):
                        f"upstream {view['upstream']}" if view["upstream"] else ""]
             never = sum(1 for m in view["mappings"] if not m["hits"])
             mode = "RECORDING" if view["mode"] == "record" else "replay"
+            changed = " · files changed: r reloads" if view["changed"] else ""
             lines.append(f"{view['name']}: {mode} · {len(view['mappings'])} mappings ({never} never matched) · "
-                         f"{view['requests']} requests · {len(view['unmatched'])} unmatched · " + " · ".join(s for s in sources if s))
+                         f"{view['requests']} requests · {len(view['unmatched'])} unmatched · " + " · ".join(s for s in sources if s) + changed)
             for mapping in view["mappings"]:
                 table.add_row(plain(view["name"]), plain(cut(mapping["label"], 48)), str(mapping["status"]),
                               str(mapping["hits"]) if mapping["hits"] else "never", str(mapping["priority"]),

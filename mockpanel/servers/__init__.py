@@ -12,10 +12,10 @@ class Catalog(dict):
     """The built-in mocks by name; `stubs` makes the specs of a configuration file's [stubs.NAME] servers (settings
     asks its specs for them, so it never imports the servers)."""
 
-    def stubs(self, table: Any, config_path: Any) -> dict[str, ServerSpec]:
+    def stubs(self, table: Any, config_path: Any, cwd: Any = None) -> dict[str, ServerSpec]:
         from .stubs import stub_specs
 
-        return stub_specs(table, config_path, self)
+        return stub_specs(table, config_path, self, cwd)
 
 
 SERVERS: dict[str, ServerSpec] = Catalog(

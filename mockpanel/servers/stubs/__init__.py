@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ...settings import COMMON_SETTINGS, Setting, SettingsError
 from ...spec import ServerSpec
@@ -44,16 +44,17 @@ def stub_spec(name: str, base_dir: Path) -> ServerSpec:
                       control_prefixes=("/__admin/",))
 
 
-def stub_specs(table: Any, config_path: Path | None, taken: Any) -> dict[str, ServerSpec]:
-    """The `[stubs.NAME]` tables of a configuration file, checked (a typo stops the start, its place named)."""
-    where = str(config_path) if config_path else "mockpanel.toml"
-    if not isinstance(table, dict):
+def stub_specs(table: Any, config_path: Path | None, taken: Any, cwd: Path | None = None) -> dict[str, ServerSpec]:
+    """The `[stubs.NAME]` tables of a configuration file (or declared in code: no file, paths relative to `cwd`),
+    checked (a typo stops the start, its place named)."""
+    where = str(config_path) if config_path else "the stubs declared in code"
+    if not isinstance(table, Mapping):
         raise SettingsError(f"[stubs] in {where} holds one table a stub server: [stubs.payments] port = 8090, openapi = \"payments.yaml\"")
-    base_dir = config_path.parent if config_path else Path.cwd()
+    base_dir = config_path.parent if config_path else (cwd or Path.cwd())
     found = {}
     for name, values in table.items():
         here = f"[stubs.{name}] in {where}"
-        if not isinstance(values, dict):
+        if not isinstance(values, Mapping):
             raise SettingsError(f"{here}: a table: port = 8090, mappings = \"wiremock/mappings\"")
         if not NAME.fullmatch(name):
             raise SettingsError(f"{here}: a stub server's name is lower-case letters, digits and _ (up to 32), starting with a letter")

@@ -46,6 +46,7 @@ class Incoming:
     _query: dict[str, list[str]] | None = field(default=None, repr=False)
     _cookies: dict[str, list[str]] | None = field(default=None, repr=False)
     _json: Any = field(default=None, repr=False)
+    _text: str | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -74,7 +75,11 @@ class Incoming:
 
     @property
     def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
+        """The body as text, decoded once: every body matcher of every mapping gets the same string (and its JSON
+        is parsed once, see _parsed)."""
+        if self._text is None:
+            self._text = self.body.decode("utf-8", "replace")
+        return self._text
 
     def json(self) -> Any:
         """The body as JSON, or a marker that it is not JSON."""
@@ -262,6 +267,21 @@ def json_equal(expected: Any, actual: Any, ignore_order: bool, ignore_extra: boo
     return expected == actual
 
 
+_last_parsed: list[Any] = [None, None]  # [the string, its JSON (or _NOT_JSON)]: the body every body matcher sees
+_NOT_JSON = object()
+
+
+def _parsed(value: str) -> Any:
+    """json.loads(value), once for the same string object: 50 equalToJson mappings parse a body once, not 50 times."""
+    if _last_parsed[0] is not value:
+        try:
+            document = json.loads(value)
+        except ValueError:
+            document = _NOT_JSON
+        _last_parsed[0], _last_parsed[1] = value, document
+    return _last_parsed[1]
+
+
 def _equal_to_json(operand: Any, spec: dict, where: str) -> ValueCheck:
     if isinstance(operand, str):
         try:
@@ -275,11 +295,8 @@ def _equal_to_json(operand: Any, spec: dict, where: str) -> ValueCheck:
     def check(value: str | None) -> bool:
         if value is None:
             return False
-        try:
-            actual = json.loads(value)
-        except ValueError:
-            return False
-        return json_equal(expected, actual, order, extra)
+        actual = _parsed(value)
+        return actual is not _NOT_JSON and json_equal(expected, actual, order, extra)
 
     return check
 
@@ -297,9 +314,8 @@ def _matches_json_path(operand: Any, spec: dict, where: str) -> ValueCheck:
     def check(value: str | None) -> bool:
         if value is None:
             return False
-        try:
-            document = json.loads(value)
-        except ValueError:
+        document = _parsed(value)
+        if document is _NOT_JSON:
             return False
         found = _jsonpath_values(compiled, document)
         if inner is None:

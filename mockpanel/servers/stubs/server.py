@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +21,8 @@ LOG_SIZE = 1000  # requests the admin API can count and find
 LOG_BODY = 64 * 1024  # bytes of each logged body kept for matching
 UNMATCHED_SIZE = 50
 NEAR_MISSES = 3
+NEAR_MISS_SCAN = 1000  # mappings (the highest priorities) a near-miss report compares a request with
+NEAR_MISS_CACHE = 256  # reports kept: a flood of one unmatched request costs one comparison, not one per request
 INLINE_BODY = 2048  # recorded bodies larger than this go to __files
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
               "transfer-encoding", "upgrade", "content-length", "content-encoding", "host", "date", "server"}
@@ -59,6 +61,9 @@ class Stubs:
         self.openapi: OpenApiStub | None = None
         self.recorded = 0
         self.loaded_at = 0.0
+        self._near: OrderedDict[tuple, list[tuple[StubMapping, float, list[str]]]] = OrderedDict()
+        self._version = 0  # bumped by every change of the mappings: the near-miss reports before it are stale
+        self._disk_seen = 0.0  # wall time of the last read of the files, or of this server's own write to them
         self.reload()
 
     # --- reading and changing mappings ---
@@ -75,6 +80,7 @@ class Stubs:
 
     def _apply(self, found: list[StubMapping], openapi: OpenApiStub | None) -> dict[str, Any]:
         self.mappings = []
+        self._version += 1
         self._order = 0
         for mapping in found:
             self._insert(mapping)
@@ -82,6 +88,7 @@ class Stubs:
         self.hits = {k: v for k, v in self.hits.items() if any(m.id == k for m in self.mappings)}
         self.scenarios.reset()
         self.loaded_at = self.clock()
+        self._disk_seen = time.time()
         self._event("stubs_reloaded", mappings=len(self.mappings), openapi=bool(openapi))
         return {"mappings": len(self.mappings), "operations": len(openapi.operations()) if openapi else 0}
 
@@ -100,6 +107,7 @@ class Stubs:
         if len(self.mappings) >= 20_000:
             raise Invalid("a stub server holds at most 20000 mappings")
         self._order += 1
+        self._version += 1
         mapping.order = self._order
         self.mappings = [m for m in self.mappings if m.id != mapping.id]
         self.mappings.append(mapping)
@@ -135,11 +143,13 @@ class Stubs:
     def remove(self, mapping_id: str) -> None:
         mapping = self.get(mapping_id)
         self.mappings = [m for m in self.mappings if m.id != mapping_id]
+        self._version += 1
         self.hits.pop(mapping_id, None)
         self._event("mapping_removed", id=mapping_id, label=mapping.label())
 
     def remove_all(self) -> None:
         self.mappings = []
+        self._version += 1
         self.hits.clear()
         self._event("mappings_removed")
 
@@ -159,6 +169,7 @@ class Stubs:
             raise Conflict(f"{self.name} has no mappings directory to save into (set mappings in [stubs.{self.name}])")
         path = self.mappings_dir / file_name_for(mapping)
         write_json_atomic(path, mapping.raw)
+        self._disk_seen = time.time()  # its own write is no change to reload
         mapping.source = path.name
         return path
 
@@ -186,8 +197,28 @@ class Stubs:
         return None
 
     def near_misses(self, request: Incoming, count: int = NEAR_MISSES) -> list[tuple[StubMapping, float, list[str]]]:
+        """The closest mappings and what differed. Each costs a comparison per mapping: at most NEAR_MISS_SCAN of them
+        are compared, and the report for the same request (method, URL, headers, body) against the same mappings and
+        scenario states is reused."""
+        import hashlib
+
+        digest = hashlib.blake2b(repr((request.method, request.url, sorted(request.headers.items()),
+                                       sorted(self.scenarios.states.items()))).encode(), digest_size=16)
+        digest.update(request.body)
+        key = (self._version, digest.digest())  # a digest, not the request: 256 kept reports hold no bodies
+        found = self._near.get(key)
+        if found is not None:
+            self._near.move_to_end(key)
+            return found
+        found = self._rank(request, count)
+        self._near[key] = found
+        if len(self._near) > NEAR_MISS_CACHE:
+            self._near.popitem(last=False)
+        return found
+
+    def _rank(self, request: Incoming, count: int) -> list[tuple[StubMapping, float, list[str]]]:
         ranked = []
-        for mapping in self.mappings:
+        for mapping in self.mappings[:NEAR_MISS_SCAN]:
             differences, distance = mapping.pattern.differences(request)
             scenario = mapping.raw.get("scenarioName")
             required = mapping.raw.get("requiredScenarioState")
@@ -248,6 +279,7 @@ class Stubs:
         temporary = path.with_name(f".{name}.tmp")
         temporary.write_bytes(body)
         temporary.replace(path)
+        self._disk_seen = time.time()
         return name
 
     @staticmethod
@@ -256,6 +288,27 @@ class Stubs:
         return _entry_mapping(entry)
 
     # --- what the panel shows ---
+
+    def changed_on_disk(self, limit: int = 2000) -> bool:
+        """Whether a mapping file, a body file or the OpenAPI document changed since the last (re)load (the pane then
+        says r reloads). Looks at no more than `limit` files."""
+        paths: list[Path] = [self.openapi_path] if self.openapi_path else []
+        for root in (self.mappings_dir, self.files_dir):
+            if root is not None and root.is_dir():
+                for index, path in enumerate(root.rglob("*")):
+                    if index >= limit:
+                        break
+                    paths.append(path)
+        for root in (self.mappings_dir, self.files_dir):
+            if root is not None and root.is_dir():
+                paths.append(root)  # a file removed changes its directory
+        for path in paths:
+            try:
+                if path.stat().st_mtime > self._disk_seen:
+                    return True
+            except OSError:
+                continue
+        return False
 
     def view(self) -> dict[str, Any]:
         mappings = [{"id": m.id, "label": m.label(), "priority": m.priority, "source": m.source, "hits": self.hits.get(m.id, 0),
@@ -268,7 +321,7 @@ class Stubs:
                 "openapi": str(self.openapi_path) if self.openapi_path else None,
                 "operations": len(self.openapi.operations()) if self.openapi else 0,
                 "mappings_dir": str(self.mappings_dir) if self.mappings_dir else None, "recorded": self.recorded,
-                "scenarios": self.scenarios.describe(self.mappings), "requests": len(self.log)}
+                "scenarios": self.scenarios.describe(self.mappings), "requests": len(self.log), "changed": self.changed_on_disk()}
 
 
 def _masked_headers(headers: list[tuple[str, str]]) -> dict[str, Any]:
