@@ -142,3 +142,44 @@ def test_recording_goes_to_the_configured_upstream_whatever_the_request_says(tmp
             assert moved.status_code == 400 and "records only its configured upstream" in moved.json()["detail"]
             forged = httpx2.post(f"{url}/__admin/mappings", json={"request": {"url": "/x"}, "response": {"proxyBaseUrl": "http://169.254.169.254"}})
             assert forged.status_code == 422 and "proxies go only to this stub server's record upstream" in forged.json()["detail"]
+
+
+class _Order(http.server.BaseHTTPRequestHandler):
+    """An order whose status moves on: pending, pending, paid, paid…"""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self.server.calls += 1
+        body = json.dumps({"order": 1, "status": "pending" if self.server.calls <= 2 else "paid"}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_request_recorded_again_with_another_answer_replays_in_order(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Order)
+    server.calls = 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = config_for(tmp_path, f"http://127.0.0.1:{server.server_address[1]}")
+        with RunningHub(settings_for(["partner"], config=config)) as running:
+            url = running.urls["partner"]
+            recorded = [httpx2.get(f"{url}/orders/1").json()["status"] for _ in range(4)]
+            assert recorded == ["pending", "pending", "paid", "paid"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    files = [json.loads(p.read_text()) for p in sorted((tmp_path / "recorded" / "mappings").glob("*.json"))]
+    assert len(files) == 2  # an identical answer again adds nothing; another one continues a scenario
+    assert {f["requiredScenarioState"] for f in files} == {"Started", "recorded GET /orders/1 #2"}
+    with RunningHub(settings_for(["partner"], config=config_for(tmp_path, "http://127.0.0.1:9", "replay"))) as running:
+        url = running.urls["partner"]
+        assert [httpx2.get(f"{url}/orders/1").json()["status"] for _ in range(3)] == ["pending", "paid", "paid"]
+        httpx2.post(f"{url}/__admin/scenarios/reset").raise_for_status()
+        assert httpx2.get(f"{url}/orders/1").json()["status"] == "pending"

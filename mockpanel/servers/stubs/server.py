@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from ...export import MASK, SECRET_HEADERS, SECRET_PARAMS, _SECRET_FIELDS
 from ...spec import Conflict, Invalid, NotFound
-from .mappings import (Scenarios, StubMapping, file_name_for, parse_mapping, read_mapping_dir, write_json_atomic)
+from .mappings import (STARTED, Scenarios, StubMapping, file_name_for, parse_mapping, read_mapping_dir, write_json_atomic)
 from .matching import Incoming, MappingError, RequestPattern
 from .openapi import OpenApiError, OpenApiStub
 
@@ -64,6 +64,7 @@ class Stubs:
         self._near: OrderedDict[tuple, list[tuple[StubMapping, float, list[str]]]] = OrderedDict()
         self._version = 0  # bumped by every change of the mappings: the near-miss reports before it are stale
         self._disk_seen = 0.0  # wall time of the last read of the files, or of this server's own write to them
+        self._chains: dict[str, list[tuple[StubMapping, bytes]]] = {}  # this recording's mappings by request pattern
         self.reload()
 
     # --- reading and changing mappings ---
@@ -252,22 +253,48 @@ class Stubs:
     # --- record and replay ---
 
     def set_mode(self, mode: str) -> str:
+        """record or replay. Each switch to record starts a new recording (repeats are chained within one)."""
         if mode not in ("record", "replay"):
             raise Invalid("mode is record or replay")
         if mode == "record" and self.upstream is None:
             raise Conflict(f"{self.name} has no upstream to record (set record = \"https://api.example.com\" in [stubs.{self.name}])")
         if mode != self.mode:
             self.mode = mode
+            self._chains.clear()
             self._event("mode_changed", mode=mode)
         return self.mode
 
     def record(self, request: Incoming, status: int, headers: list[tuple[str, str]], body: bytes, source: str = "recorded") -> StubMapping:
         """The exchange as a WireMock mapping (credentials masked; a large body in __files), added and, with a
-        mappings directory, written to it."""
+        mappings directory, written to it.
+
+        The same request recorded again (this recording session): an identical answer adds nothing; a different one
+        continues a scenario, as WireMock records repeats — replayed, the answers come back in the order recorded
+        (and the last one stays)."""
+        import hashlib
+
+        answer = hashlib.blake2b(repr((status, sorted(_masked_headers(headers).items()),
+                                       _SECRET_FIELDS.sub(rb"\1" + MASK.encode(), body))).encode(), digest_size=16).digest()
+        raw = exchange_mapping(request, status, headers, body, None)  # the request pattern only, no file written yet
+        key = json.dumps(raw["request"], sort_keys=True)
+        chain = self._chains.get(key)
+        if chain is not None and chain[-1][1] == answer:
+            return chain[-1][0]
         raw = exchange_mapping(request, status, headers, body, self._body_file if self.files_dir is not None else None)
+        if chain is not None:
+            scenario = f"recorded {request.method} {request.url}"[:200]
+            previous = chain[-1][0]
+            if len(chain) == 1:
+                previous.raw.update(scenarioName=scenario, requiredScenarioState=STARTED)
+            state = f"{scenario} #{len(chain) + 1}"
+            previous.raw["newScenarioState"] = state
+            raw.update(scenarioName=scenario, requiredScenarioState=state)
+            if self.mappings_dir is not None:
+                self._persist(previous)  # its file gains the scenario too
         mapping = self._insert(self.parse(raw, source))
         if self.mappings_dir is not None:
             self._persist(mapping)
+        self._chains.setdefault(key, []).append((mapping, answer))
         self.recorded += 1
         self._event("mapping_recorded", id=mapping.id, label=mapping.label())
         return mapping
