@@ -5,6 +5,7 @@ the files directory, a page on another site calling the admin API."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx2
@@ -328,3 +329,42 @@ def test_a_flood_of_one_unmatched_request_is_compared_with_the_mappings_once(tmp
         assert flood() is not first and len(compared) == 2 * NEAR_MISS_SCAN
     finally:
         type(stubs.mappings[0].pattern).differences = original
+
+
+def test_response_templates_put_the_requests_values_in(tmp_path):
+    """WireMock's response-template, as its documentation writes stubs with it: path segments, query, headers, the
+    body's JSONPath, random values and dates; HTML-escaped in {{ }} and raw in {{{ }}}; block helpers refused."""
+    mappings = tmp_path / "mappings"
+    write_mapping(mappings, "echo.json", {
+        "request": {"method": "POST", "urlPathPattern": "/v1/users/[^/]+/orders"},
+        "response": {"status": 201, "transformers": ["response-template"],
+                     "headers": {"Location": "{{request.baseUrl}}/v1/users/{{request.path.[2]}}/orders/{{randomValue length=8 type='NUMERIC'}}",
+                                 "X-Trace": "{{request.headers.X-Trace}}"},
+                     "jsonBody": {"user": "{{request.path.[2]}}", "sku": "{{jsonPath request.body '$.sku'}}",
+                                  "qty": "{{jsonPath request.body '$.qty'}}", "page": "{{request.query.page}}",
+                                  "method": "{{lower request.method}}", "note": "{{request.query.note}}",
+                                  "raw": "{{{request.query.note}}}", "day": "{{now format='yyyy-MM-dd'}}",
+                                  "id": "{{randomValue type='UUID'}}"}}})
+    config = stub_config(tmp_path, '[stubs.partner]\nmappings = "mappings"\n')
+    with RunningHub(settings_for(["partner"], config=config)) as running:
+        url = running.urls["partner"]
+        answer = httpx2.post(f"{url}/v1/users/ada/orders", params={"page": "2", "note": "<b>"}, headers={"X-Trace": "t-1"},
+                             json={"sku": "A-1", "qty": 3})
+        assert answer.status_code == 201
+        body = answer.json()
+        assert (body["user"], body["sku"], body["qty"], body["page"], body["method"]) == ("ada", "A-1", "3", "2", "post")
+        assert (body["note"], body["raw"]) == ("&lt;b&gt;", "<b>")
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", body["day"]) and len(body["id"]) == 36
+        assert re.fullmatch(rf"{re.escape(url)}/v1/users/ada/orders/\d{{8}}", answer.headers["location"])
+        assert answer.headers["x-trace"] == "t-1"
+
+        refused = httpx2.post(f"{url}/__admin/mappings", json={"request": {"url": "/x"}, "response": {
+            "transformers": ["response-template"], "body": "{{#each request.query}}{{this}}{{/each}}"}})
+        assert refused.status_code == 422 and "block helpers" in refused.json()["detail"]
+        unknown = httpx2.post(f"{url}/__admin/mappings", json={"request": {"url": "/x"}, "response": {
+            "transformers": ["response-template"], "body": "{{exec 'rm -rf /'}}"}})
+        assert unknown.status_code == 422 and "unknown helper" in unknown.json()["detail"]
+        huge = httpx2.post(f"{url}/__admin/mappings", json={"request": {"url": "/big"}, "response": {
+            "transformers": ["response-template"], "body": "{{randomValue length=999999999}}"}})
+        assert huge.status_code == 201
+        assert len(httpx2.get(f"{url}/big").text) == 10_000  # a random value is bounded

@@ -177,12 +177,20 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
                 await _send(send, status, headers, body, head)
                 return
             headers = []
-            for name, value in (response.get("headers") or {}).items():
-                for item in value if isinstance(value, list) else [value]:
-                    headers.append((name, str(item)))
+            rendered_body = None
+            if mapping.render is not None:  # response-template: the request's values put in
+                host = (request.headers.get("host") or ["localhost"])[0]
+                rendered_headers, rendered_body = mapping.render(request, f"{scope.get('scheme', 'http')}://{host}")
+                for name, values in rendered_headers.items():
+                    headers.extend((name, v) for v in values)
+            else:
+                for name, value in (response.get("headers") or {}).items():
+                    for item in value if isinstance(value, list) else [value]:
+                        headers.append((name, str(item)))
             if "jsonBody" in response and not any(k.lower() == "content-type" for k, _ in headers):
                 headers.append(("content-type", "application/json"))
-            await _send(send, response.get("status", 200), headers, await body_of(mapping), head)
+            body = rendered_body.encode() if rendered_body is not None else await body_of(mapping)
+            await _send(send, response.get("status", 200), headers, body, head)
             return
         if stubs.openapi is not None:
             openapi = stubs.openapi

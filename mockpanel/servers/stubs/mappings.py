@@ -50,6 +50,7 @@ class StubMapping:
     source: str  # the file it came from, "admin API", "recorded" or "panel"
     order: int = 0  # newer mappings win a tie of priority
     body_file: Path | None = None
+    render: Any = None  # response templating: (request, base URL) -> (headers, body or None)
 
     @property
     def name(self) -> str:
@@ -85,8 +86,14 @@ def parse_mapping(raw: Any, where: str, files: Path | None, upstream: str | None
     status = response.get("status", 200)
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         raise MappingError(f"{here}.status: an HTTP status from 100 to 599")
-    if response.get("transformers"):
-        raise MappingError(f"{here}.transformers: response templating is not supported by mockpanel (the body is served as written)")
+    render = None
+    transformers = response.get("transformers") or []
+    if not isinstance(transformers, list) or set(transformers) - {"response-template"}:
+        raise MappingError(f"{here}.transformers: mockpanel runs WireMock's response-template only (other transformers are Java extensions)")
+    if transformers:
+        from .templating import compile_response
+
+        render = compile_response(response, here)
     bodies = [k for k in ("body", "jsonBody", "base64Body", "bodyFileName") if k in response]
     if len(bodies) > 1:
         raise MappingError(f"{here}: one of body, jsonBody, base64Body, bodyFileName, not {' and '.join(bodies)}")
@@ -139,7 +146,7 @@ def parse_mapping(raw: Any, where: str, files: Path | None, upstream: str | None
     except ValueError:
         raise MappingError(f"{where}: id: a UUID") from None
     stored = {**raw, "id": mapping_id, "uuid": mapping_id}
-    return StubMapping(stored, pattern, mapping_id, priority, source, body_file=body_file)
+    return StubMapping(stored, pattern, mapping_id, priority, source, body_file=body_file, render=render)
 
 
 def read_mapping_file(path: Path, root: Path, files: Path | None, upstream: str | None) -> list[StubMapping]:
