@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(e.g. http://127.0.0.1:8000); the admin token, if they need it, from --admin-token or MOCKPANEL_ADMIN_TOKEN")
     parser.add_argument("--wait", action="store_true", help="with serve: run in the background and exit once every server is ready (= start)")
     parser.add_argument("--headless", action="store_true", help="same as the serve command")
-    parser.add_argument("--only", metavar="NAMES", help=f"comma-separated servers to run (of {', '.join(specs)})")
+    parser.add_argument("--only", metavar="NAMES", help=f"comma-separated servers to run (of {', '.join(specs)}, and the stub "
+                        "servers of the configuration file's [stubs.NAME] tables)")
     parser.add_argument("--config", metavar="FILE", type=Path, help="TOML file with a section per server (default ./mockpanel.toml)")
     parser.add_argument("--log-format", choices=["text", "json"], default="text", help="how request lines are printed")
     parser.add_argument("--quiet", action="store_true", help="print errors only: no line per request or change")

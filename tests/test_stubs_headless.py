@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from conftest import ServeProcess, until
 from mockpanel.app import attached_app
@@ -54,3 +55,22 @@ async def test_the_stubs_pane_attached_to_serve_in_another_process(tmp_path):
             await until(pilot, lambda: table().first().row_count == 0)
         assert httpx2.get(f"{url}/v1/rates").status_code == 404
         assert serve.stop() == 0
+
+
+def test_the_journal_names_what_answered_and_a_missing_directory_is_an_error(tmp_path):
+    from mockpanel.settings import SettingsError
+    from mockpanel.testing import RunningHub, settings_for
+
+    project(tmp_path)
+    (tmp_path / "petstore.yaml").write_text((Path(__file__).parent / "data" / "petstore.yaml").read_text())
+    config = tmp_path / "mockpanel.toml"
+    config.write_text('[stubs.fx]\nmappings = "wiremock/mappings"\nopenapi = "petstore.yaml"\n')
+    with RunningHub(settings_for(["fx"], config=config)) as running:
+        url = running.urls["fx"]
+        for path in ("/v1/rates?x=1", "/v1/rates", "/pets/7", "/pets/8", "/nowhere"):
+            httpx2.get(url + path)
+        stats = httpx2.get(f"{url}/__mockpanel/stats").json()["endpoints"]
+        assert stats == {"GET /v1/rates": 2, "GET /pets/{petId}": 2, "GET (no mapping matched)": 1}
+    config.write_text('[stubs.fx]\nmappings = "wiremock/mapings"\n')
+    with pytest.raises(SettingsError, match=r"the mappings directory .*wiremock/mapings does not exist"):
+        RunningHub(settings_for(["fx"], config=config)).start()

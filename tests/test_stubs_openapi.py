@@ -110,6 +110,39 @@ paths:
         assert httpx2.get(f"{url}/charges/ch_1", headers={**key, "Accept": "text/csv"}).status_code == 406
 
 
+def test_an_openapi_3_1_document_with_nullable_types_and_consts(tmp_path):
+    (tmp_path / "flags.yaml").write_text("""
+openapi: 3.1.0
+info: {title: Flags, version: "1"}
+paths:
+  /flags/{key}:
+    get:
+      parameters: [{name: key, in: path, required: true, schema: {type: string, enum: [dark-mode, beta]}}]
+      responses:
+        "200":
+          description: a flag
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [key, on, kind]
+                properties:
+                  key: {type: string}
+                  on: {type: boolean}
+                  rollout: {type: [integer, "null"], minimum: 0, maximum: 100}
+                  kind: {const: release}
+""")
+    config = tmp_path / "mockpanel.toml"
+    config.write_text('[stubs.flags]\nopenapi = "flags.yaml"\n')
+    with RunningHub(settings_for(["flags"], config=config)) as running:
+        url = running.urls["flags"]
+        flag = httpx2.get(f"{url}/flags/beta").json()
+        assert set(flag) == {"key", "on", "rollout", "kind"} and flag["kind"] == "release"
+        assert isinstance(flag["on"], bool) and 0 <= flag["rollout"] <= 100
+        refused = httpx2.get(f"{url}/flags/unknown")
+        assert refused.status_code == 400 and "key" in refused.json()["detail"]
+
+
 def test_a_document_that_is_not_openapi_stops_the_start_naming_it(tmp_path):
     config = tmp_path / "mockpanel.toml"
     config.write_text('[stubs.partner]\nopenapi = "partner.yaml"\n')

@@ -204,8 +204,16 @@ def test_files_are_read_only_under_the_declared_directories(tmp_path):
         with pytest.raises(SettingsError, match=r"\[stubs.partner\]: leak.json: response.bodyFileName: .* is outside"):
             RunningHub(settings_for(["partner"], config=config)).start()
 
-    # Through the admin API the same mapping is refused in WireMock's error format, and nothing is added
+    # A mapping file that is a link to a file outside the mappings directory is refused too
     (tmp_path / "stub" / "mappings" / "leak.json").unlink()
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(json.dumps({"request": {"url": "/x"}, "response": {"body": "outside"}}))
+    (tmp_path / "stub" / "mappings" / "linked.json").symlink_to(outside)
+    with pytest.raises(SettingsError, match=r"linked.json: .* is outside"):
+        RunningHub(settings_for(["partner"], config=config)).start()
+    (tmp_path / "stub" / "mappings" / "linked.json").unlink()
+
+    # Through the admin API the same mapping is refused in WireMock's error format, and nothing is added
     with RunningHub(settings_for(["partner"], config=config)) as running:
         url = running.urls["partner"]
         refused = httpx2.post(f"{url}/__admin/mappings", json={"request": {"url": "/leak"}, "response": {"bodyFileName": "../../secret.txt"}})
@@ -216,6 +224,7 @@ def test_files_are_read_only_under_the_declared_directories(tmp_path):
 
 
 def test_the_admin_api_refuses_another_sites_page_and_wants_the_admin_token(tmp_path):
+    (tmp_path / "mappings").mkdir()
     config = stub_config(tmp_path, '[stubs.partner]\nmappings = "mappings"\n')
     mapping = {"request": {"url": "/pwned"}, "response": {"status": 200, "body": "pwned"}}
     with RunningHub(settings_for(["partner"], config=config)) as running:
@@ -241,6 +250,7 @@ def test_the_admin_api_refuses_another_sites_page_and_wants_the_admin_token(tmp_
 def test_a_page_on_another_site_cannot_add_a_mapping(tmp_path):
     from conftest import page_on_another_site
 
+    (tmp_path / "mappings").mkdir()
     config = stub_config(tmp_path, '[stubs.partner]\nmappings = "mappings"\n')
     with RunningHub(settings_for(["partner"], config=config)) as running:
         url = running.urls["partner"]

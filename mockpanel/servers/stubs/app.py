@@ -9,7 +9,7 @@ import math
 import os
 import random
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -24,6 +24,16 @@ from .server import HOP_BY_HOP, Stubs
 
 MAX_UPSTREAM_BODY = 64 * 1024 * 1024
 ADMIN = "/__admin"
+
+
+class Route(NamedTuple):
+    """What answered, as the journal and the Servers pane's endpoint counts name it (a mapping, an operation)."""
+
+    path: str
+
+
+UNMATCHED = Route("(no mapping matched)")
+RECORDED = Route("(recorded)")
 
 
 def _headers(scope: dict) -> dict[str, list[str]]:
@@ -148,6 +158,7 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
         request.body = await _read_body(receive)
         head = scope["method"] == "HEAD"
         if stubs.mode == "record":
+            scope["route"] = RECORDED
             status, headers, body, reached = await proxy(request)
             if reached:
                 try:
@@ -159,6 +170,7 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
             return
         mapping = stubs.match(request)
         if mapping is not None:
+            scope["route"] = Route(mapping.url_text())
             response = mapping.response
             delay = _delay_s(response)
             if delay:
@@ -197,10 +209,12 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
             # Validating a large body takes jsonschema a while: in a thread, so the servers' loop keeps serving.
             answer = await asyncio.to_thread(openapi.answer, request) if len(request.body) > 64 * 1024 else openapi.answer(request)
             if answer is not None:
+                scope["route"] = Route(answer.route or request.path)
                 stubs.logged(request, None, answer.status)
                 await _send(send, answer.status, answer.headers, answer.body, head)
                 return
         misses = stubs.near_misses(request)
+        scope["route"] = UNMATCHED
         stubs.logged(request, None, 404, misses)
         status, headers, body = _json(404, {
             "detail": f"no stub mapping matches {request.method} {request.url[:200]}"

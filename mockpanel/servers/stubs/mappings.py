@@ -60,10 +60,13 @@ class StubMapping:
     def response(self) -> dict[str, Any]:
         return self.raw.get("response") or {}
 
-    def label(self) -> str:
+    def url_text(self) -> str:
+        """The URL it matches, as written (a path, a pattern or a template), or "any URL"."""
         spec = self.pattern.spec
-        url = next((spec[k] for k in ("url", "urlPath", "urlPattern", "urlPathPattern", "urlPathTemplate") if k in spec), "any URL")
-        return self.name or f"{self.pattern.method} {url}"
+        return str(next((spec[k] for k in ("url", "urlPath", "urlPattern", "urlPathPattern", "urlPathTemplate") if k in spec), "any URL"))
+
+    def label(self) -> str:
+        return self.name or f"{self.pattern.method} {self.url_text()}"
 
 
 def parse_mapping(raw: Any, where: str, files: Path | None, upstream: str | None, source: str, stable: bool = False) -> StubMapping:

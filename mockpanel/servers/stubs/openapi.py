@@ -29,6 +29,7 @@ class Answer:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    route: str | None = None  # the path of the operation that answered: "/pets/{petId}"
 
 
 def _local_refs(node: Any, where: str) -> None:
@@ -43,6 +44,23 @@ def _local_refs(node: Any, where: str) -> None:
             _local_refs(value, where)
 
 
+def _yaml_loader() -> Any:
+    """PyYAML's safe loader with YAML 1.2's booleans: only true and false. YAML 1.1 also reads on, off, yes and no as
+    booleans, so a property named `on` (a flag's, an event's) would become True, which JavaScript tools (Prism, js-yaml)
+    and the OpenAPI specification's YAML 1.2 do not do."""
+    import re as _re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+                                      for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", _re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    return Loader
+
+
 def load_document(path: Path) -> dict[str, Any]:
     import yaml
 
@@ -53,7 +71,7 @@ def load_document(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise OpenApiError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        document = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_yaml_loader())
     except (ValueError, yaml.YAMLError) as exc:
         raise OpenApiError(f"{path}: not YAML or JSON: {str(exc)[:300]}") from None
     if not isinstance(document, dict) or not str(document.get("openapi", "")).startswith("3."):
@@ -154,6 +172,11 @@ class OpenApiStub:
         except PathError:
             return None
         route, method = found.path.parts[1], found.operation.parts[2]
+        answer = self._answer_operation(request, route, method)
+        answer.route = route
+        return answer
+
+    def _answer_operation(self, request: Incoming, route: str, method: str) -> Answer:
         operation = self.document["paths"][route][method]
         prefer = dict((k.lower(), v) for k, v in _PREFER.findall(",".join(request.headers.get("prefer", []))))
         result = self.api.unmarshal_request(_Request(request))

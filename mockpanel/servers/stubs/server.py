@@ -75,6 +75,9 @@ class Stubs:
         return self._apply(*self._read())
 
     def _read(self) -> tuple[list[StubMapping], OpenApiStub | None]:
+        if self.mappings_dir is not None and not self.mappings_dir.exists() and self.upstream is None:
+            raise MappingError(f"the mappings directory {self.mappings_dir} does not exist (create it, even empty, to add "
+                               "mappings through the admin API or the panel)")
         found = read_mapping_dir(self.mappings_dir, self.files_dir, self.upstream) if self.mappings_dir else []
         openapi = OpenApiStub(self.openapi_path, self.seed) if self.openapi_path else None
         return found, openapi
