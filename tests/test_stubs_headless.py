@@ -69,8 +69,14 @@ def test_the_journal_names_what_answered_and_a_missing_directory_is_an_error(tmp
         url = running.urls["fx"]
         for path in ("/v1/rates?x=1", "/v1/rates", "/pets/7", "/pets/8", "/nowhere"):
             httpx2.get(url + path)
+        httpx2.get(url + "/pets", params={"limit": "many"})
         stats = httpx2.get(f"{url}/__mockpanel/stats").json()["endpoints"]
-        assert stats == {"GET /v1/rates": 2, "GET /pets/{petId}": 2, "GET (no mapping matched)": 1}
+        assert stats == {"GET /v1/rates": 2, "GET /pets/{petId}": 2, "GET /pets": 1, "GET (no mapping matched)": 1}
+        from mockpanel.screens.stubs import stub_views
+
+        view = running.run(stub_views, running.hub)[0]
+        operations = {o["label"]: (o["hits"], o["refused"]) for o in view["operations"]}
+        assert operations == {"GET /pets": (0, 1), "POST /pets": (0, 0), "GET /pets/{petId}": (2, 0)}
     config.write_text('[stubs.fx]\nmappings = "wiremock/mapings"\n')
     with pytest.raises(SettingsError, match=r"the mappings directory .*wiremock/mapings does not exist"):
         RunningHub(settings_for(["fx"], config=config)).start()

@@ -133,3 +133,25 @@ def test_the_stubs_pane_in_a_real_terminal(tmp_path):
         assert httpx2.get(f"{url}/hullo").status_code == 404
         term.wait_for(lambda s: re.search(r"partner\s+hello\s+200\s+1\s", s) and "GET /hullo — closest: hello" in s, "the hit and the miss")
         term.send("q")
+
+
+async def test_an_openapi_stub_lists_its_operations_with_their_hits(tmp_path):
+    (tmp_path / "petstore.yaml").write_text((Path(__file__).parent / "data" / "petstore.yaml").read_text())
+    config = tmp_path / "mockpanel.toml"
+    config.write_text('[stubs.petstore]\nopenapi = "petstore.yaml"\n')
+    settings = load_settings(SERVERS, only=["petstore"], config_path=config, cwd=tmp_path, environ={})
+    app = create_app(settings)
+    async with app.run_test(size=(150, 36)) as pilot:
+        await pilot.press("0")
+        await until(pilot, lambda: app.screen.query("#stubs-table") and "GET /pets/{petId}" in rows(app))
+        assert "petstore GET /pets/{petId} example never" in rows(app)
+        assert "3 operations (3 never matched)" in text_of(app, "#stubs-summary")
+        url = app.client.read(server_urls)["petstore"]
+        async with httpx2.AsyncClient(base_url=url) as client:
+            await client.get("/pets/1")
+            await client.get("/pets", params={"limit": 1000})
+        await until(pilot, lambda: "petstore GET /pets/{petId} example 1 " in rows(app) and "GET /pets example never (1 refused)" in rows(app))
+        table = app.screen.query_one("#stubs-table")
+        table.move_cursor(row=0)
+        await pilot.press("d")
+        await until(pilot, lambda: any("comes from the document" in n.message for n in app._notifications))

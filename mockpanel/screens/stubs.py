@@ -14,6 +14,10 @@ from ..spec import DomainError, NotFound
 from .base import Pane, cursor_key, cut, restore_cursor
 
 
+def count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def _stubs(hub: Any) -> dict[str, Any]:
     from ..servers.stubs import Stubs
 
@@ -119,18 +123,29 @@ class StubsPane(Pane):
         misses = []
         for view in views:
             sources = [f"mappings {view['mappings_dir']}" if view["mappings_dir"] else "",
-                       f"openapi {view['openapi']} ({view['operations']} operations)" if view["openapi"] else "",
+                       f"openapi {view['openapi']}" if view["openapi"] else "",
                        f"upstream {view['upstream']}" if view["upstream"] else ""]
-            never = sum(1 for m in view["mappings"] if not m["hits"])
+            rows = view["mappings"] + view["operations"]
+            never = sum(1 for m in rows if not m["hits"])
             mode = "RECORDING" if view["mode"] == "record" else "replay"
             changed = " · files changed: r reloads" if view["changed"] else ""
-            lines.append(f"{view['name']}: {mode} · {len(view['mappings'])} mappings ({never} never matched) · "
-                         f"{view['requests']} requests · {len(view['unmatched'])} unmatched · " + " · ".join(s for s in sources if s) + changed)
+            counted = [count(len(view["mappings"]), "mapping") if view["mappings"] or not view["operations"] else "",
+                       count(len(view["operations"]), "operation") if view["operations"] else ""]
+            lines.append(f"{view['name']}: {mode} · {' + '.join(c for c in counted if c)} ({never} never matched) · "
+                         f"{count(view['requests'], 'request')} · {len(view['unmatched'])} unmatched · "
+                         + " · ".join(s for s in sources if s) + changed)
             for mapping in view["mappings"]:
                 table.add_row(plain(view["name"]), plain(cut(mapping["label"], 48)), str(mapping["status"]),
                               str(mapping["hits"]) if mapping["hits"] else "never", str(mapping["priority"]),
                               plain(cut(mapping["scenario"], 16)), plain(cut(mapping["source"], 28)),
                               key=f"{view['name']}\t{mapping['id']}")
+            document = view["openapi"].rsplit("/", 1)[-1] if view["openapi"] else ""
+            for operation in view["operations"]:
+                hits = f"{operation['hits']}" if operation["hits"] else "never"
+                if operation["refused"]:
+                    hits += f" ({operation['refused']} refused)"
+                table.add_row(plain(view["name"]), plain(cut(operation["label"], 48)), "example", hits, "—",
+                              plain(cut(operation["name"], 16)), plain(cut(document, 28)), key=f"{view['name']}\t{operation['label']}")
             for item in view["unmatched"][-5:]:
                 near = "; ".join(f"{n['label']} ({', '.join(n['differences'][:1]) or 'scenario state'})" for n in item["near"][:2])
                 misses.append(f"{view['name']}: {item['method']} {cut(item['url'], 60)} — closest: {cut(near, 140) or 'no mappings'}")
@@ -182,12 +197,15 @@ class StubsPane(Pane):
         except DomainError as exc:
             self.app.notify(exc.message, severity="error", timeout=10)
             return
-        self.app.notify(f"{name}: {counts['mappings']} mappings, {counts['operations']} OpenAPI operations read")
+        self.app.notify(f"{name}: {count(counts['mappings'], 'mapping')}, {count(counts['operations'], 'OpenAPI operation')} read")
         self.refresh_view()
 
     async def action_delete(self) -> None:
         chosen = self.selected()
         if chosen is None:
+            return
+        if " " in chosen[1]:  # an OpenAPI operation's row ("GET /pets"): the document says what it answers
+            self.app.notify("an OpenAPI operation comes from the document: edit it, then r reloads", severity="warning")
             return
         try:
             self.client.command(delete_stub_mapping, *chosen)

@@ -210,6 +210,8 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
             answer = await asyncio.to_thread(openapi.answer, request) if len(request.body) > 64 * 1024 else openapi.answer(request)
             if answer is not None:
                 scope["route"] = Route(answer.route or request.path)
+                if answer.route is not None:
+                    stubs.operation_answered(request.method, answer.route, answer.status)
                 stubs.logged(request, None, answer.status)
                 await _send(send, answer.status, answer.headers, answer.body, head)
                 return

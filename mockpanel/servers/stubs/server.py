@@ -65,6 +65,7 @@ class Stubs:
         self._version = 0  # bumped by every change of the mappings: the near-miss reports before it are stale
         self._disk_seen = 0.0  # wall time of the last read of the files, or of this server's own write to them
         self._chains: dict[str, list[tuple[StubMapping, bytes]]] = {}  # this recording's mappings by request pattern
+        self.operation_hits: dict[tuple[str, str], list[int]] = {}  # (method, path) of the document: [answered, refused]
         self.reload()
 
     # --- reading and changing mappings ---
@@ -90,6 +91,8 @@ class Stubs:
             self._insert(mapping)
         self.openapi = openapi
         self.hits = {k: v for k, v in self.hits.items() if any(m.id == k for m in self.mappings)}
+        if openapi is None or (self.openapi is not None and openapi.path != self.openapi.path):
+            self.operation_hits.clear()
         self.scenarios.reset()
         self.loaded_at = self.clock()
         self._disk_seen = time.time()
@@ -249,6 +252,11 @@ class Stubs:
             raise Invalid(str(exc)) from None
         return [entry for entry in self.log if pattern.matches(entry.request)]
 
+    def operation_answered(self, method: str, route: str, status: int) -> None:
+        """Count an OpenAPI operation's answer (refused: the request did not match the document)."""
+        counts = self.operation_hits.setdefault((method.upper(), route), [0, 0])
+        counts[1 if status in (400, 401, 405, 406) else 0] += 1
+
     def clear_log(self) -> None:
         self.log.clear()
         self.unmatched.clear()
@@ -349,7 +357,9 @@ class Stubs:
                      for r, misses in list(self.unmatched)[-20:]]
         return {"name": self.name, "mode": self.mode, "upstream": self.upstream, "mappings": mappings, "unmatched": unmatched,
                 "openapi": str(self.openapi_path) if self.openapi_path else None,
-                "operations": len(self.openapi.operations()) if self.openapi else 0,
+                "operations": [{"label": f"{method} {route}", "name": name, "hits": self.operation_hits.get((method, route), [0, 0])[0],
+                                "refused": self.operation_hits.get((method, route), [0, 0])[1]}
+                               for method, route, name in (self.openapi.operations() if self.openapi else [])],
                 "mappings_dir": str(self.mappings_dir) if self.mappings_dir else None, "recorded": self.recorded,
                 "scenarios": self.scenarios.describe(self.mappings), "requests": len(self.log), "changed": self.changed_on_disk()}
 
