@@ -89,14 +89,9 @@ def parse_mapping(raw: Any, where: str, files: Path | None, upstream: str | None
     status = response.get("status", 200)
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         raise MappingError(f"{here}.status: an HTTP status from 100 to 599")
-    render = None
     transformers = response.get("transformers") or []
-    if not isinstance(transformers, list) or set(transformers) - {"response-template"}:
+    if not isinstance(transformers, list) or any(t != "response-template" for t in transformers):
         raise MappingError(f"{here}.transformers: mockpanel runs WireMock's response-template only (other transformers are Java extensions)")
-    if transformers:
-        from .templating import compile_response
-
-        render = compile_response(response, here)
     bodies = [k for k in ("body", "jsonBody", "base64Body", "bodyFileName") if k in response]
     if len(bodies) > 1:
         raise MappingError(f"{here}: one of body, jsonBody, base64Body, bodyFileName, not {' and '.join(bodies)}")
@@ -115,8 +110,14 @@ def parse_mapping(raw: Any, where: str, files: Path | None, upstream: str | None
         if not body_file.is_file():
             raise MappingError(f"{here}.bodyFileName: no file {response['bodyFileName']!r} in {files}")
     headers = response.get("headers", {})
-    if not isinstance(headers, dict) or not all(isinstance(v, (str, list)) for v in headers.values()):
+    if not isinstance(headers, dict) or not all(isinstance(v, str) or (isinstance(v, list) and all(isinstance(i, str) for i in v))
+                                                for v in headers.values()):
         raise MappingError(f"{here}.headers: an object of name to a string (or a list of strings)")
+    render = None
+    if transformers:  # once the headers and the body are known to be of the right types
+        from .templating import compile_response
+
+        render = compile_response(response, here)
     delay = response.get("fixedDelayMilliseconds", 0)
     if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= MAX_DELAY_MS:
         raise MappingError(f"{here}.fixedDelayMilliseconds: a whole number from 0 to {MAX_DELAY_MS}")
