@@ -378,3 +378,26 @@ def test_response_templates_put_the_requests_values_in(tmp_path):
             "transformers": ["response-template"], "body": "{{randomValue length=999999999}}"}})
         assert huge.status_code == 201
         assert len(httpx2.get(f"{url}/big").text) == 10_000  # a random value is bounded
+
+
+def test_bulk_import_metadata_paging_and_one_request_through_the_admin_api(wiremock_client):
+    from wiremock.client import Mappings, Requests
+
+    url = wiremock_client
+    batch = {"mappings": [{"request": {"url": f"/items/{i}"}, "response": {"body": f"item {i}"}, "metadata": {"team": "a" if i % 2 else "b"}}
+                          for i in range(5)]}
+    bad = {"mappings": [*batch["mappings"], {"request": {"url": "/x", "method": 7}, "response": {}}]}
+    refused = httpx2.post(f"{url}/__admin/mappings/import", json=bad)
+    assert refused.status_code == 422 and httpx2.get(f"{url}/__admin/mappings").json()["meta"]["total"] == 0  # all or none
+    httpx2.post(f"{url}/__admin/mappings/import", json=batch).raise_for_status()
+    page = httpx2.get(f"{url}/__admin/mappings", params={"limit": 2, "offset": 1}).json()
+    assert len(page["mappings"]) == 2 and page["meta"]["total"] == 5
+    team_a = httpx2.post(f"{url}/__admin/mappings/find-by-metadata", json={"matchesJsonPath": "$[?(@.team == 'a')]"}).json()
+    assert sorted(m["request"]["url"] for m in team_a["mappings"]) == ["/items/1", "/items/3"]
+    Mappings.delete_mapping_by_metadata({"matchesJsonPath": "$[?(@.team == 'b')]"})
+    assert Mappings.retrieve_all_mappings().meta.total == 2
+    assert httpx2.get(f"{url}/items/3").text == "item 3"
+    newest = Requests.get_all_received_requests(limit=1).requests[0]
+    one = Requests.get_request(newest.id)
+    assert one.request.url == "/items/3" and one.response_definition.status == 200
+    assert httpx2.get(f"{url}/__admin/health").json()["status"] == "healthy"

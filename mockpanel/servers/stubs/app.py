@@ -238,9 +238,35 @@ def admin_router(stubs: Stubs) -> APIRouter:
     def invalid(exc: DomainError) -> JSONResponse:
         return JSONResponse({"errors": [{"code": 10, "title": exc.message}], "detail": exc.message}, status_code=exc.status)
 
-    @router.get(ADMIN + "/mappings", summary="Every stub mapping, highest priority first")
-    async def list_mappings() -> dict[str, Any]:
-        return {"mappings": [mapping_json(m) for m in stubs.mappings], "meta": {"total": len(stubs.mappings)}}
+    @router.get(ADMIN + "/mappings", summary="The stub mappings, highest priority first (limit and offset page them)")
+    async def list_mappings(limit: int | None = None, offset: int = 0) -> dict[str, Any]:
+        chosen = stubs.mappings[max(offset, 0):][: limit if limit is not None and limit >= 0 else None]
+        return {"mappings": [mapping_json(m) for m in chosen], "meta": {"total": len(stubs.mappings)}}
+
+    @router.post(ADMIN + "/mappings/import", summary="Add mappings in bulk: {\"mappings\": [...]} (all or none)")
+    async def import_mappings(request: Request) -> Any:
+        body = await json_body(request)
+        items = body.get("mappings") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            return invalid(DomainError("send {\"mappings\": [mapping, ...]}"))
+        try:
+            parsed = [stubs.parse(item, "admin API") for item in items]  # every one checked before any is added
+        except DomainError as exc:
+            return invalid(exc)
+        for mapping in parsed:
+            stubs.add(mapping.raw)
+        return {}
+
+    @router.post(ADMIN + "/mappings/find-by-metadata", summary="The mappings whose metadata match")
+    async def find_by_metadata(request: Request) -> Any:
+        from .matching import value_matcher
+
+        try:
+            matcher = value_matcher(await json_body(request), "metadata")
+        except ValueError as exc:
+            return invalid(DomainError(str(exc)))
+        found = [m for m in stubs.mappings if matcher.check(json.dumps(m.raw.get("metadata") or {}))]
+        return {"mappings": [mapping_json(m) for m in found], "meta": {"total": len(found)}}
 
     @router.post(ADMIN + "/mappings", status_code=201, summary="Add a stub mapping")
     async def create_mapping(request: Request) -> Any:
@@ -341,6 +367,17 @@ def admin_router(stubs: Stubs) -> APIRouter:
         host = request.headers.get("host", "")
         return {"nearMisses": [{"request": incoming_dict(r, host), "stubMapping": m.raw, "matchResult": {"distance": round(d, 3)},
                                 "differences": diffs} for r, misses in stubs.unmatched for m, d, diffs in misses]}
+
+    @router.get(ADMIN + "/requests/{request_id}", summary="One received request")
+    async def get_request(request_id: str, request: Request) -> Any:
+        for entry in stubs.log:
+            if str(entry.id) == request_id:
+                return served(entry, request.headers.get("host", ""))
+        return JSONResponse({"detail": f"no request {request_id[:32]!r} in the log"}, status_code=404)
+
+    @router.get(ADMIN + "/health", summary="Whether the stub server answers, and what it holds")
+    async def health() -> dict[str, Any]:
+        return {"status": "healthy", "message": "mockpanel stub server", "mappings": len(stubs.mappings), "mode": stubs.mode}
 
     @router.get(ADMIN + "/scenarios", summary="Every scenario with its state")
     async def scenarios() -> dict[str, Any]:
