@@ -83,3 +83,30 @@ def test_control_api(case, hub):
         return  # an endless event stream (tests/security/test_attach_guards.py reads it)
     check(case, hub, "auth")
     httpx2.delete(hub.urls["auth"] + "/__mockpanel/faults")  # a generated policy may switch faults on
+
+
+@pytest.fixture(scope="module")
+def petstore_stub(tmp_path_factory):
+    """A stub server answering from the OpenAPI Specification's Petstore example (tests/data/petstore.yaml)."""
+    from pathlib import Path
+
+    root = tmp_path_factory.mktemp("petstore")
+    (root / "petstore.yaml").write_text((Path(__file__).parent / "data" / "petstore.yaml").read_text())
+    (root / "mockpanel.toml").write_text('[stubs.petstore]\nopenapi = "petstore.yaml"\n')
+    with RunningHub(settings_for(["petstore"], config=root / "mockpanel.toml")) as running:
+        yield running
+
+
+@pytest.fixture
+def petstore_schema():
+    from pathlib import Path
+
+    return schemathesis.openapi.from_path(str(Path(__file__).parent / "data" / "petstore.yaml"))
+
+
+@schemathesis.pytest.from_fixture("petstore_schema").parametrize()
+@FUZZ
+def test_a_stub_server_answers_its_own_document(case, petstore_stub):
+    """What schemathesis sends from the Petstore document, the stub answers as the document says: the examples it
+    makes from the schemas conform to them, in the declared content types, and nothing is a 5xx."""
+    case.call_and_validate(base_url=petstore_stub.urls["petstore"], checks=CHECKS, timeout=10)

@@ -99,9 +99,18 @@ class _Request:
         self.content_type = (request.headers.get("content-type") or [""])[0]
 
 
+def _text(error: BaseException) -> str:
+    """An exception's message; some of openapi-core's cannot be printed (one decodes the body as UTF-8 to say it is
+    not JSON, and raises again when it is not UTF-8 either)."""
+    try:
+        return str(error)
+    except Exception:
+        return "the body cannot be read as its content type says: it is not UTF-8 text"
+
+
 def _describe(error: Exception) -> list[str]:
     """openapi-core's error, with the schema errors under it (where in the value, and what)."""
-    found = [str(error).split(": Value ")[0][:300]]
+    found = [_text(error).split(": Value ")[0][:300]]
     cause = error.__cause__
     for schema_error in getattr(cause, "schema_errors", None) or ():
         place = "/".join(str(p) for p in getattr(schema_error, "absolute_path", ()))
@@ -110,8 +119,8 @@ def _describe(error: Exception) -> list[str]:
         if len(shown) > 80 and message.startswith(shown):  # never echo a large value back
             message = shown[:60] + "…" + message[len(shown):]
         found.append((f"{place}: {message}" if place else message)[:300])
-    if cause is not None and not getattr(cause, "schema_errors", None) and str(cause) not in found[0]:
-        found.append(str(cause)[:300])
+    if cause is not None and not getattr(cause, "schema_errors", None) and _text(cause) not in found[0]:
+        found.append(_text(cause)[:300])
     return found
 
 
@@ -186,9 +195,38 @@ class OpenApiStub:
             security = any(isinstance(e, SecurityValidationError) for e in result.errors)
             reasons = [line for error in result.errors for line in _describe(error)]
             status = 401 if security else 400
-            return _error(status, f"{request.method} {request.path} does not match {self.path.name}: " + "; ".join(reasons)[:1000],
-                          reasons, [("www-authenticate", "Bearer")] if security else [])
+            message = f"{request.method} {request.path} does not match {self.path.name}: " + "; ".join(reasons)[:1000]
+            headers = [("www-authenticate", "Bearer")] if security else []
+            return self._refusal(operation, method, route, status, message, reasons, headers)
         return self._response(request, method, route, operation, prefer)
+
+    def _refusal(self, operation: dict, method: str, route: str, status: int, message: str, reasons: list[str],
+                 headers: list[tuple[str, str]]) -> Answer:
+        """A request the document refuses. As Prism: the reasons in the `sl-violations` header, and the body the
+        operation declares for the status (or 4XX, or default) when it declares one — made from its schema, its
+        message-like field holding the reasons, its code-like field the status — so a client generated from the
+        document reads it; else {"detail", "errors"}."""
+        violations = ("sl-violations", json.dumps([{"location": [], "severity": "Error", "message": r[:300]} for r in reasons[:20]]))
+        responses = operation.get("responses") or {}
+        declared = next((responses[k] for k in (str(status), f"{str(status)[0]}XX", "default") if k in responses), None)
+        content = (self.resolve(declared) or {}).get("content") or {} if declared is not None else {}
+        media = next((t for t in content if "json" in t), None)
+        if media is None:
+            return _error(status, message, reasons, [*headers, violations])
+        entry = self.resolve(content[media]) or {}
+        schema = self.resolve(entry.get("schema")) or {}
+        body = self._example_of(entry, None, random.Random(f"{self.seed}:{method}:{route}:{status}"))
+        if isinstance(body, dict):
+            properties = schema.get("properties") or {}
+            for name, prop in properties.items():
+                kind = (self.resolve(prop) or {}).get("type")
+                if kind == "string" and name.lower() in ("message", "detail", "error", "title", "description", "reason"):
+                    body[name] = message
+                    break
+            for name, prop in properties.items():
+                if (self.resolve(prop) or {}).get("type") == "integer" and name.lower() in ("code", "status", "statuscode"):
+                    body[name] = status
+        return Answer(status, [("content-type", media), *headers, violations], json.dumps(body).encode())
 
     def _same_route(self, route: str, path: str) -> bool:
         pattern = "/".join("[^/]+" if s.startswith("{") else re.escape(s) for s in route.split("/"))
