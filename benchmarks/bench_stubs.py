@@ -1,7 +1,8 @@
 """Stub servers against the auth mock's /health, side by side in one run of one `mockpanel serve`: a WireMock mapping
 matched among 50 (url path, a header and a query matcher), an OpenAPI operation (the Petstore's GET /pets/{petId},
 validated by openapi-core, its example made from the schema) and a request nothing matches (a 404 with its near
-misses), each as requests per second and as a share of /health's.
+misses; wrk repeats one request, so its report is the cached one), each as requests per second and as a share of
+/health's.
 
 Run: .venv/bin/python benchmarks/bench_stubs.py [--seconds 5] [--rounds 3] [--connections 32]
 The servers run in one process (one loop, as in use); the load generator is wrk (-t1) when installed. Rounds
@@ -69,21 +70,22 @@ def main() -> None:
     proc, urls = start(directory)
     try:
         cases = [
-            ("auth GET /health", urls["auth"] + "/health", {}),
-            ("stub: mapping matched (of 50)", urls["partner"] + "/v1/charges?limit=10", {"Accept": "application/json"}),
-            ("stub: OpenAPI GET /pets/{petId}", urls["petstore"] + "/pets/42", {}),
+            ("auth GET /health", urls["auth"] + "/health", {}, 200),
+            ("stub: mapping matched (of 50)", urls["partner"] + "/v1/charges?limit=10", {"Accept": "application/json"}, 200),
+            ("stub: OpenAPI GET /pets/{petId}", urls["petstore"] + "/pets/42", {}, 200),
+            ("stub: no mapping matches (404)", urls["partner"] + "/v1/nothing", {}, 404),
         ]
         print(f"load: {generator_name()}, {args.connections} connections, {args.seconds:g}s x {args.rounds} alternating rounds, "
               f"{os.cpu_count()} cores")
-        results: dict[str, list[float]] = {label: [] for label, _, _ in cases}
-        for label, url, headers in cases:  # warm up
-            requests_per_second(url, 1, args.connections, "GET", None, headers)
+        results: dict[str, list[float]] = {label: [] for label, _, _, _ in cases}
+        for label, url, headers, status in cases:  # warm up
+            requests_per_second(url, 1, args.connections, "GET", None, headers, status)
         for _ in range(args.rounds):
-            for label, url, headers in cases:
-                results[label].append(requests_per_second(url, args.seconds, args.connections, "GET", None, headers))
+            for label, url, headers, status in cases:
+                results[label].append(requests_per_second(url, args.seconds, args.connections, "GET", None, headers, status))
         base = statistics.median(results[cases[0][0]])
         print(f"{'case':<34}{'req/s':>10}{'of /health':>12}")
-        for label, _, _ in cases:
+        for label, _, _, _ in cases:
             rate = statistics.median(results[label])
             print(f"{label:<34}{rate:>10,.0f}{rate / base:>11.0%}")
     finally:

@@ -30,7 +30,7 @@ def pin(pid: int, cpu: int) -> bool:
         return False
 
 
-def _wrk(url: str, seconds: float, connections: int, method: str, body: bytes | None, headers: dict[str, str]) -> float:
+def _wrk(url: str, seconds: float, connections: int, method: str, body: bytes | None, headers: dict[str, str], status: int = 200) -> float:
     script = None
     args = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
     if method != "GET" or body or headers:
@@ -52,13 +52,13 @@ def _wrk(url: str, seconds: float, connections: int, method: str, body: bytes | 
     errors = re.search(r"Socket errors: .*", out)
     if errors:
         raise RuntimeError(f"{url}: {errors.group(0)}")
-    if non2xx:
+    if non2xx and status < 300:
         raise RuntimeError(f"{non2xx.group(1)} non-2xx responses from {url}")
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
 async def python_load(url: str, seconds: float, connections: int, method: str, body: bytes | None, headers: dict[str, str],
-                      rate: float | None = None) -> float:
+                      rate: float | None = None, status: int = 200) -> float:
     """Keep-alive HTTP/1.1 load; with `rate`, the connections together send that many requests a second (each at
     its share, on a fixed schedule: a slow answer delays that connection's next request, not the schedule)."""
     parts = urlsplit(url)
@@ -69,6 +69,7 @@ async def python_load(url: str, seconds: float, connections: int, method: str, b
     request = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
     deadline = time.perf_counter() + seconds
     count = 0
+    expected = status
 
     async def worker(number: int) -> None:
         nonlocal count
@@ -82,9 +83,9 @@ async def python_load(url: str, seconds: float, connections: int, method: str, b
                     await asyncio.sleep(wait)
                 next_at += interval
             writer.write(request)
-            status = await reader.readline()
-            if b" 200 " not in status:
-                raise RuntimeError(f"unexpected answer {status!r} from {url}")
+            line_one = await reader.readline()
+            if b" %d " % expected not in line_one:
+                raise RuntimeError(f"unexpected answer {line_one!r} from {url}")
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
                 if line.lower().startswith(b"content-length:"):
@@ -98,11 +99,13 @@ async def python_load(url: str, seconds: float, connections: int, method: str, b
     return count / (time.perf_counter() - start)
 
 
-def requests_per_second(url: str, seconds: float = 5, connections: int = 32, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None) -> float:
+def requests_per_second(url: str, seconds: float = 5, connections: int = 32, method: str = "GET", body: bytes | None = None,
+                        headers: dict[str, str] | None = None, status: int = 200) -> float:
+    """Requests a second against `url`, every answer expected to have `status` (200)."""
     headers = headers or {}
     if shutil.which("wrk"):
-        return _wrk(url, seconds, connections, method, body, headers)
-    return asyncio.run(python_load(url, seconds, connections, method, body, headers))
+        return _wrk(url, seconds, connections, method, body, headers, status)
+    return asyncio.run(python_load(url, seconds, connections, method, body, headers, status=status))
 
 
 def generator_name() -> str:

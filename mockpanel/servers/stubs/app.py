@@ -188,6 +188,9 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
                                                               "from the files directory (reload the stubs)"})
                 await _send(send, status, headers, body, head)
                 return
+            if mapping.answer is not None:  # the same every time: made once
+                await _send(send, response.get("status", 200), *mapping.answer, head)
+                return
             headers = []
             rendered_body = None
             if mapping.render is not None:  # response-template: the request's values put in
@@ -202,6 +205,8 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
             if "jsonBody" in response and not any(k.lower() == "content-type" for k, _ in headers):
                 headers.append(("content-type", "application/json"))
             body = rendered_body.encode() if rendered_body is not None else await body_of(mapping)
+            if mapping.render is None and mapping.body_file is None:
+                mapping.answer = (headers, body)  # a body file may change on disk: read each time
             await _send(send, response.get("status", 200), headers, body, head)
             return
         if stubs.openapi is not None:

@@ -51,6 +51,7 @@ class StubMapping:
     order: int = 0  # newer mappings win a tie of priority
     body_file: Path | None = None
     render: Any = None  # response templating: (request, base URL) -> (headers, body or None)
+    answer: Any = None  # (headers, body) of a response that is the same every time, made at its first use
 
     @property
     def name(self) -> str:
