@@ -464,7 +464,7 @@ class RequestPattern:
             nonlocal weights, total
             weights += weight
             if not ok:
-                total += weight * (1.0 if distance is None else distance)
+                total += weight * (1.0 if distance is None else max(distance, 0.05))  # a difference is never distance 0
                 found.append(text)
             return ok
 
