@@ -143,6 +143,18 @@ def test_recording_goes_to_the_configured_upstream_whatever_the_request_says(tmp
             forged = httpx2.post(f"{url}/__admin/mappings", json={"request": {"url": "/x"}, "response": {"proxyBaseUrl": "http://169.254.169.254"}})
             assert forged.status_code == 422 and "proxies go only to this stub server's record upstream" in forged.json()["detail"]
 
+            # Replaying, a mapping may still send some requests on to the upstream (and change their headers)
+            httpx2.post(f"{url}/__admin/recordings/stop").raise_for_status()
+            httpx2.post(f"{url}/__admin/mappings", json={"request": {"urlPathPattern": "/v1/live/.*"}, "response": {
+                "proxyBaseUrl": base, "additionalProxyRequestHeaders": {"X-Added": "by-stub"},
+                "removeProxyRequestHeaders": ["X-Private"]}}).raise_for_status()
+            assert httpx2.get(f"{url}/v1/live/1", headers={"X-Private": "no", "X-Kept": "yes"}).json()["access_token"] == "upstream-token-123"
+            _, path, sent = upstream.seen[-1]
+            headers = {k.lower(): v for k, v in sent.items()}
+            assert path == "/api/v1/live/1" and headers.get("x-added") == "by-stub" and headers.get("x-kept") == "yes"
+            assert "x-private" not in headers
+            assert "cookie" not in headers  # the upstream's Set-Cookie while recording was not kept to send again
+
 
 class _Order(http.server.BaseHTTPRequestHandler):
     """An order whose status moves on: pending, pending, paid, paid…"""

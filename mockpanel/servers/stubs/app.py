@@ -106,7 +106,12 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
 
     def client() -> Any:
         if not upstream_client:
-            upstream_client.append(httpx2.AsyncClient(timeout=30, follow_redirects=False, trust_env=False))
+            # No cookie jar: a Set-Cookie from the upstream goes back to the client that caused it, and is never sent
+            # again with another client's request (a jar that accepts no cookie).
+            from http.cookiejar import CookieJar, DefaultCookiePolicy
+
+            jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+            upstream_client.append(httpx2.AsyncClient(timeout=30, follow_redirects=False, trust_env=False, cookies=jar))
         return upstream_client[0]
 
     async def close_client() -> None:
@@ -127,7 +132,8 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
             return await asyncio.to_thread(mapping.body_file.read_bytes)
         return str(response.get("body", "")).encode()
 
-    async def proxy(request: Incoming, prefix_headers: dict[str, Any] | None = None) -> tuple[int, list[tuple[str, str]], bytes, bool]:
+    async def proxy(request: Incoming, prefix_headers: dict[str, Any] | None = None,
+                    removed: frozenset[str] = frozenset()) -> tuple[int, list[tuple[str, str]], bytes, bool]:
         """The request sent on to the upstream, and its answer. The URL is the upstream's with this request's path
         and query appended: whatever the path says, the request goes nowhere else."""
         base = httpx2.URL(stubs.upstream)
@@ -135,7 +141,8 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
         url = base.copy_with(raw_path=raw_path)
         if url.host != base.host or url.port != base.port or url.scheme != base.scheme:  # pragma: no cover - belt and braces
             return (*_json(400, {"detail": "refused: the request would leave the configured upstream"}), False)
-        headers = [(k, v) for k, vs in request.headers.items() for v in vs if k not in HOP_BY_HOP and k != "accept-encoding"]
+        headers = [(k, v) for k, vs in request.headers.items() for v in vs if k not in HOP_BY_HOP and k != "accept-encoding"
+                   and k not in removed]
         for key, value in (prefix_headers or {}).items():
             headers.append((key.lower(), str(value)))
         try:
@@ -180,7 +187,8 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
                 await _fault(response["fault"], receive, send)
                 return
             if response.get("proxyBaseUrl"):
-                status, headers, body, _ = await proxy(request, response.get("additionalProxyRequestHeaders"))
+                status, headers, body, _ = await proxy(request, response.get("additionalProxyRequestHeaders"),
+                                                       frozenset(h.lower() for h in response.get("removeProxyRequestHeaders") or ()))
                 await _send(send, status, headers, body, head)
                 return
             if mapping.body_file is not None and not mapping.body_file.is_file():

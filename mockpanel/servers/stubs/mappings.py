@@ -131,6 +131,11 @@ def parse_mapping(raw: Any, where: str, files: Path | None, upstream: str | None
     fault = response.get("fault")
     if fault is not None and fault not in FAULTS:
         raise MappingError(f"{here}.fault: one of {', '.join(FAULTS)}")
+    for key in ("additionalProxyRequestHeaders", "removeProxyRequestHeaders"):
+        value = response.get(key)
+        if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values()) if key.startswith("add")
+                                      else isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise MappingError(f"{here}.{key}: " + ("an object of header to value" if key.startswith("add") else "a list of header names"))
     proxy = response.get("proxyBaseUrl")
     if proxy is not None and (upstream is None or proxy.rstrip("/") != upstream.rstrip("/")):
         raise MappingError(f"{here}.proxyBaseUrl: proxies go only to this stub server's record upstream "

@@ -239,8 +239,10 @@ class Stubs:
     def logged(self, request: Incoming, mapping: StubMapping | None, status: int,
                misses: list[tuple[StubMapping, float, list[str]]] | None = None) -> None:
         self._next_id += 1
-        if len(request.body) > LOG_BODY:
-            request.body = request.body[:LOG_BODY]
+        if len(request.body) > LOG_BODY:  # a copy with the body cut (and none of its decoded or parsed forms): the
+            # request itself is still being answered (a template may read its whole body)
+            request = Incoming(request.method, request.path, request.query, request.headers, request.body[:LOG_BODY],
+                               request.client, request.logged)
         self.log.append(Logged(self._next_id, request, mapping, status))
         if mapping is None and misses is not None:
             self.unmatched.append((request, misses))
