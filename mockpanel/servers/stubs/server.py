@@ -4,6 +4,7 @@ its OpenAPI document, and record/replay. The routes (app.py), the admin API, the
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import time
 from collections import OrderedDict, deque
@@ -13,7 +14,7 @@ from typing import Any, Callable
 
 from ...export import MASK, SECRET_HEADERS, SECRET_PARAMS, _SECRET_FIELDS
 from ...spec import Conflict, Invalid, NotFound
-from .mappings import (STARTED, Scenarios, StubMapping, file_name_for, parse_mapping, read_mapping_dir, write_json_atomic)
+from .mappings import (MAX_MAPPINGS, STARTED, Scenarios, StubMapping, file_name_for, parse_mapping, read_mapping_dir, write_json_atomic)
 from .matching import Incoming, MappingError, RequestPattern
 from .openapi import OpenApiError, OpenApiStub
 
@@ -26,6 +27,10 @@ NEAR_MISS_CACHE = 256  # reports kept: a flood of one unmatched request costs on
 INLINE_BODY = 2048  # recorded bodies larger than this go to __files
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
               "transfer-encoding", "upgrade", "content-length", "content-encoding", "host", "date", "server"}
+
+
+def _rank(mapping: StubMapping) -> tuple[int, int]:
+    return mapping.priority, -mapping.order
 
 
 @dataclass
@@ -51,7 +56,8 @@ class Stubs:
         self.seed = seed
         self._event = event
         self.clock = clock
-        self.mappings: list[StubMapping] = []
+        self.mappings: list[StubMapping] = []  # in the order they are tried: priority, then the newest first
+        self._by_id: dict[str, StubMapping] = {}
         self._order = 0
         self.hits: dict[str, int] = {}
         self.scenarios = Scenarios()
@@ -84,13 +90,16 @@ class Stubs:
         return found, openapi
 
     def _apply(self, found: list[StubMapping], openapi: OpenApiStub | None) -> dict[str, Any]:
-        self.mappings = []
+        by_id: dict[str, StubMapping] = {}
+        for order, mapping in enumerate(found, 1):  # a later file's mapping with the same id replaces the earlier
+            mapping.order = order
+            by_id[mapping.id] = mapping
+        self._order = len(found)
+        self.mappings = sorted(by_id.values(), key=_rank)  # one sort: 20,000 mappings read in well under a second
+        self._by_id = by_id
         self._version += 1
-        self._order = 0
-        for mapping in found:
-            self._insert(mapping)
         self.openapi = openapi
-        self.hits = {k: v for k, v in self.hits.items() if any(m.id == k for m in self.mappings)}
+        self.hits = {k: v for k, v in self.hits.items() if k in by_id}
         if openapi is None or (self.openapi is not None and openapi.path != self.openapi.path):
             self.operation_hits.clear()
         self.scenarios.reset()
@@ -111,14 +120,17 @@ class Stubs:
         return self._apply(found, openapi)
 
     def _insert(self, mapping: StubMapping) -> StubMapping:
-        if len(self.mappings) >= 20_000:
-            raise Invalid("a stub server holds at most 20000 mappings")
+        if len(self.mappings) >= MAX_MAPPINGS and mapping.id not in self._by_id:
+            raise Invalid(f"a stub server holds at most {MAX_MAPPINGS} mappings")
         self._order += 1
         self._version += 1
         mapping.order = self._order
-        self.mappings = [m for m in self.mappings if m.id != mapping.id]
-        self.mappings.append(mapping)
-        self.mappings.sort(key=lambda m: (m.priority, -m.order))
+        if mapping.id in self._by_id:
+            self.mappings = [m for m in self.mappings if m.id != mapping.id]
+        else:
+            self.mappings = list(self.mappings)  # a new list: a request matching meanwhile keeps iterating its own
+        bisect.insort(self.mappings, mapping, key=_rank)
+        self._by_id[mapping.id] = mapping
         return mapping
 
     def parse(self, raw: Any, source: str) -> StubMapping:
@@ -135,10 +147,10 @@ class Stubs:
         return mapping
 
     def get(self, mapping_id: str) -> StubMapping:
-        for mapping in self.mappings:
-            if mapping.id == mapping_id:
-                return mapping
-        raise NotFound(f"no mapping {mapping_id[:64]!r} on {self.name}")
+        mapping = self._by_id.get(mapping_id)
+        if mapping is None:
+            raise NotFound(f"no mapping {mapping_id[:64]!r} on {self.name}")
+        return mapping
 
     def replace(self, mapping_id: str, raw: Any) -> StubMapping:
         old = self.get(mapping_id)
@@ -150,12 +162,14 @@ class Stubs:
     def remove(self, mapping_id: str) -> None:
         mapping = self.get(mapping_id)
         self.mappings = [m for m in self.mappings if m.id != mapping_id]
+        del self._by_id[mapping_id]
         self._version += 1
         self.hits.pop(mapping_id, None)
         self._event("mapping_removed", id=mapping_id, label=mapping.label())
 
     def remove_all(self) -> None:
         self.mappings = []
+        self._by_id = {}
         self._version += 1
         self.hits.clear()
         self._event("mappings_removed")
