@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
