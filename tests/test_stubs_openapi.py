@@ -35,6 +35,7 @@ def test_the_petstore_answers_from_its_schemas_the_same_for_the_same_seed(tmp_pa
         assert "x-next" in pets.headers  # the response's declared header, with a value
         pet = httpx2.get(f"{url}/pets/12")
         assert pet.status_code == 200 and set(pet.json()) >= {"id", "name"}
+        assert httpx2.get(f"{url}/pets/Rex%20the%20dog").status_code == 200  # a path parameter, percent-encoded
         created = httpx2.post(f"{url}/pets", json={"id": 3, "name": "Rex", "tag": "dog"})
         assert (created.status_code, created.content) == (201, b"")
         again = httpx2.get(f"{url}/pets", params={"limit": 10}).json()
@@ -151,6 +152,9 @@ paths:
         assert isinstance(flag["on"], bool) and 0 <= flag["rollout"] <= 100
         refused = httpx2.get(f"{url}/flags/unknown")
         assert refused.status_code == 400 and "key" in refused.json()["detail"]
+        assert httpx2.get(f"{url}/flags/dark%2Dmode").status_code == 200  # read decoded, as the enum says
+        slash = httpx2.get(f"{url}/flags/beta%2Fx")  # an encoded slash stays in its segment: one key, not in the enum
+        assert slash.status_code == 400 and "key" in slash.json()["detail"]
 
 
 def test_a_document_that_is_not_openapi_stops_the_start_naming_it(tmp_path):

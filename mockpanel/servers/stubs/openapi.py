@@ -80,6 +80,17 @@ def load_document(path: Path) -> dict[str, Any]:
     return document
 
 
+def decoded_path(path: str) -> str:
+    """The path with its percent-escapes decoded (`/pets/a%20b` is the pet `a b`, as Prism reads it), unless one
+    encodes a slash: decoded, it would make another path."""
+    from urllib.parse import unquote
+
+    if "%" not in path:
+        return path
+    decoded = unquote(path)
+    return decoded if decoded.count("/") == path.count("/") else path
+
+
 class _Request:
     """openapi-core's request protocol over an Incoming request."""
 
@@ -88,7 +99,7 @@ class _Request:
         from werkzeug.datastructures import Headers, ImmutableMultiDict
 
         self.host_url = "http://stub"
-        self.path = request.path
+        self.path = decoded_path(request.path)
         self.method = request.method.lower()
         self.parameters = RequestParameters(
             query=ImmutableMultiDict([(k, v) for k, vs in request.query_params.items() for v in vs]),
@@ -173,7 +184,7 @@ class OpenApiStub:
         from openapi_core.templating.paths.exceptions import OperationNotFound, PathError
 
         try:
-            found = self.finder.find(request.method.lower(), f"http://stub{request.path}")
+            found = self.finder.find(request.method.lower(), f"http://stub{decoded_path(request.path)}")
         except OperationNotFound:
             allowed = [m for m, p, _ in self.operations() if self._same_route(p, request.path)]
             return _error(405, f"{request.method} is not an operation of {request.path} in {self.path.name}",
