@@ -8,37 +8,25 @@ Rounds alternate between the two servers so machine noise hits both alike; the m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import generator_name, requests_per_second  # noqa: E402
+from loadgen import generator_name, requests_per_second, start_serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGIN = b'{"email":"alice@example.com","password":"password123"}'
 
 
 def start_mockpanel() -> tuple[subprocess.Popen, str]:
-    ports = Path(tempfile.mkdtemp()) / "ports.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mockpanel", "serve", "--only", "auth", "--auth-port", "0", "--quiet", "--ports-file", str(ports)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("MOCKPANEL_", "JWT_", "ERROR_RATE", "SIMULATE_DELAYS"))},
-    )
-    for _ in range(200):
-        if ports.exists() and ports.read_text().strip():
-            return proc, json.loads(ports.read_text())["auth"]
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("mockpanel did not start")
+    proc, urls = start_serve("--only", "auth", "--auth-port", "0", cwd=ROOT)
+    return proc, urls["auth"]
 
 
 def start_bare() -> tuple[subprocess.Popen, str]:

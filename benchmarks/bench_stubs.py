@@ -16,14 +16,12 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import generator_name, requests_per_second  # noqa: E402
+from loadgen import generator_name, requests_per_second, start_serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,22 +42,6 @@ def project() -> Path:
     return directory
 
 
-def start(directory: Path) -> tuple[subprocess.Popen, dict[str, str]]:
-    ports = directory / "ports.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mockpanel", "serve", "--only", "auth,partner,petstore", "--auth-port", "0", "--quiet",
-         "--config", str(directory / "mockpanel.toml"), "--ports-file", str(ports)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=directory,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("MOCKPANEL_", "JWT_", "ERROR_RATE", "SIMULATE_DELAYS"))},
-    )
-    for _ in range(400):
-        if ports.exists() and ports.read_text().strip():
-            return proc, json.loads(ports.read_text())
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("mockpanel did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5)
@@ -67,7 +49,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     directory = project()
-    proc, urls = start(directory)
+    proc, urls = start_serve("--only", "auth,partner,petstore", "--auth-port", "0", "--config", str(directory / "mockpanel.toml"),
+                             cwd=directory)
     try:
         cases = [
             ("auth GET /health", urls["auth"] + "/health", {}, 200),

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -116,3 +117,23 @@ if __name__ == "__main__":  # a load of its own process: python benchmarks/loadg
     target, duration, conns, per_second = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
     achieved = asyncio.run(python_load(target, duration, conns, "GET", None, {}, per_second or None))
     print(f"{achieved:.0f}")
+
+
+def start_serve(*args: str, cwd: Any = None) -> tuple[subprocess.Popen, dict[str, str]]:
+    """`mockpanel serve ARGS --quiet` in a process of its own (none of this shell's mockpanel or seed variables), and
+    its {server: url} once its ports file is written (whole: it is renamed into place)."""
+    from pathlib import Path
+
+    ports = Path(tempfile.mkdtemp()) / "ports.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mockpanel", "serve", *args, "--quiet", "--ports-file", str(ports)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("MOCKPANEL_", "JWT_", "ERROR_RATE", "SIMULATE_DELAYS"))},
+    )
+    deadline = time.monotonic() + 30
+    while not ports.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("mockpanel did not start")
+        time.sleep(0.05)
+    return proc, json.loads(ports.read_text())

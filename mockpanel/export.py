@@ -229,10 +229,7 @@ def otlp_json(hops: list[RequestEntry], external: Iterable[Any] = ()) -> dict[st
 
 
 def write_ports_file(path: Any, urls: dict[str, str]) -> None:
-    """{server: url} as JSON, whole or not at all: written beside and renamed, so a reader that sees the file sees
-    all of it (a script polling for it read it empty once)."""
-    import os
+    """{server: url} as JSON, whole (a script polling for the file once read it empty)."""
+    from .private import write_whole
 
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(urls, indent=2) + "\n")
-    os.replace(temporary, path)
+    write_whole(Path(path), json.dumps(urls, indent=2) + "\n")

@@ -5,7 +5,6 @@ unless asked), so the tools teams already have drive mockpanel unchanged."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 from typing import Any
 
@@ -16,6 +15,7 @@ from .addresses import ProxyError, split_address
 from .proxy import Proxy, loopback_only
 from .spec import Conflict, DomainError, NotFound
 from .toxics import Toxic, ToxicError, ToxicSet, parse_toxic
+from .web import errors_as
 
 TOXIPROXY_VERSION = "2.12.0"  # the API version whose shapes these are
 MAX_PROXIES = 256
@@ -227,18 +227,7 @@ async def _body(request: Request) -> Any:
         raise DomainError("the body is not JSON") from None
 
 
-def _toxiproxy_errors(endpoint: Any) -> Any:
-    """A route answering a DomainError in Toxiproxy's error shape (the control API's own handler would say
-    {"detail": ...}): one wrapper, not a try in every route."""
-
-    @functools.wraps(endpoint)
-    async def route(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await endpoint(*args, **kwargs)
-        except DomainError as exc:
-            return _error(exc.status, exc.message)
-
-    return route
+_toxiproxy_errors = errors_as(lambda exc: _error(exc.status, exc.message))  # Toxiproxy's error shape
 
 
 def toxiproxy_router(network: Network, prefix: str = "") -> APIRouter:

@@ -18,9 +18,15 @@ def private_dir(path: Path) -> Path:
 
 def write_private(path: Path, data: bytes | str) -> None:
     """`data` into `path`, whole or not at all (a temporary file renamed into place), mode 0600 from its creation."""
+    write_whole(path, data, 0o600)
+
+
+def write_whole(path: Path, data: bytes | str, mode: int = 0o666) -> None:
+    """`data` into `path`, whole or not at all: a temporary file beside it, renamed into place, so a reader sees the
+    old file or the new one, never half of one (`mode` as os.open takes it: the umask applies)."""
     raw = data.encode() if isinstance(data, str) else data
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(raw)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -70,3 +71,21 @@ def install_json_errors(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def errors_as(render: Callable[[DomainError], Any]) -> Callable[[Any], Any]:
+    """A decorator for the routes of an API with an error shape of its own (Toxiproxy's, WireMock's): a DomainError
+    the route raises is answered by `render` (the control API's own handler would say {"detail": ...}). One wrapper,
+    not a try in every route."""
+
+    def wrap(endpoint: Any) -> Any:
+        @functools.wraps(endpoint)
+        async def route(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await endpoint(*args, **kwargs)
+            except DomainError as exc:
+                return render(exc)
+
+        return route
+
+    return wrap

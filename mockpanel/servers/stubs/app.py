@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from ...service import ServerContext, _transport_of, wait_for_disconnect
 from ...spec import Built, DomainError
 from ...toxics import rst
-from ...web import json_body
+from ...web import errors_as, json_body
 from .mappings import StubMapping, incoming_dict
 from .matching import Incoming
 from .server import HOP_BY_HOP, Stubs
@@ -241,52 +241,56 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
     return app
 
 
+def _wiremock_error(exc: DomainError) -> JSONResponse:
+    """WireMock's error shape ({"errors": [{"code", "title"}]}), with mockpanel's "detail" beside it."""
+    return JSONResponse({"errors": [{"code": 10, "title": exc.message}], "detail": exc.message}, status_code=exc.status)
+
+
 def admin_router(stubs: Stubs) -> APIRouter:
-    """WireMock's admin API, as its clients call it (the Python `wiremock` package among them)."""
+    """WireMock's admin API, as its clients call it (the Python `wiremock` package among them). Each route parses and
+    renders; the facade (Stubs) does the work, and a DomainError it raises is answered in WireMock's shape."""
     router = APIRouter(tags=["WireMock admin API"])
+    errors = errors_as(_wiremock_error)
 
-    def mapping_json(mapping: StubMapping) -> dict[str, Any]:
-        return mapping.raw
+    def listed(mappings: list[StubMapping], total: int | None = None) -> dict[str, Any]:
+        return {"mappings": [m.raw for m in mappings], "meta": {"total": len(mappings) if total is None else total}}
 
-    def invalid(exc: DomainError) -> JSONResponse:
-        return JSONResponse({"errors": [{"code": 10, "title": exc.message}], "detail": exc.message}, status_code=exc.status)
+    def served(entry: Any, host: str) -> dict[str, Any]:
+        return {"id": str(entry.id), "request": incoming_dict(entry.request, host),
+                "responseDefinition": {"status": entry.status, "fromConfiguredStub": entry.mapping is not None},
+                "wasMatched": entry.mapping is not None, **({"stubMapping": entry.mapping.raw} if entry.mapping else {})}
+
+    def host_of(request: Request) -> str:
+        return request.headers.get("host", "")
 
     @router.get(ADMIN + "/mappings", summary="The stub mappings, highest priority first (limit and offset page them)")
     async def list_mappings(limit: int | None = None, offset: int = 0) -> dict[str, Any]:
         chosen = stubs.mappings[max(offset, 0):][: limit if limit is not None and limit >= 0 else None]
-        return {"mappings": [mapping_json(m) for m in chosen], "meta": {"total": len(stubs.mappings)}}
+        return listed(chosen, len(stubs.mappings))
 
     @router.post(ADMIN + "/mappings/import", summary="Add mappings in bulk: {\"mappings\": [...]} (all or none)")
+    @errors
     async def import_mappings(request: Request) -> Any:
         body = await json_body(request)
-        items = body.get("mappings") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            return invalid(DomainError("send {\"mappings\": [mapping, ...]}"))
-        try:
-            parsed = [stubs.parse(item, "admin API") for item in items]  # every one checked before any is added
-        except DomainError as exc:
-            return invalid(exc)
-        for mapping in parsed:
-            stubs.add(mapping.raw)
+        stubs.import_mappings(body.get("mappings") if isinstance(body, dict) else None)
         return {}
 
     @router.post(ADMIN + "/mappings/find-by-metadata", summary="The mappings whose metadata match")
+    @errors
     async def find_by_metadata(request: Request) -> Any:
-        from .matching import value_matcher
+        return listed(stubs.by_metadata(await json_body(request)))
 
-        try:
-            matcher = value_matcher(await json_body(request), "metadata")
-        except ValueError as exc:
-            return invalid(DomainError(str(exc)))
-        found = [m for m in stubs.mappings if matcher.check(json.dumps(m.raw.get("metadata") or {}))]
-        return {"mappings": [mapping_json(m) for m in found], "meta": {"total": len(found)}}
+    @router.post(ADMIN + "/mappings/remove-by-metadata", summary="Delete the mappings whose metadata match")
+    @errors
+    async def remove_by_metadata(request: Request) -> Any:
+        for mapping in stubs.by_metadata(await json_body(request)):
+            stubs.remove(mapping.id)
+        return {}
 
     @router.post(ADMIN + "/mappings", status_code=201, summary="Add a stub mapping")
+    @errors
     async def create_mapping(request: Request) -> Any:
-        try:
-            return JSONResponse(mapping_json(stubs.add(await json_body(request))), status_code=201)
-        except DomainError as exc:
-            return invalid(exc)
+        return JSONResponse(stubs.add(await json_body(request)).raw, status_code=201)
 
     @router.delete(ADMIN + "/mappings", summary="Delete every stub mapping")
     async def delete_mappings() -> dict[str, Any]:
@@ -294,99 +298,68 @@ def admin_router(stubs: Stubs) -> APIRouter:
         return {}
 
     @router.post(ADMIN + "/mappings/reset", summary="The mappings as in the mappings directory again")
+    @errors
     async def reset_mappings() -> Any:
-        try:
-            await stubs.try_reload()
-        except DomainError as exc:
-            return invalid(exc)
+        await stubs.try_reload()
         return {}
 
     @router.post(ADMIN + "/mappings/save", summary="Write the mappings made since start-up into the mappings directory")
-    async def save_mappings() -> dict[str, Any]:
+    @errors
+    async def save_mappings() -> Any:
         return {"saved": stubs.save()}
 
-    @router.post(ADMIN + "/mappings/remove-by-metadata", summary="Delete the mappings whose metadata match")
-    async def remove_by_metadata(request: Request) -> dict[str, Any]:
-        from .matching import value_matcher
-
-        spec = await json_body(request)
-        try:
-            matcher = value_matcher(spec, "metadata")
-        except ValueError as exc:
-            return invalid(DomainError(str(exc)))
-        for mapping in [m for m in stubs.mappings if matcher.check(json.dumps(m.raw.get("metadata") or {}))]:
-            stubs.remove(mapping.id)
-        return {}
-
     @router.get(ADMIN + "/mappings/{mapping_id}", summary="One stub mapping")
-    async def get_mapping(mapping_id: str) -> dict[str, Any]:
-        return mapping_json(stubs.get(mapping_id))
+    @errors
+    async def get_mapping(mapping_id: str) -> Any:
+        return stubs.get(mapping_id).raw
 
     @router.put(ADMIN + "/mappings/{mapping_id}", summary="Replace one stub mapping")
+    @errors
     async def put_mapping(mapping_id: str, request: Request) -> Any:
-        try:
-            return mapping_json(stubs.replace(mapping_id, await json_body(request)))
-        except DomainError as exc:
-            return invalid(exc)
+        return stubs.replace(mapping_id, await json_body(request)).raw
 
     @router.delete(ADMIN + "/mappings/{mapping_id}", summary="Delete one stub mapping")
-    async def delete_mapping(mapping_id: str) -> dict[str, Any]:
+    @errors
+    async def delete_mapping(mapping_id: str) -> Any:
         stubs.remove(mapping_id)
         return {}
-
-    def served(entry: Any, host: str) -> dict[str, Any]:
-        return {"id": str(entry.id), "request": incoming_dict(entry.request, host),
-                "responseDefinition": {"status": entry.status, "fromConfiguredStub": entry.mapping is not None},
-                "wasMatched": entry.mapping is not None, **({"stubMapping": entry.mapping.raw} if entry.mapping else {})}
 
     @router.get(ADMIN + "/requests", summary="The requests received, newest first")
     async def list_requests(request: Request, limit: int | None = None) -> dict[str, Any]:
         entries = list(reversed(stubs.log))[: limit if limit and limit > 0 else None]
-        host = request.headers.get("host", "")
-        return {"requests": [served(e, host) for e in entries], "meta": {"total": len(stubs.log)}, "requestJournalDisabled": False}
+        return {"requests": [served(e, host_of(request)) for e in entries], "meta": {"total": len(stubs.log)},
+                "requestJournalDisabled": False}
 
     @router.delete(ADMIN + "/requests", summary="Forget the requests received")
-    async def delete_requests() -> dict[str, Any]:
-        stubs.clear_log()
-        return {}
-
     @router.post(ADMIN + "/requests/reset", summary="Forget the requests received")
     async def reset_requests() -> dict[str, Any]:
         stubs.clear_log()
         return {}
 
     @router.post(ADMIN + "/requests/count", summary="How many received requests match a request pattern")
+    @errors
     async def count_requests(request: Request) -> Any:
-        try:
-            return {"count": len(stubs.count(await json_body(request)))}
-        except DomainError as exc:
-            return invalid(exc)
+        return {"count": len(stubs.count(await json_body(request)))}
 
     @router.post(ADMIN + "/requests/find", summary="The received requests that match a request pattern")
+    @errors
     async def find_requests(request: Request) -> Any:
-        host = request.headers.get("host", "")
-        try:
-            return {"requests": [incoming_dict(e.request, host) for e in stubs.count(await json_body(request))]}
-        except DomainError as exc:
-            return invalid(exc)
+        return {"requests": [incoming_dict(e.request, host_of(request)) for e in stubs.count(await json_body(request))]}
 
     @router.get(ADMIN + "/requests/unmatched", summary="The received requests no mapping matched")
     async def unmatched(request: Request) -> dict[str, Any]:
-        host = request.headers.get("host", "")
-        return {"requests": [incoming_dict(r, host) for r, _ in stubs.unmatched]}
+        return {"requests": [incoming_dict(r, host_of(request)) for r, _ in stubs.unmatched]}
 
     @router.get(ADMIN + "/requests/unmatched/near-misses", summary="The closest mappings to each unmatched request")
     async def near_misses(request: Request) -> dict[str, Any]:
-        host = request.headers.get("host", "")
-        return {"nearMisses": [{"request": incoming_dict(r, host), "stubMapping": m.raw, "matchResult": {"distance": round(d, 3)},
-                                "differences": diffs} for r, misses in stubs.unmatched for m, d, diffs in misses]}
+        return {"nearMisses": [{"request": incoming_dict(r, host_of(request)), "stubMapping": m.raw,
+                                "matchResult": {"distance": round(d, 3)}, "differences": diffs}
+                               for r, misses in stubs.unmatched for m, d, diffs in misses]}
 
     @router.get(ADMIN + "/requests/{request_id}", summary="One received request")
+    @errors
     async def get_request(request_id: str, request: Request) -> Any:
-        for entry in stubs.log:
-            if str(entry.id) == request_id:
-                return served(entry, request.headers.get("host", ""))
-        return JSONResponse({"detail": f"no request {request_id[:32]!r} in the log"}, status_code=404)
+        return served(stubs.logged_request(request_id), host_of(request))
 
     @router.get(ADMIN + "/health", summary="Whether the stub server answers, and what it holds")
     async def health() -> dict[str, Any]:
@@ -402,35 +375,23 @@ def admin_router(stubs: Stubs) -> APIRouter:
         return {}
 
     @router.put(ADMIN + "/scenarios/{name}/state", summary="Set one scenario's state")
+    @errors
     async def set_scenario(name: str, request: Request) -> Any:
         body = await json_body(request)
-        state = body.get("state") if isinstance(body, dict) else None
-        known = {s["name"]: s for s in stubs.scenarios.describe(stubs.mappings)}
-        if name not in known:
-            return JSONResponse({"detail": f"no scenario {name[:64]!r}"}, status_code=404)
-        if state not in known[name]["possibleStates"]:
-            return invalid(DomainError(f"state is one of {', '.join(known[name]['possibleStates'])}"))
-        stubs.scenarios.states[name] = state
+        stubs.set_scenario(name, body.get("state") if isinstance(body, dict) else None)
         return {}
 
     @router.post(ADMIN + "/reset", summary="Mappings as on disk, scenarios started, the request log empty")
+    @errors
     async def reset_all() -> Any:
-        try:
-            await stubs.reset()
-        except DomainError as exc:
-            return invalid(exc)
+        await stubs.reset()
         return {}
 
     @router.post(ADMIN + "/recordings/start", summary="Record: proxy every request to the upstream and keep each exchange as a mapping")
+    @errors
     async def start_recording(request: Request) -> Any:
-        body = await json_body(request) if int(request.headers.get("content-length") or 0) else {}
-        target = body.get("targetBaseUrl") if isinstance(body, dict) else None
-        if target is not None and (stubs.upstream is None or str(target).rstrip("/") != stubs.upstream):
-            return invalid(DomainError(f"this stub server records only its configured upstream ({stubs.upstream or 'none is set'})"))
-        try:
-            stubs.set_mode("record")
-        except DomainError as exc:
-            return invalid(exc)
+        body = await json_body(request) if await request.body() else {}  # WireMock's clients may send no body
+        stubs.start_recording(body.get("targetBaseUrl") if isinstance(body, dict) else None)
         return {}
 
     @router.post(ADMIN + "/recordings/stop", summary="Replay: answer from the mappings (those recorded among them)")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -190,10 +189,10 @@ def read_mapping_dir(root: Path, files: Path | None, upstream: str | None) -> li
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    from ...private import write_whole
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
+    write_whole(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def file_name_for(mapping: StubMapping) -> str:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...export import MASK, SECRET_HEADERS, SECRET_PARAMS, _SECRET_FIELDS
-from ...spec import Conflict, Invalid, NotFound
+from ...private import write_whole
+from ...spec import Conflict, DomainError, Invalid, NotFound
 from .mappings import (MAX_MAPPINGS, STARTED, Scenarios, StubMapping, file_name_for, parse_mapping, read_mapping_dir, write_json_atomic)
 from .matching import Incoming, MappingError, RequestPattern
 from .openapi import OpenApiError, OpenApiStub
@@ -167,6 +168,23 @@ class Stubs:
         self.hits.pop(mapping_id, None)
         self._event("mapping_removed", id=mapping_id, label=mapping.label())
 
+    def import_mappings(self, items: Any) -> list[StubMapping]:
+        """WireMock's mappings/import: every mapping checked before any is added (all or none)."""
+        if not isinstance(items, list):
+            raise DomainError('send {"mappings": [mapping, ...]}')
+        parsed = [self.parse(item, "admin API") for item in items]
+        return [self.add(mapping.raw) for mapping in parsed]
+
+    def by_metadata(self, spec: Any) -> list[StubMapping]:
+        """The mappings whose metadata a WireMock matcher (matchesJsonPath, equalToJson…) accepts."""
+        from .matching import value_matcher
+
+        try:
+            matcher = value_matcher(spec, "metadata")
+        except MappingError as exc:
+            raise DomainError(str(exc)) from None
+        return [m for m in self.mappings if matcher.check(json.dumps(m.raw.get("metadata") or {}))]
+
     def remove_all(self) -> None:
         self.mappings = []
         self._by_id = {}
@@ -273,11 +291,32 @@ class Stubs:
         counts = self.operation_hits.setdefault((method.upper(), route), [0, 0])
         counts[1 if status in (400, 401, 405, 406) else 0] += 1
 
+    def logged_request(self, request_id: str) -> Logged:
+        for entry in self.log:
+            if str(entry.id) == request_id:
+                return entry
+        raise NotFound(f"no request {request_id[:32]!r} in the log")
+
+    def set_scenario(self, name: str, state: Any) -> None:
+        """Put a scenario in one of the states its mappings name."""
+        known = {s["name"]: s["possibleStates"] for s in self.scenarios.describe(self.mappings)}
+        if name not in known:
+            raise NotFound(f"no scenario {name[:64]!r}")
+        if state not in known[name]:
+            raise DomainError(f"state is one of {', '.join(known[name])}")
+        self.scenarios.states[name] = state
+
     def clear_log(self) -> None:
         self.log.clear()
         self.unmatched.clear()
 
     # --- record and replay ---
+
+    def start_recording(self, target: Any = None) -> None:
+        """WireMock's recordings/start: only to the configured upstream, whatever `target` (targetBaseUrl) says."""
+        if target is not None and (self.upstream is None or str(target).rstrip("/") != self.upstream):
+            raise DomainError(f"this stub server records only its configured upstream ({self.upstream or 'none is set'})")
+        self.set_mode("record")
 
     def set_mode(self, mode: str) -> str:
         """record or replay. Each switch to record starts a new recording (repeats are chained within one)."""
@@ -329,10 +368,7 @@ class Stubs:
     def _body_file(self, name: str, body: bytes) -> str:
         assert self.files_dir is not None
         self.files_dir.mkdir(parents=True, exist_ok=True)
-        path = self.files_dir / name
-        temporary = path.with_name(f".{name}.tmp")
-        temporary.write_bytes(body)
-        temporary.replace(path)
+        write_whole(self.files_dir / name, body)
         self._disk_seen = time.time()
         return name
 
