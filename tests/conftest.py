@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -259,16 +260,25 @@ class _QuietServer(http.server.ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def http_upstream(body: bytes):
-    """A plain HTTP server on a free port (its port yielded), standing for a service of the user's."""
-    server = _QuietServer(("127.0.0.1", 0), _BodyHandler)
-    server.body = body
+def http_server(handler: type, server_class: type = http.server.ThreadingHTTPServer, **state: Any):
+    """A real HTTP server on a free port in a thread, answering through `handler` (an http.server request handler);
+    `state` becomes attributes of the server (the handler's `self.server`). Yields the server."""
+    server = server_class(("127.0.0.1", 0), handler)
+    for key, value in state.items():
+        setattr(server, key, value)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield server.server_address[1]
+        yield server
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def http_upstream(body: bytes):
+    """A plain HTTP server on a free port (its port yielded), standing for a service of the user's."""
+    with http_server(_BodyHandler, _QuietServer, body=body) as server:
+        yield server.server_address[1]
 
 
 def raw_get(port: int, path: str = "/", close: bool = True) -> tuple[list[bytes], float, float]:
@@ -410,8 +420,6 @@ def page(browser):
 def page_server(body: bytes = b"<!doctype html><title>page</title><p>a page"):
     """A page on another local origin: a real HTTP server on a free port answering every GET with `body`, for
     cross-origin and redirect tests. Yields its origin (http://127.0.0.1:PORT)."""
-    import http.server
-
     class Page(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
             self.send_response(200)
@@ -423,13 +431,8 @@ def page_server(body: bytes = b"<!doctype html><title>page</title><p>a page"):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with http_server(Page) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextlib.contextmanager

@@ -4,15 +4,14 @@ path says, recording talks to the configured upstream only."""
 
 from __future__ import annotations
 
-import contextlib
 import http.server
 import json
 import socket
-import threading
 from pathlib import Path
 
 import httpx2
 
+from conftest import http_server
 from mockpanel.testing import RunningHub, settings_for
 
 BIG = json.dumps({"items": [{"id": i, "name": f"item {i}"} for i in range(300)]}).encode()
@@ -49,16 +48,8 @@ class _Partner(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@contextlib.contextmanager
 def partner():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Partner)
-    server.seen = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    return http_server(_Partner, seen=[])
 
 
 def config_for(tmp_path: Path, upstream: str, mode: str | None = None) -> Path:
@@ -175,18 +166,12 @@ class _Order(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_request_recorded_again_with_another_answer_replays_in_order(tmp_path):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Order)
-    server.calls = 0
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with http_server(_Order, calls=0) as server:
         config = config_for(tmp_path, f"http://127.0.0.1:{server.server_address[1]}")
         with RunningHub(settings_for(["partner"], config=config)) as running:
             url = running.urls["partner"]
             recorded = [httpx2.get(f"{url}/orders/1").json()["status"] for _ in range(4)]
             assert recorded == ["pending", "pending", "paid", "paid"]
-    finally:
-        server.shutdown()
-        server.server_close()
     files = [json.loads(p.read_text()) for p in sorted((tmp_path / "recorded" / "mappings").glob("*.json"))]
     assert len(files) == 2  # an identical answer again adds nothing; another one continues a scenario
     assert {f["requiredScenarioState"] for f in files} == {"Started", "recorded GET /orders/1 #2"}
