@@ -24,6 +24,7 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
     app = json_app(
         title=f"mockpanel control API ({ctx.name})",
         docs_url="/__mockpanel/docs",
+        swagger_ui_oauth2_redirect_url="/__mockpanel/docs/oauth2-redirect",  # FastAPI's default sits outside the guarded prefix
         redoc_url=None,
         openapi_url="/__mockpanel/openapi.json",
         static_url="/__mockpanel/docs/assets",

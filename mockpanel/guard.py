@@ -4,11 +4,16 @@ dict lookup once a host has been judged."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import hmac
 import ipaddress
+import json
 import re
 import socket
-from typing import Iterable
+from typing import Any, Callable, Iterable
+
+from .journal import change_source
 
 DEFAULT_NAMES = ("localhost", "host.docker.internal")
 SAFE_METHODS = (b"GET", b"HEAD", b"OPTIONS")
@@ -102,3 +107,174 @@ def cross_site(scope: dict, also: Iterable[str] = ()) -> str | None:
     if origin.lower() != own and origin.lower() not in {a.lower() for a in also}:
         return f"Origin: {origin[:100]}"
     return None
+
+
+# --- the one guard every door passes ---
+
+MAX_DOOR_BODY = 1024 * 1024  # a control call's body: names, numbers, a policy, a scenario's text
+MAX_JSON_DEPTH = 64  # nesting of a JSON body at a door; deeper is refused before any route sees it
+PARSE_IN_THREAD = 64 * 1024  # a JSON body larger than this is parsed (and its depth checked) off the servers' loop
+PARSED_JSON = "mockpanel.json"  # where the guard leaves a JSON body it parsed (web.json_body reads it from there)
+_NO_JSON = object()
+
+# render(status, message, scope) -> (headers, body): each door answers in its own format.
+Render = Callable[[int, str, dict], "tuple[list[tuple[bytes, bytes]], bytes]"]
+
+
+def json_error(status: int, message: str, scope: dict) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The JSON servers' error body, {"detail": ...}."""
+    return [(b"content-type", b"application/json")], json.dumps({"detail": message}).encode()
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def parse_json_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """`raw` as JSON, refusing more than `max_depth` levels of nesting; ValueError saying why."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"body is not valid JSON: {exc}") from None
+    if _too_deep(value, max_depth):
+        raise ValueError(f"JSON nested deeper than {max_depth} levels")
+    return value
+
+
+class Guard:
+    """The one check every door of a server answers behind: the control API (/__mockpanel/, attach included), a
+    stub server's /__admin/, Toxiproxy's API on its own port. In order: the Host allow-list; the admin token when
+    set; for a state change, no page of another site and a JSON body (which a browser cannot send cross-site
+    without asking first), at most `max_body` bytes and MAX_JSON_DEPTH levels deep, parsed once (off the loop when
+    large) and handed on in the scope. `source` names the door in the change log ("by Toxiproxy's API")."""
+
+    def __init__(self, hosts: HostGuard, token: str | None, render: Render = json_error, *, max_body: int = MAX_DOOR_BODY,
+                 other_types: dict[str, tuple[bytes, ...]] | None = None, limits: dict[str, int] | None = None) -> None:
+        self.hosts = hosts
+        self.token = token
+        self._expected = b"Bearer " + token.encode() if token else b""
+        self.render = render
+        self.max_body = max_body
+        self.other_types = other_types or {}  # path -> content types accepted there besides JSON (the OTLP receiver's protobuf)
+        self.limits = limits or {}  # path -> its own body limit
+
+    def token_ok(self, scope: dict) -> bool:
+        if not self.token:
+            return True
+        for key, value in scope["headers"]:
+            if key == b"authorization" and hmac.compare_digest(value, self._expected):
+                return True
+        return False
+
+    async def refuse(self, send: Callable, scope: dict, status: int, message: str, render: Render | None = None) -> None:
+        """Answer before the body was read: the door's format, the connection closed (its next request would be
+        read from this one's body)."""
+        headers, body = (render or self.render)(status, message, scope)
+        headers = [*headers, (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        if status == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="mockpanel"'))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
+    def judge(self, scope: dict, source: str = "this API") -> tuple[int, str] | None:
+        """Why this request may not pass (status, message), before its body is read; None to read on."""
+        host = content_type = declared = None
+        has_body = False
+        for key, value in scope["headers"]:
+            if key == b"host":
+                if host is not None:
+                    return 400, "a request has one Host header, this one has several"
+                host = value
+            elif key == b"content-type":
+                content_type = value.split(b";")[0].strip().lower()
+            elif key == b"content-length":
+                declared, has_body = value, value != b"0"
+            elif key == b"transfer-encoding":
+                has_body = True
+        if not self.hosts.allows(host):
+            shown = (host or b"").decode("latin-1")[:100].encode("ascii", "backslashreplace").decode()
+            return 403, (f"host {shown!r} is not allowed: add it to allowed_hosts (MOCKPANEL_ALLOWED_HOSTS, --allowed-hosts "
+                         "or [mockpanel] allowed_hosts in mockpanel.toml; '*' allows any host)")
+        if not self.token_ok(scope):
+            return 401, f"{source} needs the admin token: Authorization: Bearer <MOCKPANEL_ADMIN_TOKEN>"
+        if scope["method"].encode() in SAFE_METHODS:
+            return None
+        why = cross_site(scope)
+        if why is not None:
+            return 403, f"refused a cross-site request ({why}): this API changes state"
+        if has_body:
+            if content_type != b"application/json" and content_type not in self.other_types.get(scope["path"], ()):
+                return 415, "send the body as Content-Type: application/json (curl: -H 'content-type: application/json')"
+            limit = self.limits.get(scope["path"], self.max_body)
+            if declared is not None and (len(declared) > 18 or not declared.isdigit() or int(declared) > limit):
+                return 413, f"a request body here is at most {limit} bytes"
+        return None
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable, app: Callable, source: str,
+                       render: Render | None = None) -> None:
+        refusal = self.judge(scope, source)
+        if refusal is not None:
+            await self.refuse(send, scope, *refusal, render=render)
+            return
+        if scope["method"].encode() not in SAFE_METHODS:
+            body = bytearray()
+            limit = self.limits.get(scope["path"], self.max_body)
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                body += message.get("body", b"")
+                if len(body) > limit:
+                    await self.refuse(send, scope, 413, f"a request body here is at most {limit} bytes", render=render)
+                    return
+                if not message.get("more_body"):
+                    break
+            raw = bytes(body)
+            if raw and scope["path"] not in self.other_types:
+                try:
+                    parsed = await asyncio.to_thread(parse_json_body, raw) if len(raw) > PARSE_IN_THREAD else parse_json_body(raw)
+                except ValueError as exc:
+                    await self.refuse(send, scope, 400, str(exc)[:300], render=render)
+                    return
+                scope[PARSED_JSON] = parsed
+            receive = _replay(raw, receive)
+        token = change_source.set(source)
+        try:
+            await app(scope, receive, send)
+        finally:
+            change_source.reset(token)
+
+
+def _replay(body: bytes, receive: Callable) -> Callable:
+    sent = False
+
+    async def replayed() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+class GuardedApp:
+    """An ASGI app every request of which passes `guard` (a door with a port of its own: Toxiproxy's API)."""
+
+    def __init__(self, app: Callable, guard: Guard, source: str) -> None:
+        self.app, self.guard, self.source = app, guard, source
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.guard(scope, receive, send, self.app, self.source)

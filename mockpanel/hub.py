@@ -145,7 +145,8 @@ class Hub:
         if self.settings.toxiproxy_port is not None:
             from .network import ToxiproxyServer
 
-            self._toxiproxy = ToxiproxyServer(self.network, self.settings.host, self.settings.toxiproxy_port, tuple(self.settings.allowed_hosts))
+            self._toxiproxy = ToxiproxyServer(self.network, self.settings.host, self.settings.toxiproxy_port, tuple(self.settings.allowed_hosts),
+                                              self.settings.admin_token)
             await self._toxiproxy.start()
         return self.urls()
 

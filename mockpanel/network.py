@@ -214,6 +214,10 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 async def _body(request: Request) -> Any:
+    from .guard import PARSED_JSON
+
+    if PARSED_JSON in request.scope:  # the guard read, bounded and parsed it
+        return request.scope[PARSED_JSON]
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
@@ -310,28 +314,19 @@ def toxiproxy_router(network: Network, prefix: str = "") -> APIRouter:
     return router
 
 
-def toxiproxy_app(network: Network, allowed_hosts: tuple[str, ...] = ()) -> FastAPI:
-    """The API on a port of its own, guarded like the control API: the Host allow-list, no state change from a page
-    of another site, JSON bodies only."""
-    from .guard import HostGuard, cross_site
+def _render(status: int, message: str, scope: dict) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    return [(b"content-type", b"application/json")], json.dumps({"error": message, "status": status}).encode()
+
+
+SOURCE = "Toxiproxy's API"
+
+
+def toxiproxy_app(network: Network, allowed_hosts: tuple[str, ...] = (), admin_token: str | None = None) -> Any:
+    """The API on a port of its own, behind the guard every door passes (guard.Guard): the Host allow-list, the
+    admin token when set, no state change from a page of another site, JSON bodies only, bounded."""
+    from .guard import Guard, GuardedApp, HostGuard
 
     app = FastAPI(title="mockpanel: Toxiproxy's API", docs_url=None, redoc_url=None, openapi_url=None)
-    hosts = HostGuard(allowed_hosts)
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        host = request.headers.get("host")
-        if not hosts.allows(host.encode("latin-1") if host is not None else None):
-            return _error(403, f"host {str(host)[:100]!r} is not allowed (add it to allowed_hosts)")
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            why = cross_site(request.scope)
-            if why is not None:
-                return _error(403, f"refused a cross-site request ({why})")
-            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type not in ("application/json", "") or (content_type == "" and request.headers.get("content-length", "0") != "0"):
-                return _error(415, "send JSON (Content-Type: application/json)")
-        return await call_next(request)
-
     app.include_router(toxiproxy_router(network))
 
     @app.exception_handler(404)
@@ -342,14 +337,15 @@ def toxiproxy_app(network: Network, allowed_hosts: tuple[str, ...] = ()) -> Fast
     async def not_allowed(request: Request, exc: Any) -> Any:
         return _error(405, "method not allowed")
 
-    return app
+    return GuardedApp(app, Guard(HostGuard(allowed_hosts), admin_token, _render, max_body=MAX_BODY), SOURCE)
 
 
 class ToxiproxyServer:
     """Toxiproxy's API on a port of its own (uvicorn, in the Hub's loop): status and reason as a server's."""
 
-    def __init__(self, network: Network, host: str, port: int, allowed_hosts: tuple[str, ...] = ()) -> None:
-        self.app = toxiproxy_app(network, allowed_hosts)
+    def __init__(self, network: Network, host: str, port: int, allowed_hosts: tuple[str, ...] = (),
+                 admin_token: str | None = None) -> None:
+        self.app = toxiproxy_app(network, allowed_hosts, admin_token)
         self.host, self.port = host, port
         self.status, self.reason, self.url = "stopped", None, None
         self._server: Any = None

@@ -152,7 +152,7 @@ class UvicornRunner:
         hosts = HostGuard(ctx.allowed_hosts, ctx.settings.get("virtual_host_suffixes") or ())
         self.app = ServiceMiddleware(built.app, ctx, create_control_app(ctx), cors=spec.cors, hosts=hosts,
                                      admin_paths=spec.admin_paths, same_site_paths=spec.same_site_paths,
-                                     control_prefixes=spec.control_prefixes)
+                                     control_prefixes=spec.control_prefixes, door_limits=spec.door_limits)
         self.status = "stopped"
         self.reason: str | None = None
         self.url: str | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from collections import deque
 from time import perf_counter
@@ -15,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from . import tracing
 from .faults import FaultDecision, FaultInjector
-from .guard import SAFE_METHODS, HostGuard, cross_site
+from .guard import Guard, HostGuard, cross_site, json_error
 from .journal import EventBus, ServerJournal, change_source, percentile
 from .settings import ServerSettings
 from .toxics import ToxicSet
@@ -83,12 +82,6 @@ class ServerStats:
         }
 
 
-def json_error(status: int, message: str, scope: dict) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    import json
-
-    return [(b"content-type", b"application/json")], json.dumps({"detail": message}).encode()
-
-
 @dataclass
 class ServerContext:
     """Everything a server's builder gets: its settings, its journal ring (and through it the bus), its fault injector."""
@@ -153,22 +146,6 @@ async def wait_for_disconnect(receive: Callable[[], Awaitable[dict]]) -> None:
         pass
 
 
-def _has_token(scope: dict, token: str) -> bool:
-    expected = b"Bearer " + token.encode()
-    for key, value in scope["headers"]:
-        if key == b"authorization" and hmac.compare_digest(value, expected):
-            return True
-    return False
-
-
-async def _refuse_control(send: Callable, scope: dict,
-                          why: str = "the control API needs the admin token: Authorization: Bearer <MOCKPANEL_ADMIN_TOKEN>") -> None:
-    headers, body = json_error(401, why, scope)
-    headers = [*headers, (b"content-length", str(len(body)).encode()), (b"www-authenticate", b'Bearer realm="mockpanel"')]
-    await send({"type": "http.response.start", "status": 401, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 class ServiceMiddleware:
     """Pure ASGI: applies the fault policy, enforces the body limit and records every request in the journal.
 
@@ -177,11 +154,17 @@ class ServiceMiddleware:
 
     def __init__(self, app: Callable, ctx: ServerContext, control: Callable | None = None, cors: bool = False,
                  hosts: HostGuard | None = None, admin_paths: tuple[tuple[str, str], ...] = (),
-                 same_site_paths: tuple[tuple[str, str], ...] = (), control_prefixes: tuple[str, ...] = ()) -> None:
+                 same_site_paths: tuple[tuple[str, str], ...] = (), control_prefixes: tuple[str, ...] = (),
+                 door_limits: dict[str, int] | None = None) -> None:
+        from .otlp import MAX_BODY as OTLP_MAX_BODY
+
         self.app = app
         self.ctx = ctx
         self.control = control or app
         self.hosts = hosts or HostGuard()
+        # Every door of this server (the control API, attach, a stub server's /__admin/) passes this one guard.
+        self.guard = Guard(self.hosts, ctx.admin_token, json_error, other_types={OTLP_PATH: (b"application/x-protobuf",)},
+                           limits={OTLP_PATH: OTLP_MAX_BODY, **(door_limits or {})})
         # The seeds' admin endpoints need the admin token too when admin_token_scope = "all".
         self.admin_paths = admin_paths if ctx.admin_token and ctx.admin_scope == "all" else ()
         self.same_site_paths = same_site_paths  # state changes a page on another site must not make (webhook replay)
@@ -222,29 +205,6 @@ class ServiceMiddleware:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _control(self, scope: dict, receive: Callable, send: Callable, has_body: bool) -> None:
-        """The control API: the admin token when set; a state change must come from this site (not a page on
-        another) and carry its body as JSON, which a browser cannot send cross-site without asking first."""
-        if self.ctx.admin_token and not _has_token(scope, self.ctx.admin_token):
-            await _refuse_control(send, scope)
-            return
-        if scope["method"].encode() not in SAFE_METHODS:
-            why = cross_site(scope)
-            if why is not None:
-                await self._refuse(send, scope, 403, f"refused a cross-site request ({why}): the control API changes state")
-                return
-            if has_body:
-                content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").split(b";")[0].strip().lower()
-                otlp = scope["path"] == OTLP_PATH and content_type == b"application/x-protobuf"  # the trace receiver's other format
-                if not (content_type == b"application/json" or otlp):
-                    await self._refuse(send, scope, 415, "send the body as Content-Type: application/json (curl: -H 'content-type: application/json')")
-                    return
-        token = change_source.set("the control API")
-        try:
-            await self.control(scope, receive, send)
-        finally:
-            change_source.reset(token)
-
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         """Every request runs this once: it is the hot path, so it keeps raw values and formats nothing."""
         if scope["type"] != "http":
@@ -280,11 +240,13 @@ class ServiceMiddleware:
             return
         if scope["path"].startswith(self.control_prefixes):
             self.ctx.watch[0], self.ctx.watch[1] = self.ctx.name, scope  # a control call holding the loop is named too
-            await self._control(scope, receive, send, has_body)
+            # The control API speaks JSON on every server; other doors (a stub's /__admin/) the server's own format.
+            await self.guard(scope, receive, send, self.control, "the control API",
+                             None if scope["path"].startswith(CONTROL_PREFIX) else self.ctx.render_error)
             return
         if self.guarded:
-            if self.admin_paths and self._guarded_path(scope, self.admin_paths) and not _has_token(scope, self.ctx.admin_token):
-                await _refuse_control(send, scope, "this admin endpoint needs the admin token (admin_token_scope = \"all\")")
+            if self.admin_paths and self._guarded_path(scope, self.admin_paths) and not self.guard.token_ok(scope):
+                await self.guard.refuse(send, scope, 401, "this admin endpoint needs the admin token (admin_token_scope = \"all\")")
                 return
             if self.same_site_paths and self._guarded_path(scope, self.same_site_paths):
                 why = cross_site(scope)

@@ -366,6 +366,11 @@ def load_settings(
         if host not in LOOPBACK:
             settings.notices.append(f"warning: proxy {name}: listening on {host or 'all interfaces'}: other machines reach "
                                     f"{proxy['upstream']} through it")
+    if settings.toxiproxy_port is not None and settings.host not in LOOPBACK:
+        guarded = ("guarded by the admin token" if settings.admin_token
+                   else "anyone there can add toxics and proxies (set MOCKPANEL_ADMIN_TOKEN to guard it)")
+        settings.notices.append(f"warning: Toxiproxy's API (port {settings.toxiproxy_port}): binding {settings.host or 'all interfaces'}: "
+                                f"reachable from other machines, {guarded}")
     return settings
 
 

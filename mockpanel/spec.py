@@ -7,7 +7,7 @@ and renders. Panes, the palette, the control API, scenarios and the pytest plugi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Awaitable, Any, Callable, NamedTuple, Protocol
 
 from .service import ErrorRenderer, ServerContext, json_error
@@ -40,6 +40,7 @@ class ServerSpec:
     admin_paths: tuple[tuple[str, str], ...] = ()  # (method, path prefix) of the seeds' admin endpoints
     same_site_paths: tuple[tuple[str, str], ...] = ()  # (method, path prefix) a page on another site may not call
     control_prefixes: tuple[str, ...] = ()  # more path prefixes of its control API (a stub server's WireMock /__admin/)
+    door_limits: dict[str, int] = field(default_factory=dict, compare=False)  # path -> a larger body limit at that door (a bulk import)
 
 
 class DomainError(Exception):

@@ -22,6 +22,10 @@ async def json_body(request: Request) -> Any:
     """The body parsed as JSON whatever its Content-Type (curl -d sends a form type); 422 when it is not JSON."""
     import json
 
+    from .guard import PARSED_JSON
+
+    if PARSED_JSON in request.scope:  # the door's guard parsed (and bounded) it already
+        return request.scope[PARSED_JSON]
     raw = await request.body()
     try:
         return json.loads(raw or b"null")

@@ -58,11 +58,11 @@ def test_a_call_constructs_no_object_and_bounds_its_size_and_depth(hub):
     assert r.status_code == 400 and "unknown tag" in r.json()["detail"]
     assert fail_next(auth) == 0
     r = call(auth, "", raw=b"[" * 100_000 + b"]" * 100_000)
-    assert r.status_code == 400 and r.json()["error"] == "WireError"
+    assert r.status_code == 400 and "nested deeper than 64 levels" in r.json()["detail"]  # refused at the door, by the guard
     r = call(auth, "", raw=b'{"op": "x", "args": ["' + b"a" * (2 * 1024 * 1024) + b'"]}')
     assert r.status_code == 413
     r = call(auth, "", raw=b"not json")
-    assert r.status_code == 400 and r.json()["error"] == "WireError"
+    assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]
     assert httpx2.get(auth + "/health").status_code == 200
 
 

@@ -17,6 +17,7 @@ from .server import Stubs
 
 __all__ = ["SETTINGS", "Stubs", "stub_spec", "stub_specs"]
 
+MAX_IMPORT_BYTES = 16 * 1024 * 1024  # a bulk import of mappings (the admin API's other bodies: the guard's 1 MiB)
 NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 SETTINGS = (
@@ -41,7 +42,7 @@ def stub_spec(name: str, base_dir: Path) -> ServerSpec:
             raise SettingsError(f"[stubs.{name}]: {exc}") from None
 
     return ServerSpec(name=name, title=f"Stub server {name}", default_port=0, build=build_stub, settings=SETTINGS,
-                      control_prefixes=("/__admin/",))
+                      control_prefixes=("/__admin/",), door_limits={"/__admin/mappings/import": MAX_IMPORT_BYTES})
 
 
 def stub_specs(table: Any, config_path: Path | None, taken: Any, cwd: Path | None = None) -> dict[str, ServerSpec]:
