@@ -1,7 +1,10 @@
 """Memory under hostile or merely big input, as the serve process's resident size (VmRSS, and the peak VmHWM).
 
 Run: .venv/bin/python benchmarks/bench_memory.py
-One `mockpanel serve` (s3, webhooks, image API) with default settings; after an idle reading it sends, in turn:
+One `mockpanel serve` (auth, s3, webhooks, image API) with default settings; after an idle reading it sends, in turn:
+10,000 GETs to auth with a 60 KB query each and 10,000 with 40 headers of 1.5 KB (the journal kept them whole: +585 MiB
+before it was bounded in bytes; now each entry keeps 2 KiB of a query and 8 KiB of headers, and all of the journal
+128 MiB at most),
 120 webhooks of 8 MB (the receiver keeps 256 MiB of bodies by default), three 144-megapixel PNGs to the image API
 (the pixel cap is 40 MP, read from the header before decoding), an aws-chunked upload with 200,000 trailer lines,
 60 OTLP/JSON exports whose span `kind` is a 4 MiB string (the store kept it whole: +263 MiB before the fix), and
@@ -45,8 +48,8 @@ def big_png(side: int) -> bytes:
 
 def main() -> None:
     ports = Path(tempfile.mkdtemp()) / "ports.json"
-    serve = subprocess.Popen([sys.executable, "-m", "mockpanel", "serve", "--only", "s3,webhooks,imageapi", "--quiet",
-                              "--s3-port=0", "--webhooks-port=0", "--imageapi-port=0", "--ports-file", str(ports)],
+    serve = subprocess.Popen([sys.executable, "-m", "mockpanel", "serve", "--only", "auth,s3,webhooks,imageapi", "--quiet",
+                              "--auth-port=0", "--s3-port=0", "--webhooks-port=0", "--imageapi-port=0", "--ports-file", str(ports)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tempfile.mkdtemp())
     try:
         for _ in range(400):
@@ -58,7 +61,7 @@ def main() -> None:
         client.post(urls["webhooks"] + "/webhooks/warm", json={"event_type": "warm"}).raise_for_status()
         time.sleep(1)
         idle = status(serve.pid)["VmRSS"]
-        print(f"mockpanel serve (s3, webhooks, imageapi), default settings; idle RSS {idle:.0f} MiB")
+        print(f"mockpanel serve (auth, s3, webhooks, imageapi), default settings; idle RSS {idle:.0f} MiB")
         print(f"{'step':<56}{'RSS change':>12}{'above idle':>12}{'peak above idle':>17}")
         last = [idle]
 
@@ -66,6 +69,17 @@ def main() -> None:
             now = status(serve.pid)
             print(f"{step:<56}{now['VmRSS'] - last[0]:>+8.0f} MiB{now['VmRSS'] - idle:>8.0f} MiB{now['VmHWM'] - idle:>13.0f} MiB", flush=True)
             last[0] = now["VmRSS"]
+
+        query = "q=" + "x" * 60_000
+        for i in range(10_000):
+            client.get(urls["auth"] + f"/health?i={i}&{query}")
+        journal = client.get(urls["auth"] + "/__mockpanel/stats").json()["journal"]
+        report(f"10,000 GETs with a 60 KB query (journal {journal['all_bytes'] / 2**20:.0f} MiB)")
+        headers = {f"x-header-{j}": "h" * 1500 for j in range(40)}
+        for i in range(10_000):
+            client.get(urls["auth"] + f"/health?h={i}", headers=headers)
+        journal = client.get(urls["auth"] + "/__mockpanel/stats").json()["journal"]
+        report(f"10,000 GETs with 40 headers of 1.5 KB (journal {journal['all_bytes'] / 2**20:.0f} MiB)")
 
         body = bytearray(b'{"event_type": "bulk.export", "blob": "' + b"x" * (8 * 1024 * 1024 - 60) + b'"}')
         for i in range(120):

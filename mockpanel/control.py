@@ -155,6 +155,9 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
             "p50_ms": p50,
             "p95_ms": p95,
             "faults": ctx.faults.policy.describe(),
+            # what the journal holds in memory: this server's ring, and every ring together against its bound
+            "journal": {"entries": len(ctx.journal), "bytes": ctx.journal.bytes, "max_bytes": ctx.journal.max_bytes,
+                        "all_bytes": ctx.journal.whole.bytes, "all_max_bytes": ctx.journal.whole.max_bytes},
             "loop": ctx.loop_health(),  # stalls over 250 ms of the event loop every server (and the panel) shares
         }
 

@@ -70,7 +70,7 @@ class Hub:
         specs = {**specs, **settings.stub_specs}  # the stub servers of the configuration file
         self.specs = specs
         self.bus = EventBus()
-        self.journal = Journal(self.bus, maxlen=settings.journal_size)
+        self.journal = Journal(self.bus, maxlen=settings.journal_size, max_bytes=settings.journal_mib * 1024 * 1024)
         self.log: deque[str] = deque(maxlen=200)
         self.watchdog = Watchdog(self._stalled, loop_name=loop_name)  # "servers'" under the panel: its loop is theirs alone
         self.runners: dict[str, Runner] = {}

@@ -133,32 +133,107 @@ class EventBus:
         self.publish(DomainEvent(server, kind, data))
 
 
+# What one journal entry keeps of a request's head, as body previews keep a part of its body: a flood of 60 KB
+# queries or headers costs the journal what a flood of small requests does.
+MAX_PATH_KEPT = 2048  # characters of the path
+MAX_QUERY_KEPT = 2048  # bytes of the query string
+MAX_HEADER_KEPT = 1024  # bytes of one header value
+MAX_HEADERS_KEPT = 8192  # bytes of one side's headers (names and values); the rest is counted in one more header
+CUT = "[cut]"  # ASCII: headers and the query are read as latin-1
+# What Python spends on an entry besides the bytes of its strings (measured with tracemalloc: the row tuple, its
+# numbers, the objects around each string, a header's pair tuple), so the budget counts memory, not text.
+ENTRY_OVERHEAD = 700
+HEADER_OVERHEAD = 150
+
+
+def _cut_headers(headers: tuple) -> tuple[tuple, int]:
+    """Headers as kept (each value and all of them bounded) and the bytes they hold."""
+    kept, size = [], 0
+    for at, (name, value) in enumerate(headers):
+        if len(value) > MAX_HEADER_KEPT:
+            value = value[:MAX_HEADER_KEPT] + CUT.encode()
+        if size + len(name) + len(value) > MAX_HEADERS_KEPT:
+            left = headers[at:]
+            kept.append((b"x-mockpanel-cut", b"%d more headers, %d bytes" % (len(left), sum(len(k) + len(v) for k, v in left))))
+            size += 60 + HEADER_OVERHEAD
+            break
+        kept.append((name, value))
+        size += len(name) + len(value) + HEADER_OVERHEAD
+    return tuple(kept), size
+
+
+def _kept(row: tuple) -> tuple[tuple, int]:
+    """The row as the journal keeps it (path, query and headers cut when long) and what it costs in bytes."""
+    path, query, request_headers, response_headers = row[4], row[5], row[10], row[11]
+    size = ENTRY_OVERHEAD + len(path) + len(query) + len(row[12]) + len(row[13])
+    head = 0
+    for name, value in request_headers:
+        head += len(name) + len(value) + HEADER_OVERHEAD
+    for name, value in response_headers:
+        head += len(name) + len(value) + HEADER_OVERHEAD
+    if len(path) <= MAX_PATH_KEPT and len(query) <= MAX_QUERY_KEPT and head <= MAX_HEADERS_KEPT and \
+            all(len(v) <= MAX_HEADER_KEPT for _, v in request_headers) and all(len(v) <= MAX_HEADER_KEPT for _, v in response_headers):
+        return row, size + head  # the common case: nothing to cut, nothing copied
+    row = list(row)
+    if len(path) > MAX_PATH_KEPT:
+        row[4] = path[:MAX_PATH_KEPT] + CUT
+    if len(query) > MAX_QUERY_KEPT:
+        row[5] = query[:MAX_QUERY_KEPT] + CUT.encode()
+    row[10], request_size = _cut_headers(request_headers)
+    row[11], response_size = _cut_headers(response_headers)
+    return tuple(row), ENTRY_OVERHEAD + len(row[4]) + len(row[5]) + len(row[12]) + len(row[13]) + request_size + response_size
+
+
 class ServerJournal:
     """One server's bounded ring of requests, publishing each on the bus as a RequestEntry.
 
     The ring holds plain tuples in RequestEntry's field order, the cheapest record to build on the hot path; they are
-    wrapped as RequestEntry when read. A flood on one server cannot push another server's requests out.
+    wrapped as RequestEntry when read. It is bounded in count (`maxlen`) and in bytes (`max_bytes`, what its entries
+    cost in memory), oldest out first; the whole journal bounds all rings together.
     """
 
-    __slots__ = ("server", "bus", "rows", "next_id", "whole")
+    __slots__ = ("server", "bus", "rows", "sizes", "bytes", "maxlen", "max_bytes", "next_id", "whole")
 
-    def __init__(self, server: str, bus: EventBus, ids: Callable[[], int], maxlen: int, whole: "Journal") -> None:
+    def __init__(self, server: str, bus: EventBus, ids: Callable[[], int], maxlen: int, whole: "Journal",
+                 max_bytes: int = 1 << 62) -> None:
         self.whole = whole  # every server's journal: a trace crosses servers
         self.server = server
         self.bus = bus
-        self.rows: deque[tuple] = deque(maxlen=maxlen)
+        self.rows: deque[tuple] = deque()
+        self.sizes: deque[int] = deque()  # bytes of each row, in step with rows
+        self.bytes = 0
+        self.maxlen = maxlen
+        self.max_bytes = max_bytes
         self.next_id = ids  # shared by every server's ring: ids order requests across servers
 
     def record(self, row: tuple) -> None:
+        row, size = _kept(row)
         self.rows.append(row)
+        self.sizes.append(size)
+        self.bytes += size
+        whole = self.whole
+        whole.bytes += size
+        while len(self.rows) > self.maxlen or (self.bytes > self.max_bytes and len(self.rows) > 1):
+            self.drop_oldest()
+        if whole.bytes > whole.max_bytes:
+            whole.shed()
         if self.bus.subscribers:
             self.bus.publish(RequestEntry._make(row))
+
+    def drop_oldest(self) -> None:
+        self.rows.popleft()
+        size = self.sizes.popleft()
+        self.bytes -= size
+        self.whole.bytes -= size
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def clear(self) -> None:
         self.rows.clear()
+        self.sizes.clear()
+        self.whole.bytes -= self.bytes
+        self.bytes = 0
 
     def query(self, **criteria: Any) -> list[RequestEntry]:
         """As Journal.query, over this server's requests only."""
@@ -166,11 +241,15 @@ class ServerJournal:
 
 
 class Journal:
-    """Every server's ring (capacity `maxlen` each), read together: entries and queries are ordered by id."""
+    """Every server's ring (`maxlen` entries each, at most half of `max_bytes` each, `max_bytes` all together), read
+    together: entries and queries are ordered by id. Over the total, the ring holding the most bytes gives up its
+    oldest: a flood on one server does not push the others' requests out."""
 
-    def __init__(self, bus: EventBus | None = None, maxlen: int = 10_000) -> None:
+    def __init__(self, bus: EventBus | None = None, maxlen: int = 10_000, max_bytes: int = 128 * 1024 * 1024) -> None:
         self.bus = bus or EventBus()
         self.maxlen = maxlen
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.servers: dict[str, ServerJournal] = {}
         self._ids = itertools.count(1).__next__
         self.external = SpanStore()  # spans the user's own services exported (OTLP), joined to the mocks' by trace id
@@ -179,8 +258,16 @@ class Journal:
         """The server's ring, made on first use."""
         ring = self.servers.get(server)
         if ring is None:
-            ring = self.servers[server] = ServerJournal(server, self.bus, self._ids, self.maxlen, self)
+            ring = self.servers[server] = ServerJournal(server, self.bus, self._ids, self.maxlen, self, self.max_bytes // 2)
         return ring
+
+    def shed(self) -> None:
+        """Back under the total: the fullest rings give up their oldest entries."""
+        while self.bytes > self.max_bytes:
+            fullest = max(self.servers.values(), key=lambda ring: ring.bytes)
+            if len(fullest.rows) <= 1:
+                return
+            fullest.drop_oldest()
 
     def record(self, row: tuple) -> None:
         self.of(row[2]).record(row)

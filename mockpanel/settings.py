@@ -152,7 +152,9 @@ COMMON_SETTINGS: tuple[Setting, ...] = (
 
 GLOBAL_SETTINGS: tuple[Setting, ...] = (
     Setting("host", "str", "127.0.0.1", "interface every server binds unless its own host is set", ("HOST",)),
-    Setting("journal_size", "positive", 10_000, "requests kept in the journal (ring buffer)"),
+    Setting("journal_size", "positive", 10_000, "requests kept in the journal, per server (ring buffer)"),
+    Setting("journal_mib", "positive", 128, "memory the journal may hold, all servers together (MiB); each server's ring at most half "
+            "of it, the oldest entries out first"),
     Setting("body_preview_bytes", "int", 2048, "bytes of each request/response body kept in the journal"),
     Setting("admin_token", "str", None, "require this token on every /__mockpanel/ call (Authorization: Bearer TOKEN)"),
     Setting("admin_token_scope", "str", "control", "what admin_token guards: the control API, or all (the seeds' admin endpoints too)",
@@ -187,6 +189,7 @@ class ServerSettings:
 class Settings:
     host: str = "127.0.0.1"
     journal_size: int = 10_000
+    journal_mib: int = 128
     body_preview_bytes: int = 2048
     admin_token: str | None = None
     admin_token_scope: str = "control"
