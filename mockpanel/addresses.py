@@ -19,7 +19,7 @@ def split_address(text: Any, default_host: str = "127.0.0.1", what: str = "addre
         host, port_text = default_host, str(text)
     elif isinstance(text, str) and text.strip():
         text = text.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             host, port_text = default_host, text
         else:
             host, sep, port_text = text.rpartition(":")
@@ -28,7 +28,7 @@ def split_address(text: Any, default_host: str = "127.0.0.1", what: str = "addre
             host = host.strip("[]") or default_host
     else:
         raise ProxyError(f"{what}: write host:port")
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
         raise ProxyError(f"{what} {str(text)[:80]!r}: the port must be 0-65535")
     if len(host) > 253 or not re.fullmatch(r"[A-Za-z0-9_.:-]+", host):
         raise ProxyError(f"{what} {str(text)[:80]!r}: not a host name")

@@ -22,13 +22,14 @@ from textual.widgets import Header, TabbedContent, TabPane
 from .display import escape_controls
 from .hub import Hub
 from .attach import GONE, Disconnected, RemoteError
-from .hubclient import HubClient, HubThread, failed, notices, journal_entries, panel_op, reset_all, reset_server, run_scenario, server_names, server_urls, stop_scenario
+from .hubclient import HubClient, HubThread, failed, notices, journal_entries, reset_all, reset_server, run_scenario, server_names, server_urls, stop_scenario
 from .servers import SERVERS
 from .spec import DomainError
 from .keybar import KeyBar
 from .journal import DomainEvent
 from .settings import Settings
 from .watchdog import Watchdog
+from .screens.app_ops import chaos_off, change_faults, header_state, issue_token, palette_state, restart, write_journal
 from .screens.client import ClientPane
 from .screens.faults import FaultsPane
 from .screens.proxies import ProxiesPane
@@ -43,74 +44,10 @@ from .screens.webhooks import WebhooksPane
 PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, ClientPane, FaultsPane, TracesPane, ProxiesPane, StubsPane)
 PANE_KEYS = "1234567890"  # the tenth pane is 0
 FLUSH_SECONDS = 0.25  # bus items reach the widgets in batches, a few times a second
-MAX_PALETTE_OBJECTS = 200  # "Copy presigned URL for ..." entries (the Storage pane has every object)
 MAX_PENDING = 20_000  # under a flood only the newest matter; older ones are still in the journal
 # From this many bus items in one tick (400 a second), every other tick is skipped: a repaint of a live table costs
 # tens of milliseconds of the loop the servers and the keys share, and half as many under a flood leave more to both.
 FLOOD_ITEMS = 100
-
-
-# --- what the app reads and asks, run on the servers' loop ---
-
-
-@panel_op
-def palette_state(hub: Any) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str, str]]]:
-    """The servers, (bucket, key) of up to MAX_PALETTE_OBJECTS objects, (id, email, name) of every user."""
-    storage, accounts = hub.facade("s3"), hub.facade("auth")
-    objects = [(b.name, meta.key) for b in storage.buckets() for meta in storage.objects(b.name, limit=MAX_PALETTE_OBJECTS)] if storage else []
-    users = [(u.id, u.email, u.name) for u in accounts.users()] if accounts else []
-    return list(hub.runners), objects[:MAX_PALETTE_OBJECTS], users
-
-
-@panel_op
-def header_state(hub: Any) -> list[tuple[str, str, bool]]:
-    """(name, status, faulty) of every server: what the header shows."""
-    provider = oidc_of(hub)
-    return [(name, runner.status, runner.ctx.faults.active or runner.ctx.toxics.active
-             or (name == "auth" and provider is not None and bool(provider.faulty())))
-            for name, runner in hub.runners.items()]
-
-
-@panel_op
-def chaos_off(hub: Any) -> tuple[list[str], list[str], list[str]]:
-    """Every fault of every server off, network toxics (of mocks and proxies), webhook response plans and OIDC token
-    faults too: (plans, issuers, toxic holders) cleared."""
-    for runner in hub.runners.values():
-        runner.ctx.faults.clear()
-    toxic = hub.network.clear_toxics()
-    receiver = hub.facade("webhooks")
-    provider = oidc_of(hub)
-    return (receiver.clear_plans() if receiver is not None else []), (provider.clear_all_faults() if provider is not None else []), toxic
-
-
-@panel_op
-def change_faults(hub: Any, server: str, **changes: Any) -> str:
-    """Change one server's faults (none given: all off); the policy in words."""
-    faults = hub[server].ctx.faults
-    if "toggle" in changes:
-        field = changes.pop("toggle")
-        changes[field] = not getattr(faults.policy, field)
-    policy = faults.update(**changes) if changes else faults.clear()
-    return ", ".join(policy.describe()) or "no faults"
-
-
-@panel_op
-async def restart(hub: Any, server: str) -> tuple[bool, str | None]:
-    ok = await hub[server].restart()
-    return ok, hub[server].reason
-
-
-@panel_op
-def issue_token(hub: Any, user_id: str, kind: str, ttl_s: float | None) -> tuple[str, str]:
-    from datetime import timedelta
-
-    accounts = hub.facade("auth")
-    return accounts.issue_token(user_id, kind, timedelta(seconds=ttl_s) if ttl_s is not None else None), accounts.user(user_id).email
-
-
-@panel_op(local=True)
-def write_journal(hub: Any, path: Any, redact: bool) -> str:
-    return str(hub.write_journal(path, redact).path)
 
 
 class PanelCommands(Provider):
@@ -559,12 +496,6 @@ def notes_line(notices: list[str]) -> str:
     parts = ([f"{secrets} development secret{'s' if secrets != 1 else ''} in use"] if secrets else []) + \
         ([f"{others} other note{'s' if others != 1 else ''}"] if others else [])
     return f"{', '.join(parts)} — N shows them"
-
-
-def oidc_of(hub: Any) -> Any:
-    """The auth server's OIDC provider, or None when auth is not running."""
-    accounts = hub.facade("auth")
-    return getattr(accounts, "oidc", None)
 
 
 def describe_token(token: str) -> str:

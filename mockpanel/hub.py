@@ -75,7 +75,7 @@ class Hub:
         self.watchdog = Watchdog(self._stalled, loop_name=loop_name)  # "servers'" under the panel: its loop is theirs alone
         self.runners: dict[str, Runner] = {}
         self.closing = False  # set as stop begins: attached panels' event streams end
-        from .attach import panel_routes
+        from .panel_api import panel_routes
         from .network import Network, toxiproxy_router
 
         self.network = Network(self)  # TCP proxies to the user's services and every mock's network toxics

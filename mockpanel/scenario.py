@@ -39,6 +39,7 @@ from pydantic import ValidationError
 
 from .faults import FaultPolicy
 from .journal import change_source
+from .spec import ScenarioError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .faults import FaultInjector
@@ -48,10 +49,6 @@ try:
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
-
-
-class ScenarioError(ValueError):
-    """The scenario file cannot be used; the message is one line naming the file and the step."""
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")

@@ -15,7 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from . import tracing
 from .faults import FaultDecision, FaultInjector
 from .guard import Guard, HostGuard, cross_site, json_error
-from .journal import EventBus, ServerJournal, change_source, percentile
+from .journal import EventBus, ServerJournal, percentile
 from .settings import ServerSettings
 from .toxics import ToxicSet
 

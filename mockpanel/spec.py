@@ -43,6 +43,10 @@ class ServerSpec:
     door_limits: dict[str, int] = field(default_factory=dict, compare=False)  # path -> a larger body limit at that door (a bulk import)
 
 
+class ScenarioError(ValueError):
+    """A scenario file cannot be used; the message is one line naming the file and the step."""
+
+
 class DomainError(Exception):
     """An operation a facade refuses, in words for people; each wire layer renders it in its own format."""
 

@@ -36,7 +36,7 @@ def test_a_call_runs_a_named_panel_operation_and_nothing_else(hub):
     assert fail_next(auth) == 2
     call(auth, "mockpanel.screens.faults:clear_faults", ["auth"])
     for op, why in (("os:system", "UnknownOperation"), ("mockpanel.hubclient:_subscribe", "UnknownOperation"),
-                    ("mockpanel.app:write_journal", "UnknownOperation"), ("builtins:eval", "UnknownOperation")):
+                    ("mockpanel.screens.app_ops:write_journal", "UnknownOperation"), ("builtins:eval", "UnknownOperation")):
         r = call(auth, op, "/tmp/owned", False)
         assert r.status_code == 404 and r.json()["error"] == why, op
     # an operation that takes a method name takes only its own
@@ -98,12 +98,12 @@ def test_the_admin_token_guards_attach_too():
 def test_a_flood_keeps_an_attached_feed_bounded(hub):
     """A panel that stops reading (a stalled terminal) costs the mocks the newest few thousand items, not the flood:
     a real event stream held open unread while 3x its bound of requests arrive."""
-    from mockpanel.attach import MAX_FEED_REQUESTS
+    from mockpanel.panel_api import MAX_FEED_REQUESTS
 
     auth = hub.urls["auth"]
     with httpx2.Client() as unread, unread.stream("GET", auth + EVENTS) as stream:
         assert stream.status_code == 200
-        feeds = hub.run(lambda: [s for s in hub.hub.bus.subscribers if type(s).__name__ == "Feed"])
+        feeds = hub.run(lambda: [s for s in hub.hub.bus.subscribers if type(s).__name__ == "Broadcast"])
         assert len(feeds) == 1
         with httpx2.Client() as client:
             for _ in range(MAX_FEED_REQUESTS * 3):

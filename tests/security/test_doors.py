@@ -167,3 +167,23 @@ def test_toxiproxys_port_beyond_loopback_is_announced_with_or_without_a_token(tm
         settings = load_settings(SERVERS, cli=cli, only=["auth"], environ={}, cwd=tmp_path)
         notice = [n for n in settings.notices if "Toxiproxy's API" in n]
         assert notice and "0.0.0.0" in notice[0] and said in notice[0], settings.notices
+
+
+def test_odd_but_legal_values_get_a_clear_4xx_never_a_500(guarded):
+    token = {"authorization": f"Bearer {TOKEN}"}
+    toxiproxy, auth = guarded.hub.toxiproxy_url, guarded.urls["auth"]
+    for base in (toxiproxy, auth + "/__mockpanel/toxiproxy"):
+        for listen, upstream in (("127.0.0.1:²", "127.0.0.1:1"), ("²", "127.0.0.1:1"), ("127.0.0.1:0", "127.0.0.1:²")):
+            r = httpx2.post(base + "/proxies", json={"name": "odd", "listen": listen, "upstream": upstream}, headers=token)
+            assert r.status_code == 400 and "error" in r.json(), (base, listen, upstream, r.text)
+    from mockpanel.attach import RemoteHubClient
+    from mockpanel.screens.app_ops import issue_token
+    from mockpanel.spec import DomainError
+
+    panel = RemoteHubClient(auth, TOKEN)
+    user = guarded.run(lambda: guarded.hub.facade("auth").users()[0].id)
+    for ttl in (1e300, -5, 0):
+        with pytest.raises(DomainError, match="lifetime"):
+            panel.read(issue_token, user, "access", ttl)
+    token_text, _ = panel.read(issue_token, user, "access", 60)
+    assert token_text.count(".") == 2

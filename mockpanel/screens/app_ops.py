@@ -1,0 +1,81 @@
+"""The app's own operations (header, palette, chaos off, faults, restart, tokens), run on the servers' loop: here,
+beside the panes' operations, so the mocks' side of attach (panel_api.py) loads them without importing the app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..hubclient import panel_op
+
+MAX_PALETTE_OBJECTS = 200  # "Copy presigned URL for ..." entries (the Storage pane has every object)
+MAX_TTL_S = 10 * 365 * 24 * 3600
+
+
+@panel_op
+def palette_state(hub: Any) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """The servers, (bucket, key) of up to MAX_PALETTE_OBJECTS objects, (id, email, name) of every user."""
+    storage, accounts = hub.facade("s3"), hub.facade("auth")
+    objects = [(b.name, meta.key) for b in storage.buckets() for meta in storage.objects(b.name, limit=MAX_PALETTE_OBJECTS)] if storage else []
+    users = [(u.id, u.email, u.name) for u in accounts.users()] if accounts else []
+    return list(hub.runners), objects[:MAX_PALETTE_OBJECTS], users
+
+
+@panel_op
+def header_state(hub: Any) -> list[tuple[str, str, bool]]:
+    """(name, status, faulty) of every server: what the header shows."""
+    provider = oidc_of(hub)
+    return [(name, runner.status, runner.ctx.faults.active or runner.ctx.toxics.active
+             or (name == "auth" and provider is not None and bool(provider.faulty())))
+            for name, runner in hub.runners.items()]
+
+
+@panel_op
+def chaos_off(hub: Any) -> tuple[list[str], list[str], list[str]]:
+    """Every fault of every server off, network toxics (of mocks and proxies), webhook response plans and OIDC token
+    faults too: (plans, issuers, toxic holders) cleared."""
+    for runner in hub.runners.values():
+        runner.ctx.faults.clear()
+    toxic = hub.network.clear_toxics()
+    receiver = hub.facade("webhooks")
+    provider = oidc_of(hub)
+    return (receiver.clear_plans() if receiver is not None else []), (provider.clear_all_faults() if provider is not None else []), toxic
+
+
+@panel_op
+def change_faults(hub: Any, server: str, **changes: Any) -> str:
+    """Change one server's faults (none given: all off); the policy in words."""
+    faults = hub[server].ctx.faults
+    if "toggle" in changes:
+        field = changes.pop("toggle")
+        changes[field] = not getattr(faults.policy, field)
+    policy = faults.update(**changes) if changes else faults.clear()
+    return ", ".join(policy.describe()) or "no faults"
+
+
+@panel_op
+async def restart(hub: Any, server: str) -> tuple[bool, str | None]:
+    ok = await hub[server].restart()
+    return ok, hub[server].reason
+
+
+@panel_op
+def issue_token(hub: Any, user_id: str, kind: str, ttl_s: float | None) -> tuple[str, str]:
+    from datetime import timedelta
+
+    from ..spec import DomainError
+
+    if ttl_s is not None and not (isinstance(ttl_s, (int, float)) and 0 < ttl_s <= MAX_TTL_S):
+        raise DomainError(f"a token's lifetime is more than 0 and at most {MAX_TTL_S} seconds (ten years)")
+    accounts = hub.facade("auth")
+    return accounts.issue_token(user_id, kind, timedelta(seconds=ttl_s) if ttl_s is not None else None), accounts.user(user_id).email
+
+
+@panel_op(local=True)
+def write_journal(hub: Any, path: Any, redact: bool) -> str:
+    return str(hub.write_journal(path, redact).path)
+
+
+def oidc_of(hub: Any) -> Any:
+    """The auth server's OIDC provider, or None when auth is not running."""
+    accounts = hub.facade("auth")
+    return getattr(accounts, "oidc", None)
