@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import re
 import socket
 from typing import Any, Iterator
 
@@ -28,20 +29,32 @@ except ImportError:  # pragma: no cover
 MAX_HEAD_BYTES = 64 * 1024  # request line + headers; httptools alone would buffer any amount
 
 
-def http_protocol(render_error: "ErrorRenderer", toxics: ToxicSet | None = None) -> Any:
+def http_protocol(render_error: "ErrorRenderer", toxics: ToxicSet | None = None, control_prefixes: tuple[str, ...] = ()) -> Any:
     """uvicorn's httptools protocol, refusing a request head over MAX_HEAD_BYTES with 431 in the server's format,
     whether it arrives in one piece or keeps coming (httptools alone would buffer any amount); with the server's
-    network toxics on its connections (toxics.py) while it has any."""
+    network toxics on its connections (toxics.py) while it has any — except while a connection carries a request to
+    the control paths (`control_prefixes`): the switch that turns chaos off is never subject to it, as Toxiproxy keeps
+    its API off its proxies."""
     if HttpToolsProtocol is None:  # pragma: no cover - h11 has its own limit (h11_max_incomplete_event_size)
         return "h11"
     toxic_set = toxics if toxics is not None else ToxicSet()
+    control = re.compile(rb"[A-Z]{3,7} (?:%s)" % b"|".join(re.escape(p.encode()) for p in control_prefixes)) if control_prefixes else None
+    request_line = re.compile(rb"[A-Z]{3,7} [/*a-z]")
 
     class LimitedHttpToolsProtocol(HttpToolsProtocol):
         _head_bytes = 0  # bytes received while the current request's head is incomplete
         _up: Direction | None = None  # set once the connection met a toxic: every byte then passes the toxics
+        _to_control = False  # the request being received goes to the control paths: no toxic acts on it
 
         def data_received(self, data: bytes) -> None:
             if self._up is None and not toxic_set.toxics:
+                self._receive(data)
+                return
+            if control is not None and request_line.match(data):  # a request begins: to the control paths or not
+                self._to_control = control.match(data) is not None
+                if self._up is not None:
+                    self._link.exempt = self._to_control
+            if self._up is None and self._to_control:  # its body too, whichever read it comes in
                 self._receive(data)
                 return
             if self._up is None:
@@ -148,7 +161,7 @@ class UvicornRunner:
         self.ctx = ctx
         built = spec.build(ctx)
         self.facade = built.facade
-        self._protocol = http_protocol(spec.render_error, ctx.toxics)
+        self._protocol = http_protocol(spec.render_error, ctx.toxics, ("/__mockpanel/", *spec.control_prefixes))
         hosts = HostGuard(ctx.allowed_hosts, ctx.settings.get("virtual_host_suffixes") or ())
         self.app = ServiceMiddleware(built.app, ctx, create_control_app(ctx), cors=spec.cors, hosts=hosts,
                                      admin_paths=spec.admin_paths, same_site_paths=spec.same_site_paths,

@@ -22,12 +22,14 @@ import socket
 import struct
 import time
 from collections import deque
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from .wire import record
 
+MAX_SLICES = 4096  # pieces a slicer cuts one chunk into, at most
+YIELD_EVERY = 64  # pieces written between two turns of the loop
 MAX_BUFFER = 1024 * 1024  # bytes one direction of one connection may hold back (then the sender is paused)
 MAX_TOXICS = 32
 MAX_MS = 3_600_000  # an hour: longer than any test waits
@@ -197,12 +199,13 @@ class Link:
         self.sent = {"upstream": 0, "downstream": 0}
         self.applied: set[str] = set()  # types that acted on this connection
         self.ended: str | None = None  # None, "closed", "reset", "timeout", "limit_data"
+        self.exempt = False  # set while the connection carries a control request: no toxic acts on it
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self.started = time.monotonic()
 
     def current(self, stream: str) -> list[Toxic]:
         """The toxics of `stream` that apply to this connection now (new ones drawn as they are first seen)."""
-        if not self.set.toxics:
+        if not self.set.toxics or self.exempt:
             return []
         found = []
         for toxic in self.set.toxics.values():
@@ -228,13 +231,13 @@ class Link:
         self._timers[toxic.name] = asyncio.get_running_loop().call_later(wait + 0.001, end)  # a timer may fire up to 1 ms early
 
     def end(self, why: str) -> None:
-        if self.ended is None:
+        if self.ended is None and not self.exempt:
             self.ended = why
             self._cancel()
             self._close()
 
     def reset(self) -> None:
-        if self.ended is None:
+        if self.ended is None and not self.exempt:
             self.ended = "reset"
             self.applied.add("reset_peer")
             self._cancel()
@@ -251,7 +254,7 @@ class Link:
 
     async def pass_through(self, stream: str, data: bytes, arrived: float, write: Callable[[bytes], None]) -> None:
         """`data` (arrived at `arrived`, time.monotonic()) through this stream's toxics, in their order, to `write`."""
-        chunks = [data]
+        chunks: Any = [data]
         for toxic in self.current(stream):
             kind, attrs = toxic.type, toxic.attributes
             if kind == "timeout":
@@ -263,10 +266,12 @@ class Link:
                 await sleep_at_least(arrived + max(delay, 0) - time.monotonic())
             elif kind == "slicer" and attrs["average_size"]:
                 self.applied.add(kind)
-                chunks = [piece for chunk in chunks for piece in self._slices(chunk, attrs, toxic._random)]
+                chunks = self._slices(chunks, attrs, toxic._random)  # lazily: a piece is cut when it is written
         limit = self._limit(stream)
         pause = next((t.attributes["delay"] / 1_000_000 for t in self.current(stream) if t.type == "slicer" and t.attributes["average_size"]), 0)
         for i, chunk in enumerate(chunks):
+            if i and i % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # thousands of pieces with no delay between: the loop serves others meanwhile
             if limit is not None:
                 room = limit[0] - self.sent[stream]
                 if len(chunk) >= room:
@@ -282,7 +287,7 @@ class Link:
             await self._paced(stream, chunk, write)
             if self.ended:
                 return
-            if pause and i < len(chunks) - 1:
+            if pause:
                 await sleep_at_least(pause)
 
     def _limit(self, stream: str) -> tuple[int, str] | None:
@@ -307,16 +312,18 @@ class Link:
             write(piece)
             self.sent[stream] += len(piece)
 
-    def _slices(self, chunk: bytes, attrs: dict[str, int], rng: random.Random) -> list[bytes]:
-        out, at = [], 0
-        while at < len(chunk):
-            size = attrs["average_size"] + rng.randint(-attrs["size_variation"], attrs["size_variation"])
-            size = max(size, 1)
-            out.append(chunk[at:at + size])
-            at += size
-        if len(out) > 1:
-            self.applied.add("slicer")
-        return out
+    def _slices(self, chunks: Any, attrs: dict[str, int], rng: random.Random) -> Iterator[bytes]:
+        """The chunks cut into pieces of about `average_size`, one at a time; a chunk is cut into at most
+        MAX_SLICES pieces (a 1 MiB write at average_size 1 is 4,096 pieces of 256 bytes, not a million writes)."""
+        for chunk in chunks:
+            floor = -(-len(chunk) // MAX_SLICES)
+            at = 0
+            while at < len(chunk):
+                size = max(attrs["average_size"] + rng.randint(-attrs["size_variation"], attrs["size_variation"]), floor, 1)
+                if at == 0 and size < len(chunk):
+                    self.applied.add("slicer")
+                yield chunk[at:at + size]
+                at += size
 
 
 async def sleep_at_least(seconds: float) -> None:
