@@ -190,3 +190,23 @@ def test_a_bucket_without_object_lock_takes_no_retention(signed):
     with pytest.raises(ClientError) as missing:
         signed.get_object_lock_configuration(Bucket="plainbucket")
     assert code(missing) == "ObjectLockConfigurationNotFoundError"
+
+
+def test_an_object_lock_bucket_keeps_versioning_enabled(signed, signed_hub):
+    """AWS refuses to suspend versioning on an Object Lock bucket (InvalidBucketState): suspended, a COMPLIANCE-locked
+    object written then would be the null version, which a plain PUT replaces."""
+    signed.create_bucket(Bucket="kept-vault", ObjectLockEnabledForBucket=True)
+    with pytest.raises(ClientError) as refused:
+        signed.put_bucket_versioning(Bucket="kept-vault", VersioningConfiguration={"Status": "Suspended"})
+    assert code(refused) == "InvalidBucketState" and refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert signed.get_bucket_versioning(Bucket="kept-vault")["Status"] == "Enabled"
+    until = datetime.now(timezone.utc) + timedelta(days=1)
+    first = signed.put_object(Bucket="kept-vault", Key="ledger", Body=b"locked", ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until)
+    signed.put_object(Bucket="kept-vault", Key="ledger", Body=b"overwritten?")
+    assert signed.get_object(Bucket="kept-vault", Key="ledger", VersionId=first["VersionId"])["Body"].read() == b"locked"
+    from mockpanel.spec import Conflict
+
+    storage = signed_hub.hub.facade("s3")
+    with pytest.raises(Conflict, match="Object Lock"):
+        signed_hub.run(lambda: storage.set_versioning("kept-vault", "Suspended"))
+    signed.put_bucket_versioning(Bucket="kept-vault", VersioningConfiguration={"Status": "Enabled"})  # enabling again is fine

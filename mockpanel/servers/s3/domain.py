@@ -8,7 +8,7 @@ import time
 from typing import Any, NamedTuple
 
 from ...service import ServerContext
-from ...spec import Invalid, NotFound
+from ...spec import Conflict, Invalid, NotFound
 from ...wire import record
 from .governance import locked
 from .lifecycle import DAY, due
@@ -149,6 +149,8 @@ class Storage:
 
     def set_versioning(self, bucket: str, status: str) -> None:
         found = self._bucket(bucket)
+        if found.object_lock and status != "Enabled":
+            raise Conflict(f"bucket {bucket!r} has Object Lock: its versioning stays Enabled (as AWS keeps it)")
         found.versioning = status
         self.store.save_bucket(found)
         self.ctx.event("bucket_versioning", bucket=bucket, status=status)

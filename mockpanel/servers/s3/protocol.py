@@ -321,6 +321,10 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, Governance, Lifecyc
         if root.tag != "VersioningConfiguration" or status not in ("Enabled", "Suspended"):
             raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema: "
                           "Status is Enabled or Suspended")
+        if bucket.object_lock and status != "Enabled":
+            # AWS refuses it: suspended, a locked object's next write would be the null version a plain PUT replaces
+            raise S3Error("InvalidBucketState", "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+                          status=409)
         self.storage.set_versioning(bucket.name, status)
         await self.respond(send, req, 200)
 

@@ -272,7 +272,7 @@ def admin_router(stubs: Stubs) -> APIRouter:
     @errors
     async def import_mappings(request: Request) -> Any:
         body = await json_body(request)
-        stubs.import_mappings(body.get("mappings") if isinstance(body, dict) else None)
+        await stubs.import_mappings(body.get("mappings") if isinstance(body, dict) else None)
         return {}
 
     @router.post(ADMIN + "/mappings/find-by-metadata", summary="The mappings whose metadata match")

@@ -3,6 +3,7 @@ its OpenAPI document, and record/replay. The routes (app.py), the admin API, the
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import bisect
 import json
@@ -141,7 +142,10 @@ class Stubs:
             raise Invalid(str(exc)) from None
 
     def add(self, raw: Any, source: str = "admin API") -> StubMapping:
-        mapping = self._insert(self.parse(raw, source))
+        return self._added(self.parse(raw, source), source)
+
+    def _added(self, parsed: StubMapping, source: str) -> StubMapping:
+        mapping = self._insert(parsed)
         if mapping.raw.get("persistent"):
             self._persist(mapping)
         self._event("mapping_added", id=mapping.id, label=mapping.label(), source=source)
@@ -168,12 +172,18 @@ class Stubs:
         self.hits.pop(mapping_id, None)
         self._event("mapping_removed", id=mapping_id, label=mapping.label())
 
-    def import_mappings(self, items: Any) -> list[StubMapping]:
-        """WireMock's mappings/import: every mapping checked before any is added (all or none)."""
+    async def import_mappings(self, items: Any) -> list[StubMapping]:
+        """WireMock's mappings/import: every mapping checked before any is added (all or none). Checking and
+        compiling thousands of mappings takes a second: in a thread, the servers' loop serving meanwhile."""
         if not isinstance(items, list):
             raise DomainError('send {"mappings": [mapping, ...]}')
-        parsed = [self.parse(item, "admin API") for item in items]
-        return [self.add(mapping.raw) for mapping in parsed]
+        parsed = await asyncio.to_thread(lambda: [self.parse(item, "admin API") for item in items])
+        added = []
+        for at, mapping in enumerate(parsed):  # every one checked already: adding cannot fail half-way
+            if at and at % 500 == 0:
+                await asyncio.sleep(0)
+            added.append(self._added(mapping, "admin API"))
+        return added
 
     def by_metadata(self, spec: Any) -> list[StubMapping]:
         """The mappings whose metadata a WireMock matcher (matchesJsonPath, equalToJson…) accepts."""
