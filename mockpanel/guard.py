@@ -45,6 +45,13 @@ def host_name(raw: str) -> str | None:
         return candidate
 
 
+def host_refused(raw: bytes | None) -> str:
+    """Why a Host is refused, naming the setting that allows it (the client's value escaped and cut)."""
+    shown = (raw or b"").decode("latin-1")[:100].encode("ascii", "backslashreplace").decode()
+    return (f"host {shown!r} is not allowed: add it to allowed_hosts (MOCKPANEL_ALLOWED_HOSTS, --allowed-hosts or "
+            "[mockpanel] allowed_hosts in mockpanel.toml; '*' allows any host)")
+
+
 class HostGuard:
     """Hosts a server answers: localhost and *.localhost, IP literals, host.docker.internal, this machine's name,
     the server's own virtual-host suffixes, and the `allowed_hosts` setting ("*" allows any; "*.example.test" a
@@ -201,9 +208,7 @@ class Guard:
             elif key == b"transfer-encoding":
                 has_body = True
         if not self.hosts.allows(host):
-            shown = (host or b"").decode("latin-1")[:100].encode("ascii", "backslashreplace").decode()
-            return 403, (f"host {shown!r} is not allowed: add it to allowed_hosts (MOCKPANEL_ALLOWED_HOSTS, --allowed-hosts "
-                         "or [mockpanel] allowed_hosts in mockpanel.toml; '*' allows any host)")
+            return 403, host_refused(host)
         if not self.token_ok(scope):
             return 401, f"{source} needs the admin token: Authorization: Bearer <MOCKPANEL_ADMIN_TOKEN>"
         if scope["method"].encode() in SAFE_METHODS:

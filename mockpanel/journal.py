@@ -166,13 +166,13 @@ def _kept(row: tuple) -> tuple[tuple, int]:
     """The row as the journal keeps it (path, query and headers cut when long) and what it costs in bytes."""
     path, query, request_headers, response_headers = row[4], row[5], row[10], row[11]
     size = ENTRY_OVERHEAD + len(path) + len(query) + len(row[12]) + len(row[13])
-    head = 0
-    for name, value in request_headers:
-        head += len(name) + len(value) + HEADER_OVERHEAD
-    for name, value in response_headers:
-        head += len(name) + len(value) + HEADER_OVERHEAD
-    if len(path) <= MAX_PATH_KEPT and len(query) <= MAX_QUERY_KEPT and head <= MAX_HEADERS_KEPT and \
-            all(len(v) <= MAX_HEADER_KEPT for _, v in request_headers) and all(len(v) <= MAX_HEADER_KEPT for _, v in response_headers):
+    head = longest = 0  # one pass over both sides' headers (every request runs this)
+    for headers in (request_headers, response_headers):
+        for name, value in headers:
+            head += len(name) + len(value) + HEADER_OVERHEAD
+            if len(value) > longest:
+                longest = len(value)
+    if len(path) <= MAX_PATH_KEPT and len(query) <= MAX_QUERY_KEPT and head <= MAX_HEADERS_KEPT and longest <= MAX_HEADER_KEPT:
         return row, size + head  # the common case: nothing to cut, nothing copied
     row = list(row)
     if len(path) > MAX_PATH_KEPT:

@@ -24,11 +24,11 @@ from . import wire
 from .guard import cross_site
 from .hubclient import LOCAL_OPS, OPS
 from .journal import DomainEvent, change_source
+from .service import _transport_of
 from .spec import DomainError, ScenarioError
 
 CALL_PATH = "/__mockpanel/panel/call"
 EVENTS_PATH = "/__mockpanel/panel/events"
-MAX_CALL_BYTES = 1024 * 1024  # an operation's arguments are names, numbers, a scenario's text: far below this
 FEED_SECONDS = 0.25  # batches, not an event a request: the panel drains its queue this often
 FEED_KEEPALIVE_S = 15.0
 MAX_FEED_REQUESTS = 2_000  # an attached panel shows the newest requests of a flood (the journal keeps all of them)
@@ -60,9 +60,7 @@ def panel_routes(hub: Any) -> APIRouter:
 
     @router.post("/call", summary="Run one of the panel's operations (mockpanel attach); the result in mockpanel's wire JSON")
     async def call(request: Request) -> Any:
-        body = await request.body()  # the guard bounded it (and refused what is not JSON, or too deep)
-        if len(body) > MAX_CALL_BYTES:
-            return _error(413, "TooLarge", f"a call is at most {MAX_CALL_BYTES // 1024} KiB")
+        body = await request.body()  # the guard bounded it (1 MiB) and refused what is not JSON, or too deep
         try:
             message = wire.loads(body, records=False)  # plain data only: a call constructs nothing
         except wire.WireError as exc:
@@ -96,7 +94,8 @@ def panel_routes(hub: Any) -> APIRouter:
         why = cross_site(request.scope)
         if why is not None:  # a page of another site has nothing to read here, nor a connection to hold open
             return _error(403, "CrossSite", f"refused a cross-site request ({why})")
-        reader = broadcast.join(_abort_of(request))
+        transport = _transport_of(request.receive)
+        reader = broadcast.join(transport.abort if transport is not None else None)
         if reader is None:
             return _error(503, "TooManyReaders", f"at most {MAX_READERS} attached panels at once; close one")
         return StreamingResponse(reader.stream(), media_type="text/event-stream",
@@ -104,12 +103,6 @@ def panel_routes(hub: Any) -> APIRouter:
 
     router.broadcast = broadcast  # type: ignore[attr-defined]  (tests and the Hub read how many are attached)
     return router
-
-
-def _abort_of(request: Request) -> Callable[[], None] | None:
-    # uvicorn's receive is a bound method of its request cycle, which holds the connection's transport.
-    transport = getattr(getattr(request.receive, "__self__", None), "transport", None)
-    return transport.abort if transport is not None else None
 
 
 class Broadcast:

@@ -14,7 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from . import tracing
 from .faults import FaultDecision, FaultInjector
-from .guard import Guard, HostGuard, cross_site, json_error
+from .guard import Guard, HostGuard, cross_site, host_refused, json_error
 from .journal import EventBus, ServerJournal, percentile
 from .settings import ServerSettings
 from .toxics import ToxicSet
@@ -234,9 +234,7 @@ class ServiceMiddleware:
             elif key == b"tracestate":
                 tracestate = value
         if not self.hosts.allows(host):  # DNS rebinding: a page's own name resolving to 127.0.0.1
-            shown = host.decode("latin-1")[:100].encode("ascii", "backslashreplace").decode()
-            await self._refuse(send, scope, 403, f"host {shown!r} is not allowed: add it to allowed_hosts (MOCKPANEL_ALLOWED_HOSTS, "
-                               "--allowed-hosts or [mockpanel] allowed_hosts in mockpanel.toml; '*' allows any host)")
+            await self._refuse(send, scope, 403, host_refused(host))
             return
         if scope["path"].startswith(self.control_prefixes):
             self.ctx.watch[0], self.ctx.watch[1] = self.ctx.name, scope  # a control call holding the loop is named too

@@ -270,7 +270,9 @@ class Link:
         limit = self._limit(stream)
         pause = next((t.attributes["delay"] / 1_000_000 for t in self.current(stream) if t.type == "slicer" and t.attributes["average_size"]), 0)
         for i, chunk in enumerate(chunks):
-            if i and i % YIELD_EVERY == 0:
+            if i and pause:
+                await sleep_at_least(pause)  # between two pieces, never after the last
+            elif i and i % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # thousands of pieces with no delay between: the loop serves others meanwhile
             if limit is not None:
                 room = limit[0] - self.sent[stream]
@@ -287,8 +289,6 @@ class Link:
             await self._paced(stream, chunk, write)
             if self.ended:
                 return
-            if pause:
-                await sleep_at_least(pause)
 
     def _limit(self, stream: str) -> tuple[int, str] | None:
         found = [(t.attributes["bytes"], "limit_data") for t in self.current(stream) if t.type == "limit_data"]

@@ -23,6 +23,7 @@ from .oidc import ALGORITHMS, OidcProvider, issuer_name
 from .oidc import control_routes as oidc_control_routes
 from .oidc import routes as oidc_routes
 
+MAX_TOKEN_TTL_S = 10 * 365 * 24 * 3600  # a token issued from the panel lives at most ten years
 SERVICE_NAME = "auth-api-mock"
 SEED_CREATED_AT = "2024-01-01T00:00:00"
 SEED_USERS = (
@@ -294,9 +295,12 @@ class Accounts:
 
     # --- tokens ---
 
-    def issue_token(self, user_id: str, kind: str = "access", ttl: timedelta | None = None) -> str:
-        """A fresh token of `kind` (access or refresh) for a user; the panel's copy keys and the palette use it."""
-        return self.tokens.issue(self.user(user_id), kind, ttl)
+    def issue_token(self, user_id: str, kind: str = "access", ttl_s: float | None = None) -> str:
+        """A fresh token of `kind` (access or refresh) for a user, living `ttl_s` seconds (default: the setting's);
+        the panel's copy keys and the palette use it."""
+        if ttl_s is not None and not (isinstance(ttl_s, (int, float)) and 0 < ttl_s <= MAX_TOKEN_TTL_S):
+            raise Invalid(f"a token's lifetime is more than 0 and at most {MAX_TOKEN_TTL_S} seconds (ten years)")
+        return self.tokens.issue(self.user(user_id), kind, timedelta(seconds=ttl_s) if ttl_s is not None else None)
 
     def token_pair(self, user: User, access_ttl: timedelta | None = None) -> dict[str, Any]:
         ttl = access_ttl or self.tokens.access_ttl
