@@ -14,13 +14,15 @@ from typing import Any, Callable, NamedTuple
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from ...guard import cross_site
 from ...service import ServerContext, _transport_of, wait_for_disconnect
 from ...spec import Built, DomainError
 from ...toxics import rst
 from ...web import errors_as, json_body
 from .mappings import StubMapping, incoming_dict
-from .matching import Incoming
+from .matching import Incoming, RegexBudget, regex_budget
 from .server import HOP_BY_HOP, Stubs
+from .templating import TemplateTooLarge
 
 MAX_UPSTREAM_BODY = 64 * 1024 * 1024
 ADMIN = "/__admin"
@@ -154,9 +156,30 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
             return (*_json(502, {"detail": f"the upstream's answer is larger than {MAX_UPSTREAM_BODY // (1024 * 1024)} MiB"}), False)
         return answer.status_code, [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in HOP_BY_HOP], body, True
 
+    configured = ctx.settings.sources.get("cors_origins", "default") != "default"
+    allowed = {o.lower() for o in ctx.settings.get("cors_origins") or ()} if configured else set()
+
+    def refused_page(scope: dict) -> str | None:
+        """Why a page of another site may not have this request recorded: recording relays to the real service,
+        so only the origins named in this stub's cors_origins (any, with "*") may use it from a browser."""
+        if "*" in allowed:
+            return None
+        origin = next((v.decode("latin-1").lower() for k, v in scope["headers"] if k == b"origin"), None)
+        if origin is not None and origin in allowed:
+            return None
+        return cross_site(scope)
+
     async def app(scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return
+        # One regex budget for the whole request: choosing a mapping and the near-miss report share it.
+        token = regex_budget.set(RegexBudget())
+        try:
+            await answer(scope, receive, send)
+        finally:
+            regex_budget.reset(token)
+
+    async def answer(scope: dict, receive: Callable, send: Callable) -> None:
         raw_path = scope.get("raw_path") or scope["path"].encode()
         request = Incoming(
             method=scope["method"], path=raw_path.decode("latin-1"), query=scope["query_string"].decode("latin-1"),
@@ -166,6 +189,12 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
         head = scope["method"] == "HEAD"
         if stubs.mode == "record":
             scope["route"] = RECORDED
+            why = refused_page(scope)
+            if why is not None:
+                await _send(send, *_json(403, {"detail": f"refused a request from a page of another site ({why}): recording relays it to "
+                                                         f"{stubs.upstream} and keeps it as a mapping; name the pages' origins in this stub's "
+                                                         "cors_origins to allow them"}), head)
+                return
             status, headers, body, reached = await proxy(request)
             if reached:
                 try:
@@ -203,7 +232,11 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
             rendered_body = None
             if mapping.render is not None:  # response-template: the request's values put in
                 host = (request.headers.get("host") or ["localhost"])[0]
-                rendered_headers, rendered_body = mapping.render(request, f"{scope.get('scheme', 'http')}://{host}")
+                try:
+                    rendered_headers, rendered_body = mapping.render(request, f"{scope.get('scheme', 'http')}://{host}")
+                except TemplateTooLarge as exc:  # this request's values made it so: the client's to change
+                    await _send(send, *_json(422, {"detail": f"{exc} (mapping {mapping.label()})"}), head)
+                    return
                 for name, values in rendered_headers.items():
                     headers.extend((name, v) for v in values)
             else:
@@ -233,7 +266,7 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
         stubs.logged(request, None, 404, misses)
         status, headers, body = _json(404, {
             "detail": f"no stub mapping matches {request.method} {request.url[:200]}"
-                      + (f"; the closest: {misses[0][0].label()}" if misses else ""),
+                      + (f"; the closest: {misses[0][0].label()}" if misses else "") + (f" ({request.cut_short})" if request.cut_short else ""),
             "nearMisses": [{"mapping": m.label(), "id": m.id, "distance": round(d, 2), "differences": diffs} for m, d, diffs in misses],
         })
         await _send(send, status, headers, body, head)
@@ -423,4 +456,8 @@ def build(ctx: ServerContext, base_dir: Path) -> Built:
                   mode=mode, seed=values.get("seed") or 0, event=ctx.event, clock=ctx.clock)
     ctx.on_reset(lambda: stubs.clear_log())
     ctx.control_routers.append(admin_router(stubs))
+    if ctx.settings.sources.get("cors_origins", "default") == "default":
+        # Recording relays to a real service: its CORS is the app's (which refuses pages of other sites) unless the
+        # user names origins for this stub.
+        ctx.cors_owner = lambda scope: stubs.mode == "record"
     return Built(build_app(ctx, stubs), stubs)

@@ -13,6 +13,8 @@ import base64
 import binascii
 import difflib
 import json
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote
@@ -20,6 +22,22 @@ from urllib.parse import parse_qsl, unquote
 import regex
 
 REGEX_TIMEOUT_S = 0.05  # one regex against one value; past it the value does not match
+REQUEST_REGEX_BUDGET_S = 0.1  # every regex one request runs, matching and near-miss report together
+
+
+class RegexBudget:
+    """One request's regex time: until `deadline` (time.monotonic()), and the (regex, value) pairs that already ran
+    past REGEX_TIMEOUT_S, so the near-miss report does not run them again."""
+
+    __slots__ = ("deadline", "timed_out")
+
+    def __init__(self, seconds: float = REQUEST_REGEX_BUDGET_S) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.timed_out: set[tuple[int, int, int]] = set()
+
+
+# The budget of the request being answered; None: no budget (the admin API's finds over the request log)
+regex_budget: ContextVar[RegexBudget | None] = ContextVar("mockpanel_regex_budget", default=None)
 MAX_PATTERN = 2000  # characters of one regex or JSONPath expression
 JSON_UNIT = ("${json-unit.ignore}", "${json-unit.any-string}", "${json-unit.any-number}", "${json-unit.any-boolean}")
 
@@ -30,6 +48,10 @@ class MappingError(ValueError):
 
 class RegexTimeout(Exception):
     """A regex ran past REGEX_TIMEOUT_S on one value."""
+
+
+class BudgetSpent(Exception):
+    """The request's regex budget (REQUEST_REGEX_BUDGET_S) is spent: no further comparison is made."""
 
 
 @dataclass
@@ -47,6 +69,7 @@ class Incoming:
     _cookies: dict[str, list[str]] | None = field(default=None, repr=False)
     _json: Any = field(default=None, repr=False)
     _text: str | None = field(default=None, repr=False)
+    cut_short: str = ""  # why the mappings were not all compared (the request's regex budget ran out)
 
     @property
     def url(self) -> str:
@@ -102,11 +125,29 @@ def bounded_regex(pattern: Any, where: str) -> Any:
         raise MappingError(f"{where}: invalid regex {pattern[:80]!r}: {exc}") from None
 
 
-def full_match(compiled: Any, value: str) -> bool:
+def _fullmatch(compiled: Any, value: str) -> Any:
+    """compiled.fullmatch, bounded by REGEX_TIMEOUT_S and by what is left of the request's budget."""
+    budget = regex_budget.get()
+    timeout = REGEX_TIMEOUT_S
+    if budget is not None:
+        if (id(compiled), len(value), hash(value)) in budget.timed_out:
+            raise RegexTimeout(compiled.pattern[:80])  # it ran past its time once in this request already
+        left = budget.deadline - time.monotonic()
+        if left <= 0:
+            raise BudgetSpent()
+        timeout = min(timeout, left)
     try:
-        return compiled.fullmatch(value, timeout=REGEX_TIMEOUT_S) is not None
+        return compiled.fullmatch(value, timeout=timeout)
     except TimeoutError:
+        if budget is not None:
+            if timeout < REGEX_TIMEOUT_S:
+                raise BudgetSpent() from None
+            budget.timed_out.add((id(compiled), len(value), hash(value)))
         raise RegexTimeout(compiled.pattern[:80]) from None
+
+
+def full_match(compiled: Any, value: str) -> bool:
+    return _fullmatch(compiled, value) is not None
 
 
 # --- JSONPath (Jayway's syntax as WireMock uses it; python-jsonpath without its regex functions) ---
@@ -425,7 +466,7 @@ class RequestPattern:
                 checks = {n: multi_matcher(m, f"{where}.pathParameters.{n}") for n, m in params.items()}
 
                 def template_check(r: Incoming) -> bool:
-                    found = compiled.fullmatch(r.path, timeout=REGEX_TIMEOUT_S)
+                    found = _fullmatch(compiled, r.path)
                     if found is None:
                         return False
                     values = dict(zip(names, (unquote(g) for g in found.groups())))

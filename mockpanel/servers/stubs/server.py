@@ -17,7 +17,7 @@ from ...export import MASK, SECRET_HEADERS, SECRET_PARAMS, _SECRET_FIELDS
 from ...private import write_whole
 from ...spec import Conflict, DomainError, Invalid, NotFound
 from .mappings import (MAX_MAPPINGS, STARTED, Scenarios, StubMapping, file_name_for, parse_mapping, read_mapping_dir, write_json_atomic)
-from .matching import Incoming, MappingError, RequestPattern
+from .matching import REQUEST_REGEX_BUDGET_S, BudgetSpent, Incoming, MappingError, RequestPattern
 from .openapi import OpenApiError, OpenApiStub
 
 LOG_SIZE = 1000  # requests the admin API can count and find
@@ -27,6 +27,8 @@ NEAR_MISSES = 3
 NEAR_MISS_SCAN = 1000  # mappings (the highest priorities) a near-miss report compares a request with
 NEAR_MISS_CACHE = 256  # reports kept: a flood of one unmatched request costs one comparison, not one per request
 INLINE_BODY = 2048  # recorded bodies larger than this go to __files
+IMPORT_BATCH = 100  # mappings checked between two turns of the servers' loop (about 10 ms of work)
+MAX_RECORDED_BYTES = 1024 * 1024 * 1024  # what one recording may write into the mappings and files directories
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
               "transfer-encoding", "upgrade", "content-length", "content-encoding", "host", "date", "server"}
 
@@ -68,6 +70,7 @@ class Stubs:
         self._next_id = 0
         self.openapi: OpenApiStub | None = None
         self.recorded = 0
+        self.written = 0  # bytes this recording wrote (mapping and body files), against MAX_RECORDED_BYTES
         self.loaded_at = 0.0
         self._near: OrderedDict[tuple, list[tuple[StubMapping, float, list[str]]]] = OrderedDict()
         self._version = 0  # bumped by every change of the mappings: the near-miss reports before it are stale
@@ -144,11 +147,12 @@ class Stubs:
     def add(self, raw: Any, source: str = "admin API") -> StubMapping:
         return self._added(self.parse(raw, source), source)
 
-    def _added(self, parsed: StubMapping, source: str) -> StubMapping:
+    def _added(self, parsed: StubMapping, source: str, announce: bool = True) -> StubMapping:
         mapping = self._insert(parsed)
         if mapping.raw.get("persistent"):
             self._persist(mapping)
-        self._event("mapping_added", id=mapping.id, label=mapping.label(), source=source)
+        if announce:
+            self._event("mapping_added", id=mapping.id, label=mapping.label(), source=source)
         return mapping
 
     def get(self, mapping_id: str) -> StubMapping:
@@ -174,15 +178,27 @@ class Stubs:
 
     async def import_mappings(self, items: Any) -> list[StubMapping]:
         """WireMock's mappings/import: every mapping checked before any is added (all or none). Checking and
-        compiling thousands of mappings takes a second: in a thread, the servers' loop serving meanwhile."""
+        compiling thousands of mappings takes most of a second: in batches, the servers' loop serving between them
+        (a thread would not help: the checks are Python, and a thread holding the interpreter stalls the loop as
+        much — measured in serve, 300-600 ms for 5,000 mappings)."""
         if not isinstance(items, list):
             raise DomainError('send {"mappings": [mapping, ...]}')
-        parsed = await asyncio.to_thread(lambda: [self.parse(item, "admin API") for item in items])
-        added = []
-        for at, mapping in enumerate(parsed):  # every one checked already: adding cannot fail half-way
-            if at and at % 500 == 0:
+        parsed = []
+        for at, item in enumerate(items):
+            if at and at % IMPORT_BATCH == 0:
                 await asyncio.sleep(0)
-            added.append(self._added(mapping, "admin API"))
+            parsed.append(self.parse(item, "admin API"))
+        new = {m.id for m in parsed} - set(self._by_id)
+        if len(self.mappings) + len(new) > MAX_MAPPINGS:
+            raise Invalid(f"a stub server holds at most {MAX_MAPPINGS} mappings: it holds {len(self.mappings)}, the import adds "
+                          f"{len(new)}; nothing was added")
+        added = []
+        for at, mapping in enumerate(parsed):  # every one checked, the cap too: adding cannot fail half-way
+            if at and at % (IMPORT_BATCH * 5) == 0:
+                await asyncio.sleep(0)
+            added.append(self._added(mapping, "admin API", announce=False))
+        # one change, however many mappings: thousands of events would flood serve's log and every panel
+        self._event("mappings_imported", count=len(added))
         return added
 
     def by_metadata(self, spec: Any) -> list[StubMapping]:
@@ -232,13 +248,19 @@ class Stubs:
 
     def match(self, request: Incoming) -> StubMapping | None:
         """The mapping that answers (its scenario moved on), or None. Counts a hit."""
-        for mapping in self.mappings:
+        for at, mapping in enumerate(self.mappings):
             scenario = mapping.raw.get("scenarioName")
             if scenario is not None:
                 required = mapping.raw.get("requiredScenarioState")
                 if required is not None and self.scenarios.state(scenario) != required:
                     continue
-            if mapping.pattern.matches(request):
+            try:
+                matched = mapping.pattern.matches(request)
+            except BudgetSpent:
+                request.cut_short = (f"the regex budget of {int(REQUEST_REGEX_BUDGET_S * 1000)} ms for one request ran out after "
+                                     f"{at} of {len(self.mappings)} mappings: the others were not compared")
+                return None
+            if matched:
                 if scenario is not None and mapping.raw.get("newScenarioState"):
                     self.scenarios.states[scenario] = mapping.raw["newScenarioState"]
                 self.hits[mapping.id] = self.hits.get(mapping.id, 0) + 1
@@ -260,6 +282,8 @@ class Stubs:
             self._near.move_to_end(key)
             return found
         found = self._rank(request, count)
+        if request.cut_short:
+            return found  # cut short by the budget: not a report to reuse
         self._near[key] = found
         if len(self._near) > NEAR_MISS_CACHE:
             self._near.popitem(last=False)
@@ -267,14 +291,22 @@ class Stubs:
 
     def _rank(self, request: Incoming, count: int) -> list[tuple[StubMapping, float, list[str]]]:
         ranked = []
+        skipped = 0
         for mapping in self.mappings[:NEAR_MISS_SCAN]:
-            differences, distance = mapping.pattern.differences(request)
+            try:
+                differences, distance = mapping.pattern.differences(request)
+            except BudgetSpent:  # the request's regex budget is spent: this one is not compared
+                skipped += 1
+                continue
             scenario = mapping.raw.get("scenarioName")
             required = mapping.raw.get("requiredScenarioState")
             if scenario and required and self.scenarios.state(scenario) != required:
                 differences.append(f"scenario {scenario}: in state {self.scenarios.state(scenario)}, needs {required}")
                 distance = min(1.0, distance + 0.1)
             ranked.append((mapping, distance, differences))
+        if skipped and not request.cut_short:
+            request.cut_short = (f"the regex budget of {int(REQUEST_REGEX_BUDGET_S * 1000)} ms for one request ran out: {skipped} "
+                                 "mappings were not compared for the near misses")
         ranked.sort(key=lambda item: item[1])
         return ranked[:count]
 
@@ -337,6 +369,7 @@ class Stubs:
         if mode != self.mode:
             self.mode = mode
             self._chains.clear()
+            self.written = 0
             self._event("mode_changed", mode=mode)
         return self.mode
 
@@ -356,6 +389,14 @@ class Stubs:
         chain = self._chains.get(key)
         if chain is not None and chain[-1][1] == answer:
             return chain[-1][0]
+        # Every bound is checked before anything is written: past one, the user's directory gains no orphan file.
+        if len(self.mappings) >= MAX_MAPPINGS:
+            raise Invalid(f"a stub server holds at most {MAX_MAPPINGS} mappings: {request.method} {request.url[:80]} was not recorded")
+        cost = len(body) + len(key) + 4096  # the body (inline or a file), the mapping file's request part and the rest
+        if self.mappings_dir is not None and self.written + cost > MAX_RECORDED_BYTES:
+            raise Invalid(f"this recording wrote {self.written // (1024 * 1024)} MiB, the most one recording writes is "
+                          f"{MAX_RECORDED_BYTES // (1024 * 1024)} MiB: {request.method} {request.url[:80]} was not recorded "
+                          "(switch to replay and back to record to start another)")
         raw = exchange_mapping(request, status, headers, body, self._body_file if self.files_dir is not None else None)
         if chain is not None:
             scenario = f"recorded {request.method} {request.url}"[:200]
@@ -370,6 +411,7 @@ class Stubs:
         mapping = self._insert(self.parse(raw, source))
         if self.mappings_dir is not None:
             self._persist(mapping)
+            self.written += cost
         self._chains.setdefault(key, []).append((mapping, answer))
         self.recorded += 1
         self._event("mapping_recorded", id=mapping.id, label=mapping.label())

@@ -19,6 +19,26 @@ from urllib.parse import quote, unquote
 from .matching import Incoming, MappingError, _NOT_JSON, _parsed, compile_jsonpath, _jsonpath_values
 
 MAX_RANDOM = 10_000  # characters of one randomValue
+MAX_OUTPUT = 1024 * 1024  # characters one response's templates may render, headers and body together
+
+
+class TemplateTooLarge(Exception):
+    """A response's templates rendered more than MAX_OUTPUT for this request (its values made it so)."""
+
+
+class _Output:
+    """What one response's rendering has made so far, against MAX_OUTPUT."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_OUTPUT
+
+    def take(self, text: str) -> str:
+        self.left -= len(text)
+        if self.left < 0:
+            raise TemplateTooLarge(f"the response's templates render more than {MAX_OUTPUT // 1024} KiB for this request")
+        return text
 _TAG = re.compile(r"\{\{\{(.*?)\}\}\}|\{\{(.*?)\}\}", re.S)
 _TOKEN = re.compile(r"""\s*(?:([A-Za-z_][\w]*)=)?('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|[^\s'"=]+)""")
 HELPERS = ("jsonPath", "randomValue", "now", "lower", "upper", "trim", "size", "urlEncode", "base64")
@@ -97,21 +117,34 @@ class Template:
                                    "values: request.url, request.path.[n], request.query.NAME, request.headers.NAME, request.body, …)")
         self.parts.append(text[position:])
         self.static = len(self.parts) == 1
+        # What the mapping alone makes this render (its text and its random values): known when it is read.
+        self.fixed = sum(len(p) if isinstance(p, str) else _random_length(p) for p in self.parts)
 
-    def render(self, request: Incoming, base_url: str) -> str:
+    def render(self, request: Incoming, base_url: str, output: "_Output | None" = None) -> str:
+        output = output or _Output()
         if self.static:
-            return self.parts[0]
+            return output.take(self.parts[0])
         out = []
         for part in self.parts:
             if isinstance(part, str):
-                out.append(part)
+                out.append(output.take(part))
                 continue
             raw, helper, positional, named = part
             value = _helper(helper, [_value(p, request, base_url) for p in positional], named, request) if helper else \
                 _value(positional[0], request, base_url)
             text = "" if value is None else value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-            out.append(text if raw else _escape(text))
+            out.append(output.take(text if raw else _escape(text)))
         return "".join(out)
+
+
+def _random_length(part: Any) -> int:
+    _, helper, _, named = part
+    if helper != "randomValue":
+        return 0
+    try:
+        return 36 if str(named.get("type", "")).upper() == "UUID" else max(0, min(int(named.get("length", 36)), MAX_RANDOM))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _value(item: Any, request: Incoming, base_url: str) -> Any:
@@ -161,7 +194,7 @@ def _helper(name: str, args: list[Any], named: dict[str, Any], request: Incoming
             return str(uuid.uuid4())
         length = max(0, min(int(named.get("length", 36)), MAX_RANDOM))
         alphabet = _RANDOM.get(kind, _RANDOM["ALPHANUMERIC"])
-        value = "".join(random.choice(alphabet) for _ in range(length))
+        value = "".join(random.choices(alphabet, k=length))
         return value.upper() if named.get("uppercase") in (True, "true") else value
     if name == "now":
         moment = time.time() + _offset(str(named.get("offset", "")))
@@ -205,15 +238,32 @@ def compile_response(response: dict[str, Any], where: str) -> Callable[[Incoming
     elif "jsonBody" in response:
         body = _json_templates(response["jsonBody"], f"{where}.jsonBody")
 
+    fixed = sum(t.fixed for values in headers.values() for t in values) + _fixed(body)
+    if fixed > MAX_OUTPUT:
+        raise MappingError(f"{where}: its templates render {fixed} characters before any request value (text and randomValue "
+                           f"lengths): at most {MAX_OUTPUT} a response")
+
     def render(request: Incoming, base_url: str) -> tuple[dict[str, list[str]], str | None]:
-        rendered_headers = {name: [t.render(request, base_url) for t in values] for name, values in headers.items()}
+        """Raises TemplateTooLarge when this request's values make the output pass MAX_OUTPUT."""
+        output = _Output()
+        rendered_headers = {name: [t.render(request, base_url, output) for t in values] for name, values in headers.items()}
         if isinstance(body, Template):
-            return rendered_headers, body.render(request, base_url)
+            return rendered_headers, body.render(request, base_url, output)
         if body is not None:
-            return rendered_headers, json.dumps(_render_json(body, request, base_url))
+            return rendered_headers, json.dumps(_render_json(body, request, base_url, output))
         return rendered_headers, None
 
     return render
+
+
+def _fixed(node: Any) -> int:
+    if isinstance(node, Template):
+        return node.fixed
+    if isinstance(node, dict):
+        return sum(_fixed(v) for v in node.values())
+    if isinstance(node, list):
+        return sum(_fixed(v) for v in node)
+    return 0
 
 
 def _json_templates(node: Any, where: str) -> Any:
@@ -226,11 +276,11 @@ def _json_templates(node: Any, where: str) -> Any:
     return node
 
 
-def _render_json(node: Any, request: Incoming, base_url: str) -> Any:
+def _render_json(node: Any, request: Incoming, base_url: str, output: _Output) -> Any:
     if isinstance(node, Template):
-        return node.render(request, base_url)
+        return node.render(request, base_url, output)
     if isinstance(node, dict):
-        return {k: _render_json(v, request, base_url) for k, v in node.items()}
+        return {k: _render_json(v, request, base_url, output) for k, v in node.items()}
     if isinstance(node, list):
-        return [_render_json(v, request, base_url) for v in node]
+        return [_render_json(v, request, base_url, output) for v in node]
     return node
