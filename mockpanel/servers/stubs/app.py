@@ -158,6 +158,10 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
 
     configured = ctx.settings.sources.get("cors_origins", "default") != "default"
     allowed = {o.lower() for o in ctx.settings.get("cors_origins") or ()} if configured else set()
+    if not configured:
+        # Recording relays to a real service: its CORS is then this app's (which refuses pages of other sites), not
+        # the seeds' open CORS, unless the user names origins for this stub.
+        ctx.cors_owner = lambda scope: stubs.mode == "record"
 
     def refused_page(scope: dict) -> str | None:
         """Why a page of another site may not have this request recorded: recording relays to the real service,
@@ -456,8 +460,4 @@ def build(ctx: ServerContext, base_dir: Path) -> Built:
                   mode=mode, seed=values.get("seed") or 0, event=ctx.event, clock=ctx.clock)
     ctx.on_reset(lambda: stubs.clear_log())
     ctx.control_routers.append(admin_router(stubs))
-    if ctx.settings.sources.get("cors_origins", "default") == "default":
-        # Recording relays to a real service: its CORS is the app's (which refuses pages of other sites) unless the
-        # user names origins for this stub.
-        ctx.cors_owner = lambda scope: stubs.mode == "record"
     return Built(build_app(ctx, stubs), stubs)
