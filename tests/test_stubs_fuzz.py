@@ -83,7 +83,7 @@ def stub(tmp_path_factory):
 def answered_in_json(response: httpx2.Response) -> None:
     assert response.status_code < 500, (response.status_code, response.text[:300])
     if response.status_code >= 400:
-        assert response.headers["content-type"].startswith("application/json"), response.text[:200]
+        assert response.headers["content-type"].startswith(("application/json", "application/problem+json")), response.text[:200]
         assert response.json()
 
 

@@ -328,10 +328,10 @@ class Stubs:
             raise Invalid(str(exc)) from None
         return [entry for entry in self.log if pattern.matches(entry.request)]
 
-    def operation_answered(self, method: str, route: str, status: int) -> None:
+    def operation_answered(self, method: str, route: str, refused: bool) -> None:
         """Count an OpenAPI operation's answer (refused: the request did not match the document)."""
         counts = self.operation_hits.setdefault((method.upper(), route), [0, 0])
-        counts[1 if status in (400, 401, 405, 406) else 0] += 1
+        counts[1 if refused else 0] += 1
 
     def logged_request(self, request_id: str) -> Logged:
         for entry in self.log:
