@@ -98,6 +98,7 @@ class Hub:
                 allowed_hosts=tuple(settings.allowed_hosts),
                 trusted_proxies=tuple(settings.trusted_proxies),
                 clock=clock,
+                notices=settings.notices,
                 watch=self.watchdog.current,
                 loop_health=self.watchdog.summary,
             )

@@ -103,6 +103,7 @@ class ServerContext:
     trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-* uvicorn believes (none unless configured)
     admin_scope: str = "control"  # what admin_token guards: the control API, or "all" (the seeds' admin endpoints too)
     clock: Callable[[], float] = time.time  # wall time where a server judges it (presign expiry); tests inject one
+    notices: list[str] = field(default_factory=list)  # the settings' notices: what a server says once it is built
     watch: list[Any] = field(default_factory=lambda: [None, None])  # the Hub's watchdog slot: [server, scope]
     loop_health: Callable[[], dict[str, Any]] = dict  # the Hub's watchdog summary (stalls of the shared loop)
     cors_owner: Callable[[dict], bool] | None = None  # True: the server answers this request's CORS itself (S3 bucket rules)

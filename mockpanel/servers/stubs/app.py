@@ -237,7 +237,8 @@ def build_app(ctx: ServerContext, stubs: Stubs) -> Any:
             if mapping.render is not None:  # response-template: the request's values put in
                 host = (request.headers.get("host") or ["localhost"])[0]
                 try:
-                    rendered_headers, rendered_body = mapping.render(request, f"{scope.get('scheme', 'http')}://{host}")
+                    rendered_headers, rendered_body = mapping.render(request, f"{scope.get('scheme', 'http')}://{host}",
+                                                                      mapping.pattern.path_values(request))
                 except TemplateTooLarge as exc:  # this request's values made it so: the client's to change
                     await _send(send, *_json(422, {"detail": f"{exc} (mapping {mapping.label()})"}), head)
                     return
@@ -382,15 +383,24 @@ def admin_router(stubs: Stubs) -> APIRouter:
     async def find_requests(request: Request) -> Any:
         return {"requests": [incoming_dict(e.request, host_of(request)) for e in stubs.count(await json_body(request))]}
 
-    @router.get(ADMIN + "/requests/unmatched", summary="The received requests no mapping matched")
-    async def unmatched(request: Request) -> dict[str, Any]:
-        return {"requests": [incoming_dict(r, host_of(request)) for r, _ in stubs.unmatched]}
-
-    @router.get(ADMIN + "/requests/unmatched/near-misses", summary="The closest mappings to each unmatched request")
-    async def near_misses(request: Request) -> dict[str, Any]:
-        return {"nearMisses": [{"request": incoming_dict(r, host_of(request)), "stubMapping": m.raw,
+    def near_miss_list(pairs: Any, host: str) -> dict[str, Any]:
+        return {"nearMisses": [{"request": incoming_dict(r, host), "stubMapping": m.raw,
                                 "matchResult": {"distance": round(d, 3)}, "differences": diffs}
-                               for r, misses in stubs.unmatched for m, d, diffs in misses]}
+                               for r, misses in pairs for m, d, diffs in misses]}
+
+    @router.get(ADMIN + "/requests/unmatched", summary="The received requests no mapping matched, the newest first")
+    async def unmatched(request: Request) -> dict[str, Any]:
+        return {"requests": [incoming_dict(r, host_of(request)) for r, _ in reversed(stubs.unmatched)]}
+
+    @router.get(ADMIN + "/requests/unmatched/near-misses", summary="The closest mappings to each unmatched request, the newest first")
+    async def near_misses(request: Request) -> dict[str, Any]:
+        return near_miss_list(reversed(stubs.unmatched), host_of(request))
+
+    @router.post(ADMIN + "/near-misses/request", summary="The closest mappings to a request given as WireMock logs one")
+    @errors
+    async def near_misses_of(request: Request) -> Any:
+        given = stubs.request_from_json(await json_body(request))
+        return near_miss_list([(given, stubs.near_misses(given))], host_of(request))
 
     @router.get(ADMIN + "/requests/{request_id}", summary="One received request")
     @errors
@@ -452,11 +462,14 @@ def build(ctx: ServerContext, base_dir: Path) -> Built:
         return (base_dir / raw) if raw else None
 
     mappings_dir = place("mappings")
+    if mappings_dir is not None and (mappings_dir / "mappings").is_dir():
+        mappings_dir = mappings_dir / "mappings"  # a WireMock root (its --root-dir): mappings/ and __files/ in it
     files_dir = place("files") or (mappings_dir.parent / "__files" if mappings_dir is not None else None)
     upstream = values.get("record")
     mode = values.get("mode") or ("record" if upstream else "replay")
     stubs = Stubs(ctx.name, mappings_dir=mappings_dir, files_dir=files_dir, openapi_path=place("openapi"), upstream=upstream,
                   mode=mode, seed=values.get("seed") or 0, event=ctx.event, clock=ctx.clock)
+    ctx.notices.extend(f"warning: {ctx.name}: mapping left out, the others served: {reason}" for reason in stubs.refused)
     ctx.on_reset(lambda: stubs.clear_log())
     ctx.control_routers.append(admin_router(stubs))
     return Built(build_app(ctx, stubs), stubs)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .matching import Incoming, MappingError, RequestPattern
+from .matching import Incoming, MappingError, RequestPattern, Unsupported
 
 DEFAULT_PRIORITY = 5
 STARTED = "Started"
@@ -77,7 +77,7 @@ def parse_mapping(raw: Any, where: str, files: Path | None, upstream: str | None
     if unknown:
         raise MappingError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     if raw.get("postServeActions") or raw.get("serveEventListeners"):
-        raise MappingError(f"{where}: post-serve actions (webhooks) are WireMock extensions mockpanel does not run")
+        raise Unsupported(f"{where}: post-serve actions (webhooks) are WireMock extensions mockpanel does not run")
     pattern = RequestPattern(raw.get("request", {}), f"{where}: request")
     response = raw.get("response", {})
     if not isinstance(response, dict):
@@ -158,8 +158,10 @@ def parse_mapping(raw: Any, where: str, files: Path | None, upstream: str | None
     return StubMapping(stored, pattern, mapping_id, priority, source, body_file=body_file, render=render)
 
 
-def read_mapping_file(path: Path, root: Path, files: Path | None, upstream: str | None) -> list[StubMapping]:
-    """A file holds one mapping, or {"mappings": [...]} as WireMock's exports do."""
+def read_mapping_file(path: Path, root: Path, files: Path | None, upstream: str | None,
+                      refused: list[str] | None = None) -> list[StubMapping]:
+    """A file holds one mapping, or {"mappings": [...]} as WireMock's exports do. A mapping that uses what mockpanel
+    does not do (Unsupported) is left out and named in `refused`, when given; any other error stops the reading."""
     where = str(path.relative_to(root)) if root in path.parents else str(path)
     if path.stat().st_size > MAX_MAPPING_FILE:
         raise MappingError(f"{where}: larger than {MAX_MAPPING_FILE // (1024 * 1024)} MiB")
@@ -168,13 +170,20 @@ def read_mapping_file(path: Path, root: Path, files: Path | None, upstream: str 
     except (ValueError, UnicodeDecodeError) as exc:
         raise MappingError(f"{where}: not JSON: {exc}") from None
     items = data["mappings"] if isinstance(data, dict) and isinstance(data.get("mappings"), list) else [data]
-    return [parse_mapping(item, f"{where}[{i}]" if len(items) > 1 else where, files, upstream, where, stable=True)
-            for i, item in enumerate(items)]
+    found = []
+    for i, item in enumerate(items):
+        try:
+            found.append(parse_mapping(item, f"{where}[{i}]" if len(items) > 1 else where, files, upstream, where, stable=True))
+        except Unsupported as exc:
+            if refused is None:
+                raise
+            refused.append(str(exc))
+    return found
 
 
-def read_mapping_dir(root: Path, files: Path | None, upstream: str | None) -> list[StubMapping]:
+def read_mapping_dir(root: Path, files: Path | None, upstream: str | None, refused: list[str] | None = None) -> list[StubMapping]:
     """Every *.json under `root` (sub-directories too, as WireMock), sorted by path; symbolic links that lead
-    outside `root` are refused."""
+    outside `root` are refused. Mappings mockpanel cannot serve are named in `refused` and the rest read."""
     if not root.exists():
         return []
     if not root.is_dir():
@@ -182,7 +191,7 @@ def read_mapping_dir(root: Path, files: Path | None, upstream: str | None) -> li
     found: list[StubMapping] = []
     for path in sorted(root.rglob("*.json")):
         real = inside(root, str(path.relative_to(root)), str(path.relative_to(root)))
-        found.extend(read_mapping_file(real, root.resolve(), files, upstream))
+        found.extend(read_mapping_file(real, root.resolve(), files, upstream, refused))
         if len(found) > MAX_MAPPINGS:
             raise MappingError(f"{root}: more than {MAX_MAPPINGS} mappings")
     return found

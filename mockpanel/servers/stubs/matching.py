@@ -46,6 +46,10 @@ class MappingError(ValueError):
     """A mapping WireMock's format does not allow; the message names where (request.headers.Accept: ...)."""
 
 
+class Unsupported(MappingError):
+    """Something of WireMock's that mockpanel does not do: that mapping is refused, naming it; the others are served."""
+
+
 class RegexTimeout(Exception):
     """A regex ran past REGEX_TIMEOUT_S on one value."""
 
@@ -193,8 +197,9 @@ def _jsonpath_values(compiled: Any, document: Any) -> list[Any]:
 ValueCheck = Callable[[str | None], bool]
 
 STRING_MATCHERS = ("equalTo", "contains", "doesNotContain", "matches", "doesNotMatch", "absent", "equalToJson",
-                   "matchesJsonPath", "binaryEqualTo", "and", "or", "not")
-_OPTIONS = {"caseInsensitive", "ignoreArrayOrder", "ignoreExtraElements", "enablePlaceholders"}
+                   "matchesJsonPath", "binaryEqualTo", "and", "or", "not", "equalToXml", "matchesXPath")
+_OPTIONS = {"caseInsensitive", "ignoreArrayOrder", "ignoreExtraElements", "enablePlaceholders", "xPathNamespaces",
+            "placeholderOpeningDelimiterRegex", "placeholderClosingDelimiterRegex", "exemptedComparisons", "namespaceAwareness"}
 
 
 @dataclass
@@ -214,6 +219,8 @@ def value_matcher(spec: Any, where: str, *, body: bool = False) -> ValueMatcher:
     if not isinstance(spec, dict):
         raise MappingError(f"{where}: a matcher is an object such as {{\"equalTo\": \"value\"}}")
     keys = [k for k in spec if k not in _OPTIONS]
+    if "matchesXPath" in keys:  # its value matcher sits beside it: {"matchesXPath": "//id", "equalTo": "1"}
+        keys = ["matchesXPath"]
     if len(keys) != 1 or keys[0] not in STRING_MATCHERS:
         named = ", ".join(keys) or "none"
         raise MappingError(f"{where}: unknown matcher {named} (one of {', '.join(STRING_MATCHERS)})")
@@ -379,17 +386,108 @@ def _combine(operand: Any, spec: dict, where: str) -> ValueCheck:
     return lambda v: any(m.check(v) for m in inners)
 
 
+# --- XML: equalToXml (XMLUnit's "similar", as WireMock: siblings in any order, whitespace between elements ignored)
+# and matchesXPath (XPath 1.0, by lxml). Bodies are parsed with no entity expanded, no DTD and nothing fetched.
+
+def _xml(text: str) -> Any:
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True,
+                             remove_pis=True)
+    try:
+        return etree.fromstring(text.encode("utf-8"), parser)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+
+
+def _xml_similar(expected: Any, actual: Any, placeholders: bool) -> bool:
+    if expected.tag != actual.tag or dict(expected.attrib) != dict(actual.attrib):
+        if not (placeholders and expected.tag == actual.tag and all(
+                v == "${xmlunit.ignore}" or actual.attrib.get(k) == v for k, v in expected.attrib.items())
+                and set(expected.attrib) == set(actual.attrib)):
+            return False
+    want, got = (expected.text or "").strip(), (actual.text or "").strip()
+    if want != got and not (placeholders and want == "${xmlunit.ignore}"):
+        return False
+    remaining = list(actual)
+    if len(remaining) != len(expected):
+        return False
+    for child in expected:
+        match = next((i for i, candidate in enumerate(remaining) if _xml_similar(child, candidate, placeholders)), None)
+        if match is None:
+            return False
+        remaining.pop(match)
+    return True
+
+
+def _equal_to_xml(operand: Any, spec: dict, where: str) -> ValueCheck:
+    expected = _xml(_need_str(operand, where))
+    if expected is None:
+        raise MappingError(f"{where}: not well-formed XML")
+    placeholders = spec.get("enablePlaceholders") is True
+
+    def check(value: str | None) -> bool:
+        actual = _xml(value) if value else None
+        return actual is not None and _xml_similar(expected, actual, placeholders)
+
+    return check
+
+
+def _matches_xpath(operand: Any, spec: dict, where: str) -> ValueCheck:
+    from lxml import etree
+
+    nested_spec = {k: v for k, v in spec.items() if k not in ("matchesXPath", "xPathNamespaces") and k not in _OPTIONS}
+    if isinstance(operand, dict):  # {"matchesXPath": {"expression": "...", "equalTo": "..."}}
+        nested_spec = {k: v for k, v in operand.items() if k != "expression"}
+        operand = operand.get("expression")
+    expression = _need_str(operand, where)
+    if len(expression) > MAX_PATTERN:
+        raise MappingError(f"{where}: longer than {MAX_PATTERN} characters")
+    namespaces = spec.get("xPathNamespaces") or {}
+    if not isinstance(namespaces, dict) or not all(isinstance(v, str) for v in namespaces.values()):
+        raise MappingError(f"{where}: xPathNamespaces is an object of prefix to namespace URI")
+    try:
+        compiled = etree.XPath(expression, namespaces=namespaces)
+    except etree.XPathSyntaxError as exc:
+        raise MappingError(f"{where}: not an XPath expression: {exc}") from None
+    nested = value_matcher(nested_spec, where) if nested_spec else None
+
+    def texts(result: Any) -> list[str]:
+        if isinstance(result, list):
+            return [r if isinstance(r, str) else "".join(r.itertext()) if hasattr(r, "itertext") else str(r) for r in result]
+        if isinstance(result, bool):
+            return ["true" if result else "false"]
+        if isinstance(result, float):
+            return [str(int(result)) if result.is_integer() else str(result)]
+        return [str(result)]
+
+    def check(value: str | None) -> bool:
+        document = _xml(value) if value else None
+        if document is None:
+            return False
+        try:
+            result = compiled(document)
+        except etree.XPathError:
+            return False
+        if nested is None:
+            return bool(result) if not isinstance(result, (str, float)) else result != ""
+        return any(nested.check(text) for text in texts(result))
+
+    return check
+
+
 _MAKERS: dict[str, Callable[[Any, dict, str], ValueCheck]] = {
     "equalTo": _equal_to, "contains": _contains, "doesNotContain": _not_contains, "matches": _matches,
     "doesNotMatch": _not_matches, "absent": _absent, "binaryEqualTo": _binary, "equalToJson": _equal_to_json,
     "matchesJsonPath": _matches_json_path, "and": _combine, "or": _combine, "not": _combine,
+    "equalToXml": _equal_to_xml, "matchesXPath": _matches_xpath,
 }
 
 
 # --- multi-valued matchers (headers, query parameters, cookies, form parameters) ---
 
 
-def multi_matcher(spec: Any, where: str) -> Callable[[list[str]], bool]:
+def multi_matcher(spec: Any, where: str, absent_is_none: bool = False) -> Callable[[list[str]], bool]:
     """hasExactly / includes over every value, else a value matcher that any value (or absence) satisfies."""
     if isinstance(spec, dict) and ("hasExactly" in spec or "includes" in spec):
         kind = "hasExactly" if "hasExactly" in spec else "includes"
@@ -401,6 +499,9 @@ def multi_matcher(spec: Any, where: str) -> Callable[[list[str]], bool]:
             return lambda values: all(any(m.check(v) for v in values) for m in inners)
         return lambda values: len(values) == len(inners) and all(any(m.check(v) for v in values) for m in inners)
     inner = value_matcher(spec, where)
+    if absent_is_none:  # a cookie: WireMock matches an absent one only with absent: true
+        absent = isinstance(spec, dict) and spec.get("absent") is True
+        return lambda values: absent if not values else any(inner.check(v) for v in values)
     return lambda values: inner.check(None) if not values else any(inner.check(v) for v in values)
 
 
@@ -446,6 +547,7 @@ class RequestPattern:
         self.url_value = spec[urls[0]] if urls else None
         self._url_check: Callable[[Incoming], bool] = lambda r: True
         self._path_params: dict[str, Callable[[list[str]], bool]] = {}
+        self._template: tuple[Any, list[str]] | None = None
         if self.url_kind is not None:
             value = self.url_value
             if not isinstance(value, str):
@@ -459,7 +561,7 @@ class RequestPattern:
                 on_path = self.url_kind == "urlPathPattern"
                 self._url_check = lambda r: full_match(compiled, r.path if on_path else r.url)
             else:
-                compiled, names = _template(value, f"{where}.urlPathTemplate")
+                compiled, names = self._template = _template(value, f"{where}.urlPathTemplate")
                 params = spec.get("pathParameters") or {}
                 if not isinstance(params, dict) or set(params) - set(names):
                     raise MappingError(f"{where}.pathParameters: names from the template ({', '.join(names)})")
@@ -488,12 +590,20 @@ class RequestPattern:
                 raise MappingError(f"{where}.basicAuthCredentials: username and password, both strings")
             self.basic = "Basic " + base64.b64encode(f"{auth['username']}:{auth['password']}".encode()).decode()
 
+    def path_values(self, request: Incoming) -> dict[str, str]:
+        """The named segments of a urlPathTemplate in this request's path ({} for other URL patterns)."""
+        if self._template is None:
+            return {}
+        compiled, names = self._template
+        found = _fullmatch(compiled, request.path)
+        return dict(zip(names, (unquote(g) for g in found.groups()))) if found is not None else {}
+
     @staticmethod
     def _multi(spec: dict, key: str, where: str) -> dict[str, Callable[[list[str]], bool]]:
         table = spec.get(key, {})
         if not isinstance(table, dict):
             raise MappingError(f"{where}.{key}: an object of name to matcher")
-        return {name: multi_matcher(m, f"{where}.{key}.{name}") for name, m in table.items()}
+        return {name: multi_matcher(m, f"{where}.{key}.{name}", absent_is_none=key == "cookies") for name, m in table.items()}
 
     def differences(self, request: Incoming, stop_early: bool = False) -> tuple[list[str], float]:
         """What differs (for people), and a distance from 0 (a match) to 1. A regex that timed out is a difference."""

@@ -77,6 +77,8 @@ class Stubs:
         self._disk_seen = 0.0  # wall time of the last read of the files, or of this server's own write to them
         self._chains: dict[str, list[tuple[StubMapping, bytes]]] = {}  # this recording's mappings by request pattern
         self.operation_hits: dict[tuple[str, str], list[int]] = {}  # (method, path) of the document: [answered, refused]
+        self.refused: list[str] = []  # mappings of the directory left out: what mockpanel does not do, each named
+        self._refused: list[str] = []
         self.reload()
 
     # --- reading and changing mappings ---
@@ -90,7 +92,8 @@ class Stubs:
         if self.mappings_dir is not None and not self.mappings_dir.exists() and self.upstream is None:
             raise MappingError(f"the mappings directory {self.mappings_dir} does not exist (create it, even empty, to add "
                                "mappings through the admin API or the panel)")
-        found = read_mapping_dir(self.mappings_dir, self.files_dir, self.upstream) if self.mappings_dir else []
+        self._refused: list[str] = []
+        found = read_mapping_dir(self.mappings_dir, self.files_dir, self.upstream, self._refused) if self.mappings_dir else []
         openapi = OpenApiStub(self.openapi_path, self.seed) if self.openapi_path else None
         return found, openapi
 
@@ -110,8 +113,11 @@ class Stubs:
         self.scenarios.reset()
         self.loaded_at = self.clock()
         self._disk_seen = time.time()
-        self._event("stubs_reloaded", mappings=len(self.mappings), openapi=bool(openapi))
-        return {"mappings": len(self.mappings), "operations": len(openapi.operations()) if openapi else 0}
+        self.refused = list(self._refused)
+        for reason in self.refused:  # printed by serve (even --quiet) and shown by the panel
+            self._event("log", level="warning", message=f"{self.name}: mapping left out, the others served: {reason}")
+        self._event("stubs_reloaded", mappings=len(self.mappings), openapi=bool(openapi), refused=self.refused)
+        return {"mappings": len(self.mappings), "operations": len(openapi.operations()) if openapi else 0, "refused": self.refused}
 
     async def try_reload(self) -> dict[str, Any]:
         """reload(), the files read and parsed in a thread (a large directory does not hold the servers' loop); an
@@ -266,6 +272,30 @@ class Stubs:
                 self.hits[mapping.id] = self.hits.get(mapping.id, 0) + 1
                 return mapping
         return None
+
+    @staticmethod
+    def request_from_json(data: Any) -> Incoming:
+        """A request as WireMock's admin API writes one (url, method, headers, cookies, body or bodyAsBase64)."""
+        if not isinstance(data, dict) or not isinstance(data.get("url", ""), str) or not isinstance(data.get("method", "GET"), str):
+            raise Invalid("a request: {\"url\": \"/path?query\", \"method\": \"GET\", \"headers\": {...}, \"body\": \"...\"}")
+        url = data.get("url") or "/"
+        path, _, query = url.partition("?")
+        headers: dict[str, list[str]] = {}
+        for name, value in (data.get("headers") or {}).items() if isinstance(data.get("headers"), dict) else ():
+            values = value if isinstance(value, list) else [value]
+            headers.setdefault(str(name).lower(), []).extend(str(v) for v in values)
+        cookies = data.get("cookies") if isinstance(data.get("cookies"), dict) else {}
+        if cookies:
+            headers.setdefault("cookie", []).append("; ".join(f"{k}={v if not isinstance(v, list) else (v[0] if v else '')}"
+                                                                for k, v in cookies.items()))
+        body = data.get("body") if isinstance(data.get("body"), str) else ""
+        raw = body.encode()
+        if isinstance(data.get("bodyAsBase64"), str) and data["bodyAsBase64"]:
+            try:
+                raw = base64.b64decode(data["bodyAsBase64"], validate=True)
+            except ValueError:
+                raise Invalid("bodyAsBase64: not base64") from None
+        return Incoming(str(data.get("method") or "GET").upper(), path if path.startswith("/") else "/" + path, query, headers, raw)
 
     def near_misses(self, request: Incoming, count: int = NEAR_MISSES) -> list[tuple[StubMapping, float, list[str]]]:
         """The closest mappings and what differed. Each costs a comparison per mapping: at most NEAR_MISS_SCAN of them
