@@ -78,7 +78,6 @@ class Stubs:
         self._chains: dict[str, list[tuple[StubMapping, bytes]]] = {}  # this recording's mappings by request pattern
         self.operation_hits: dict[tuple[str, str], list[int]] = {}  # (method, path) of the document: [answered, refused]
         self.refused: list[str] = []  # mappings of the directory left out: what mockpanel does not do, each named
-        self._refused: list[str] = []
         self.reload()
 
     # --- reading and changing mappings ---
@@ -88,16 +87,16 @@ class Stubs:
         recording since are dropped unless saved (WireMock's reset). On an error nothing changes."""
         return self._apply(*self._read())
 
-    def _read(self) -> tuple[list[StubMapping], OpenApiStub | None]:
+    def _read(self) -> tuple[list[StubMapping], OpenApiStub | None, list[str]]:
         if self.mappings_dir is not None and not self.mappings_dir.exists() and self.upstream is None:
             raise MappingError(f"the mappings directory {self.mappings_dir} does not exist (create it, even empty, to add "
                                "mappings through the admin API or the panel)")
-        self._refused: list[str] = []
-        found = read_mapping_dir(self.mappings_dir, self.files_dir, self.upstream, self._refused) if self.mappings_dir else []
+        refused: list[str] = []
+        found = read_mapping_dir(self.mappings_dir, self.files_dir, self.upstream, refused) if self.mappings_dir else []
         openapi = OpenApiStub(self.openapi_path, self.seed) if self.openapi_path else None
-        return found, openapi
+        return found, openapi, refused
 
-    def _apply(self, found: list[StubMapping], openapi: OpenApiStub | None) -> dict[str, Any]:
+    def _apply(self, found: list[StubMapping], openapi: OpenApiStub | None, refused: list[str]) -> dict[str, Any]:
         by_id: dict[str, StubMapping] = {}
         for order, mapping in enumerate(found, 1):  # a later file's mapping with the same id replaces the earlier
             mapping.order = order
@@ -113,7 +112,7 @@ class Stubs:
         self.scenarios.reset()
         self.loaded_at = self.clock()
         self._disk_seen = time.time()
-        self.refused = list(self._refused)
+        self.refused = refused
         for reason in self.refused:  # printed by serve (even --quiet) and shown by the panel
             self._event("log", level="warning", message=f"{self.name}: mapping left out, the others served: {reason}")
         self._event("stubs_reloaded", mappings=len(self.mappings), openapi=bool(openapi), refused=self.refused)
@@ -125,10 +124,10 @@ class Stubs:
         import asyncio
 
         try:
-            found, openapi = await asyncio.to_thread(self._read)
+            found, openapi, refused = await asyncio.to_thread(self._read)
         except (MappingError, OpenApiError) as exc:
             raise Invalid(f"{self.name}: nothing reloaded: {exc}") from None
-        return self._apply(found, openapi)
+        return self._apply(found, openapi, refused)
 
     def _insert(self, mapping: StubMapping) -> StubMapping:
         if len(self.mappings) >= MAX_MAPPINGS and mapping.id not in self._by_id:

@@ -334,14 +334,10 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, _Multi):
-        return str(value)
+    if isinstance(value, (str, _Multi)):
+        return str(value)  # a parameter's values: its first
     if isinstance(value, (dict, list)):
         return json.dumps(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(value)
     return str(value)
 
 
