@@ -160,4 +160,21 @@ def test_hostile_bodies_and_parameters_are_refused_in_the_documents_shape(tmp_pa
         tags = httpx2.get(f"{url}/albums", params=[("tags", "a" * 10)] * 1000, headers=BASIC)
         assert tags.status_code == 422 and "has more than 3 items" in tags.json()["detail"]
         assert httpx2.get(f"{url}/albums", params={"year": "9" * 5000}, headers=BASIC).status_code == 422
+        nested = httpx2.get(f"{url}/search", params={"filter": "[" * 3000 + "]" * 3000})  # a JSON parameter past the stack
+        assert nested.status_code == 422 and "query parameter filter: not JSON" in nested.json()["detail"]
+        assert httpx2.get(f"{url}/search", params={"filter": '{"artist": "Can"}'}).status_code == 200
         assert httpx2.get(f"{url}/artists").status_code == 200
+
+
+def test_a_flood_of_example_names_keeps_the_answers_the_document_names():
+    """Prefer: example=NAME is the client's: each unknown name is answered 404 but never kept, so the answers kept
+    (and the validators compiled) stay those the document can name, however many names a client sends."""
+    from mockpanel.servers.stubs.matching import Incoming
+    from mockpanel.servers.stubs.openapi import OpenApiStub
+
+    stub = OpenApiStub(DATA / "openapi" / "features.yaml")
+    for index in range(5000):
+        answer = stub.answer(Incoming("GET", "/artists", "", {"prefer": [f"example=name{index}"]}))
+        assert answer.status == 404
+    assert stub.answer(Incoming("GET", "/artists", "", {})).status == 200
+    assert len(stub._answers) == 1 and len(stub._checkers) < 10

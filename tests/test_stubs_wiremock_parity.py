@@ -112,3 +112,19 @@ def test_block_loops_and_xml_bodies_are_bounded(tmp_path):
         assert httpx2.post(f"{url}/xml", content=external).status_code == 404  # /etc/passwd's "root" never read
         assert httpx2.post(f"{url}/xml", content="<secret>root</secret>").text == "matched"
         assert httpx2.post(f"{url}/xml", content="<unclosed").status_code == 404
+
+
+def test_json_nested_past_pythons_stack_is_no_json_to_matchers_and_templates(tmp_path):
+    """A body of 100,000 nested arrays: json.loads raises RecursionError, which was a 500 for an equalToJson mapping
+    and a jsonPath template; it is a body that is not JSON (no match, an empty value)."""
+    mappings = tmp_path / "wiremock" / "mappings"
+    write(mappings, "json.json", {"request": {"method": "POST", "urlPath": "/json", "bodyPatterns": [{"equalToJson": {"a": 1}}]},
+                                  "response": {"body": "matched"}})
+    write(mappings, "path.json", {"request": {"method": "POST", "urlPath": "/path"}, "response": {
+        "transformers": ["response-template"], "body": "[{{jsonPath request.body '$.a'}}]"}})
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with serve(tmp_path) as running:
+        url = running.urls["partner"]
+        assert httpx2.post(f"{url}/json", content=deep).status_code == 404
+        assert (httpx2.post(f"{url}/path", content=deep).status_code, httpx2.post(f"{url}/path", content=deep).text) == (200, "[]")
+        assert httpx2.post(f"{url}/json", json={"a": 1}).text == "matched"

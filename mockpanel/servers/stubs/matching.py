@@ -113,7 +113,7 @@ class Incoming:
         if self._json is None:
             try:
                 self._json = ("ok", json.loads(self.body))
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past Python's stack
                 self._json = ("bad", None)
         return self._json
 
@@ -324,7 +324,7 @@ def _parsed(value: str) -> Any:
     if _last_parsed[0] is not value:
         try:
             document = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past Python's stack
             document = _NOT_JSON
         _last_parsed[0], _last_parsed[1] = value, document
     return _last_parsed[1]
@@ -389,15 +389,22 @@ def _combine(operand: Any, spec: dict, where: str) -> ValueCheck:
 # --- XML: equalToXml (XMLUnit's "similar", as WireMock: siblings in any order, whitespace between elements ignored)
 # and matchesXPath (XPath 1.0, by lxml). Bodies are parsed with no entity expanded, no DTD and nothing fetched.
 
+_last_xml: list[Any] = [None, None]  # [the string, its document (or None)]: as _last_parsed, for XML matchers
+
+
 def _xml(text: str) -> Any:
+    """The text's XML document (None when it is not XML), parsed once for the same string object."""
     from lxml import etree
 
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True,
-                             remove_pis=True)
-    try:
-        return etree.fromstring(text.encode("utf-8"), parser)
-    except (etree.XMLSyntaxError, ValueError):
-        return None
+    if _last_xml[0] is not text:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                                 remove_comments=True, remove_pis=True)
+        try:
+            document = etree.fromstring(text.encode("utf-8"), parser)
+        except (etree.XMLSyntaxError, ValueError):
+            document = None
+        _last_xml[0], _last_xml[1] = text, document
+    return _last_xml[1]
 
 
 def _xml_similar(expected: Any, actual: Any, placeholders: bool) -> bool:

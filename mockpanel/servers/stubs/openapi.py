@@ -107,7 +107,7 @@ def decoded_path(path: str) -> str:
 
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-MAX_ANSWERS = 4096  # answers kept made (operation, status, example, media): bounded by the document, and by this
+MAX_ANSWERS = 4096  # answers (operation, status, example, media) and validators kept: the document bounds them, and this
 _INT = re.compile(r"-?\d+")
 _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
@@ -159,13 +159,14 @@ class OpenApiStub:
         self._components: dict[str, Any] = {}  # direction: the document's components as plain JSON Schema
         self._operations: dict[tuple[str, str], _Operation] = {}
         self._answers: dict[tuple, Answer] = {}
-        self.routes: list[tuple[re.Pattern, str, dict[str, Any]]] = []
-        paths = document.get("paths") or {}
-        for order, (route, item) in enumerate(paths.items()):
+        self._checkers: dict[tuple[int, str], tuple[Any, Checker]] = {}  # (id of a schema, direction): (it, its validator)
+        self._refusals: dict[tuple[str, str, int], tuple[str | None, Any, dict[str, str], Checker | None]] = {}
+        self.routes: list[tuple[re.Pattern, str, dict[str, Any], list[str]]] = []  # pattern, path, item, parameter names
+        for route, item in (document.get("paths") or {}).items():
             if isinstance(item, dict):
-                pattern = "".join(f"(?P<p{i}>[^/]+)" if i % 2 else re.escape(part)
-                                  for i, part in enumerate(re.split(r"\{([^}/]+)\}", route)))
-                self.routes.append((re.compile(pattern), route, item))
+                parts = re.split(r"\{([^}/]+)\}", route)  # text, name, text, name, …
+                pattern = "".join("([^/]+)" if i % 2 else re.escape(part) for i, part in enumerate(parts))
+                self.routes.append((re.compile(pattern), route, item, parts[1::2]))
         # segment by segment, a literal before a part-templated one before a parameter (/pets/mine before
         # /pets/{id}.{format} before /pets/{id}); else the document's order
         self.routes.sort(key=lambda r: [0 if "{" not in part else 2 if re.fullmatch(r"\{[^}]*\}", part) else 1
@@ -202,7 +203,14 @@ class OpenApiStub:
         return self._components[direction]
 
     def checker(self, schema: Any, direction: str) -> Checker:
-        return Checker(convert(schema, direction, self.v30) if schema is not None else {}, self.components(direction), self.v30)
+        """The schema's validator, compiled once per schema object (kept beside it, so its id is never another's)."""
+        key = (id(schema), direction)
+        if key not in self._checkers:
+            made = Checker(convert(schema, direction, self.v30) if schema is not None else {}, self.components(direction), self.v30)
+            if len(self._checkers) >= MAX_ANSWERS:
+                return made
+            self._checkers[key] = (schema, made)
+        return self._checkers[key][1]
 
     def _operation(self, route: str, method: str) -> _Operation:
         key = (route, method)
@@ -249,7 +257,7 @@ class OpenApiStub:
         path = decoded_path(request.path)
         method = request.method.lower()
         allowed: list[str] = []
-        for pattern, route, item in self.routes:
+        for pattern, route, item, names in self.routes:
             found = pattern.fullmatch(path)
             if found is None:
                 continue
@@ -257,7 +265,6 @@ class OpenApiStub:
                 allowed = allowed or [m.upper() for m in METHODS if isinstance(item.get(m), dict)]
                 continue
             values = [unquote(v) for v in found.groups()]
-            names = re.findall(r"\{([^}/]+)\}", route)
             answer = self._answer_operation(request, self._operation(route, method), dict(zip(names, values)))
             answer.route = route
             return answer
@@ -337,7 +344,7 @@ class OpenApiStub:
         if param.json_content:
             try:
                 return json.loads(raw[0])
-            except ValueError:
+            except (ValueError, RecursionError):
                 return _NOT_JSON
         kinds = _types(param.schema)
         if "array" in kinds:
@@ -427,29 +434,42 @@ class OpenApiStub:
         message-like field holding the reasons, its code-like field the status, when the schema still accepts it — so
         a client generated from the document reads it; else a problem+json body of mockpanel's."""
         violations = ("sl-violations", json.dumps([{"location": [], "severity": "Error", "message": r[:300]} for r in reasons[:20]]))
-        responses = operation.raw.get("responses") or {}
-        declared = next((responses[k] for k in (str(status), f"{str(status)[0]}XX", "default") if k in responses), None)
-        content = (self.resolve(declared) or {}).get("content") or {} if declared is not None else {}
-        media = next((t for t in content if "json" in t), None)
+        media, body, fields, check = self._refusal_base(operation, status)
         if media is None:
             return _error(status, message, reasons, [*headers, violations], problem=True, refused=True)
-        entry = self.resolve(content[media]) or {}
-        rng = random.Random(f"{self.seed}:{operation.method}:{operation.route}:{status}")
-        body = self._example_of(entry, None, rng, self.checker(entry.get("schema"), "response") if entry.get("schema") is not None else None)
-        if isinstance(body, dict) and entry.get("schema") is not None:
-            schema = Sampler(self.resolve).merged(entry.get("schema")) or {}
-            filled = dict(body)
-            properties = schema.get("properties") or {}
-            for name, prop in properties.items():
-                if (self.resolve(prop) or {}).get("type") == "string" and name.lower() in ("message", "detail", "error", "title", "description", "reason"):
-                    filled[name] = message
-                    break
-            for name, prop in properties.items():
-                if (self.resolve(prop) or {}).get("type") == "integer" and name.lower() in ("code", "status", "statuscode"):
-                    filled[name] = status
-            if self.checker(entry.get("schema"), "response").valid(filled):
+        if fields:
+            filled = {**body, **{name: message if kind == "message" else status for name, kind in fields.items()}}
+            if check is None or check.valid(filled):
                 body = filled
         return Answer(status, [("content-type", media), *headers, violations], json.dumps(body).encode(), refused=True)
+
+    def _refusal_base(self, operation: _Operation, status: int) -> tuple[str | None, Any, dict[str, str], Checker | None]:
+        """What a refusal with this status answers in, made once per operation and status: the JSON media type of the
+        response declared for it (else 4XX, else default; None when none is declared), its body, the fields that get
+        the message and the status, and its validator."""
+        key = (operation.route, operation.method, status)
+        if key not in self._refusals:
+            responses = operation.raw.get("responses") or {}
+            declared = next((responses[k] for k in (str(status), f"{str(status)[0]}XX", "default") if k in responses), None)
+            content = (self.resolve(declared) or {}).get("content") or {} if declared is not None else {}
+            media = next((t for t in content if "json" in t), None)
+            if media is None:
+                self._refusals[key] = (None, None, {}, None)
+                return self._refusals[key]
+            entry = self.resolve(content[media]) or {}
+            schema = entry.get("schema")
+            check = self.checker(schema, "response") if schema is not None else None
+            rng = random.Random(f"{self.seed}:{operation.method}:{operation.route}:{status}")
+            body = self._example_of(entry, None, rng, check)
+            fields: dict[str, str] = {}
+            if isinstance(body, dict) and schema is not None:
+                properties = (Sampler(self.resolve).merged(schema) or {}).get("properties") or {}
+                kinds = {name: (self.resolve(prop) or {}).get("type") for name, prop in properties.items()}
+                message = next((n for n, k in kinds.items() if k == "string" and n.lower() in _MESSAGE_FIELDS), None)
+                fields = {**({message: "message"} if message else {}),
+                          **{n: "status" for n, k in kinds.items() if k == "integer" and n.lower() in _STATUS_FIELDS}}
+            self._refusals[key] = (media, body, fields, check)
+        return self._refusals[key]
 
     def _response(self, request: Incoming, operation: _Operation, prefer: dict[str, str]) -> Answer:
         responses = operation.raw.get("responses") or {}
@@ -475,6 +495,8 @@ class OpenApiStub:
             return _error(406, f"no response of {method.upper()} {route} is in a type the Accept header takes", [f"offered: {offered}"],
                           problem=True, refused=True)
         example = prefer.get("example")
+        if example and media is not None and example not in ((self.resolve(content[media]) or {}).get("examples") or {}):
+            return self._make(operation, status, response, media, example)  # a name the client chose: answered, not kept
         cache_key = (route, method, status, key, media, example)
         made = self._answers.get(cache_key)
         if made is None:
@@ -542,6 +564,8 @@ class OpenApiStub:
 
 _ABSENT = object()
 _NOT_JSON = object()
+_MESSAGE_FIELDS = ("message", "detail", "error", "title", "description", "reason")  # what a refusal's reasons fill
+_STATUS_FIELDS = ("code", "status", "statuscode")
 
 
 def _types(schema: dict[str, Any]) -> set[str]:

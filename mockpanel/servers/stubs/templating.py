@@ -254,13 +254,11 @@ class Template:
         # What the mapping alone makes this render outside loops (its text and random values): known when read.
         self.fixed = _fixed_nodes(self.nodes)
 
-    def render(self, request: Incoming, base_url: str, output: "_Output | None" = None,
-               path_values: dict[str, str] | None = None) -> str:
-        output = output or _Output()
+    def render(self, scope: "_Scope", output: "_Output") -> str:
         if self.static:
             return output.take(self.text)
         out: list[str] = []
-        _render(self.nodes, _Scope(request, base_url, path_values or {}, None, {}), output, out)
+        _render(self.nodes, scope, output, out)
         return "".join(out)
 
 
@@ -522,11 +520,12 @@ def compile_response(response: dict[str, Any], where: str) -> Callable[..., tupl
     def render(request: Incoming, base_url: str, path_values: dict[str, str] | None = None) -> tuple[dict[str, list[str]], str | None]:
         """Raises TemplateTooLarge when this request's values make the output pass MAX_OUTPUT (or loop past MAX_STEPS)."""
         output = _Output()
-        rendered_headers = {name: [t.render(request, base_url, output, path_values) for t in values] for name, values in headers.items()}
+        scope = _Scope(request, base_url, path_values or {}, None, {})  # one request model for every template
+        rendered_headers = {name: [t.render(scope, output) for t in values] for name, values in headers.items()}
         if isinstance(body, Template):
-            return rendered_headers, body.render(request, base_url, output, path_values)
+            return rendered_headers, body.render(scope, output)
         if body is not None:
-            return rendered_headers, json.dumps(_render_json(body, request, base_url, output, path_values))
+            return rendered_headers, json.dumps(_render_json(body, scope, output))
         return rendered_headers, None
 
     return render
@@ -552,11 +551,11 @@ def _json_templates(node: Any, where: str) -> Any:
     return node
 
 
-def _render_json(node: Any, request: Incoming, base_url: str, output: _Output, path_values: dict[str, str] | None) -> Any:
+def _render_json(node: Any, scope: "_Scope", output: _Output) -> Any:
     if isinstance(node, Template):
-        return node.render(request, base_url, output, path_values)
+        return node.render(scope, output)
     if isinstance(node, dict):
-        return {k: _render_json(v, request, base_url, output, path_values) for k, v in node.items()}
+        return {k: _render_json(v, scope, output) for k, v in node.items()}
     if isinstance(node, list):
-        return [_render_json(v, request, base_url, output, path_values) for v in node]
+        return [_render_json(v, scope, output) for v in node]
     return node
