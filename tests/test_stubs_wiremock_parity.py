@@ -54,6 +54,19 @@ def test_the_admin_clients_near_misses_of_a_request_and_unmatched_newest_first(c
     assert [r.url for r in Requests.get_unmatched_requests().requests] == ["/third", "/second", "/first"]
 
 
+def test_the_near_misses_of_a_given_request_have_a_requests_regex_budget(tmp_path):
+    """From an attacker's side: a request crafted for 40 mappings whose regexes backtrack catastrophically. Its
+    near-miss report stops at the regex budget of one request and says so, as the 404 of a served request does."""
+    mappings = tmp_path / "wiremock" / "mappings"
+    for index in range(40):
+        write(mappings, f"slow-{index:02d}.json", {"request": {"urlPathPattern": f"/(x+x+)+y{index}"}, "response": {"body": "x"}})
+    with serve(tmp_path) as running:
+        url = running.urls["partner"]
+        report = httpx2.post(f"{url}/__admin/near-misses/request", json={"url": "/" + "x" * 4000, "method": "GET"}, timeout=30)
+        assert report.status_code == 200
+        assert "regex budget" in report.json()["nearMisses"][0]["cutShort"]
+
+
 def test_a_mapping_mockpanel_cannot_serve_is_left_out_named_and_the_others_served(tmp_path):
     mappings = tmp_path / "wiremock" / "mappings"
     write(mappings, "good.json", {"request": {"urlPath": "/good"}, "response": {"body": "served"}})

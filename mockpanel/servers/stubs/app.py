@@ -385,7 +385,8 @@ def admin_router(stubs: Stubs) -> APIRouter:
 
     def near_miss_list(pairs: Any, host: str) -> dict[str, Any]:
         return {"nearMisses": [{"request": incoming_dict(r, host), "stubMapping": m.raw,
-                                "matchResult": {"distance": round(d, 3)}, "differences": diffs}
+                                "matchResult": {"distance": round(d, 3)}, "differences": diffs,
+                                **({"cutShort": r.cut_short} if r.cut_short else {})}
                                for r, misses in pairs for m, d, diffs in misses]}
 
     @router.get(ADMIN + "/requests/unmatched", summary="The received requests no mapping matched, the newest first")
@@ -400,7 +401,12 @@ def admin_router(stubs: Stubs) -> APIRouter:
     @errors
     async def near_misses_of(request: Request) -> Any:
         given = stubs.request_from_json(await json_body(request))
-        return near_miss_list([(given, stubs.near_misses(given))], host_of(request))
+        token = regex_budget.set(RegexBudget())  # the client chose the request: its report has a request's budget
+        try:
+            misses = stubs.near_misses(given)
+        finally:
+            regex_budget.reset(token)
+        return near_miss_list([(given, misses)], host_of(request))
 
     @router.get(ADMIN + "/requests/{request_id}", summary="One received request")
     @errors
