@@ -66,18 +66,17 @@ def _has_ref(node: Any) -> bool:
 class Checker:
     """One schema, compiled: `errors(value)` is [] for a valid value, else what is wrong and where."""
 
-    __slots__ = ("validator", "broken")
+    __slots__ = ("validator",)
 
     def __init__(self, schema: Any, document: dict[str, Any] | None, v30: bool) -> None:
         root = schema if isinstance(schema, dict) else {}
         if document and _has_ref(root):  # "#/components/schemas/X" (or "#/paths/…") resolves inside the root
             root = {**{k: v for k, v in document.items() if k in ("components", "paths", "webhooks")}, **root}
         kind = jsonschema_rs.Draft4Validator if v30 else jsonschema_rs.Draft202012Validator
-        self.broken = ""  # why the schema cannot be compiled (a reference to nothing): nothing is refused by it
         try:
             self.validator = kind(root, validate_formats=True)
-        except (ValueError, jsonschema_rs.ValidationError) as exc:
-            self.validator, self.broken = None, str(exc).splitlines()[0][:300]
+        except (ValueError, jsonschema_rs.ValidationError):  # a schema that cannot be compiled refuses nothing
+            self.validator = None
 
     def valid(self, value: Any) -> bool:
         return self.validator is None or self.validator.is_valid(value)
