@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import sys
 import time
 import warnings
@@ -29,45 +30,204 @@ def _specs() -> dict[str, Any]:
     return SERVERS
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = {
+    "serve": "run the servers headless, in the foreground (for CI and containers)",
+    "start": "serve in the background and return once every server is ready",
+    "stop": "stop what start runs",
+    "restart": "stop it, then start it again with these flags",
+    "status": "what start runs: its servers and their URLs",
+    "attach": "the control panel on mocks running elsewhere (a container, a CI job, start)",
+    "panel": "the control panel in this terminal (the default: plain `mockpanel`)",
+    "settings": "every setting of a server: its flag, environment variable and default",
+    "health": "exit 0 when every server that serve started answers (a container's HEALTHCHECK)",
+}
+
+_TOP_EPILOG = """examples:
+  mockpanel                          the panel, every server on the seeds' ports
+  mockpanel serve --only auth,s3     two servers, headless
+  mockpanel settings s3              what the S3 mock can be told, and how
+
+Run `mockpanel COMMAND --help` for a command's options. Manual: docs/ (make docs)."""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30, width=min(120, max(80, _columns())))
+
+
+def _columns() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def _server_groups() -> str:
+    """The settings' groups as serve's help lists them: one line a server, the flags themselves in `mockpanel settings`."""
     specs = _specs()
-    parser = argparse.ArgumentParser(
-        prog="mockpanel",
-        description="Local mock services (auth API with JWTs, ...) with a live request journal and fault injection.",
-    )
-    parser.add_argument("--version", action="version", version=f"mockpanel {__version__}")
-    parser.add_argument("command", nargs="?", choices=["serve", "start", "stop", "restart", "status", "attach"],
-                        help="serve: run the servers headless (for CI); start/stop/restart/status: the same in the background "
-                        "(state in MOCKPANEL_STATE_DIR); attach [URL]: the panel on mocks running elsewhere (default: those "
-                        "mockpanel start runs); without a command, the control panel")
-    parser.add_argument("url", nargs="?", metavar="URL", help="with attach: any one server's URL of the mocks to watch "
-                        "(e.g. http://127.0.0.1:8000); the admin token, if they need it, from --admin-token or MOCKPANEL_ADMIN_TOKEN")
-    parser.add_argument("--wait", action="store_true", help="with serve: run in the background and exit once every server is ready (= start)")
-    parser.add_argument("--headless", action="store_true", help="same as the serve command")
-    parser.add_argument("--only", metavar="NAMES", help=f"comma-separated servers to run (of {', '.join(specs)}, and the stub "
-                        "servers of the configuration file's [stubs.NAME] tables)")
+    lines = ["server settings (each a flag --SERVER-SETTING VALUE, a variable MOCKPANEL_SERVER_SETTING, or a [SERVER] key in",
+             "mockpanel.toml; `mockpanel settings SERVER` lists them with their defaults):",
+             f"  {'mockpanel':<10} {len(GLOBAL_SETTINGS):>2} global settings (--host, --admin-token, --allowed-hosts, ...)",
+             f"  {'SERVER':<10} {len(COMMON_SETTINGS) - 1:>2} on every server (--auth-port, --s3-error-rate, ...)"]
+    for name, spec in specs.items():
+        lines.append(f"  {name:<10} {len(spec.settings):>2} {spec.title} (port {spec.default_port})")
+    lines.append(f"  {'stubs':<10} {'':>2} [stubs.NAME] tables in mockpanel.toml: a stub server each")
+    return "\n".join(lines)
+
+
+def _server_options(parser: argparse.ArgumentParser, *, serving: bool = True) -> None:
+    """What every command that runs servers takes: which ones, the configuration file, and every setting as a flag
+    (accepted, not listed: `mockpanel settings` lists them)."""
+    specs = _specs()
+    parser.add_argument("--only", metavar="NAMES", help="comma-separated servers to run (default: every one enabled)")
     parser.add_argument("--config", metavar="FILE", type=Path, help="TOML file with a section per server (default ./mockpanel.toml)")
-    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="how request lines are printed")
-    parser.add_argument("--quiet", action="store_true", help="print errors only: no line per request or change")
-    parser.add_argument("--ports-file", metavar="FILE", type=Path, help="write {server: url} JSON here once all servers are ready")
-    parser.add_argument("--keep-going", action="store_true", help="keep running when a server fails to start")
+    parser.add_argument("--demo", action="store_true", help="also run the reference image API (port 8002): the client app's loop end to end")
     parser.add_argument("--scenario", metavar="FILE", type=Path, help="run this TOML fault schedule once the servers are ready")
     parser.add_argument("--journal-out", metavar="FILE", type=Path, help="append every request to FILE as a JSON line, as it happens")
-    parser.add_argument("--redact", action="store_true", help="mask credentials (Authorization, cookies, API keys, signatures, tokens) in --journal-out")
-    parser.add_argument("--web", action="store_true", help="show the panel in a browser (textual-serve) instead of this terminal, on 127.0.0.1")
-    parser.add_argument("--web-port", metavar="PORT", type=int, default=8080, help="the browser view's port (default 8080; 0 takes a free one)")
-    parser.add_argument("--demo", action="store_true", help="also run the reference image API (port 8002), so the client app's loop runs end to end")
-
-    group = parser.add_argument_group("global settings")
+    parser.add_argument("--redact", action="store_true", help="mask credentials in --journal-out (Authorization, cookies, signatures, ...)")
+    parser.add_argument("--ports-file", metavar="FILE", type=Path, default=_env_path("MOCKPANEL_PORTS_FILE"),
+                        help="write {server: url} JSON here once all servers are ready (default: $MOCKPANEL_PORTS_FILE)")
+    if serving:
+        parser.add_argument("--log-format", choices=["text", "json"], default="text", help="how request lines are printed")
+        parser.add_argument("--quiet", action="store_true", help="print errors only: no line per request or change")
+        parser.add_argument("--keep-going", action="store_true", help="keep running when a server fails to start")
     for setting in GLOBAL_SETTINGS:
-        group.add_argument(cli_flag("mockpanel", setting.name), dest=f"mockpanel__{setting.name}", metavar="VALUE", help=setting.help)
+        parser.add_argument(cli_flag("mockpanel", setting.name), dest=f"mockpanel__{setting.name}", metavar="VALUE", help=argparse.SUPPRESS)
     for name, spec in specs.items():
-        group = parser.add_argument_group(f"{name} server ({spec.title}, port {spec.default_port})")
         for setting in (*COMMON_SETTINGS, *spec.settings):
-            if setting.name == "enabled":
-                continue
-            group.add_argument(cli_flag(name, setting.name), dest=f"{name}__{setting.name}", metavar="VALUE", help=setting.help)
+            if setting.name != "enabled":
+                parser.add_argument(cli_flag(name, setting.name), dest=f"{name}__{setting.name}", metavar="VALUE", help=argparse.SUPPRESS)
+
+
+def _env_path(name: str) -> Path | None:
+    import os
+
+    return Path(os.environ[name]) if os.environ.get(name) else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mockpanel", formatter_class=_Formatter, allow_abbrev=False, usage="mockpanel [COMMAND] [OPTIONS]", epilog=_TOP_EPILOG,
+        description="Local mock services: an auth API issuing JWTs, S3, webhooks, a client app and stubs of any HTTP API,\n"
+                    "with a live view of every request and faults you flip while traffic flows.")
+    parser.add_argument("--version", action="version", version=f"mockpanel {__version__}")
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND", prog="mockpanel")
+
+    def command(name: str, **extra: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=COMMANDS[name], allow_abbrev=False, description=COMMANDS[name][0].upper() + COMMANDS[name][1:] + ".",
+                                   formatter_class=_Formatter, **extra)
+
+    for name in ("serve", "start", "restart"):
+        sub = command(name, epilog=_server_groups(), usage=f"mockpanel {name} [OPTIONS] [--SERVER-SETTING VALUE ...]")
+        _server_options(sub)
+        sub.add_argument("--web", action="store_true", help=argparse.SUPPRESS)  # refused below with a reason
+        if name == "serve":
+            sub.add_argument("--wait", action="store_true", help="run in the background and exit once every server is ready (= start)")
+    command("stop")
+    command("status")
+    attach = command("attach", epilog="The admin token, when the mocks need one: --admin-token or MOCKPANEL_ADMIN_TOKEN.")
+    attach.add_argument("url", nargs="?", metavar="URL", help="any one server's URL of the mocks to watch (e.g. http://127.0.0.1:8000); "
+                        "default: those `mockpanel start` runs")
+    attach.add_argument("--admin-token", dest="mockpanel__admin_token", metavar="TOKEN", help="the mocks' admin token")
+    attach.add_argument("--redact", action="store_true", help="mask credentials in what the panel shows and exports")
+    panel = command("panel", epilog=_server_groups(), usage="mockpanel [panel] [OPTIONS] [--SERVER-SETTING VALUE ...]")
+    _server_options(panel, serving=False)
+    panel.add_argument("--web", action="store_true", help="show the panel in a browser (textual-serve) instead of this terminal, on 127.0.0.1")
+    panel.add_argument("--web-port", metavar="PORT", type=int, default=8080, help="the browser view's port (default 8080; 0 takes a free one)")
+    panel.add_argument("--headless", action="store_true", help=argparse.SUPPRESS)  # `mockpanel --headless` = serve, as before
+    panel.add_argument("--wait", action="store_true", help=argparse.SUPPRESS)
+    for flag in ("--log-format", "--quiet", "--keep-going"):  # serve's, taken with --headless
+        panel.add_argument(flag, **({"choices": ["text", "json"], "default": "text"} if flag == "--log-format" else {"action": "store_true"}),
+                           help=argparse.SUPPRESS)
+    settings = command("settings")
+    settings.add_argument("server", nargs="?", metavar="SERVER", help=f"one of {', '.join(_specs())}, mockpanel (global) or stubs")
+    health = command("health")
+    health.add_argument("--ports-file", metavar="FILE", type=Path, default=_env_path("MOCKPANEL_PORTS_FILE"),
+                        help="the file serve --ports-file wrote (default: $MOCKPANEL_PORTS_FILE)")
+    health.add_argument("--timeout", metavar="SECONDS", type=float, default=3.0, help="how long each server may take to answer")
     return parser
+
+
+def normalize_argv(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """The command first: `mockpanel --only auth` is the panel, and a command written after flags (`mockpanel --only auth
+    serve`, as the one-parser CLI took it) is moved to the front."""
+    if not argv:
+        return ["panel"]
+    if argv[0] in COMMANDS or argv[0] in ("-h", "--help", "--version"):
+        return argv
+    panel = parser._subparsers._group_actions[0].choices["panel"]  # type: ignore[union-attr]
+    takes_value = {flag for action in panel._actions if action.nargs != 0 for flag in action.option_strings}
+    for i, word in enumerate(argv):
+        if word in COMMANDS and (i == 0 or argv[i - 1] not in takes_value):
+            return [word, *argv[:i], *argv[i + 1:]]
+    return ["panel", *argv]
+
+
+def print_settings(server: str | None, out: TextIO = sys.stdout) -> int:
+    """`mockpanel settings [SERVER]`: each setting's flag, environment variable(s), default and what it does."""
+    from .docsgen import _shown
+    from .settings import env_name
+
+    specs = _specs()
+    sections: list[tuple[str, str, Any]] = []
+    if server in (None, "mockpanel"):
+        sections.append(("mockpanel", "global settings ([mockpanel] in mockpanel.toml)", GLOBAL_SETTINGS))
+    if server is None:
+        sections.append(("SERVER", "on every server ([SERVER] in mockpanel.toml)", [s for s in COMMON_SETTINGS if s.name != "enabled"]))
+    for name, spec in specs.items():
+        if server in (None, name):
+            own = spec.settings if server is None else [s for s in (*COMMON_SETTINGS, *spec.settings) if s.name != "enabled"]
+            sections.append((name, f"{spec.title}, port {spec.default_port} ([{name}] in mockpanel.toml)", own))
+    if server in (None, "stubs"):
+        from .servers.stubs import SETTINGS as STUB_SETTINGS
+
+        sections.append(("NAME", "stub servers ([stubs.NAME] in mockpanel.toml; no flags: set them in the table or the environment)",
+                         STUB_SETTINGS))
+    if not sections:
+        print(f"mockpanel: no server {server!r}: one of {', '.join(specs)}, mockpanel or stubs", file=sys.stderr)
+        return 2
+    for section, title, settings in sections:
+        out.write(f"{section}: {title}\n")
+        for s in settings:
+            flag = cli_flag(section, s.name) if section != "NAME" else ""
+            variables = " ".join((env_name(section, s.name), *s.seed_env))
+            choices = f" (one of {', '.join(s.choices)})" if s.choices else ""
+            out.write(f"  {flag or s.name:<32} {variables}\n      {s.help}{choices}; default: {_shown(s.default)}\n")
+        out.write("\n")
+    return 0
+
+
+def health(args: argparse.Namespace) -> int:
+    """Every server in the ports file answers HTTP (any status: the servers guard their own paths)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    if args.ports_file is None:
+        print("mockpanel: health reads the ports file serve writes: --ports-file FILE or MOCKPANEL_PORTS_FILE", file=sys.stderr)
+        return 2
+    try:
+        urls = json.loads(args.ports_file.read_text())
+    except (OSError, ValueError):
+        print(f"mockpanel: not ready: {args.ports_file} is not written yet", file=sys.stderr)
+        return 1
+    for name, url in urls.items():
+        parts = urlsplit(url)
+        host = "127.0.0.1" if parts.hostname in ("0.0.0.0", "::", "") else parts.hostname
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        kwargs: dict[str, Any] = {"timeout": args.timeout}
+        if parts.scheme == "https":
+            import ssl
+
+            kwargs["context"] = ssl._create_unverified_context()  # its own certificate, on its own loopback
+        connection = kind(host, parts.port, **kwargs)
+        try:
+            connection.request("GET", "/", headers={"Host": f"{host}:{parts.port}"})
+            connection.getresponse().read()
+        except OSError as exc:
+            print(f"mockpanel: {name} ({url}) does not answer: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            connection.close()
+    return 0
 
 
 def cli_values(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
@@ -154,6 +314,8 @@ async def run_headless(settings, args: argparse.Namespace, scenario: Any = None,
         return 2
     if args.journal_out:
         hub.write_journal(args.journal_out, args.redact)
+    if args.ports_file:
+        args.ports_file.unlink(missing_ok=True)  # a restarted container's last run left one: it is not ready yet
     await hub.start()
     # As the panel does: what exists once the servers are up lives as long as the process, so keep it out of the
     # full collections that would otherwise walk it (and hold the loop) under load.
@@ -238,17 +400,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     # them). Set here, for the process the command owns, not on import: importing mockpanel changes nothing.
     warnings.filterwarnings("ignore", message=r"The HMAC key is \d+ bytes long")
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    argv = normalize_argv(given, parser)
     args = parser.parse_args(argv)
     if args.command in ("stop", "status"):
         from .daemon import Background
 
         background = Background()
         return background.stop(sys.stdout) if args.command == "stop" else background.status(sys.stdout, sys.stderr)
-    if args.url is not None and args.command != "attach":
-        parser.error(f"unexpected argument {args.url!r} (a URL goes with attach)")
     if args.command == "attach":
         return attach(args)
+    if args.command == "settings":
+        try:
+            return print_settings(args.server)
+        except BrokenPipeError:  # `mockpanel settings | head`
+            sys.stdout = open(os.devnull, "w")
+            return 0
+    if args.command == "health":
+        return health(args)
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     try:
         cli = cli_values(args)
@@ -259,22 +428,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(_specs(), cli=cli, only=only, config_path=args.config)
         check_port_variable(settings)
         scenario = load_scenario(args.scenario, [s.name for s in settings.enabled()]) if args.scenario else None
-        headless = args.command in ("serve", "start", "restart") or args.headless
-        if headless and args.web:
+        web = getattr(args, "web", False)
+        headless = args.command in ("serve", "start", "restart") or getattr(args, "headless", False)
+        if headless and web:
             parser.error("--web shows the panel in a browser; serve runs the servers without one: choose one")
-        if args.command in ("start", "restart") or (headless and args.wait):
+        if args.command in ("start", "restart") or (headless and getattr(args, "wait", False)):
             from .daemon import Background
 
-            serve_args = [a for a in argv if a not in ("start", "restart", "serve", "--wait", "--headless")]
+            serve_args = [a for a in argv[1:] if a not in ("--wait", "--headless")]
             if args.command == "restart":
                 return Background().restart(serve_args, sys.stdout, sys.stderr)
             return Background().start(serve_args, sys.stdout, sys.stderr)
         if headless:
             return _run(run_headless(settings, args, scenario))
-        if args.web:
+        if web:
             from .webview import serve_web
 
-            return _run(serve_web(argv, args.web_port))
+            return _run(serve_web(given, args.web_port))
         from .app import create_app
 
         app = create_app(settings, scenario=scenario, journal_out=args.journal_out, freeze_gc=True, redact=args.redact,

@@ -232,4 +232,5 @@ def write_ports_file(path: Any, urls: dict[str, str]) -> None:
     """{server: url} as JSON, whole (a script polling for the file once read it empty)."""
     from .private import write_whole
 
+    Path(path).parent.mkdir(parents=True, exist_ok=True)  # MOCKPANEL_PORTS_FILE may name a directory not made yet
     write_whole(Path(path), json.dumps(urls, indent=2) + "\n")

@@ -193,6 +193,7 @@ class Settings:
     body_preview_bytes: int = 2048
     admin_token: str | None = None
     admin_token_scope: str = "control"
+    admin_token_made: bool = False  # made at start, since a server binds all interfaces (see _guard_control)
     allowed_hosts: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     servers: dict[str, ServerSettings] = field(default_factory=dict)
@@ -353,8 +354,8 @@ def load_settings(
                     variable = setting.seed_env[0] if setting.seed_env else env_name(name, setting.name)
                     settings.notices.append(f"{name}: {setting.name} is the development default '{shown}' (set {variable} to change it)")
             if host in ("0.0.0.0", "::", ""):
-                guard = "" if settings.admin_token else "; its control API too (set MOCKPANEL_ADMIN_TOKEN to guard it)"
-                settings.notices.append(f"warning: {name}: binding {host or 'all interfaces'}: reachable from other machines{guard}")
+                _guard_control(settings)
+                settings.notices.append(f"warning: {name}: binding {host or 'all interfaces'}: reachable from other machines")
             open_admin = getattr(spec, "admin_paths", ())
             if settings.admin_token and settings.admin_token_scope != "all" and open_admin:
                 listed = ", ".join(f"{method} {path}" for method, path in open_admin)
@@ -370,11 +371,24 @@ def load_settings(
             settings.notices.append(f"warning: proxy {name}: listening on {host or 'all interfaces'}: other machines reach "
                                     f"{proxy['upstream']} through it")
     if settings.toxiproxy_port is not None and settings.host not in LOOPBACK:
-        guarded = ("guarded by the admin token" if settings.admin_token
-                   else "anyone there can add toxics and proxies (set MOCKPANEL_ADMIN_TOKEN to guard it)")
+        _guard_control(settings)
+        guarded = "guarded by the admin token"
         settings.notices.append(f"warning: Toxiproxy's API (port {settings.toxiproxy_port}): binding {settings.host or 'all interfaces'}: "
                                 f"reachable from other machines, {guarded}")
     return settings
+
+
+def _guard_control(settings: Settings) -> None:
+    """A server other machines reach never has an open control API: without an admin token of the user's, one is made
+    at start and printed (Jupyter's way), so the user — and only who reads this output — can drive it."""
+    if settings.admin_token:
+        return
+    import secrets
+
+    settings.admin_token = secrets.token_urlsafe(24)
+    settings.admin_token_made = True
+    settings.notices.append(f"warning: the servers are reachable from other machines, so their control API needs an admin token; "
+                            f"made for this run: {settings.admin_token} (set MOCKPANEL_ADMIN_TOKEN to choose one)")
 
 
 def _proxies(table: Any, where: Any) -> dict[str, dict[str, Any]]:

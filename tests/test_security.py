@@ -34,14 +34,20 @@ def test_without_a_token_the_control_api_is_open_on_loopback():
         assert httpx2.get(running.urls["auth"] + "/__mockpanel/faults").status_code == 200
 
 
-def test_binding_all_interfaces_prints_a_warning():
+def test_binding_all_interfaces_guards_the_control_api_with_a_token_made_at_start():
     with ServeProcess("--only", "auth", "--auth-port", "0", "--host", "0.0.0.0") as serve:
-        assert serve.readline().startswith("auth: running at http://127.0.0.1:")
+        url = serve.readline().split("running at ")[1].strip()
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx2.get(url + "/__mockpanel/faults").status_code == 401  # another machine's request would be too
         assert serve.stop() == 0
         err = serve.proc.stderr.read()
-    assert "warning: auth: binding 0.0.0.0: reachable from other machines; its control API too (set MOCKPANEL_ADMIN_TOKEN to guard it)" in err
+    assert "warning: auth: binding 0.0.0.0: reachable from other machines" in err
+    token = err.split("made for this run: ", 1)[1].split()[0]
+    assert len(token) >= 32 and "(set MOCKPANEL_ADMIN_TOKEN to choose one)" in err
     with ServeProcess("--only", "auth", "--auth-port", "0", "--host", "0.0.0.0", env={"MOCKPANEL_ADMIN_TOKEN": "x"}) as serve:
-        serve.readline()
+        url = serve.readline().split("running at ")[1].strip()
+        assert httpx2.get(url + "/__mockpanel/faults", headers={"Authorization": "Bearer x"}).status_code == 200
         serve.stop()
         err = serve.proc.stderr.read()
+    assert "made for this run" not in err
     assert "warning: auth: binding 0.0.0.0: reachable from other machines\n" in err
