@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test docs bench clean
+.PHONY: run test docs bench clean image
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_panel.py
 	$(BIN)/python benchmarks/bench_load.py
 	$(BIN)/python benchmarks/bench_memory.py
+
+# The container image, built offline: a wheelhouse made here (build/wheels) and a base image made from Debian's
+# packages (docker/base-image.sh), since no image registry is reachable. Elsewhere `docker build .` needs neither.
+IMAGE ?= mockpanel:latest
+BASE ?= mockpanel-base:bookworm
+image: $(STAMP)
+	bash docker/build-image.sh $(IMAGE) $(BASE) $(BIN)/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

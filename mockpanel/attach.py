@@ -109,6 +109,10 @@ class RemoteHubClient:
         for reader in self._readers:
             reader.stop()
         self._readers.clear()
+        self.close()
+
+    def close(self) -> None:
+        """Its connections closed (a caller outside a panel, e.g. mockpanel.testcontainers, when done)."""
         self._http.close()
 
 
