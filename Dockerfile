@@ -40,7 +40,8 @@ WORKDIR /config
 USER mockpanel
 # auth, s3, webhooks, client app, the reference image API; stub servers take the ports their tables name.
 EXPOSE 8000 9000 4000 3000 8002
-HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 CMD ["mockpanel", "health"]
+# Every 2 s, a standard-library check (python -m mockpanel.health: ~0.1 s of CPU) that every server answers.
+HEALTHCHECK --interval=2s --timeout=3s --start-period=60s --retries=3 CMD ["python", "-m", "mockpanel.health"]
 # SIGTERM (docker stop) ends it gracefully: requests in flight are answered, then the servers close.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["mockpanel"]

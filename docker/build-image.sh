@@ -9,9 +9,13 @@ image="${1:-mockpanel:latest}"
 base="${2:-mockpanel-base:bookworm}"
 python="${3:-python3}"
 bash docker/base-image.sh "$base"
+previous="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
 rm -rf build/wheels build/lib build/bdist.*   # build/lib would carry modules deleted since into the wheel
 "$python" -m pip wheel -q --disable-pip-version-check . -w build/wheels
 DOCKER_BUILDKIT=0 docker build -q --build-arg BASE="$base" -t "$image" . >/dev/null 2>build/docker-build.log \
   || { cat build/docker-build.log >&2; exit 1; }
-docker image prune -f --filter label=mockpanel.stage=build >/dev/null
+docker image prune -f --filter label=mockpanel.stage=build >/dev/null   # the build stage: only its venv was kept
+if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect --format '{{.Id}}' "$image")" ]; then
+  docker rmi "$previous" >/dev/null 2>&1 || true   # the image this tag named before (kept while a container uses it)
+fi
 echo "built $image on $base"

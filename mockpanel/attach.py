@@ -115,6 +115,12 @@ class RemoteHubClient:
         """Its connections closed (a caller outside a panel, e.g. mockpanel.testcontainers, when done)."""
         self._http.close()
 
+    def __enter__(self) -> "RemoteHubClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
 
 GONE = object()  # put in the sink when the event stream ends for good: the panel says so and leaves
 

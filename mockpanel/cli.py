@@ -196,40 +196,6 @@ def print_settings(server: str | None, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-def health(args: argparse.Namespace) -> int:
-    """Every server in the ports file answers HTTP (any status: the servers guard their own paths)."""
-    import http.client
-    from urllib.parse import urlsplit
-
-    if args.ports_file is None:
-        print("mockpanel: health reads the ports file serve writes: --ports-file FILE or MOCKPANEL_PORTS_FILE", file=sys.stderr)
-        return 2
-    try:
-        urls = json.loads(args.ports_file.read_text())
-    except (OSError, ValueError):
-        print(f"mockpanel: not ready: {args.ports_file} is not written yet", file=sys.stderr)
-        return 1
-    for name, url in urls.items():
-        parts = urlsplit(url)
-        host = "127.0.0.1" if parts.hostname in ("0.0.0.0", "::", "") else parts.hostname
-        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        kwargs: dict[str, Any] = {"timeout": args.timeout}
-        if parts.scheme == "https":
-            import ssl
-
-            kwargs["context"] = ssl._create_unverified_context()  # its own certificate, on its own loopback
-        connection = kind(host, parts.port, **kwargs)
-        try:
-            connection.request("GET", "/", headers={"Host": f"{host}:{parts.port}"})
-            connection.getresponse().read()
-        except OSError as exc:
-            print(f"mockpanel: {name} ({url}) does not answer: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            connection.close()
-    return 0
-
-
 def cli_values(args: argparse.Namespace) -> dict[tuple[str, str], Any]:
     values = {}
     for dest, value in vars(args).items():
@@ -417,7 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = open(os.devnull, "w")
             return 0
     if args.command == "health":
-        return health(args)
+        from .health import check
+
+        return check(args.ports_file, args.timeout)
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     try:
         cli = cli_values(args)

@@ -41,12 +41,17 @@ SOURCE = "an attached panel"
 def _load_operations() -> None:
     """The panes' operations are registered where the panes are: every module of mockpanel.screens, imported once
     (in `serve`, at the first call). The app itself is not imported: it imports the Hub."""
-    if any(name.startswith("mockpanel.screens.") for name in OPS):
+    global _loaded
+    if _loaded:  # not "any screen's operation is known": one screen imported alone (a test, a tool) registers only its own
         return
     from . import screens
 
     for module in pkgutil.iter_modules(screens.__path__):
         importlib.import_module(f"{screens.__name__}.{module.name}")
+    _loaded = True
+
+
+_loaded = False
 
 
 def _error(status: int, kind: str, message: str) -> Any:

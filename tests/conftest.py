@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,12 @@ import pytest
 
 from mockpanel.testing import RunningHub, settings_for
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "zero_warnings"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_SECRET = "dev-secret-key-change-in-production"
+
+
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +158,8 @@ class ServeProcess:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("MOCKPANEL_")}
         full_env.update(env or {})
         if cwd is None:  # never the repository: its own .env or mockpanel.toml must not change what a test sees
-            self._empty = tempfile.TemporaryDirectory(prefix="mockpanel-serve-")
-            cwd = Path(self._empty.name)
+            cwd = Path(tempfile.mkdtemp(prefix="mockpanel-serve-"))
+            weakref.finalize(self, shutil.rmtree, cwd, True)  # removed with the object, used in a `with` or not
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mockpanel", *([subcommand] if subcommand else []), *args],
             stdout=subprocess.PIPE,

@@ -170,3 +170,32 @@ def test_the_compose_file_comes_up_answers_and_attach_opens_the_panel_on_it(imag
         assert wrong.returncode == 1 and "cannot attach" in wrong.stderr  # the token is what lets a panel in
     finally:
         subprocess.run([*compose, "down", "-v", "-t", "20"], env=env, capture_output=True, timeout=300)
+
+
+def test_stub_servers_come_from_a_mounted_config_and_settings_from_the_environment(image):
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import jwt
+
+    config = Path(tempfile.mkdtemp(prefix="mockpanel-config-"))
+    try:
+        config.chmod(0o755)  # the container's user (uid 10001) reads it
+        (config / "mockpanel.toml").write_text('[stubs.payments]\nport = 8100\nmappings = "wiremock/mappings"\n')
+        (config / "wiremock" / "mappings").mkdir(parents=True)
+        (config / "wiremock" / "mappings" / "customer.json").write_text(
+            '{"request": {"method": "GET", "urlPath": "/v1/customers/7"},'
+            ' "response": {"status": 200, "jsonBody": {"id": 7, "name": "Ada"}}}')
+        for path in config.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        with Container(image, "serve", "--only", "auth,payments", ports=(8000, 8100), volumes=(f"{config}:/config",),
+                       env={"JWT_SECRET": "from-the-environment"}) as box:
+            box.wait_healthy()
+            assert httpx2.get(f"{box.url(8100)}/v1/customers/7").json() == {"id": 7, "name": "Ada"}
+            assert httpx2.get(f"{box.url(8100)}/v1/customers/8").status_code == 404
+            login = httpx2.post(f"{box.url(8000)}/api/auth/login", json={"email": "alice@example.com", "password": "password123"})
+            claims = jwt.decode(login.json()["access_token"], "from-the-environment", algorithms=["HS256"], options={"verify_aud": False})
+            assert claims["email"] == "alice@example.com"
+    finally:
+        shutil.rmtree(config, ignore_errors=True)

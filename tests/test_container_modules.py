@@ -29,12 +29,12 @@ def image(tmp_path_factory):
 def _no_reaper(monkeypatch):
     # Testcontainers' reaper (Ryuk) is an image from a registry, and none is reachable here: each test removes its own.
     monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+    from testcontainers.core.config import testcontainers_config
+
+    monkeypatch.setattr(testcontainers_config, "ryuk_disabled", True)  # read at import: this process may have imported it
 
 
 def test_the_python_module_gives_urls_clients_tokens_and_the_control_api(image):
-    from testcontainers.core.config import testcontainers_config
-
-    testcontainers_config.ryuk_disabled = True
     from mockpanel.testcontainers import MockpanelContainer
 
     with MockpanelContainer(image, bind="127.0.0.1") as mocks:
@@ -64,6 +64,25 @@ def test_the_python_module_gives_urls_clients_tokens_and_the_control_api(image):
         assert mocks.requests("s3") == [] and s3.list_buckets()["Buckets"] == []
         name = mocks.get_wrapped_container().name
     assert docker("ps", "-a", "-q", "--filter", f"name={name}").stdout.strip() == ""  # removed at the end of the block
+
+
+def docs_block(name: str, language: str) -> str:
+    import re
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "any-language.md").read_text()
+    found = re.search(rf"<!-- example: {name} -->\n```{language}\n(.*?)```", page, re.S)
+    assert found, f"docs/any-language.md lost its {name} example"
+    return found.group(1)
+
+
+def test_the_docs_python_example_runs_as_written(image, capsys):
+    exec(compile(docs_block("testcontainers-python", "python"), "docs/any-language.md", "exec"), {"IMAGE": image})
+    printed = capsys.readouterr().out
+    assert "'auth': 'http://127.0.0.1:" in printed and "/uploads" in printed
+
+
+def test_the_docs_node_recipe_is_the_one_the_suite_runs():
+    assert docs_block("node-recipe", "javascript") == (NODE_RECIPE / "recipe.test.mjs").read_text()
 
 
 def _until(condition, limit: float = 20) -> bool:

@@ -112,6 +112,7 @@ def test_rules_from_the_settings_and_an_arn_declared_there():
         assert names == ["ObjectCreated:Copy", "ObjectCreated:Put"]
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def test_an_arn_with_no_target_is_refused_without_a_receiver():

@@ -73,5 +73,6 @@ def test_readers_are_capped_share_one_encoding_and_one_that_never_reads_is_dropp
                 assert stream.status_code == 200
         finally:
             stop()
+            panel.close()
             for sock in unread:
                 sock.close()

@@ -90,9 +90,10 @@ def test_the_admin_token_guards_attach_too():
         from mockpanel.attach import Disconnected, RemoteHubClient
         from mockpanel.hubclient import server_names
 
-        with pytest.raises(Disconnected, match="admin token"):
-            RemoteHubClient(auth).read(server_names)
-        assert RemoteHubClient(auth, "s3cret").read(server_names) == ("auth",)
+        with RemoteHubClient(auth) as anonymous, pytest.raises(Disconnected, match="admin token"):
+            anonymous.read(server_names)
+        with RemoteHubClient(auth, "s3cret") as panel:
+            assert panel.read(server_names) == ("auth",)
 
 
 def test_a_flood_keeps_an_attached_feed_bounded(hub):
@@ -133,3 +134,21 @@ def test_a_browser_page_on_another_origin_cannot_drive_an_attached_mock(hub):
         }""", auth)
         assert outcome == ["blocked", "refused"]
     assert fail_next(auth) == 0
+
+
+def test_every_panel_operation_answers_after_one_screen_was_imported_alone():
+    """A process that imported one screen's module (a tool, a test) still answers every screen's operation: the
+    operations are loaded once, all of them (it answered 404 UnknownOperation for the others)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import httpx2, mockpanel.screens.app_ops\n"
+        "from mockpanel import wire\n"
+        "from mockpanel.testing import RunningHub, settings_for\n"
+        "with RunningHub(settings_for(['auth'])) as running:\n"
+        "    body = wire.dumps({'op': 'mockpanel.screens.faults:change_faults', 'args': [['auth'], {'fail_next': 1}]})\n"
+        "    r = httpx2.post(running.urls['auth'] + '/__mockpanel/panel/call', content=body, headers={'content-type': 'application/json'})\n"
+        "    print(r.status_code)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "200", done.stderr[-2000:]

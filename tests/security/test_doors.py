@@ -160,13 +160,17 @@ def test_toxiproxys_port_beyond_loopback_is_announced_with_or_without_a_token(tm
     from mockpanel.servers import SERVERS
     from mockpanel.settings import load_settings
 
-    for token, said in ((None, "set MOCKPANEL_ADMIN_TOKEN"), ("t", "guarded by the admin token")):
+    for token in (None, "t"):  # without one, a token is made at start: Toxiproxy's API is never open to the network
         cli = {("mockpanel", "host"): "0.0.0.0", ("mockpanel", "toxiproxy_port"): "8474"}
         if token:
             cli[("mockpanel", "admin_token")] = token
         settings = load_settings(SERVERS, cli=cli, only=["auth"], environ={}, cwd=tmp_path)
         notice = [n for n in settings.notices if "Toxiproxy's API" in n]
-        assert notice and "0.0.0.0" in notice[0] and said in notice[0], settings.notices
+        assert notice and "0.0.0.0" in notice[0] and "guarded by the admin token" in notice[0], settings.notices
+        assert settings.admin_token_made is (token is None) and settings.admin_token
+    settings = load_settings(SERVERS, cli={("mockpanel", "toxiproxy_port"): "8474", ("auth", "host"): "127.0.0.1"}, only=["auth"],
+                             environ={}, cwd=tmp_path)
+    assert settings.admin_token is None  # on loopback, nothing is made
 
 
 def test_odd_but_legal_values_get_a_clear_4xx_never_a_500(guarded):
@@ -180,12 +184,12 @@ def test_odd_but_legal_values_get_a_clear_4xx_never_a_500(guarded):
     from mockpanel.screens.app_ops import issue_token
     from mockpanel.spec import DomainError
 
-    panel = RemoteHubClient(auth, TOKEN)
     user = guarded.run(lambda: guarded.hub.facade("auth").users()[0].id)
-    for ttl in (1e300, -5, 0):
-        with pytest.raises(DomainError, match="lifetime"):
-            panel.read(issue_token, user, "access", ttl)
-    token_text, _ = panel.read(issue_token, user, "access", 60)
+    with RemoteHubClient(auth, TOKEN) as panel:
+        for ttl in (1e300, -5, 0):
+            with pytest.raises(DomainError, match="lifetime"):
+                panel.read(issue_token, user, "access", ttl)
+        token_text, _ = panel.read(issue_token, user, "access", 60)
     assert token_text.count(".") == 2
 
 

@@ -52,7 +52,8 @@ def test_a_mocks_toxics_never_touch_its_control_paths(server, tmp_path):
             if server == "payments":
                 assert http.get(url + "/__admin/mappings").json()["meta"]["total"] == 1
         # an attached panel switches it all off through the same mock
-        cleared = RemoteHubClient(url).read(chaos_off)
+        with RemoteHubClient(url) as panel:
+            cleared = panel.read(chaos_off)
         assert server in cleared[2]
         assert httpx2.get(own, timeout=10).status_code == 200
         assert httpx2.get(api).json() == []
