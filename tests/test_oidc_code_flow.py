@@ -30,23 +30,23 @@ def callback():
 def test_code_flow_with_pkce_through_the_login_page(page, auth, callback):
     config = httpx2.get(f"{auth}/.well-known/openid-configuration").json()
     assert "S256" in config["code_challenge_methods_supported"]
-    client = OAuth2Client(client_id="web-app", redirect_uri=callback, scope="openid email profile", code_challenge_method="S256")
-    verifier, nonce = generate_token(48), generate_token(16)
-    url, state = client.create_authorization_url(config["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
+    with OAuth2Client(client_id="web-app", redirect_uri=callback, scope="openid email profile", code_challenge_method="S256") as client:
+        verifier, nonce = generate_token(48), generate_token(16)
+        url, state = client.create_authorization_url(config["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
 
-    page.goto(url)
-    page.fill("textarea[name=claims]", '{"role": "admin", "tenant": "acme"}')  # claims for this login only
-    page.click("button.user:has-text('Alice Johnson')")
-    page.wait_for_url(f"{callback}?*")
-    returned = parse_qs(urlsplit(page.url).query)
-    assert returned["state"] == [state]
+        page.goto(url)
+        page.fill("textarea[name=claims]", '{"role": "admin", "tenant": "acme"}')  # claims for this login only
+        page.click("button.user:has-text('Alice Johnson')")
+        page.wait_for_url(f"{callback}?*")
+        returned = parse_qs(urlsplit(page.url).query)
+        assert returned["state"] == [state]
 
-    tokens = client.fetch_token(config["token_endpoint"], authorization_response=page.url, code_verifier=verifier)
-    key = jwt.PyJWKClient(config["jwks_uri"]).get_signing_key_from_jwt(tokens["id_token"]).key
-    id_token = jwt.decode(tokens["id_token"], key, algorithms=["RS256"], audience="web-app", issuer=config["issuer"])
-    assert id_token["sub"] == "test-user-123" and id_token["email"] == "alice@example.com" and id_token["nonce"] == nonce
-    assert id_token["role"] == "admin" and id_token["tenant"] == "acme" and id_token["azp"] == "web-app"
-    assert client.get(config["userinfo_endpoint"]).json() == {"sub": "test-user-123", "email": "alice@example.com", "name": "Alice Johnson"}
+        tokens = client.fetch_token(config["token_endpoint"], authorization_response=page.url, code_verifier=verifier)
+        key = jwt.PyJWKClient(config["jwks_uri"]).get_signing_key_from_jwt(tokens["id_token"]).key
+        id_token = jwt.decode(tokens["id_token"], key, algorithms=["RS256"], audience="web-app", issuer=config["issuer"])
+        assert id_token["sub"] == "test-user-123" and id_token["email"] == "alice@example.com" and id_token["nonce"] == nonce
+        assert id_token["role"] == "admin" and id_token["tenant"] == "acme" and id_token["azp"] == "web-app"
+        assert client.get(config["userinfo_endpoint"]).json() == {"sub": "test-user-123", "email": "alice@example.com", "name": "Alice Johnson"}
 
     again = httpx2.post(config["token_endpoint"], data={"grant_type": "authorization_code", "code": returned["code"][0], "client_id": "web-app",
                                                        "redirect_uri": callback, "code_verifier": verifier})

@@ -76,13 +76,20 @@ def test_reference_image_api(case, hub):
     check(case, hub, "imageapi")
 
 
+@pytest.fixture(scope="module")
+def http():
+    with httpx2.Client(timeout=10) as client:  # one client: a new one per example loads the CA store each time
+        yield client
+
+
+@pytest.mark.timeout(360)  # every operation of the control API in one test (subtests), 40 examples each
 @schemathesis.pytest.from_fixture("control_schema").parametrize()
 @FUZZ
-def test_control_api(case, hub):
+def test_control_api(case, hub, http):
     if case.path == "/__mockpanel/panel/events":
         return  # an endless event stream (tests/security/test_attach_guards.py reads it)
     check(case, hub, "auth")
-    httpx2.delete(hub.urls["auth"] + "/__mockpanel/faults")  # a generated policy may switch faults on
+    http.delete(hub.urls["auth"] + "/__mockpanel/faults")  # a generated policy may switch faults on
 
 
 @pytest.fixture(scope="module")
