@@ -42,7 +42,5 @@ USER mockpanel
 EXPOSE 8000 9000 4000 3000 8002
 # Every 2 s, a standard-library check (python -m mockpanel.health: ~0.1 s of CPU) that every server answers.
 HEALTHCHECK --interval=2s --timeout=3s --start-period=60s --retries=3 CMD ["python", "-m", "mockpanel.health"]
-# SIGTERM (docker stop) ends it gracefully: requests in flight are answered, then the servers close.
-STOPSIGNAL SIGTERM
 ENTRYPOINT ["mockpanel"]
 CMD ["serve"]

@@ -11,7 +11,8 @@ python="${3:-python3}"
 bash docker/base-image.sh "$base"
 previous="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
 rm -rf build/wheels build/lib build/bdist.*   # build/lib would carry modules deleted since into the wheel
-"$python" -m pip wheel -q --disable-pip-version-check . -w build/wheels
+# The same source makes the same wheel (zip times fixed), so Docker's cache reuses the install when nothing changed.
+SOURCE_DATE_EPOCH=315532800 "$python" -m pip wheel -q --disable-pip-version-check . -w build/wheels
 DOCKER_BUILDKIT=0 docker build -q --build-arg BASE="$base" -t "$image" . >/dev/null 2>build/docker-build.log \
   || { cat build/docker-build.log >&2; exit 1; }
 docker image prune -f --filter label=mockpanel.stage=build >/dev/null   # the build stage: only its venv was kept
