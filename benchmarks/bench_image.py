@@ -91,7 +91,7 @@ def run_mockpanel_container(image: str) -> dict[str, float]:
         return {"docker run (s)": started - began, "first answer (s)": first, "healthy (s)": healthy,
                 "RSS (MiB)": rss_mib(int(docker("inspect", "--format", "{{.State.Pid}}", name)))}
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
 
 
 def run_wiremock_container() -> dict[str, float]:
@@ -108,7 +108,7 @@ def run_wiremock_container() -> dict[str, float]:
         return {"docker run (s)": started - began, "first answer (s)": first, "healthy (s)": float("nan"),
                 "RSS (MiB)": rss_mib(int(docker("inspect", "--format", "{{.State.Pid}}", name)))}
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
 
 
 def run_mockpanel_host() -> dict[str, float]:
