@@ -134,8 +134,9 @@ async def test_an_object_put_with_boto3_appears_in_storage():
 
         await asyncio.to_thread(put)
         pane = app.query_one(StoragePane)
-        await until(pilot, lambda: pane.query_one("#objects-table", DataTable).row_count == 1)
-        assert rows(pane.query_one("#buckets-table", DataTable))[0][:3] == ["panel-photos", "1", "400 B"]
+        # both tables are drawn from the same change, but not in the same refresh: wait for each
+        await until(pilot, lambda: pane.query_one("#objects-table", DataTable).row_count == 1
+                    and rows(pane.query_one("#buckets-table", DataTable))[0][:3] == ["panel-photos", "1", "400 B"])
         objects = rows(pane.query_one("#objects-table", DataTable))
         assert objects[0][0] == "cat.jpg" and objects[0][1] == "400 B" and objects[0][2] == "image/jpeg" and objects[0][5] == "owner=alice"
         pane.query_one("#objects-table", DataTable).focus()
