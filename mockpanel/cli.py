@@ -16,6 +16,7 @@ from typing import Any, Sequence, TextIO
 from . import __version__
 from .display import escape_controls
 from .export import BatchedLines, write_ports_file
+from .health import default_ports_file
 from .journal import DomainEvent, RequestEntry
 from .scenario import ScenarioError, load_scenario
 from .daemon import stop_on_signals
@@ -84,7 +85,7 @@ def _server_options(parser: argparse.ArgumentParser, *, serving: bool = True) ->
     parser.add_argument("--scenario", metavar="FILE", type=Path, help="run this TOML fault schedule once the servers are ready")
     parser.add_argument("--journal-out", metavar="FILE", type=Path, help="append every request to FILE as a JSON line, as it happens")
     parser.add_argument("--redact", action="store_true", help="mask credentials in --journal-out (Authorization, cookies, signatures, ...)")
-    parser.add_argument("--ports-file", metavar="FILE", type=Path, default=_env_path("MOCKPANEL_PORTS_FILE"),
+    parser.add_argument("--ports-file", metavar="FILE", type=Path, default=default_ports_file(),
                         help="write {server: url} JSON here once all servers are ready (default: $MOCKPANEL_PORTS_FILE)")
     if serving:
         parser.add_argument("--log-format", choices=["text", "json"], default="text", help="how request lines are printed")
@@ -96,12 +97,6 @@ def _server_options(parser: argparse.ArgumentParser, *, serving: bool = True) ->
         for setting in (*COMMON_SETTINGS, *spec.settings):
             if setting.name != "enabled":
                 parser.add_argument(cli_flag(name, setting.name), dest=f"{name}__{setting.name}", metavar="VALUE", help=argparse.SUPPRESS)
-
-
-def _env_path(name: str) -> Path | None:
-    import os
-
-    return Path(os.environ[name]) if os.environ.get(name) else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings = command("settings")
     settings.add_argument("server", nargs="?", metavar="SERVER", help=f"one of {', '.join(_specs())}, mockpanel (global) or stubs")
     health = command("health")
-    health.add_argument("--ports-file", metavar="FILE", type=Path, default=_env_path("MOCKPANEL_PORTS_FILE"),
+    health.add_argument("--ports-file", metavar="FILE", type=Path, default=default_ports_file(),
                         help="the file serve --ports-file wrote (default: $MOCKPANEL_PORTS_FILE)")
     health.add_argument("--timeout", metavar="SECONDS", type=float, default=3.0, help="how long each server may take to answer")
     return parser
