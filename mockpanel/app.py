@@ -29,7 +29,7 @@ from .keybar import KeyBar
 from .journal import DomainEvent
 from .settings import Settings
 from .watchdog import Watchdog
-from .screens.app_ops import chaos_off, change_faults, header_state, issue_token, palette_state, restart, write_journal
+from .screens.app_ops import change_clock, chaos_off, clock_state, change_faults, header_state, issue_token, palette_state, restart, write_journal
 from .screens.client import ClientPane
 from .screens.faults import FaultsPane
 from .screens.proxies import ProxiesPane
@@ -128,6 +128,8 @@ class MockPanel(App):
         Binding("exclamation_mark", "chaos_off", "All chaos off", id="chaos_off",
                 tooltip="All chaos off: every fault of every server, every webhook response plan, every token fault"),
         Binding("N", "notes", "Notes", id="notes", show=False, tooltip="The start-up notes in full: development secrets, warnings"),
+        Binding("at", "clock", "Clock…", id="clock", show=False,
+                tooltip="Move the mocks' one clock: +1h, -2d, a date-time, freeze, resume, wall (every server's time)"),
         *(Binding(key, f"show('{pane.KEY}')", pane.TITLE, show=False, id=f"show_{pane.KEY}") for key, pane in zip(PANE_KEYS, PANES)),
     ]
 
@@ -164,6 +166,7 @@ class MockPanel(App):
         self._unsubscribe = None
         self._held_back = False  # the last tick was skipped for a flood
         self._drawn_on_switch: str | None = None  # the pane action_show has just drawn (its TabActivated is to come)
+        self._clock_shown: str | None = None  # the mocks' time in the header (None: the wall clock, not shown)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -187,6 +190,7 @@ class MockPanel(App):
         if self.scenario is not None:
             await self.client.wait(run_scenario, self.scenario.source, str(self.scenario.path) if self.scenario.path else None)
         self.set_interval(FLUSH_SECONDS, self.flush)
+        self.set_interval(1.0, self._tick_clock)
         if self.start_servers:  # a panel drawing fixed data (the snapshot tests) has no traffic to be slow under
             self.watchdog.start()
         for name, reason in self.client.read(failed).items():
@@ -231,10 +235,39 @@ class MockPanel(App):
 
     def update_header(self) -> None:
         parts = []
-        for name, status, faulty in self.client.read(header_state):
+        servers, clock = self.client.read(header_state)
+        for name, status, faulty in servers:
             mark = {"running": "●", "failed": "✗", "starting": "…"}.get(status, "○")
             parts.append(f"{mark} {name}{' ⚡' if faulty else ''}")
-        self.sub_title = "  ".join(parts)
+        self._clock_shown = clock
+        self.sub_title = "  ".join(parts + ([clock] if clock else []))
+
+    def _tick_clock(self) -> None:
+        """The header's clock runs on between flushes while the mocks' time is not the wall clock (and not frozen)."""
+        if self._clock_shown and not self._clock_shown.endswith("frozen"):
+            self.update_header()
+
+    def action_clock(self) -> None:
+        from .clock import parse_change, shift
+        from .screens.dialogs import PromptDialog
+
+        def move(answer: str | None) -> None:
+            if not answer:
+                return
+            try:
+                state = self.client.command(change_clock, parse_change(answer))
+            except DomainError as exc:
+                self.notify(str(exc), title="Clock not moved", severity="error")
+                return
+            effects = "; ".join(f"{server}: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in done.items() if n)
+                                for server, done in state["effects"].items())
+            where = "the wall clock" if not state["virtual"] else \
+                f"{state['now_iso'][:19].replace('T', ' ')}Z ({shift(state['offset_s'])}{', frozen' if state['frozen'] else ''})"
+            self.notify(f"the mocks' clock: {where}" + (f"; {effects}" if effects else ""), title="Clock")
+            self.update_header()
+
+        self.push_screen(PromptDialog("Move the mocks' clock (every server's time)", "+1h", hint=(
+            "+1h · -2d · +90s · 2030-01-01T00:00:00Z · freeze · resume · wall — Enter to confirm · Esc to cancel")), move)
 
     def active_pane(self):
         """The pane on screen, or None while there is none to draw on.
@@ -457,11 +490,11 @@ class MockPanel(App):
             self.notify(exc.message, severity="error")
             return
         self.copy_and_show(token, f"{kind.capitalize()} token for {email}", f"{kind} token for {email} copied to the clipboard",
-                           details=describe_token(token))
+                           details=describe_token(token, self.client.read(clock_state)))
 
     def copy_and_show_jwt(self, token: str, title: str, notice: str, note: str = "") -> None:
         """A JWT on the clipboard and in a dialog with its decoded header, claims and expiry under it."""
-        self.copy_and_show(token, title, notice, details=(note + "\n" if note else "") + describe_token(token))
+        self.copy_and_show(token, title, notice, details=(note + "\n" if note else "") + describe_token(token, self.client.read(clock_state)))
 
     async def action_quit(self) -> None:
         await self.stop_servers()
@@ -498,8 +531,9 @@ def notes_line(notices: list[str]) -> str:
     return f"{', '.join(parts)} — N shows them"
 
 
-def describe_token(token: str) -> str:
-    """A JWT's claims as the dialog shows them under the token (decoded, not verified), and when it expires."""
+def describe_token(token: str, clock: dict[str, Any] | None = None) -> str:
+    """A JWT's claims as the dialog shows them under the token (decoded, not verified), and when it expires: by the
+    mocks' clock (`clock`, its state) when given, which is what the mocks judge it by."""
     import json
     import time
 
@@ -512,9 +546,10 @@ def describe_token(token: str) -> str:
         return ""
     lines = [f"header: {json.dumps(header)}", "claims:"] + [f"  {k}: {json.dumps(v)}" for k, v in claims.items()]
     if isinstance(claims.get("exp"), (int, float)):
-        left = claims["exp"] - time.time()
+        left = claims["exp"] - (clock["now"] if clock else time.time())
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(claims["exp"]))
-        lines.append(f"expires {stamp} ({'in ' + format_span(left) if left > 0 else 'expired ' + format_span(-left) + ' ago'})")
+        by = " by the mocks' clock" if clock and clock.get("virtual") else ""
+        lines.append(f"expires {stamp} ({'in ' + format_span(left) if left > 0 else 'expired ' + format_span(-left) + ' ago'}{by})")
     return "\n".join(lines)
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from . import export, testgen
+from .clock import MockClock, change_from
 from .faults import FaultPolicy
 from .journal import summarize
 from .service import ServerContext
@@ -164,3 +165,25 @@ def create_control_app(ctx: ServerContext) -> FastAPI:
     for router in ctx.control_routers:
         app.include_router(router)
     return app
+
+
+def clock_routes(clock: MockClock) -> APIRouter:
+    """GET/PUT/DELETE /__mockpanel/clock, the mocks' one clock (clock.py): the Hub adds them to every server's
+    control API, so behind its guard."""
+    router = APIRouter()
+
+    @router.get("/__mockpanel/clock", summary="The mocks' time: now, the wall clock, the offset, frozen or not")
+    async def get_clock() -> dict[str, Any]:
+        return clock.state()
+
+    @router.put("/__mockpanel/clock", summary='Move every mock\'s clock: {"advance_s": N}, {"now": epoch seconds or ISO 8601}, '
+                '{"frozen": true|false}; answers the new state and what each server did (S3: lifecycle applied)')
+    async def put_clock(request: Request) -> dict[str, Any]:
+        return clock.change(**change_from(await json_body(request)))
+
+    @router.delete("/__mockpanel/clock", summary="Back to the wall clock")
+    async def wall_clock() -> dict[str, Any]:
+        return clock.reset()
+
+    return router
+

@@ -10,6 +10,8 @@ import weakref
 from collections import deque
 from typing import Any, Callable, Mapping
 
+from .clock import MockClock
+from .control import clock_routes
 from .export import JournalWriter
 from .faults import FaultInjector, policy_from_settings
 from .journal import EventBus, Journal
@@ -74,6 +76,8 @@ class Hub:
         self.log: deque[str] = deque(maxlen=200)
         self.watchdog = Watchdog(self._stalled, loop_name=loop_name)  # "servers'" under the panel: its loop is theirs alone
         self.runners: dict[str, Runner] = {}
+        self.clock = MockClock(clock)  # every server's "now"; `clock` is the wall clock it moves from (tests inject one)
+        self.clock.on_change = lambda state: self.bus.event("mockpanel", "clock", **state)
         self.closing = False  # set as stop begins: attached panels' event streams end
         from .panel_api import panel_routes
         from .network import Network, toxiproxy_router
@@ -81,6 +85,7 @@ class Hub:
         self.network = Network(self)  # TCP proxies to the user's services and every mock's network toxics
         attach = panel_routes(self)  # every server answers `mockpanel attach` (any server's URL attaches)
         toxiproxy = toxiproxy_router(self.network, "/__mockpanel/toxiproxy")  # and Toxiproxy's API, under its control API
+        clock_api = clock_routes(self.clock)  # and the one clock's
         for srv in settings.enabled():
             spec = specs[srv.name]
             preview = settings.body_preview_bytes
@@ -97,12 +102,12 @@ class Hub:
                 admin_scope=settings.admin_token_scope,
                 allowed_hosts=tuple(settings.allowed_hosts),
                 trusted_proxies=tuple(settings.trusted_proxies),
-                clock=clock,
+                clock=self.clock,
                 notices=settings.notices,
                 watch=self.watchdog.current,
                 loop_health=self.watchdog.summary,
             )
-            ctx.control_routers.extend((attach, toxiproxy))
+            ctx.control_routers.extend((attach, toxiproxy, clock_api))
             self.runners[srv.name] = (spec.runner or UvicornRunner)(spec, ctx)
         for name, proxy in settings.proxies.items():
             try:
@@ -206,5 +211,8 @@ class Hub:
             await self.scenario_run.stop()
 
     async def reset(self) -> None:
+        """Every server back to its seed data, and the clock back to the wall clock."""
+        if self.clock.virtual:
+            self.clock.reset()
         for runner in self.runners.values():
             await runner.ctx.reset()

@@ -43,6 +43,7 @@ class RequestEntry(NamedTuple):
     trace_id: str | None = None  # W3C trace context (tracing.py): the trace, this request's span, the caller's span
     span_id: str | None = None
     parent_id: str | None = None
+    mock_time: float | None = None  # the mocks' clock at arrival when it was not the wall clock (clock.py)
 
     @property
     def query(self) -> str:
@@ -81,6 +82,7 @@ class RequestEntry(NamedTuple):
             "trace_id": self.trace_id,
             "span_id": self.span_id,
             "parent_span_id": self.parent_id,
+            "mock_time": self.mock_time,
         }
 
 

@@ -137,7 +137,7 @@ class Proxy:
         peer = conn.peer
         duration = (time.monotonic() - link.started) * 1000
         row = (self.journal.next_id(), conn.opened_at, self.name, "TCP", f"{conn.client} → {self.upstream}", b"", 0, duration,
-               link.sent["upstream"], link.sent["downstream"], (), (), b"", b"", fault, peer, None, None, None, None)
+               link.sent["upstream"], link.sent["downstream"], (), (), b"", b"", fault, peer, None, None, None, None, None)
         self.journal.record(row)
 
 

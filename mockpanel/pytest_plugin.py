@@ -4,6 +4,8 @@ Fixtures
     mockpanel          the session's mocks, reset before each test (seed data, starting faults, empty journal)
     mockpanel_session  the same mocks without the reset (session scope)
     mockpanel_factory  start(servers, settings) -> mocks of this test only, stopped after it
+    mockpanel_clock    the session mocks' one clock (`mockpanel.clock`: advance(hours=1), set, freeze, resume),
+                       back to the wall clock after the test
 Configuration
     servers:  ini `mockpanel_servers = auth s3 webhooks`, or `--mockpanel-servers auth,s3`, or override the
               session fixture `mockpanel_servers` in conftest.py
@@ -112,3 +114,13 @@ def mockpanel_factory(mockpanel_scenario: Any, mockpanel_config: Any) -> Iterato
     yield start
     for mocks in started:
         mocks.stop()
+
+
+@pytest.fixture
+def mockpanel_clock(mockpanel_session: Mocks) -> Iterator[Any]:
+    """The mocks' one clock for this test (MocksClock); whatever the test did to it, the wall clock after it."""
+    clock = mockpanel_session.clock
+    try:
+        yield clock
+    finally:
+        clock.wall()

@@ -20,6 +20,10 @@
     for = "1m"
     token_faults = { expired = true }   # the OIDC issuer's token faults (issuer = "tenant-a" for a named one)
 
+    [[step]]
+    at = "1m"
+    clock = { advance_s = 3600 }   # the mocks' one clock, every server's (now, advance_s, frozen: as PUT /__mockpanel/clock)
+
 A step changes the named fields of the server's fault policy (the others stay), or of the auth server's OIDC token
 faults. Every fault a step caused is
 journaled with the step: `error_rate:503 (scenario flaky storage, step 1)`.
@@ -80,8 +84,11 @@ class Step:
     token_faults: dict[str, Any] | None = None  # the auth server's OIDC token faults
     issuer: str = ""  # which OIDC issuer's ("" the default one)
     toxics: tuple[dict[str, Any], ...] = ()  # network toxics on the server's connections (Toxiproxy's JSON shape)
+    clock: dict[str, Any] | None = None  # a change of the mocks' one clock (clock.py): now, advance_s, frozen
 
     def describe(self) -> str:
+        if self.clock is not None:
+            return f"step {self.number} at {self.at_s:g}s: the clock " + ", ".join(f"{k}={v}" for k, v in self.clock.items())
         fields = ", ".join([f"{k}={v}" for k, v in {**self.faults, **(self.token_faults or {})}.items()]
                            + [f"toxic {t['type']}" for t in self.toxics])
         span = f" for {self.for_s:g}s" if self.for_s is not None else ""
@@ -107,7 +114,7 @@ class Scenario:
         return events
 
 
-STEP_KEYS = {"at", "server", "for", "faults", "token_faults", "issuer", "toxics"}
+STEP_KEYS = {"at", "server", "for", "faults", "token_faults", "issuer", "toxics", "clock"}
 
 
 def parse_scenario(data: dict[str, Any], servers: Iterable[str], *, default_name: str = "scenario", path: Path | None = None) -> Scenario:
@@ -131,6 +138,9 @@ def parse_scenario(data: dict[str, Any], servers: Iterable[str], *, default_name
         unknown = set(raw) - STEP_KEYS
         if unknown:
             raise ScenarioError(f"{here}: unknown key(s) {', '.join(sorted(unknown))} (expected {', '.join(sorted(STEP_KEYS))})")
+        if "clock" in raw:
+            steps.append(_clock_step(raw, number, name, here))
+            continue
         server = raw.get("server")
         if server not in servers:
             raise ScenarioError(f"{here}: server {server!r} is not running (running: {', '.join(servers) or 'none'})")
@@ -155,6 +165,24 @@ def parse_scenario(data: dict[str, Any], servers: Iterable[str], *, default_name
             raise ScenarioError(f"{here}: faults.{loc}: {first['msg']}") from None
         steps.append(Step(number, at_s, server, faults, for_s, f"scenario {name}, step {number}", token_faults, issuer, toxics))
     return Scenario(name, tuple(steps), path)
+
+
+def _clock_step(raw: dict[str, Any], number: int, name: str, here: str) -> Step:
+    """A step that moves the mocks' one clock: `clock = { advance_s = 3600 }` (or now, frozen); every server's, so no
+    server, and no `for` (the clock is not put back: a reset or DELETE /__mockpanel/clock does that)."""
+    from .clock import change_from
+    from .spec import DomainError
+
+    extra = sorted(set(raw) - {"at", "clock"})
+    if extra:
+        raise ScenarioError(f"{here}: a clock step has only at and clock (the clock is every server's): "
+                            f"{', '.join(extra)} go in a step of their own")
+    try:
+        at_s = parse_duration(raw.get("at", 0))
+        change = change_from(raw["clock"])
+    except (ValueError, DomainError) as exc:
+        raise ScenarioError(f"{here}: clock: {exc}") from None
+    return Step(number, at_s, "", {}, None, f"scenario {name}, step {number}", clock=change)
 
 
 def _toxics(raw: dict[str, Any], number: int, here: str) -> tuple[dict[str, Any], ...]:
@@ -244,7 +272,7 @@ class ScenarioRun:
         token = change_source.set(f"scenario {self.scenario.name}")
         try:
             while now < len(timeline) and timeline[now][0] == 0 and timeline[now][1] == "apply":
-                if timeline[now][2].server in self.hub.runners:
+                if timeline[now][2].clock is not None or timeline[now][2].server in self.hub.runners:
                     self._apply(timeline[now][2])
                 now += 1
             # the task copies this context: every later step is the scenario's doing too
@@ -269,6 +297,11 @@ class ScenarioRun:
         return facade.oidc, facade.oidc.issuer(step.issuer, create=True)
 
     def _apply(self, step: Step) -> None:
+        if step.clock is not None:
+            self.hub.clock.change(**step.clock)
+            self.done_steps.append(step.number)
+            self.hub.bus.event("mockpanel", "scenario", message=f"scenario {self.scenario.name}: {step.describe()}", step=step.number)
+            return
         injector = self._injector(step)
         self._saved[step.number] = (injector.policy, injector.source)
         if step.faults:
@@ -313,7 +346,7 @@ class ScenarioRun:
             wait = self.started_at + at_s - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            if step.server not in self.hub.runners:
+            if step.clock is None and step.server not in self.hub.runners:
                 continue
             if action == "apply":
                 self._apply(step)

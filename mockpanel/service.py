@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 from starlette.middleware.cors import CORSMiddleware
 
 from . import tracing
+from .clock import MockClock
 from .faults import FaultDecision, FaultInjector
 from .guard import Guard, HostGuard, cross_site, host_refused, json_error
 from .journal import EventBus, ServerJournal, percentile
@@ -102,7 +103,7 @@ class ServerContext:
     allowed_hosts: tuple[str, ...] = ()  # the allowed_hosts setting (the Host allow-list adds the defaults)
     trusted_proxies: tuple[str, ...] = ()  # whose X-Forwarded-* uvicorn believes (none unless configured)
     admin_scope: str = "control"  # what admin_token guards: the control API, or "all" (the seeds' admin endpoints too)
-    clock: Callable[[], float] = time.time  # wall time where a server judges it (presign expiry); tests inject one
+    clock: MockClock = field(default_factory=MockClock)  # the mocks' one clock (the Hub's): clock() is "now" (clock.py)
     notices: list[str] = field(default_factory=list)  # the settings' notices: what a server says once it is built
     watch: list[Any] = field(default_factory=lambda: [None, None])  # the Hub's watchdog slot: [server, scope]
     loop_health: Callable[[], dict[str, Any]] = dict  # the Hub's watchdog summary (stalls of the shared loop)
@@ -128,6 +129,8 @@ class ServerContext:
         self.stop_hooks.append(hook)
 
     async def reset(self) -> None:
+        if self.clock.virtual:  # the clock is every server's state: any server's reset puts it back to the wall clock
+            self.clock.reset()
         for hook in self.reset_hooks:
             result = hook()
             if asyncio.iscoroutine(result):
@@ -348,7 +351,7 @@ class ServiceMiddleware:
                     ctx.journal.next_id(), started + _WALL_OFFSET, ctx.name, method, scope["path"], scope["query_string"], cap[0],
                     duration_ms, cap[4], cap[2], tuple(scope["headers"]), tuple(cap[1]), cap[5], cap[3],
                     fault.label if fault is not None else None, scope.get("client") or (), template,
-                    span.trace_id, span.span_id, span.parent_id,
+                    span.trace_id, span.span_id, span.parent_id, ctx.clock.virtual_now(),
                 )
             )
             tracing.current.reset(span_token)

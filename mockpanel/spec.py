@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Awaitable, Any, Callable, NamedTuple, Protocol
 
+from .errors import Conflict, DomainError, Invalid, NotFound, ScenarioError, Unauthorized
 from .service import ErrorRenderer, ServerContext, json_error
 from .settings import Setting
+
+__all__ = ["Built", "Conflict", "DomainError", "Invalid", "NotFound", "Runner", "ScenarioError", "ServerSpec", "Unauthorized"]
 
 
 class Built(NamedTuple):
@@ -41,36 +44,6 @@ class ServerSpec:
     same_site_paths: tuple[tuple[str, str], ...] = ()  # (method, path prefix) a page on another site may not call
     control_prefixes: tuple[str, ...] = ()  # more path prefixes of its control API (a stub server's WireMock /__admin/)
     door_limits: dict[str, int] = field(default_factory=dict, compare=False)  # path -> a larger body limit at that door (a bulk import)
-
-
-class ScenarioError(ValueError):
-    """A scenario file cannot be used; the message is one line naming the file and the step."""
-
-
-class DomainError(Exception):
-    """An operation a facade refuses, in words for people; each wire layer renders it in its own format."""
-
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class Invalid(DomainError):
-    status = 422
-
-
-class NotFound(DomainError):
-    status = 404
-
-
-class Conflict(DomainError):
-    status = 409
-
-
-class Unauthorized(DomainError):
-    status = 401
 
 
 class Runner(Protocol):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from .clock import change_from
 from .faults import FaultPolicy, policy_from_settings
 from .hub import Hub
 from .hubclient import HubThread, as_source
@@ -46,7 +48,7 @@ class RunningHub:
 
     def __init__(self, settings: Settings, clock: Callable[[], float] | None = None) -> None:
         self.settings = settings
-        self.clock = clock
+        self.wall_clock = clock  # the wall clock the mocks' clock moves from (tests inject one); time.time by default
         self._thread = HubThread("mockpanel-hub")
         self.loop = self._thread.loop
         self.hub: Hub | None = None
@@ -71,7 +73,7 @@ class RunningHub:
         self._thread.start()
 
         async def start() -> Hub:
-            hub = Hub(self.settings, SERVERS, **({"clock": self.clock} if self.clock else {}))
+            hub = Hub(self.settings, SERVERS, **({"clock": self.wall_clock} if self.wall_clock else {}))
             self.hub = hub
             await hub.start()
             return hub
@@ -91,7 +93,7 @@ class RunningHub:
         self.hub = None
 
     def __enter__(self) -> "RunningHub":
-        return self.start()
+        return self if self.hub is not None else self.start()  # start_mocks(...) hands it over started
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
@@ -101,11 +103,72 @@ class RunningHub:
         return self.hub[name]
 
 
+class MocksClock:
+    """`mocks.clock`: the mocks' one clock (every server's "now": tokens, presigned URLs, lifecycle, webhook signatures,
+    stub templates), moved from a test instead of waiting. Times are UTC; a naive datetime is taken as UTC.
+
+        mocks.clock.advance(hours=1)          # every mock is an hour later (S3's lifecycle rules act)
+        mocks.clock.set("2030-01-01T00:00:00Z", frozen=True)
+        mocks.clock.freeze(); mocks.clock.resume(); mocks.clock.wall()   # back to the wall clock
+    """
+
+    def __init__(self, mocks: "RunningHub") -> None:
+        self._mocks = mocks
+
+    def _change(self, **change: Any) -> datetime:
+        hub = self._mocks.hub
+        assert hub is not None, "the mocks are not running"
+        state = self._mocks.run(lambda: hub.clock.change(**change) if change else hub.clock.reset())
+        return datetime.fromtimestamp(state["now"], timezone.utc)
+
+    def now(self) -> datetime:
+        """The mocks' time."""
+        hub = self._mocks.hub
+        assert hub is not None, "the mocks are not running"
+        return datetime.fromtimestamp(self._mocks.run(hub.clock.now), timezone.utc)
+
+    def state(self) -> dict[str, Any]:
+        """As GET /__mockpanel/clock answers: now, wall, offset_s, frozen, virtual."""
+        hub = self._mocks.hub
+        assert hub is not None, "the mocks are not running"
+        return self._mocks.run(hub.clock.state)
+
+    def advance(self, delta: "timedelta | float" = 0, *, seconds: float = 0, minutes: float = 0, hours: float = 0, days: float = 0,
+                weeks: float = 0) -> datetime:
+        """Move the mocks' time by `delta` (a timedelta or seconds) plus the named units; negative goes back. The new now."""
+        total = (delta.total_seconds() if isinstance(delta, timedelta) else float(delta)) + seconds + minutes * 60 + hours * 3600 \
+            + days * 86_400 + weeks * 604_800
+        return self._change(advance_s=total)
+
+    def set(self, when: "datetime | float | str", *, frozen: bool | None = None) -> datetime:
+        """Set the mocks' time (a datetime, epoch seconds or ISO 8601); `frozen` freezes it there (or lets it run)."""
+        if isinstance(when, datetime):
+            when = (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+        return self._change(**change_from({"now": when, "frozen": frozen}))
+
+    def freeze(self, at: "datetime | float | str | None" = None) -> datetime:
+        """Stop the mocks' time (at `at`, or where it is)."""
+        return self.set(at, frozen=True) if at is not None else self._change(frozen=True)
+
+    def resume(self) -> datetime:
+        """Let the mocks' time run on from where it was frozen."""
+        return self._change(frozen=False)
+
+    def wall(self) -> datetime:
+        """Back to the wall clock."""
+        return self._change()
+
+
 class Mocks(RunningHub):
     """What the pytest plugin hands a test: running mocks, their URLs and settings, faults, the journal.
 
     Every method may be called from the test's thread; server state is only touched in the Hub's loop.
     """
+
+    @property
+    def clock(self) -> MocksClock:
+        """The mocks' one clock: .advance(hours=1), .set(...), .freeze(), .resume(), .wall(), .now() (MocksClock)."""
+        return MocksClock(self)
 
     def url(self, server: str) -> str:
         """Base URL of a running server, e.g. http://127.0.0.1:41234."""

@@ -364,6 +364,18 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
 # --- a real browser ---
 
+def node_packages(directory: Path, package: str, what: str) -> None:
+    """Node, npm and the packages of `directory`'s lockfile (`npm ci` the first time): skipped without node and npm,
+    except in CI, where `what` must run."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI runs {what}: node and npm are not installed")
+        pytest.skip("node and npm are not installed")
+    if not (directory / "node_modules" / package).is_dir():
+        installed = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=directory, capture_output=True, text=True, timeout=600)
+        assert installed.returncode == 0, installed.stderr[-3000:]
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]

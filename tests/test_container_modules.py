@@ -3,9 +3,7 @@ boto3 and httpx2), and the recipe for Node's testcontainers, run with Node."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import httpx2
 import jwt
 import pytest
 
+from conftest import node_packages
 from containers import built_image, docker
 
 pytestmark = pytest.mark.timeout(900)
@@ -97,13 +96,7 @@ def _until(condition, limit: float = 20) -> bool:
 
 
 def test_the_node_recipe_runs_with_nodes_testcontainers(image, tmp_path):
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI runs the Node recipe: node and npm are not installed")
-        pytest.skip("node and npm are not installed")
-    if not (NODE_RECIPE / "node_modules" / "testcontainers").is_dir():
-        installed = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_RECIPE, capture_output=True, text=True, timeout=600)
-        assert installed.returncode == 0, installed.stderr[-3000:]
+    node_packages(NODE_RECIPE, "testcontainers", "the Node recipe")
     env = {**os.environ, "MOCKPANEL_IMAGE": image, "TESTCONTAINERS_RYUK_DISABLED": "true"}
     done = subprocess.run(["node", "--test", "recipe.test.mjs"], cwd=NODE_RECIPE, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]

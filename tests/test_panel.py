@@ -475,6 +475,6 @@ async def test_the_storage_pane_advances_s3s_clock_and_lifecycle_rules_act():
         await pilot.press("L", "ctrl+a", "ctrl+k", *"abc", "enter")
         assert any("not a number of days" in n.message for n in app._notifications)
         await pilot.press("L", "ctrl+a", "ctrl+k", *"7", "enter")
-        assert any(n.message == "S3's clock is 7 days ahead: 1 expired" for n in app._notifications)
+        assert any(n.message == "the mocks' clock is 7 days ahead: 1 expired" for n in app._notifications)
         await until(pilot, lambda: app.hub.facade("s3").object_count() == 1)
         assert [o["Key"] for o in (await asyncio.to_thread(s3.list_objects_v2, Bucket="expiring"))["Contents"]] == ["keep.csv"]

@@ -46,7 +46,7 @@ def fixed_app():
     for i, (server, method, path, status, ms, fault) in enumerate(requests, 1):
         hub.journal.record((i, FIXED + i, server, method, path, b"", status, ms, 10, 20, ((b"host", b"localhost"),),
                             ((b"content-type", b"application/json"),), b"", b"{}", fault, ("127.0.0.1", 50000 + i), path,
-                            f"{i:032x}", f"{i:016x}", None))
+                            f"{i:032x}", f"{i:016x}", None, None))
         hub[server].ctx.stats.record((method, path), status, ms)
     storage = hub.facade("s3")
     bucket = storage.create_bucket("photos", "us-east-1")
@@ -92,5 +92,5 @@ def test_traces_pane_snapshot(snap_compare):
     for i, start, server, method, path, status, ms, fault, span, parent in hops:
         app.hub.journal.record((i, FIXED + 60 + start, server, method, path, b"", status, ms, 10, 20, ((b"host", b"localhost"),),
                                 ((b"content-type", b"application/json"),), b"", b"{}", fault, ("127.0.0.1", 50000 + i), path,
-                                trace, span.rjust(16, "0"), parent.rjust(16, "0") if parent else None))
+                                trace, span.rjust(16, "0"), parent.rjust(16, "0") if parent else None, None))
     assert snap_compare(app, press=["8"], terminal_size=(160, 30))

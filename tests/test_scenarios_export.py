@@ -193,7 +193,8 @@ def test_the_readme_scenario_is_valid(tmp_path):
     path.write_text(block)
     scenario = load_scenario(path, ["auth", "s3", "webhooks", "client"])
     assert [(s.server, s.at_s, s.for_s) for s in scenario.steps] == [("s3", 5.0, 10.0), ("webhooks", 0.0, None), ("auth", 20.0, 30.0),
-                                                                    ("s3", 40.0, 20.0)]
+                                                                    ("s3", 40.0, 20.0), ("", 60.0, None)]
+    assert scenario.steps[4].clock == {"advance_s": 86400}  # the mocks' one clock, every server's
     assert scenario.steps[3].toxics == ({"name": "step4-1-bandwidth", "type": "bandwidth", "stream": "upstream", "toxicity": 1.0,
                                          "attributes": {"rate": 50}},)
     assert scenario.steps[2].token_faults == {"expired": True} and scenario.steps[2].faults == {}

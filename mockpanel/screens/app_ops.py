@@ -20,12 +20,25 @@ def palette_state(hub: Any) -> tuple[list[str], list[tuple[str, str]], list[tupl
 
 
 @panel_op
-def header_state(hub: Any) -> list[tuple[str, str, bool]]:
-    """(name, status, faulty) of every server: what the header shows."""
+def header_state(hub: Any) -> tuple[list[tuple[str, str, bool]], str | None]:
+    """What the header shows: (name, status, faulty) of every server, and the mocks' time while it is not the wall
+    clock (None while it is)."""
     provider = oidc_of(hub)
     return [(name, runner.status, runner.ctx.faults.active or runner.ctx.toxics.active
              or (name == "auth" and provider is not None and bool(provider.faulty())))
-            for name, runner in hub.runners.items()]
+            for name, runner in hub.runners.items()], hub.clock.describe()
+
+
+@panel_op
+def clock_state(hub: Any) -> dict[str, Any]:
+    """The mocks' clock, as GET /__mockpanel/clock answers."""
+    return hub.clock.state()
+
+
+@panel_op
+def change_clock(hub: Any, change: dict[str, Any] | None) -> dict[str, Any]:
+    """Move the mocks' one clock (clock.change's arguments; None: back to the wall clock); its state after."""
+    return hub.clock.change(**change) if change else hub.clock.reset()
 
 
 @panel_op

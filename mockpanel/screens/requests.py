@@ -72,6 +72,8 @@ def describe(entry: RequestEntry) -> str:
         f"server {entry.server} · status {entry.status or 'no response'} · {entry.duration_ms:.2f} ms · fault {entry.fault or 'none'}",
         f"at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(entry.time))} from {entry.client or '?'} · "
         f"request {size_text(entry.request_size)} · response {size_text(entry.response_size)}",
+        *([f"the mocks' clock read {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(entry.mock_time))}Z (moved from the wall clock)"]
+          if entry.mock_time is not None else []),
         "",
         "Request headers:",
         *(f"  {k}: {v}" for k, v in request_headers),

@@ -61,7 +61,7 @@ class StoragePane(Pane):
         Binding("u", "presign", "Copy presigned URL", show=False),
         Binding("x,delete", "delete_object", "Delete object…", tooltip="Delete the selected object (asks first)"),
         Binding("X", "reset", "Reset S3…", tooltip="Every bucket and object gone, the configured buckets back (asks first)"),
-        Binding("L", "advance_clock", "Advance clock…", tooltip="Move S3's clock forward some days: lifecycle rules expire what they name"),
+        Binding("L", "advance_clock", "Advance clock…", tooltip="Move the mocks' clock forward some days: S3's lifecycle rules expire what they name"),
     ]
 
     def __init__(self, hub) -> None:
@@ -212,11 +212,11 @@ class StoragePane(Pane):
                 return
             done = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in applied.items() if n) or "nothing expired"
             offset = self.read(storage_call, "clock_offset")
-            self.app.notify(f"S3's clock is {offset / 86_400:g} days ahead: {done}")
+            self.app.notify(f"the mocks' clock is {offset / 86_400:g} days ahead: {done}")
             self.refresh_view()
 
         if self.serves("s3"):
-            self.app.push_screen(PromptDialog("Advance S3's clock by how many days? (lifecycle rules apply at once)", "1"), advance)
+            self.app.push_screen(PromptDialog("Advance the mocks' clock (every server's) by how many days? S3's lifecycle rules apply at once", "1"), advance)
 
     def action_reset(self) -> None:
         async def reset(yes: bool | None) -> None:

@@ -7,7 +7,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 import jwt
 from fastapi import Header, Query
@@ -17,6 +17,7 @@ from pydantic import BaseModel, EmailStr, Field, ValidationError, field_validato
 from ..service import ServerContext
 from ..settings import Setting, SettingsError
 from ..spec import Built, Conflict, DomainError, Invalid, NotFound, ServerSpec, Unauthorized
+from ..clock import BY_OUR_CLOCK, check_token_times
 from ..timefmt import iso
 from ..web import json_app
 from .oidc import ALGORITHMS, OidcProvider, issuer_name
@@ -146,14 +147,15 @@ class User:
 class TokenIssuer:
     """Issues and checks the HS* JWTs: claims sub, email, name, type, iat, exp, jti."""
 
-    def __init__(self, secret: str, algorithm: str, access_hours: int, refresh_days: int) -> None:
+    def __init__(self, secret: str, algorithm: str, access_hours: int, refresh_days: int, clock: Callable[[], float]) -> None:
+        self.clock = clock  # the mocks' clock: iat and exp are set and judged by it
         self.secret = secret
         self.algorithm = algorithm
         self.access_ttl = timedelta(hours=access_hours)
         self.refresh_ttl = timedelta(days=refresh_days)
 
     def issue(self, user: User, token_type: str = "access", ttl: timedelta | None = None) -> str:
-        now = datetime.now(timezone.utc)
+        now = datetime.fromtimestamp(self.clock(), timezone.utc)
         ttl = ttl if ttl is not None else (self.access_ttl if token_type == "access" else self.refresh_ttl)
         claims = {
             "sub": user.id,
@@ -174,7 +176,8 @@ class TokenIssuer:
         if header.get("alg") != self.algorithm:
             raise AuthError(f"token algorithm {header.get('alg')!r} is not accepted; expected {self.algorithm}")
         try:
-            claims = jwt.decode(token, self.secret, algorithms=[self.algorithm], options={"require": ["exp", "sub", "type"]})
+            claims = jwt.decode(token, self.secret, algorithms=[self.algorithm], options={"require": ["exp", "sub", "type"], **BY_OUR_CLOCK})
+            check_token_times(claims, self.clock())
         except jwt.ExpiredSignatureError:
             raise AuthError("token has expired") from None
         except jwt.InvalidSignatureError:
@@ -204,7 +207,7 @@ class Accounts:
         self.crypt = CryptContext(schemes=["bcrypt"], bcrypt__rounds=s["bcrypt_rounds"])
         self.default_password = s["default_password"]
         self._seed_hash = self.crypt.hash(self.default_password)
-        self.tokens = TokenIssuer(s["jwt_secret"], s["jwt_algorithm"], s["jwt_expiry_hours"], s["jwt_refresh_expiry_days"])
+        self.tokens = TokenIssuer(s["jwt_secret"], s["jwt_algorithm"], s["jwt_expiry_hours"], s["jwt_refresh_expiry_days"], ctx.clock)
         self._by_id: dict[str, User] = {}
         self._by_email: dict[str, User] = {}
         # bcrypt is slow by design; a mock re-verifying the same login thousands of times need not pay it again.
@@ -265,7 +268,7 @@ class Accounts:
         password_hash = await self._in_thread(self.crypt.hash, body.password)
         if email.lower() in self._by_email:  # registered meanwhile
             raise Conflict(f"a user with email {email} already exists")
-        user = User(str(uuid.uuid4()), email, body.name, iso(millis=False, zone=False), password_hash)
+        user = User(str(uuid.uuid4()), email, body.name, iso(self.ctx.clock(), millis=False, zone=False), password_hash)
         self._add(user)
         self.ctx.event("user_registered", id=user.id, email=user.email, name=user.name)
         return user
@@ -358,7 +361,7 @@ def build(ctx: ServerContext) -> Built:
     # First route: health checks are the most frequent request, and routes are matched in order.
     @app.get("/health", response_model=HealthResponse, summary="Health check with request metrics")
     async def health() -> dict[str, Any]:
-        return {"status": "healthy", "service": SERVICE_NAME, "timestamp": iso(millis=False, zone=False), "metrics": metrics()}
+        return {"status": "healthy", "service": SERVICE_NAME, "timestamp": iso(ctx.clock(), millis=False, zone=False), "metrics": metrics()}
 
     @app.post("/api/auth/register", status_code=201, response_model=UserOut, summary="Create a new user")
     async def register(body: RegisterRequest) -> dict[str, str]:

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from PIL import Image, UnidentifiedImageError
 
 from .. import tracing
+from ..clock import BY_OUR_CLOCK, check_token_times
 from ..service import ServerContext
 from ..settings import Setting
 from ..spec import Built, NotFound, ServerSpec
@@ -120,7 +121,7 @@ class ImageJobs:
         return None
 
     def set_status(self, job: Job, status: str, error: str | None = None) -> None:
-        job.status, job.error, job.updated_at = status, error, time.time()
+        job.status, job.error, job.updated_at = status, error, self.ctx.clock()
         self.ctx.event("job_status", job_id=job.job_id, image_id=job.image_id, user_id=job.user_id, status=status, error=error)
 
 
@@ -196,7 +197,8 @@ def build(ctx: ServerContext) -> Built:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise HTTPException(401, "send Authorization: Bearer <JWT>", headers={"WWW-Authenticate": "Bearer"})
         try:
-            claims = jwt.decode(authorization[7:].strip(), s["jwt_secret"], algorithms=["HS256"], options={"require": ["sub", "exp"]})
+            claims = jwt.decode(authorization[7:].strip(), s["jwt_secret"], algorithms=["HS256"], options={"require": ["sub", "exp"], **BY_OUR_CLOCK})
+            check_token_times(claims, ctx.clock())
         except jwt.ExpiredSignatureError:
             raise HTTPException(401, "token has expired", headers={"WWW-Authenticate": "Bearer"}) from None
         except jwt.InvalidTokenError as exc:
@@ -208,7 +210,7 @@ def build(ctx: ServerContext) -> Built:
     async def upload(request: Request, file: UploadFile = File(...), bucket: str = Form(""), context: str = Form(""),
                      authorization: str | None = Header(None)) -> JSONResponse:
         user_id = user_from(authorization)
-        wait = state.rate_limited(user_id, s["rate_limit"], time.time())
+        wait = state.rate_limited(user_id, s["rate_limit"], ctx.clock())
         if wait is not None:
             return JSONResponse({"detail": f"rate limit of {s['rate_limit']} uploads per minute reached for {user_id}", "retry_after": wait},
                                 status_code=429, headers={"Retry-After": str(wait)})
@@ -222,6 +224,7 @@ def build(ctx: ServerContext) -> Built:
             raise HTTPException(415, f"{file.filename or 'the upload'} is not an image Pillow can read (PNG, JPEG, GIF, WebP, ...)") from None
         job = Job(uuid.uuid4().hex, uuid.uuid4().hex, user_id, bucket or s["default_bucket"], context, file.filename or "upload",
                   file.content_type or "application/octet-stream", request.headers.get("x-request-id"))
+        job.created_at = job.updated_at = ctx.clock()
         state.add(job)
         task = asyncio.create_task(process(job, data))
         state.tasks.add(task)

@@ -103,7 +103,7 @@ def build(ctx: ServerContext) -> Built:
         return (s["image_api_url"] or ctx.peers().get("imageapi") or DEFAULT_IMAGE_API).rstrip("/")
 
     def make_token(user_id: str) -> str:
-        now = datetime.now(timezone.utc)
+        now = datetime.fromtimestamp(ctx.clock(), timezone.utc)  # the mocks' clock, as the image API judges it
         claims = {"sub": user_id, "iat": int(now.timestamp()), "exp": int((now + timedelta(minutes=s["token_expiry_minutes"])).timestamp()),
                   "type": "access", "jti": uuid.uuid4().hex}
         return jwt.encode(claims, s["jwt_secret"], algorithm="HS256")
@@ -164,7 +164,7 @@ def build(ctx: ServerContext) -> Built:
                                                         bucket, user_id, context)
         entry = {"job_id": body.get("job_id"), "image_id": body.get("image_id"), "status": body.get("status"), "user_id": user_id,
                  "filename": file.filename, "size": len(data), "bucket": bucket, "context": context, "http_status": status,
-                 "detail": body.get("detail"), "request_id": request_id, "uploaded_at": iso(millis=False)}
+                 "detail": body.get("detail"), "request_id": request_id, "uploaded_at": iso(ctx.clock(), millis=False)}
         history.remember(entry)
         return JSONResponse({**body, "request_id": request_id}, status_code=status)
 
@@ -200,7 +200,7 @@ def build(ctx: ServerContext) -> Built:
                 if status == 202:
                     history.remember({"job_id": body.get("job_id"), "image_id": body.get("image_id"), "status": body.get("status"), "user_id": user_id,
                               "filename": f"stress-{index}.png", "size": len(image), "bucket": bucket, "context": "stress-test",
-                              "http_status": status, "request_id": request_id, "uploaded_at": iso(millis=False)})
+                              "http_status": status, "request_id": request_id, "uploaded_at": iso(ctx.clock(), millis=False)})
 
         await asyncio.gather(*(one(i) for i in range(count)))
         by_status: dict[str, int] = {}

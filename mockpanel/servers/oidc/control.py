@@ -36,7 +36,7 @@ def control_routes(provider: OidcProvider) -> APIRouter:
     @router.get("/__mockpanel/oidc", summary="Issuers (algorithm, keys, faults, clock), registered clients, extra claims, sessions")
     async def overview() -> dict[str, Any]:
         return {"issuers": [{"name": i.label, "algorithm": i.algorithm, "kids": [k.kid for k in i.keys], "faults": i.faults,
-                             "fixed_now": i.fixed_now} for i in provider.issuers.values()],
+                             "fixed_now": provider.fixed_now()} for i in provider.issuers.values()],
                 "clients": [c.public() for c in provider.clients.values()], "enforced": bool(provider.clients),
                 "user_claims": provider.user_claims, "client_claims": provider.client_claims,
                 "sessions": sum(not s.revoked for s in provider.sessions.values())}
@@ -78,7 +78,8 @@ def control_routes(provider: OidcProvider) -> APIRouter:
     async def clear_faults(issuer: str | None = None) -> dict[str, Any]:
         return provider.set_faults(pick(issuer), {}, replace=True)
 
-    @router.put("/__mockpanel/oidc/clock", summary="Fix the issuer's clock: {\"now\": epoch seconds} or {\"advance_s\": N}")
+    @router.put("/__mockpanel/oidc/clock", summary="Freeze the mocks' clock (every server's: /__mockpanel/clock) at {\"now\": epoch seconds} or "
+                "{\"advance_s\": N} from where it is")
     async def set_clock(request: Request, issuer: str | None = None) -> dict[str, Any]:
         found = pick(issuer)
         body = await json_body(request)
@@ -87,7 +88,7 @@ def control_routes(provider: OidcProvider) -> APIRouter:
             raise Invalid("send {\"now\": epoch seconds} or {\"advance_s\": seconds}")
         return {"issuer": found.label, "now": provider.set_clock(found, now, advance)}
 
-    @router.delete("/__mockpanel/oidc/clock", summary="Back to the server's clock")
+    @router.delete("/__mockpanel/oidc/clock", summary="The mocks' clock back to the wall clock")
     async def real_clock(issuer: str | None = None) -> dict[str, Any]:
         found = pick(issuer)
         return {"issuer": found.label, "now": provider.set_clock(found, None)}

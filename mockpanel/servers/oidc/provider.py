@@ -118,7 +118,6 @@ class Issuer:
     algorithm: str
     keys: list[Any] = field(default_factory=list)  # newest first: keys[0] signs, the others stay published until removed
     faults: dict[str, Any] = field(default_factory=dict)
-    fixed_now: float | None = None  # a fixed clock (set, advance); None: the server's clock
 
     @property
     def label(self) -> str:
@@ -232,12 +231,22 @@ class OidcProvider:
         write_private(path, json.dumps({"keys": [k.as_dict(private=True) for k in issuer.keys]}))  # 0600 from its creation, whole
 
     def now(self, issuer: Issuer) -> float:
-        return issuer.fixed_now if issuer.fixed_now is not None else self.clock()
+        return self.clock()
+
+    def fixed_now(self) -> float | None:
+        """The moment the mocks' clock is frozen at, or None while it runs."""
+        return getattr(self.clock, "frozen_at", None)
 
     def set_clock(self, issuer: Issuer, now: float | None = None, advance_s: float | None = None) -> float | None:
-        issuer.fixed_now = now if advance_s is None else self.now(issuer) + advance_s
-        self.event("oidc_clock", issuer=issuer.label, now=issuer.fixed_now)
-        return issuer.fixed_now
+        """The issuer's clock is a view of the mocks' one clock (clock.py): setting or advancing it freezes that clock
+        there (every server's time moves with it, as this endpoint always froze the issuer's); neither goes back to
+        the wall clock."""
+        if now is None and advance_s is None:
+            self.clock.reset()
+        else:
+            self.clock.change(now=now, advance_s=advance_s, frozen=True)
+        self.event("oidc_clock", issuer=issuer.label, now=self.fixed_now())
+        return self.fixed_now()
 
     def jwks(self, issuer: Issuer) -> dict[str, Any]:
         from joserfc.jwk import KeySet
@@ -624,11 +633,10 @@ class OidcProvider:
         return answer
 
     def reset(self) -> None:
-        """Back to the start: no faults, real clocks, no sessions, codes, clients, claims or revocations (the auth
+        """Back to the start: no faults, no sessions, codes, clients, claims or revocations (the auth
         server then applies its settings again); keys stay (tokens issued before a reset still verify)."""
         for issuer in self.issuers.values():
             issuer.faults = {}
-            issuer.fixed_now = None
         self.codes.clear()
         self.sessions.clear()
         self.refresh_tokens.clear()

@@ -4,7 +4,6 @@ change them. Every change goes through Storage, which sends its bus event; Store
 from __future__ import annotations
 
 import bisect
-import time
 from typing import Any, NamedTuple
 
 from ...service import ServerContext
@@ -35,29 +34,44 @@ class Page(NamedTuple):
     under_prefix: int  # objects anywhere under the prefix (for "1,000 of 1,500 shown")
 
 
+LIFECYCLE_COUNTS = ("expired", "noncurrent_removed", "markers_removed", "uploads_aborted")
+
+
 class Storage:
     def __init__(self, ctx: ServerContext, store: Store) -> None:
         self.ctx = ctx
         self.store = store
         self.settings = ctx.settings
-        self.clock_offset = 0.0  # seconds the mock's clock is ahead of the real one (lifecycle and Object Lock)
         store.clock = self.now  # every time the store stamps is the mock's
+        ctx.clock.listen(ctx.name, self._clock_moved)  # lifecycle rules act whenever the mocks' clock moves forward
 
-    # --- the mock's clock: what lifecycle rules and retention dates are judged by ---
+    # --- the mocks' clock (clock.py): what lifecycle rules and retention dates are judged by; this is a view of it ---
 
     def now(self) -> float:
-        return time.time() + self.clock_offset
+        return self.ctx.clock()
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds the mocks' clock is ahead of the wall clock (behind: negative)."""
+        return round(self.ctx.clock() - self.ctx.clock.wall(), 3)
+
+    def _clock_moved(self, before: float, after: float) -> dict[str, int] | None:
+        if after <= before:
+            return None
+        done = self.apply_lifecycle()
+        return done if any(done.values()) else None
 
     def advance_clock(self, seconds: float) -> dict[str, int]:
-        """Move the mock's clock forward (never back) and apply every lifecycle rule at the new time: the counts."""
+        """Move the mocks' clock forward (every server's: it is one clock) and apply every lifecycle rule at the new
+        time: the counts."""
         if not 0 <= seconds <= 100 * 365 * DAY:
             raise Invalid("the clock moves forward, by at most 100 years")
-        self.clock_offset += seconds
+        effects = self.ctx.clock.change(advance_s=seconds)["effects"]
         self.ctx.event("s3_clock", offset_s=self.clock_offset, now=self.now())
-        return self.apply_lifecycle()
+        return effects.get(self.ctx.name) or dict.fromkeys(LIFECYCLE_COUNTS, 0)
 
     def reset_clock(self) -> None:
-        self.clock_offset = 0.0
+        self.ctx.clock.reset()
         self.ctx.event("s3_clock", offset_s=0.0, now=self.now())
 
     def apply_lifecycle(self) -> dict[str, int]:
@@ -65,7 +79,7 @@ class Storage:
         (a delete marker in a versioned bucket), noncurrent versions and lone delete markers, abort old uploads.
         A version under Object Lock (retention to come, or legal hold) is left, as AWS leaves it."""
         now = self.now()
-        done = {"expired": 0, "noncurrent_removed": 0, "markers_removed": 0, "uploads_aborted": 0}
+        done = dict.fromkeys(LIFECYCLE_COUNTS, 0)
         for bucket in list(self.store.buckets.values()):
             found = due(self.store, bucket, now)
             for key in found["current"]:
@@ -158,7 +172,6 @@ class Storage:
     def reset(self) -> None:
         """Every bucket and upload gone; the configured buckets come back empty (the server's reset event follows)."""
         self.store.reset()
-        self.clock_offset = 0.0
         self.seed()
 
     def seed(self) -> None:

@@ -58,7 +58,8 @@ def matches(rule: dict[str, Any], event: str, key: str) -> bool:
     return (f"s3:{event}" in rule["events"] or f"s3:{family}:*" in rule["events"]) and key.startswith(rule["prefix"]) and key.endswith(rule["suffix"])
 
 
-def event_record(event: str, bucket: Bucket, meta: ObjectMeta, rule: dict[str, Any], request_id: str, source_ip: str) -> dict[str, Any]:
+def event_record(event: str, bucket: Bucket, meta: ObjectMeta, rule: dict[str, Any], request_id: str, source_ip: str,
+                 now: float | None = None) -> dict[str, Any]:
     """One of S3's event records, as a Lambda or a queue would receive it."""
     obj: dict[str, Any] = {"key": quote_plus(meta.key, safe="/"), "sequencer": f"{time.time_ns():016X}"}
     if event.startswith("ObjectCreated"):
@@ -66,7 +67,7 @@ def event_record(event: str, bucket: Bucket, meta: ObjectMeta, rule: dict[str, A
     if meta.version_id:
         obj["versionId"] = meta.version_id
     return {
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": bucket.region, "eventTime": iso(), "eventName": event,
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": bucket.region, "eventTime": iso(now), "eventName": event,
         "userIdentity": {"principalId": "mockpanel"}, "requestParameters": {"sourceIPAddress": source_ip},
         "responseElements": {"x-amz-request-id": request_id, "x-amz-id-2": request_id},
         "s3": {"s3SchemaVersion": "1.0", "configurationId": rule["id"],
@@ -97,7 +98,7 @@ class Notifier:
         out = []
         for rule in self.rules(bucket):
             if matches(rule, event, meta.key):
-                body = json.dumps({"Records": [event_record(event, bucket, meta, rule, request_id, source_ip)]}).encode()
+                body = json.dumps({"Records": [event_record(event, bucket, meta, rule, request_id, source_ip, self.ctx.clock())]}).encode()
                 out.append((rule["url"], body))
         return out
 

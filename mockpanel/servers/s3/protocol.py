@@ -281,7 +281,7 @@ class S3Protocol(Listings, Objects, Multipart, Subresources, Governance, Lifecyc
         secret = self.keys.get(auth.access_key)
         if secret is None:
             raise S3Error("InvalidAccessKeyId", AWSAccessKeyId=auth.access_key)
-        check_signed_parts(auth, req.headers, self.ctx.clock())
+        check_signed_parts(auth, req.headers, self.ctx.clock.wall())  # the client's clock is the wall clock
         verify(auth, secret, req.method, req.raw_path, req.resource, req.query, req.multi)
         req.chunk_signatures = chunk_signatures(auth, secret, req.headers.get("x-amz-content-sha256", ""))
 

@@ -471,7 +471,7 @@ def _helper(name: str, args: list[Any], named: dict[str, Any], request: Incoming
         value = "".join(random.choices(alphabet, k=length))
         return value.upper() if named.get("uppercase") in (True, "true") else value
     if name == "now":
-        moment = time.time() + _offset(str(named.get("offset", "")))
+        moment = (request.logged or time.time()) + _offset(str(named.get("offset", "")))  # the mocks' clock at arrival
         fmt = str(named.get("format", ""))
         if fmt == "epoch":
             return int(moment * 1000)

@@ -200,7 +200,7 @@ class Receiver:
                 source: str | None, now: float | None = None) -> Delivery:
         """Check a request's signature, count its attempt and decide its answer; the caller stores it with `add`
         once it has waited as the plan says (a held request is stored at once)."""
-        now = time.time() if now is None else now
+        now = self.ctx.clock() if now is None else now  # the mocks' clock: the tolerance is judged by it
         headers = dict(raw_headers)
         secret, secret_source = self.secret_for(client_id)
         check = verify(headers, body, secret, secret_source, self.tolerance, now)
@@ -270,7 +270,7 @@ class Receiver:
         secret, _ = self.secret_for(event.client_id)
         original = dict(event.headers)
         headers = {k: v for k, v in event.headers if k in CONTENT_HEADERS}
-        headers.update(sign(event.signature.scheme, event.body, secret, original))
+        headers.update(sign(event.signature.scheme, event.body, secret, original, self.ctx.clock()))
         headers["x-mockpanel-replay-of"] = event.id
         headers.update(tracing.headers())  # the replay's request (dashboard, control API) or, from the panel, a new trace
         started = time.perf_counter()
