@@ -27,9 +27,9 @@ from .servers import SERVERS
 from .spec import DomainError
 from .keybar import KeyBar
 from .journal import DomainEvent
-from .settings import Settings
+from .settings import Settings, SettingsError
 from .watchdog import Watchdog
-from .screens.app_ops import change_clock, chaos_off, clock_state, change_faults, header_state, issue_token, palette_state, restart, write_journal
+from .screens.app_ops import change_clock, chaos_off, clock_state, load_state_from, save_state_to, change_faults, header_state, issue_token, palette_state, restart, write_journal
 from .screens.client import ClientPane
 from .screens.faults import FaultsPane
 from .screens.proxies import ProxiesPane
@@ -128,6 +128,8 @@ class MockPanel(App):
         Binding("exclamation_mark", "chaos_off", "All chaos off", id="chaos_off",
                 tooltip="All chaos off: every fault of every server, every webhook response plan, every token fault"),
         Binding("N", "notes", "Notes", id="notes", show=False, tooltip="The start-up notes in full: development secrets, warnings"),
+        Binding("dollar_sign", "state", "State…", id="state", show=False,
+                tooltip="Save every mock's state (users, buckets, webhooks, mappings, faults, the clock) to a file, or load one"),
         Binding("at", "clock", "Clock…", id="clock", show=False,
                 tooltip="Move the mocks' one clock: +1h, -2d, a date-time, freeze, resume, wall (every server's time)"),
         *(Binding(key, f"show('{pane.KEY}')", pane.TITLE, show=False, id=f"show_{pane.KEY}") for key, pane in zip(PANE_KEYS, PANES)),
@@ -181,7 +183,11 @@ class MockPanel(App):
             path, redact = self.journal_out, self.redact
             self.client.command(write_journal, path, redact)
         if self.start_servers:
-            await self.client.start()
+            try:
+                await self.client.start()
+            except SettingsError as exc:  # a --state snapshot that cannot be loaded: the servers stopped again
+                self.exit(return_code=2, message=f"mockpanel: {exc}")
+                return
             if self.ports_file is not None:
                 from .export import write_ports_file
 
@@ -246,6 +252,39 @@ class MockPanel(App):
         """The header's clock runs on between flushes while the mocks' time is not the wall clock (and not frozen)."""
         if self._clock_shown and not self._clock_shown.endswith("frozen"):
             self.update_header()
+
+    def action_state(self) -> None:
+        from pathlib import Path
+
+        from .screens.dialogs import PromptDialog
+
+        async def act(answer: str | None) -> None:
+            words = (answer or "").strip()
+            verb, _, rest = words.partition(" ")
+            if verb not in ("save", "load") or not rest.strip():
+                if words:
+                    self.notify("type save PATH or load PATH (a .tar archive or a directory)", title="State", severity="error")
+                return
+            path = Path(rest.strip()).expanduser()
+            try:
+                if self.attached:
+                    done = await asyncio.to_thread(self.client.download_state if verb == "save" else self.client.upload_state, path)
+                else:
+                    done = await self.client.wait(save_state_to if verb == "save" else load_state_from, str(path))
+            except (DomainError, OSError) as exc:
+                self.notify(str(exc), title=f"State not {'saved' if verb == 'save' else 'loaded'}", severity="error", timeout=10)
+                return
+            if verb == "save":
+                self.notify(f"every mock's state saved to {path.resolve()}", title="State")
+            else:
+                skipped = f" ({', '.join(done['skipped'])} not running here: left out)" if done.get("skipped") else ""
+                self.notify(f"state loaded from {path}: {', '.join(done['loaded']) or 'no server'}{skipped}", title="State")
+            self.update_header()
+            self.refresh_all()
+
+        self.push_screen(PromptDialog("Save every mock's state, or load one", "save mockpanel-state.tar",
+                                      hint="save PATH · load PATH — a .tar archive or a directory · Enter to confirm · Esc to cancel"),
+                         lambda answer: self.run_worker(act(answer)))
 
     def action_clock(self) -> None:
         from .clock import parse_change, shift

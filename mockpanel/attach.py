@@ -40,6 +40,13 @@ def _raise(status: int, payload: Any) -> None:
     raise RemoteError(f"{status}: {message}")
 
 
+def _json_or_text(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
 class RemoteHubClient:
     """HubClient's interface over HTTP (see the module's docstring): `read`/`command` send an operation and return
     what it returned on the mocks' side; `wait` does the same without blocking the panel's loop; `subscribe` feeds
@@ -87,6 +94,59 @@ class RemoteHubClient:
         raise Disconnected(f"the mocks at {self.url} do not answer")
 
     command = read
+
+    def download_state(self, path: Any) -> dict[str, Any]:
+        """GET /__mockpanel/state of the mocks into `path` on this machine (a .tar archive, or a directory it unpacks
+        to), streamed to disk."""
+        import tempfile
+        from pathlib import Path
+
+        from .state import extract
+
+        target = Path(path)
+        archive = target if target.suffix == ".tar" else Path(tempfile.mkstemp(suffix=".tar")[1])
+        try:
+            with self._http.stream("GET", self.url + "/__mockpanel/state", timeout=None) as response:
+                if response.status_code != 200:
+                    response.read()
+                    _raise(response.status_code, _json_or_text(response))
+                with open(archive, "wb") as out:
+                    for chunk in response.iter_bytes(1024 * 1024):
+                        out.write(chunk)
+            if archive != target:
+                target.mkdir(parents=True, exist_ok=True)
+                extract(archive, target)
+        finally:
+            if archive != target:
+                archive.unlink(missing_ok=True)
+        return {"path": str(target)}
+
+    def upload_state(self, path: Any) -> dict[str, Any]:
+        """PUT a snapshot on this machine (a .tar archive, or a directory archived for the trip) to the mocks."""
+        import tempfile
+        from pathlib import Path
+
+        from .state import archive as make_archive
+
+        source = Path(path)
+        archive = source if source.is_file() else Path(tempfile.mkstemp(suffix=".tar")[1])
+        try:
+            if archive != source:
+                make_archive(source, archive)
+
+            def chunks():
+                with open(archive, "rb") as fh:
+                    while chunk := fh.read(1024 * 1024):
+                        yield chunk
+
+            response = self._http.put(self.url + "/__mockpanel/state", content=chunks(), timeout=None,
+                                      headers={"content-type": "application/x-tar"})
+            if response.status_code != 200:
+                _raise(response.status_code, _json_or_text(response))
+            return response.json()
+        finally:
+            if archive != source:
+                archive.unlink(missing_ok=True)
 
     async def wait(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(self.read, fn, *args)

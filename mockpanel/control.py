@@ -187,3 +187,35 @@ def clock_routes(clock: MockClock) -> APIRouter:
 
     return router
 
+
+
+MAX_STATE_ARCHIVE = 64 * 1024**3  # a state archive sent to PUT /__mockpanel/state (written to disk as it arrives, never held)
+STATE_READ_SECONDS = 60.0  # at most this long waiting for the next piece of an archive: a stalled sender lets go of the lock
+
+
+def state_routes(hub: Any) -> APIRouter:
+    """GET/PUT /__mockpanel/state: every mock's state as one archive (state.py); the Hub adds them to every server's
+    control API, so behind its guard. One save or load at a time."""
+    from fastapi.responses import StreamingResponse
+
+    from . import state
+
+    router = APIRouter()
+    lock = asyncio.Lock()
+
+    @router.get("/__mockpanel/state", summary="Everything the mocks hold, as one tar archive (the snapshot format: see State)",
+                responses={200: {"content": {"application/x-tar": {}}}})
+    async def get_state() -> Any:
+        async with lock:  # captured in one step of the loop, never in the middle of a load
+            pieces = await state.stream_archive(hub)
+        return StreamingResponse(pieces, media_type="application/x-tar",
+                                 headers={"content-disposition": 'attachment; filename="mockpanel-state.tar"'})
+
+    @router.put("/__mockpanel/state", summary="Load a state archive into every mock: all or nothing (Content-Type: application/x-tar)",
+                openapi_extra={"requestBody": {"required": True, "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}}}})
+    async def put_state(request: Request) -> dict[str, Any]:
+        async with lock:
+            return await state.load_stream(hub, request.stream(), MAX_STATE_ARCHIVE, STATE_READ_SECONDS)
+
+    return router
+

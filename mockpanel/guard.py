@@ -165,7 +165,8 @@ class Guard:
     large) and handed on in the scope. `source` names the door in the change log ("by Toxiproxy's API")."""
 
     def __init__(self, hosts: HostGuard, token: str | None, render: Render = json_error, *, max_body: int = MAX_DOOR_BODY,
-                 other_types: dict[str, tuple[bytes, ...]] | None = None, limits: dict[str, int] | None = None) -> None:
+                 other_types: dict[str, tuple[bytes, ...]] | None = None, limits: dict[str, int] | None = None,
+                 streamed: dict[str, tuple[bytes, ...]] | None = None) -> None:
         self.hosts = hosts
         self.token = token
         self._expected = b"Bearer " + token.encode() if token else b""
@@ -173,6 +174,8 @@ class Guard:
         self.max_body = max_body
         self.other_types = other_types or {}  # path -> content types accepted there besides JSON (the OTLP receiver's protobuf)
         self.limits = limits or {}  # path -> its own body limit
+        # path -> the content types of a body handed on as it arrives, not read here (a state archive: its route bounds it)
+        self.streamed = streamed or {}
 
     def token_ok(self, scope: dict) -> bool:
         if not self.token:
@@ -216,7 +219,10 @@ class Guard:
         why = cross_site(scope)
         if why is not None:
             return 403, f"refused a cross-site request ({why}): this API changes state"
-        if has_body:
+        if has_body and scope["path"] in self.streamed:
+            if content_type not in self.streamed[scope["path"]]:
+                return 415, f"send the body as Content-Type: {self.streamed[scope['path']][0].decode()}"
+        elif has_body:
             if content_type != b"application/json" and content_type not in self.other_types.get(scope["path"], ()):
                 return 415, "send the body as Content-Type: application/json (curl: -H 'content-type: application/json')"
             limit = self.limits.get(scope["path"], self.max_body)
@@ -230,7 +236,7 @@ class Guard:
         if refusal is not None:
             await self.refuse(send, scope, *refusal, render=render)
             return
-        if scope["method"].encode() not in SAFE_METHODS:
+        if scope["method"].encode() not in SAFE_METHODS and scope["path"] not in self.streamed:
             body = bytearray()
             limit = self.limits.get(scope["path"], self.max_body)
             while True:

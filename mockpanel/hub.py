@@ -11,7 +11,7 @@ from collections import deque
 from typing import Any, Callable, Mapping
 
 from .clock import MockClock
-from .control import clock_routes
+from .control import clock_routes, state_routes
 from .export import JournalWriter
 from .faults import FaultInjector, policy_from_settings
 from .journal import EventBus, Journal
@@ -86,6 +86,7 @@ class Hub:
         attach = panel_routes(self)  # every server answers `mockpanel attach` (any server's URL attaches)
         toxiproxy = toxiproxy_router(self.network, "/__mockpanel/toxiproxy")  # and Toxiproxy's API, under its control API
         clock_api = clock_routes(self.clock)  # and the one clock's
+        state_api = state_routes(self)  # and every mock's state, saved and loaded as one snapshot (state.py)
         for srv in settings.enabled():
             spec = specs[srv.name]
             preview = settings.body_preview_bytes
@@ -107,7 +108,7 @@ class Hub:
                 watch=self.watchdog.current,
                 loop_health=self.watchdog.summary,
             )
-            ctx.control_routers.extend((attach, toxiproxy, clock_api))
+            ctx.control_routers.extend((attach, toxiproxy, clock_api, state_api))
             self.runners[srv.name] = (spec.runner or UvicornRunner)(spec, ctx)
         for name, proxy in settings.proxies.items():
             try:
@@ -154,7 +155,22 @@ class Hub:
             self._toxiproxy = ToxiproxyServer(self.network, self.settings.host, self.settings.toxiproxy_port, tuple(self.settings.allowed_hosts),
                                               self.settings.admin_token)
             await self._toxiproxy.start()
+        if self.settings.state:
+            await self._load_state(self.settings.state)
         return self.urls()
+
+    async def _load_state(self, path: str) -> None:
+        """The snapshot --state names, loaded before anyone is told the servers are ready; one that cannot be
+        loaded stops them all, and says why."""
+        from pathlib import Path
+
+        from .state import StateError, load
+
+        try:
+            await load(self, Path(path))
+        except StateError as exc:
+            await self.stop()
+            raise SettingsError(f"state {path}: {exc.message}") from None
 
     @property
     def toxiproxy_url(self) -> str | None:

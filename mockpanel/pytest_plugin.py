@@ -4,6 +4,8 @@ Fixtures
     mockpanel          the session's mocks, reset before each test (seed data, starting faults, empty journal)
     mockpanel_session  the same mocks without the reset (session scope)
     mockpanel_factory  start(servers, settings) -> mocks of this test only, stopped after it
+    mockpanel_state    a snapshot (a directory or a .tar archive) every test starts from: ini `mockpanel_state`,
+                       `--mockpanel-state FILE`, or override the fixture (None: the seed data)
     mockpanel_clock    the session mocks' one clock (`mockpanel.clock`: advance(hours=1), set, freeze, resume),
                        back to the wall clock after the test
 Configuration
@@ -33,18 +35,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mockpanel_servers", "servers the mockpanel fixtures start", type="args", default=DEFAULT_SERVERS.split())
     group.addoption("--mockpanel-config", default=None, metavar="FILE", help="a mockpanel.toml whose [stubs.NAME] servers the fixtures may start")
     parser.addini("mockpanel_config", "a mockpanel.toml (relative to the rootdir) whose [stubs.NAME] servers the fixtures may start")
+    group.addoption("--mockpanel-state", default=None, metavar="PATH", help="a snapshot every test starts from (directory or .tar)")
+    parser.addini("mockpanel_state", "a snapshot (relative to the rootdir) every test starts from (directory or .tar)")
+
+
+def _path_option(pytestconfig: pytest.Config, name: str) -> Any:
+    """--NAME or the ini value NAME (relative paths: to the rootdir), or None."""
+    from pathlib import Path
+
+    option = pytestconfig.getoption("--" + name.replace("_", "-")) or pytestconfig.getini(name)
+    if not option:
+        return None
+    path = Path(option)
+    return path if path.is_absolute() else Path(pytestconfig.rootpath) / path
+
+
+@pytest.fixture(scope="session")
+def mockpanel_state(pytestconfig: pytest.Config) -> Any:
+    """The snapshot every test starts from (--mockpanel-state, or the mockpanel_state ini value), or None: the seed data."""
+    return _path_option(pytestconfig, "mockpanel_state")
 
 
 @pytest.fixture(scope="session")
 def mockpanel_config(pytestconfig: pytest.Config) -> Any:
     """The mockpanel.toml the fixtures read (--mockpanel-config, or the mockpanel_config ini value), or None."""
-    from pathlib import Path
-
-    option = pytestconfig.getoption("--mockpanel-config") or pytestconfig.getini("mockpanel_config")
-    if not option:
-        return None
-    path = Path(option)
-    return path if path.is_absolute() else Path(pytestconfig.rootpath) / path
+    return _path_option(pytestconfig, "mockpanel_config")
 
 
 @pytest.fixture(scope="session")
@@ -96,8 +111,10 @@ def mockpanel_session(mockpanel_servers: list[str], mockpanel_settings: Mapping[
 
 
 @pytest.fixture
-def mockpanel(mockpanel_session: Mocks, mockpanel_scenario: Any) -> Mocks:
+def mockpanel(mockpanel_session: Mocks, mockpanel_scenario: Any, mockpanel_state: Any) -> Mocks:
     mockpanel_session.reset()
+    if mockpanel_state is not None:
+        mockpanel_session.load_state(mockpanel_state)
     return _with_scenario(mockpanel_session, mockpanel_scenario)
 
 

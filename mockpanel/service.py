@@ -22,6 +22,8 @@ from .toxics import ToxicSet
 
 CONTROL_PREFIX = "/__mockpanel/"
 OTLP_PATH = "/__mockpanel/v1/traces"
+STATE_PATH = "/__mockpanel/state"  # PUT: a state archive, streamed to disk by its route (state.py), never held by the guard
+STATE_TYPES = (b"application/x-tar", b"application/octet-stream")
 # Wall-clock time = perf_counter() + this: one clock read per request instead of two.
 _WALL_OFFSET = time.time() - perf_counter()
 
@@ -168,7 +170,7 @@ class ServiceMiddleware:
         self.hosts = hosts or HostGuard()
         # Every door of this server (the control API, attach, a stub server's /__admin/) passes this one guard.
         self.guard = Guard(self.hosts, ctx.admin_token, json_error, other_types={OTLP_PATH: (b"application/x-protobuf",)},
-                           limits={OTLP_PATH: OTLP_MAX_BODY, **(door_limits or {})})
+                           limits={OTLP_PATH: OTLP_MAX_BODY, **(door_limits or {})}, streamed={STATE_PATH: STATE_TYPES})
         # The seeds' admin endpoints need the admin token too when admin_token_scope = "all".
         self.admin_paths = admin_paths if ctx.admin_token and ctx.admin_scope == "all" else ()
         self.same_site_paths = same_site_paths  # state changes a page on another site must not make (webhook replay)

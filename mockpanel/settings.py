@@ -163,6 +163,8 @@ GLOBAL_SETTINGS: tuple[Setting, ...] = (
             "host.docker.internal and this machine's name (*.domain for a domain; * for any)"),
     Setting("trusted_proxies", "list", (), "addresses of proxies in front of the mocks whose X-Forwarded-Proto and X-Forwarded-For "
             "are believed (none by default: any local process could send them)"),
+    Setting("state", "str", None, "load this snapshot of every mock's state when the servers start: a directory or a .tar archive "
+            "(GET /__mockpanel/state makes one; see State)"),
     Setting("toxiproxy_port", "int", None, "serve Toxiproxy's HTTP API on this port (8474 is Toxiproxy's own), for its clients to "
             "drive the proxies and the mocks' network faults; off unless set"),
 )
@@ -200,6 +202,7 @@ class Settings:
     notices: list[str] = field(default_factory=list)  # development defaults in use, warnings
     port_variable: str | None = None  # the seeds' PORT, from the environment or .env (see check_port_variable)
     toxiproxy_port: int | None = None
+    state: str | None = None  # a snapshot to load at start (state.py)
     proxies: dict[str, dict[str, Any]] = field(default_factory=dict)  # [proxies.NAME] listen, upstream, enabled
     stub_specs: dict[str, Any] = field(default_factory=dict)  # [stubs.NAME]: a ServerSpec each, beside the built-in mocks
 

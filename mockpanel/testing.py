@@ -170,6 +170,22 @@ class Mocks(RunningHub):
         """The mocks' one clock: .advance(hours=1), .set(...), .freeze(), .resume(), .wall(), .now() (MocksClock)."""
         return MocksClock(self)
 
+    def save_state(self, path: "str | Path") -> dict[str, Any]:
+        """Save everything the mocks hold (users, keys, buckets and objects, webhooks, stub mappings, faults, toxics,
+        the clock) to `path`: a directory, or one archive when it ends in .tar. What was written: counts."""
+        from .state import save
+
+        assert self.hub is not None
+        return self.call(save(self.hub, Path(path)), timeout=3600)
+
+    def load_state(self, path: "str | Path") -> dict[str, Any]:
+        """Load a snapshot (a directory or a .tar archive) into the running mocks, all or nothing; raises
+        mockpanel.state.StateError (one line: which file, why) and changes nothing when it cannot."""
+        from .state import load
+
+        assert self.hub is not None
+        return self.call(load(self.hub, Path(path)), timeout=3600)
+
     def url(self, server: str) -> str:
         """Base URL of a running server, e.g. http://127.0.0.1:41234."""
         try:

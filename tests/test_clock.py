@@ -348,3 +348,24 @@ def test_the_docs_pytest_example_runs_as_written(pytester):
     pytester.makeini("[pytest]\nmockpanel_servers = auth\n")
     pytester.makepyfile(test_time=match.group(1))
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_the_docs_curl_line_advances_the_clock_and_lifecycle_acts(running):
+    import re
+    import shlex
+
+    from conftest import documentation
+
+    block = re.search(r"<!-- example: clock-curl -->\n```\n\$ (.*?)\n(.*?)```", documentation(), re.S)
+    assert block, "docs/time.md lost its curl example"
+    s3 = make_s3_client(running.urls["s3"])
+    s3.create_bucket(Bucket="docs-example")
+    s3.put_bucket_lifecycle_configuration(Bucket="docs-example", LifecycleConfiguration={"Rules": [
+        {"ID": "week", "Status": "Enabled", "Filter": {}, "Expiration": {"Days": 7}}]})
+    s3.put_object(Bucket="docs-example", Key="old.csv", Body=b"x")
+    command = shlex.split(block.group(1).replace("localhost:9000", running.urls["s3"].removeprefix("http://")))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    answer = json.loads(done.stdout)
+    shown = json.loads(block.group(2).replace("\n", ""))
+    assert set(answer) == set(shown) and answer["effects"] == shown["effects"]
+    assert 691199 < answer["offset_s"] < 691201

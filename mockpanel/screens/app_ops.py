@@ -77,6 +77,25 @@ def issue_token(hub: Any, user_id: str, kind: str, ttl_s: float | None) -> tuple
 
 
 @panel_op(local=True)
+async def save_state_to(hub: Any, path: str) -> dict[str, Any]:
+    """Every mock's state to a file or directory of this machine (state.py)."""
+    from pathlib import Path
+
+    from ..state import save
+
+    return await save(hub, Path(path))
+
+
+@panel_op(local=True)
+async def load_state_from(hub: Any, path: str) -> dict[str, Any]:
+    from pathlib import Path
+
+    from ..state import load
+
+    return await load(hub, Path(path))
+
+
+@panel_op(local=True)
 def write_journal(hub: Any, path: Any, redact: bool) -> str:
     return str(hub.write_journal(path, redact).path)
 

@@ -245,6 +245,41 @@ class Accounts:
         """Back to the seed users (the whole server's reset; it sends its own `reset` event)."""
         self._seed()
 
+    # --- snapshots (state.py) ---
+
+    def export_state(self, blobs: Any) -> dict[str, Any]:
+        """Every user (seed and registered, with the password hash: a snapshot logs in as the original did) and the
+        OpenID Connect provider's state."""
+        return {"users": [vars(u).copy() for u in self._by_id.values()],
+                "oidc": self.oidc.export_state() if self.oidc is not None else None}
+
+    async def prepare_state(self, doc: dict[str, Any], blobs: Any) -> Any:
+        from ..state import Prepared
+
+        users = []
+        for raw in doc.get("users") or []:
+            if not isinstance(raw, dict) or set(raw) != {"id", "email", "name", "created_at", "password_hash"} \
+                    or not all(isinstance(v, str) for v in raw.values()):
+                raise Invalid("users: each is {id, email, name, created_at, password_hash} (strings)")
+            if not self.crypt.identify(raw["password_hash"]):
+                raise Invalid(f"users: {raw['email'][:80]}: the password hash is not one this server checks (bcrypt)")
+            users.append(User(**raw))
+        if len({u.email.lower() for u in users}) != len(users) or len({u.id for u in users}) != len(users):
+            raise Invalid("users: an id or an e-mail is there twice")
+        oidc = self.oidc.prepare_state(doc["oidc"]) if self.oidc is not None and isinstance(doc.get("oidc"), dict) else None
+
+        def apply() -> None:
+            self._by_id.clear()
+            self._by_email.clear()
+            self._verified.clear()
+            for user in users:
+                self._add(user)
+            if oidc is not None:
+                oidc()
+            self.ctx.event("users_reset", users=len(self._by_id))
+
+        return Prepared(apply)
+
     def reset_users(self) -> int:
         """Back to the seed users, as DELETE /api/auth/users/reset does; returns how many users there are."""
         self._seed()

@@ -644,3 +644,56 @@ class OidcProvider:
         self.user_claims.clear()
         self.client_claims.clear()
         self.clients.clear()
+
+    # --- snapshots (state.py) ---
+
+    def export_state(self) -> dict[str, Any]:
+        """Everything the provider holds, as JSON: issuers with their private keys and faults, registered clients,
+        extra claims, sessions, refresh tokens, codes and revocations."""
+        return {
+            "issuers": [{"name": i.name, "algorithm": i.algorithm, "keys": [k.as_dict(private=True) for k in i.keys], "faults": i.faults}
+                        for i in self.issuers.values()],
+            "clients": [{"client_id": c.client_id, "secret": c.secret, "redirect_uris": c.redirect_uris,
+                         "post_logout_redirect_uris": c.post_logout_redirect_uris} for c in self.clients.values()],
+            "user_claims": self.user_claims, "client_claims": self.client_claims,
+            "sessions": [vars(s).copy() for s in self.sessions.values()],
+            "refresh_tokens": dict(self.refresh_tokens), "codes": dict(self.codes), "used_codes": dict(self.used_codes),
+            "revoked_jtis": dict(self.revoked_jtis),
+        }
+
+    def prepare_state(self, doc: dict[str, Any]) -> Callable[[], None]:
+        """Check a snapshot's provider part and build it aside; the function that makes it the live state."""
+        from joserfc.jwk import JWKRegistry
+
+        try:
+            issuers = {}
+            for raw in doc.get("issuers", [])[:MAX_ISSUERS]:
+                name = raw["name"] if raw["name"] == "" else issuer_name(raw["name"])
+                if raw["algorithm"] not in ALGORITHMS:
+                    raise Invalid(f"issuer {name or 'default'}: unknown algorithm {str(raw['algorithm'])[:20]!r}")
+                keys = [JWKRegistry.import_key(k) for k in raw.get("keys", [])[:MAX_KEYS]]
+                issuers[name] = Issuer(name, raw["algorithm"], keys, check_faults(raw.get("faults") or {}))
+            clients = {c["client_id"]: Client(str(c["client_id"]), c.get("secret"), list(c.get("redirect_uris") or []),
+                                              list(c.get("post_logout_redirect_uris") or [])) for c in doc.get("clients", [])[:MAX_CLIENTS]}
+            sessions = OrderedDict((s["sid"], Session(**s)) for s in doc.get("sessions", [])[-MAX_GRANTS:])
+            user_claims = {str(k): check_claims(v, "extra claims") for k, v in (doc.get("user_claims") or {}).items()}
+            client_claims = {str(k): check_claims(v, "extra claims") for k, v in (doc.get("client_claims") or {}).items()}
+            grants = [OrderedDict(list((doc.get(what) or {}).items())[-limit:]) for what, limit in
+                      (("refresh_tokens", MAX_GRANTS), ("codes", MAX_CODES), ("used_codes", MAX_CODES), ("revoked_jtis", MAX_GRANTS))]
+        except Invalid:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise Invalid(f"oidc: not a provider state this mockpanel wrote ({type(exc).__name__}: {str(exc)[:120]})") from None
+        if "" not in issuers:
+            raise Invalid("oidc: the default issuer is missing")
+
+        def apply() -> None:
+            self.issuers = issuers
+            self.clients, self.sessions, self.user_claims, self.client_claims = clients, sessions, user_claims, client_claims
+            self.refresh_tokens, codes, self.used_codes, self.revoked_jtis = grants
+            self.codes = dict(codes)
+            for issuer in issuers.values():
+                if issuer.keys:
+                    self._save_keys(issuer)  # a keys directory keeps them, as it keeps the keys it made
+
+        return apply

@@ -3,7 +3,10 @@ change them. Every change goes through Storage, which sends its bus event; Store
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import shutil
+import uuid
 from typing import Any, NamedTuple
 
 from ...service import ServerContext
@@ -11,6 +14,7 @@ from ...spec import Conflict, Invalid, NotFound
 from ...wire import record
 from .governance import locked
 from .lifecycle import DAY, due
+from .request import valid_bucket_name
 from .signing import presign_v4
 from .storage import Bucket, ObjectMeta, Store, past_prefix, walk
 
@@ -173,6 +177,63 @@ class Storage:
         """Every bucket and upload gone; the configured buckets come back empty (the server's reset event follows)."""
         self.store.reset()
         self.seed()
+
+    # --- snapshots (state.py) ---
+
+    @property
+    def staging_dir(self) -> Any:
+        """Where a snapshot's archive is unpacked: beside the bodies, so that they are linked into place, not copied."""
+        return self.store.root or self.store.tmp_dir
+
+    def export_state(self, blobs: Any) -> dict[str, Any]:
+        """Every bucket with its configuration, objects and versions (delete markers too); bodies as blobs, kept from
+        deletion until the snapshot is written. Multipart uploads in progress are not part of it."""
+        store = self.store
+        blobs.done.append(store.pin())
+
+        def record(meta: ObjectMeta) -> dict[str, Any]:
+            found = meta.to_json()
+            found.pop("data_file", None)
+            if not meta.delete_marker:
+                found["blob"] = blobs.of_bytes(meta.body) if meta.body is not None else blobs.of_file(store.data_path(meta), meta.size)
+            return found
+
+        return {"buckets": [{"name": b.name, "created": b.created, "region": b.region, **{k: getattr(b, k) for k in Bucket.SETTINGS},
+                             "objects": [record(m) for m in b.objects.values()],
+                             "history": {key: [record(m) for m in versions] for key, versions in b.history.items()}}
+                            for b in store.buckets.values()]}
+
+    async def prepare_state(self, doc: dict[str, Any], blobs: Any) -> Any:
+        from ...state import Prepared, StateError
+
+        records = doc.get("buckets")
+        if not isinstance(records, list) or not all(isinstance(r, dict) and isinstance(r.get("name"), str) for r in records):
+            raise StateError("buckets must be a list of bucket records")
+        for raw in records:
+            if not valid_bucket_name(raw["name"], legacy=True):
+                raise StateError(f"{raw['name'][:80]!r} is not a bucket name")
+        store = self.store
+        staged = store.root / f"incoming-{uuid.uuid4().hex}" if store.root is not None else None
+        try:
+            buckets, made = await asyncio.to_thread(store.stage, records, blobs, staged)
+        except StateError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            if staged is not None:
+                shutil.rmtree(staged, ignore_errors=True)
+            raise StateError(f"not an S3 state this mockpanel wrote ({type(exc).__name__}: {str(exc)[:160]})") from None
+
+        def apply() -> None:
+            store.replace_all(buckets, staged)
+            self.ctx.event("buckets_loaded", buckets=len(buckets), objects=sum(len(b.objects) for b in buckets.values()))
+
+        def discard() -> None:
+            for path in made:
+                path.unlink(missing_ok=True)
+            if staged is not None:
+                shutil.rmtree(staged, ignore_errors=True)
+
+        return Prepared(apply, discard)
 
     def seed(self) -> None:
         """Create the configured buckets (s3.buckets) that do not exist; a data directory keeps what it has."""

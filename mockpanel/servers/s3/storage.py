@@ -174,6 +174,8 @@ class Store:
         self.clock = time.time  # what stamps buckets, delete markers, uploads and parts (the domain's clock, see Storage.now)
         self.buckets: dict[str, Bucket] = {}
         self.uploads: dict[str, Upload] = {}
+        self.pins = 0  # snapshots being written: bodies they refer to are not deleted until they are done (state.py)
+        self._deferred: list[Path] = []
         if self.root is None:
             self._spool = Path(tempfile.mkdtemp(prefix="mockpanel-s3-"))
             weakref.finalize(self, shutil.rmtree, self._spool, True)
@@ -183,6 +185,9 @@ class Store:
             self._spool = None
             self.data_dir = self.root / "data"
             self.tmp_dir = self.root / "tmp"
+            outgoing = sorted(self.root.glob("outgoing-*")) if self.root.is_dir() else []
+            if outgoing and not (self.root / "buckets").exists():  # a load stopped between its two renames: the old state stands
+                os.replace(outgoing[0], self.root / "buckets")
             for sub in ("buckets", "data", "uploads", "tmp"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
             self._load()
@@ -216,7 +221,103 @@ class Store:
 
     def _release(self, meta: ObjectMeta | None) -> None:
         if meta is not None and meta.data_file is not None:
-            self.data_path(meta).unlink(missing_ok=True)
+            if self.pins:
+                self._deferred.append(self.data_path(meta))
+            else:
+                self.data_path(meta).unlink(missing_ok=True)
+
+    def pin(self) -> Any:
+        """Keep every body from deletion until the returned function is called (a snapshot copying them)."""
+        self.pins += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            self.pins -= 1
+            if not self.pins:
+                for path in self._deferred:
+                    path.unlink(missing_ok=True)
+                self._deferred.clear()
+
+        return release
+
+    # --- snapshots (state.py) ---
+
+    def stage(self, records: list[dict[str, Any]], blobs: Any, staged: Path | None) -> tuple[dict[str, Bucket], list[Path]]:
+        """Buckets built from a snapshot's records, their bodies copied (checked) to new data files and, with a data
+        directory, their metadata written under `staged` (in a thread: nothing live is touched). Returns the buckets
+        and the files made (to remove if the load is called off)."""
+        made: list[Path] = []
+        buckets: dict[str, Bucket] = {}
+        try:
+            for raw in records:
+                bucket = Bucket(raw["name"], float(raw["created"]), raw.get("region", "us-east-1"),
+                                **{k: raw[k] for k in Bucket.SETTINGS if k in raw})
+                for record in raw.get("objects", []):
+                    meta = self._staged_meta(record, blobs, made)
+                    bucket.objects[meta.key] = meta
+                for key, versions in (raw.get("history") or {}).items():
+                    bucket.history[key] = [self._staged_meta(record, blobs, made) for record in versions]
+                bucket.keys = sorted(bucket.objects)
+                buckets[bucket.name] = bucket
+            if staged is not None:
+                for bucket in buckets.values():
+                    base = staged / "buckets" / bucket.name
+                    (base / "meta").mkdir(parents=True)
+                    (base / "versions").mkdir()
+                    (base / "bucket.json").write_text(json.dumps({"name": bucket.name, "created": bucket.created, "region": bucket.region,
+                                                                 **{k: getattr(bucket, k) for k in Bucket.SETTINGS}}))
+                    for meta in bucket.objects.values():
+                        (base / "meta" / f"{key_digest(meta.key)}.json").write_text(json.dumps(meta.to_json(), ensure_ascii=False))
+                    for versions in bucket.history.values():
+                        for meta in versions:
+                            (base / "versions" / f"{key_digest(meta.key)}.{meta.version_id or 'null'}.json").write_text(
+                                json.dumps(meta.to_json(), ensure_ascii=False))
+        except BaseException:
+            for path in made:
+                path.unlink(missing_ok=True)
+            raise
+        return buckets, made
+
+    def _staged_meta(self, record: dict[str, Any], blobs: Any, made: list[Path]) -> ObjectMeta:
+        fields = {k: v for k, v in record.items() if k != "blob"}
+        fields.pop("data_file", None)
+        meta = ObjectMeta(**fields)
+        if meta.delete_marker:
+            return meta
+        size = blobs.size(record["blob"])
+        if size != meta.size:
+            raise ValueError(f"object {meta.key[:80]!r}: its blob has {size} bytes, its record says {meta.size}")
+        if self.root is None and size <= SMALL_BODY:
+            meta.body = blobs.read(record["blob"], SMALL_BODY)
+            return meta
+        path = self.new_data_path()
+        made.append(path)
+        blobs.copy_to(record["blob"], path)
+        meta.data_file = self.data_ref(path)
+        return meta
+
+    def replace_all(self, buckets: dict[str, Bucket], staged: Path | None) -> None:
+        """Make staged buckets the live ones (in the loop): uploads in progress are aborted, the old bodies go."""
+        old = self.buckets
+        for upload_id in list(self.uploads):
+            self.abort_upload(upload_id)
+        if self.root is not None and staged is not None:
+            outgoing = self.root / f"outgoing-{uuid.uuid4().hex}"
+            os.replace(self.root / "buckets", outgoing)
+            os.replace(staged / "buckets", self.root / "buckets")
+            shutil.rmtree(staged, ignore_errors=True)
+            shutil.rmtree(outgoing, ignore_errors=True)
+        self.buckets = buckets
+        for bucket in old.values():
+            for meta in bucket.objects.values():
+                self._release(meta)
+            for versions in bucket.history.values():
+                for meta in versions:
+                    self._release(meta)
 
     # --- persistence ---
 
@@ -234,6 +335,8 @@ class Store:
         assert self.root is not None
         for leftover in self.tmp_dir.iterdir():
             leftover.unlink(missing_ok=True)
+        for leftover in [*self.root.glob("incoming-*"), *self.root.glob("outgoing-*")]:  # a load a crash cut short
+            shutil.rmtree(leftover, ignore_errors=True)
         referenced: set[str] = set()
         for bucket_dir in sorted((self.root / "buckets").iterdir()):
             info_path = bucket_dir / "bucket.json"

@@ -368,6 +368,36 @@ class Stubs:
                 return entry
         raise NotFound(f"no request {request_id[:32]!r} in the log")
 
+    # --- snapshots (state.py) ---
+
+    def export_state(self, blobs: Any) -> dict[str, Any]:
+        """The mappings it serves (from files, the admin API, recording or the panel) in WireMock's JSON, with where
+        each came from; the scenarios' states; replay or record."""
+        return {"mappings": [{"mapping": m.raw, "source": m.source} for m in sorted(self.mappings, key=lambda m: m.order)],
+                "scenarios": dict(self.scenarios.states), "mode": self.mode}
+
+    async def prepare_state(self, doc: dict[str, Any], blobs: Any) -> Any:
+        from ...state import Prepared
+
+        raw = doc.get("mappings")
+        if not isinstance(raw, list) or len(raw) > MAX_MAPPINGS:
+            raise Invalid(f"mappings must be a list of at most {MAX_MAPPINGS}")
+        found = [self.parse(item.get("mapping") if isinstance(item, dict) else None,
+                            str(item.get("source", "snapshot"))[:200] if isinstance(item, dict) else "snapshot") for item in raw]
+        states = doc.get("scenarios") or {}
+        if not isinstance(states, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in states.items()):
+            raise Invalid("scenarios must map each scenario's name to its state")
+        mode = doc.get("mode", "replay")
+        if mode not in ("replay", "record") or (mode == "record" and self.upstream is None):
+            mode = "replay"
+
+        def apply() -> None:
+            self._apply(found, self.openapi, [])
+            self.scenarios.states.update(states)
+            self.mode = mode
+
+        return Prepared(apply)
+
     def set_scenario(self, name: str, state: Any) -> None:
         """Put a scenario in one of the states its mappings name."""
         known = {s["name"]: s["possibleStates"] for s in self.scenarios.describe(self.mappings)}

@@ -218,6 +218,12 @@ class Receiver:
         return Delivery(event, status, plan)
 
     def add(self, event: WebhookEvent) -> None:
+        self._store(event)
+        self.ctx.event("webhook_received", id=event.id, client_id=event.client_id, event_type=event.event_type,
+                       verdict=event.signature.verdict, scheme=event.signature.scheme)
+        self._announce("event", event.summary())
+
+    def _store(self, event: WebhookEvent) -> None:
         # Bounded in count and in bytes: the oldest go first, and are counted.
         while self._events and (len(self._events) >= self.max_events or self._bytes + len(event.body) > self.max_bytes):
             oldest = self._events.popleft()
@@ -233,9 +239,6 @@ class Receiver:
         stats[event.signature.verdict] += 1
         kind = event.event_type or "(none)"
         stats["event_types"][kind] = stats["event_types"].get(kind, 0) + 1
-        self.ctx.event("webhook_received", id=event.id, client_id=event.client_id, event_type=event.event_type,
-                       verdict=event.signature.verdict, scheme=event.signature.scheme)
-        self._announce("event", event.summary())
 
     def clear(self) -> int:
         """Delete every stored event; the dashboard and the panel are told. Returns how many there were."""
@@ -253,6 +256,45 @@ class Receiver:
         self._deliveries.clear()
         self.dropped = 0
         return count
+
+    # --- snapshots (state.py) ---
+
+    def export_state(self, blobs: Any) -> dict[str, Any]:
+        """The events received (oldest first; bodies as blobs), each client's configuration and the drop count."""
+        events = []
+        for event in self._events:
+            found = {k: v for k, v in vars(event).items() if k not in ("body", "signature")}
+            found.update(headers=[list(h) for h in event.headers], body=blobs.of_bytes(event.body), signature=event.signature.as_dict())
+            events.append(found)
+        return {"events": events, "clients": {k: v.model_dump(mode="json") for k, v in self._clients.items()}, "dropped": self.dropped}
+
+    async def prepare_state(self, doc: dict[str, Any], blobs: Any) -> Any:
+        from ...state import Prepared
+        from .signatures import SignatureCheck
+
+        try:
+            clients = {str(k): ClientConfig.model_validate(v) for k, v in (doc.get("clients") or {}).items()}
+            events = []
+            for raw in (doc.get("events") or [])[-self.max_events:]:
+                fields = {k: v for k, v in raw.items() if k not in ("body", "signature", "headers")}
+                body = await asyncio.to_thread(blobs.read, raw["body"], self.max_bytes)
+                events.append(WebhookEvent(**fields, headers=[(str(k), str(v)) for k, v in raw["headers"]], body=body,
+                                           signature=SignatureCheck(**raw["signature"])))
+        except ValidationError as exc:
+            raise Invalid(f"clients: {exc.errors()[0]['msg']}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Invalid(f"not a webhook receiver state this mockpanel wrote ({type(exc).__name__}: {str(exc)[:160]})") from None
+        dropped = doc.get("dropped") if isinstance(doc.get("dropped"), int) else 0
+
+        def apply() -> None:
+            self._forget()
+            self._clients = clients
+            for event in events:
+                self._store(event)  # quietly: loaded, not received
+            self.dropped += dropped
+            self._announce("cleared", {"deleted": 0})
+
+        return Prepared(apply)
 
     def reset(self) -> None:
         """Back to the start: no events, clients as configured in settings (the server's reset event follows)."""
