@@ -171,18 +171,8 @@ def write_directory(target: Path, documents: dict[str, Any], manifest: dict[str,
     written = total = 0
     for blob in blobs.found:
         fd, tmp = tempfile.mkstemp(dir=target / "blobs", prefix=".incoming-")
-        digest = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:
-            if blob.data is not None:
-                digest.update(blob.data)
-                out.write(blob.data)
-            else:
-                assert blob.path is not None
-                with open(blob.path, "rb") as src:
-                    while chunk := src.read(CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-        blob.sha = digest.hexdigest()
+            blob.sha = _pour(blob, out)
         final = target / "blobs" / "sha256" / blob.sha
         if final.exists():
             os.unlink(tmp)
@@ -194,6 +184,23 @@ def write_directory(target: Path, documents: dict[str, Any], manifest: dict[str,
         (target / path).write_text(_dumps(document), encoding="utf-8")
     (target / "manifest.json").write_text(_dumps(manifest), encoding="utf-8")
     return {"blobs": written, "bytes": total, "documents": len(documents)}
+
+
+def _pour(blob: Blob, out: Any = None) -> str:
+    """A body's SHA-256 (hex), read in chunks; written to `out` on the way when one is given."""
+    digest = hashlib.sha256()
+    if blob.data is not None:
+        digest.update(blob.data)
+        if out is not None:
+            out.write(blob.data)
+        return digest.hexdigest()
+    assert blob.path is not None
+    with open(blob.path, "rb") as src:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            if out is not None:
+                out.write(chunk)
+    return digest.hexdigest()
 
 
 def _dumps(document: Any) -> str:
@@ -214,15 +221,7 @@ def write_archive(out: Any, documents: dict[str, Any], manifest: dict[str, Any],
     seen: set[str] = set()
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:
         for blob in blobs.found:
-            digest = hashlib.sha256()
-            if blob.data is not None:
-                digest.update(blob.data)
-            else:
-                assert blob.path is not None
-                with open(blob.path, "rb") as src:
-                    while chunk := src.read(CHUNK):
-                        digest.update(chunk)
-            blob.sha = digest.hexdigest()
+            blob.sha = _pour(blob)
             total += blob.size
             if blob.sha in seen:
                 continue
@@ -434,6 +433,17 @@ async def load_stream(hub: Any, pieces: Any, max_bytes: int, stall_s: float) -> 
     reader = PieceReader()
     unpacking = asyncio.ensure_future(asyncio.to_thread(extract, reader, work))
     received = 0
+
+    async def hand(piece: bytes | None) -> bool:
+        """Give the unpacking thread a piece, waiting while it is 8 pieces behind; False once it has ended."""
+        while not unpacking.done():
+            try:
+                reader.pieces.put_nowait(piece)
+                return True
+            except queue.Full:
+                await asyncio.sleep(0.005)
+        return False
+
     try:
         iterator = pieces.__aiter__()
         while True:
@@ -446,22 +456,11 @@ async def load_stream(hub: Any, pieces: Any, max_bytes: int, stall_s: float) -> 
             received += len(piece)
             if received > max_bytes:
                 raise StateError(f"a state archive is at most {max_bytes // 1024**3} GiB: nothing loaded")
-            while not unpacking.done():
-                try:
-                    reader.pieces.put_nowait(piece)
-                    break
-                except queue.Full:
-                    await asyncio.sleep(0.005)
-            if unpacking.done():  # the unpacking refused what came so far: its reason is the answer
+            if not await hand(piece):  # the unpacking refused what came so far: its reason is the answer
                 break
         if not received:
             raise StateError("send a state archive (GET /__mockpanel/state makes one) as the body")
-        while not unpacking.done():
-            try:
-                reader.pieces.put_nowait(None)
-                break
-            except queue.Full:
-                await asyncio.sleep(0.005)
+        await hand(None)
         await unpacking
         return await load_directory(hub, work, owned=True)
     finally:
