@@ -29,7 +29,7 @@ from .keybar import KeyBar
 from .journal import DomainEvent
 from .settings import Settings, SettingsError
 from .watchdog import Watchdog
-from .screens.app_ops import change_clock, chaos_off, clock_state, load_state_from, save_state_to, change_faults, header_state, issue_token, palette_state, restart, write_journal
+from .screens.app_ops import change_clock, chaos_off, clock_state, load_state_from, replay_bundle, save_state_to, change_faults, header_state, issue_token, palette_state, restart, write_journal
 from .screens.client import ClientPane
 from .screens.faults import FaultsPane
 from .screens.proxies import ProxiesPane
@@ -169,6 +169,7 @@ class MockPanel(App):
         self._held_back = False  # the last tick was skipped for a flood
         self._drawn_on_switch: str | None = None  # the pane action_show has just drawn (its TabActivated is to come)
         self._clock_shown: str | None = None  # the mocks' time in the header (None: the wall clock, not shown)
+        self.replay: Any = None  # a repro bundle to show (mockpanel replay DIR): its journal, its clock at the end
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -193,6 +194,9 @@ class MockPanel(App):
 
                 write_ports_file(self.ports_file, self.client.read(server_urls))
         self._unsubscribe = self.client.subscribe(self._pending.append)  # deque.append: safe from the servers' thread
+        if self.replay is not None:
+            count = await self.client.wait(replay_bundle, str(self.replay.directory))
+            self.title = f"mockpanel — replay of {self.replay.directory} ({count} requests; the clock where the run ended)"
         if self.scenario is not None:
             await self.client.wait(run_scenario, self.scenario.source, str(self.scenario.path) if self.scenario.path else None)
         self.set_interval(FLUSH_SECONDS, self.flush)
@@ -604,10 +608,14 @@ def format_span(seconds: float) -> str:
 
 
 def create_app(settings: Settings, start_servers: bool = True, scenario: Any = None, journal_out: Any = None,
-               freeze_gc: bool = False, redact: bool = False, ports_file: Any = None, servers_loop: str = "thread") -> MockPanel:
-    """The panel as users run it; tests build it through here too."""
-    return MockPanel(settings, start_servers=start_servers, scenario=scenario, journal_out=journal_out, freeze_gc=freeze_gc,
-                     redact=redact, ports_file=ports_file, servers_loop=servers_loop)
+               freeze_gc: bool = False, redact: bool = False, ports_file: Any = None, servers_loop: str = "thread",
+               replay: Any = None) -> MockPanel:
+    """The panel as users run it; tests build it through here too. `replay`: a repro bundle (bundle.Bundle) whose
+    journal and end clock the panel shows, on mocks started from its end state."""
+    app = MockPanel(settings, start_servers=start_servers, scenario=scenario, journal_out=journal_out, freeze_gc=freeze_gc,
+                    redact=redact, ports_file=ports_file, servers_loop=servers_loop)
+    app.replay = replay
+    return app
 
 
 def attached_app(url: str, token: str | None = None, freeze_gc: bool = False, redact: bool = False) -> MockPanel:

@@ -41,6 +41,7 @@ COMMANDS = {
     "panel": "the control panel in this terminal (the default: plain `mockpanel`)",
     "settings": "every setting of a server: its flag, environment variable and default",
     "health": "exit 0 when every server that serve started answers (a container's HEALTHCHECK)",
+    "replay": "open the panel on a repro bundle (serve --bundle-out), or re-run its traffic against fresh mocks",
 }
 
 _TOP_EPILOG = """examples:
@@ -91,6 +92,8 @@ def _server_options(parser: argparse.ArgumentParser, *, serving: bool = True) ->
         parser.add_argument("--log-format", choices=["text", "json"], default="text", help="how request lines are printed")
         parser.add_argument("--quiet", action="store_true", help="print errors only: no line per request or change")
         parser.add_argument("--keep-going", action="store_true", help="keep running when a server fails to start")
+        parser.add_argument("--bundle-out", metavar="DIR", type=Path, help="write a repro bundle to DIR: the state at start and "
+                            "at the end, the settings, every request and change (mockpanel replay DIR opens it)")
     for setting in GLOBAL_SETTINGS:
         parser.add_argument(cli_flag("mockpanel", setting.name), dest=f"mockpanel__{setting.name}", metavar="VALUE", help=argparse.SUPPRESS)
     for name, spec in specs.items():
@@ -135,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help=argparse.SUPPRESS)
     settings = command("settings")
     settings.add_argument("server", nargs="?", metavar="SERVER", help=f"one of {', '.join(_specs())}, mockpanel (global) or stubs")
+    replay = command("replay", epilog="A bundle is what serve --bundle-out (or the pytest plugin's --mockpanel-bundle-out) writes.")
+    replay.add_argument("bundle", metavar="DIR", type=Path, help="the bundle's directory")
+    replay.add_argument("--rerun", action="store_true", help="send its requests again, in order, to fresh mocks in its start state "
+                        "(with its faults, toxics and clock changes where they happened); exit 1 when any is answered otherwise")
     health = command("health")
     health.add_argument("--ports-file", metavar="FILE", type=Path, default=default_ports_file(),
                         help="the file serve --ports-file wrote (default: $MOCKPANEL_PORTS_FILE)")
@@ -309,11 +316,20 @@ async def run_headless(settings, args: argparse.Namespace, scenario: Any = None,
         return 1
     if args.ports_file:
         write_ports_file(args.ports_file, hub.urls())
+    recorder = None
+    if getattr(args, "bundle_out", None):
+        from .bundle import BundleRecorder
+
+        recorder = BundleRecorder(hub, args.bundle_out)
+        await recorder.start()
     log = RequestLog(out, args.log_format, args.quiet, err)
     hub.bus.subscribe(log)
     if scenario is not None:
         await hub.start_scenario(scenario)
     await stop.wait()
+    if recorder is not None:
+        await hub.stop_scenario()
+        print(f"mockpanel: repro bundle written to {await recorder.finish()}", file=err, flush=True)
     await hub.stop()
     log.flush()
     return 0
@@ -348,6 +364,43 @@ def attach(args: argparse.Namespace) -> int:
     return app.return_code or 0
 
 
+def replay(args: argparse.Namespace) -> int:
+    """A repro bundle: the panel on fresh mocks in its end state with its journal and the clock at its end, or
+    (--rerun) its traffic sent again to fresh mocks in its start state."""
+    import tempfile
+
+    from .bundle import Bundle, import_journal, replay_settings, rerun
+    from .hub import Hub
+    from .state import StateError
+
+    scratch = Path(tempfile.mkdtemp(prefix="mockpanel-replay-"))
+    try:
+        bundle = Bundle(args.bundle)
+        settings = replay_settings(bundle, "start" if args.rerun else "end", scratch)
+        if args.rerun:
+            async def run() -> int:
+                hub = Hub(settings, _specs())
+                await hub.start()
+                try:
+                    return await rerun(hub, bundle, sys.stdout)
+                finally:
+                    await hub.stop()
+
+            return _run(run())
+        from .app import create_app
+
+        app = create_app(settings, replay=bundle, freeze_gc=True)
+        app.run()
+        return app.return_code or 0
+    except (StateError, SettingsError) as exc:
+        print(f"mockpanel: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _run(coro) -> int:
     try:
         import uvloop
@@ -377,6 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BrokenPipeError:  # `mockpanel settings | head`
             sys.stdout = open(os.devnull, "w")
             return 0
+    if args.command == "replay":
+        return replay(args)
     if args.command == "health":
         from .health import check
 

@@ -6,6 +6,9 @@ Fixtures
     mockpanel_factory  start(servers, settings) -> mocks of this test only, stopped after it
     mockpanel_state    a snapshot (a directory or a .tar archive) every test starts from: ini `mockpanel_state`,
                        `--mockpanel-state FILE`, or override the fixture (None: the seed data)
+    --mockpanel-bundle-out DIR
+                       a repro bundle for each failing test that used `mockpanel` (DIR/<test>/: its start and end
+                       state, its requests and changes; `mockpanel replay DIR/<test>` opens it)
     mockpanel_clock    the session mocks' one clock (`mockpanel.clock`: advance(hours=1), set, freeze, resume),
                        back to the wall clock after the test
 Configuration
@@ -35,6 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("mockpanel_servers", "servers the mockpanel fixtures start", type="args", default=DEFAULT_SERVERS.split())
     group.addoption("--mockpanel-config", default=None, metavar="FILE", help="a mockpanel.toml whose [stubs.NAME] servers the fixtures may start")
     parser.addini("mockpanel_config", "a mockpanel.toml (relative to the rootdir) whose [stubs.NAME] servers the fixtures may start")
+    group.addoption("--mockpanel-bundle-out", default=None, metavar="DIR",
+                    help="write a repro bundle for each failing test that used the mockpanel fixture into DIR/<test>")
     group.addoption("--mockpanel-state", default=None, metavar="PATH", help="a snapshot every test starts from (directory or .tar)")
     parser.addini("mockpanel_state", "a snapshot (relative to the rootdir) every test starts from (directory or .tar)")
 
@@ -111,11 +116,56 @@ def mockpanel_session(mockpanel_servers: list[str], mockpanel_settings: Mapping[
 
 
 @pytest.fixture
-def mockpanel(mockpanel_session: Mocks, mockpanel_scenario: Any, mockpanel_state: Any) -> Mocks:
+def mockpanel(request: pytest.FixtureRequest, mockpanel_session: Mocks, mockpanel_scenario: Any, mockpanel_state: Any) -> Iterator[Mocks]:
     mockpanel_session.reset()
     if mockpanel_state is not None:
         mockpanel_session.load_state(mockpanel_state)
-    return _with_scenario(mockpanel_session, mockpanel_scenario)
+    bundles = request.config.getoption("--mockpanel-bundle-out")
+    if not bundles:
+        yield _with_scenario(mockpanel_session, mockpanel_scenario)
+        return
+    import re
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from .bundle import BundleRecorder
+
+    scratch = Path(tempfile.mkdtemp(prefix="mockpanel-bundle-"))
+    recorder = BundleRecorder(mockpanel_session.hub, scratch)
+    mockpanel_session.call(recorder.start())
+    try:
+        yield _with_scenario(mockpanel_session, mockpanel_scenario)
+    finally:
+        report = getattr(request.node, "_mockpanel_call_report", None)
+        try:
+            if report is not None and report.failed:
+                mockpanel_session.call(recorder.finish(), timeout=600)
+                target = Path(bundles) / re.sub(r"[^A-Za-z0-9_.-]+", "__", request.node.nodeid).strip("_")[:200]
+                shutil.rmtree(target, ignore_errors=True)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(scratch), target)
+                request.config.stash.setdefault(_BUNDLES, []).append((request.node.nodeid, target))
+            else:
+                mockpanel_session.call(recorder.discard())
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+_BUNDLES = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
+    report = yield
+    if report.when == "call":
+        item._mockpanel_call_report = report  # type: ignore[attr-defined]
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    for nodeid, path in config.stash.get(_BUNDLES, []):
+        terminalreporter.write_line(f"mockpanel: repro bundle for {nodeid} in {path} (mockpanel replay {path})")
 
 
 @pytest.fixture

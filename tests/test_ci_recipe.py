@@ -1,5 +1,5 @@
 """The GitHub Actions recipe (.github/actions/mockpanel), run here step by step as the runner would: start the mocks,
-run a test against them, collect the journals as HAR for upload-artifact, stop."""
+run a test against them, collect the journals as HAR and the repro bundle for upload-artifact, stop."""
 
 from __future__ import annotations
 
@@ -50,6 +50,11 @@ def test_the_action_steps_start_test_collect_and_stop(tmp_path):
     s3_har = json.loads((tmp_path / "journal" / "s3.har").read_text())
     assert any(e["request"]["method"] == "PUT" for e in s3_har["log"]["entries"])
     assert "running at" in (tmp_path / "journal" / "mockpanel.log").read_text()
+    # the run's repro bundle, completed as collect stopped the mocks: its traffic reruns as it went
+    bundle = tmp_path / "journal" / "bundle"
+    assert json.loads((bundle / "bundle.json").read_text())["format"] == "mockpanel-bundle"
+    rerun = subprocess.run(["bash", "-c", f"$MOCKPANEL replay {bundle} --rerun"], env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0 and "replayed 2 requests: 2 answered as recorded, 0 differently" in rerun.stdout, rerun.stdout + rerun.stderr
 
 
 def test_the_action_runs_those_scripts():

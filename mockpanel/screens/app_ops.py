@@ -96,6 +96,20 @@ async def load_state_from(hub: Any, path: str) -> dict[str, Any]:
 
 
 @panel_op(local=True)
+async def replay_bundle(hub: Any, directory: str) -> int:
+    """A repro bundle's journal into these mocks' (which started from its end state), and the clock stopped where the
+    run ended: every pane shows what the run saw. How many requests."""
+    from pathlib import Path
+
+    from ..bundle import Bundle, import_journal
+
+    bundle = Bundle(Path(directory))
+    count = import_journal(hub, bundle)
+    hub.clock.change(now=bundle.end_clock(), frozen=True)
+    return count
+
+
+@panel_op(local=True)
 def write_journal(hub: Any, path: Any, redact: bool) -> str:
     return str(hub.write_journal(path, redact).path)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Writes every running server's journal as DEST/<server>.har (HAR 1.2, credentials masked) and the servers' log as
-# DEST/mockpanel.log, for actions/upload-artifact. Never fails the step: a job that failed already says why.
+# DEST/mockpanel.log, then stops the mocks, which completes the run's repro bundle, kept as DEST/bundle (mockpanel
+# replay DEST/bundle opens it), for actions/upload-artifact. Never fails the step: a job that failed already says why.
 set -uo pipefail
 dest="${1:?usage: collect.sh DEST}"
 state="${MOCKPANEL_STATE_DIR:-${RUNNER_TEMP:-/tmp}/mockpanel}"
@@ -13,5 +14,7 @@ while read -r name url; do
   curl -fsS "${auth[@]}" "$url/__mockpanel/requests?format=har&redact=true" -o "$dest/$name.har" \
     || echo "mockpanel: no journal from $name at $url" >&2
 done
-echo "mockpanel: journals in $dest: $(ls "$dest" | tr '\n' ' ')"
+${MOCKPANEL:-mockpanel} stop > /dev/null 2>&1 || true   # the bundle's end state is written as serve stops
+if [ -f "$state/bundle/bundle.json" ]; then cp -r "$state/bundle" "$dest/bundle"; fi
+echo "mockpanel: journals and the repro bundle in $dest: $(ls "$dest" | tr '\n' ' ')"
 exit 0

@@ -5,8 +5,9 @@
 set -euo pipefail
 export MOCKPANEL_STATE_DIR="${MOCKPANEL_STATE_DIR:-${RUNNER_TEMP:-/tmp}/mockpanel}"
 mockpanel="${MOCKPANEL:-mockpanel}"
+# A repro bundle of the run (collect.sh completes and keeps it when the job fails; mockpanel replay opens it).
 # shellcheck disable=SC2086  # ARGS is a list of flags
-$mockpanel start ${ARGS:-}
+$mockpanel start --bundle-out "$MOCKPANEL_STATE_DIR/bundle" ${ARGS:-}
 ports="$MOCKPANEL_STATE_DIR/ports.json"
 echo "MOCKPANEL_STATE_DIR=$MOCKPANEL_STATE_DIR" >> "$GITHUB_ENV"
 python3 - "$ports" >> "$GITHUB_ENV" <<'PY'
