@@ -145,12 +145,16 @@ def capture(hub: Any) -> tuple[dict[str, Any], dict[str, Any], Blobs]:
     blobs = Blobs()
     documents: dict[str, Any] = {}
     servers = []
-    for name, runner in hub.runners.items():
-        facade = runner.facade
-        if facade is not None and hasattr(facade, "export_state"):
-            documents[f"servers/{name}.json"] = {"server": name, "kind": runner.spec.name if hasattr(runner, "spec") else name,
-                                                 **facade.export_state(blobs)}
-            servers.append(name)
+    try:
+        for name, runner in hub.runners.items():
+            facade = runner.facade
+            if facade is not None and hasattr(facade, "export_state"):
+                documents[f"servers/{name}.json"] = {"server": name, **facade.export_state(blobs)}
+                servers.append(name)
+    except BaseException:
+        for release in blobs.done:  # a facade that failed after another pinned its bodies: the pins go
+            release()
+        raise
     documents["hub.json"] = {
         "faults": {name: runner.ctx.faults.policy.model_dump(mode="json") for name, runner in hub.runners.items()},
         "toxics": {name: [t.as_json() for t in runner.ctx.toxics.toxics.values()] for name, runner in hub.runners.items()},

@@ -90,6 +90,13 @@ def test_control_api(case, hub, http):
         return  # an endless event stream (tests/security/test_attach_guards.py reads it)
     check(case, hub, "auth")
     http.delete(hub.urls["auth"] + "/__mockpanel/faults")  # a generated policy may switch faults on
+    http.delete(hub.urls["auth"] + "/__mockpanel/clock")  # and a generated time move the clock
+
+
+@schemathesis.serializer("application/x-tar")
+def _state_archive(ctx, value):
+    """PUT /__mockpanel/state takes an archive: the generated value sent as its bytes (every one of them refused)."""
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 @pytest.fixture(scope="module")
