@@ -214,6 +214,10 @@ class ServiceMiddleware:
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         """Every request runs this once: it is the hot path, so it keeps raw values and formats nothing."""
         if scope["type"] != "http":
+            hosts = [v for k, v in scope["headers"] if k == b"host"] if scope["type"] == "websocket" else []
+            if scope["type"] == "websocket" and (len(hosts) != 1 or not self.hosts.allows(hosts[0])):
+                await send({"type": "websocket.close", "code": 1008})  # DNS rebinding: refused before the handshake (403)
+                return
             await self.app(scope, receive, send)
             return
         # One pass over the headers: the Host, the declared body size, whether a body comes at all, an Origin.

@@ -159,6 +159,65 @@ class MocksClock:
         return self._change()
 
 
+class MocksMail:
+    """`mocks.mail`: the mail the mocks caught (the `mail` server), from a test.
+
+        message = mocks.mail.wait_for(to="ada@example.com", subject="Verify")   # Mailpit's message JSON
+        link = mocks.mail.links(message)[0]
+    """
+
+    def __init__(self, mocks: "RunningHub") -> None:
+        self._mocks = mocks
+
+    def _mailbox(self) -> Any:
+        hub = self._mocks.hub
+        assert hub is not None and hub.facade("mail") is not None, "the mail server is not running here"
+        return hub.facade("mail").mailbox
+
+    def messages(self, query: str = "") -> list[dict[str, Any]]:
+        """Summaries of the messages caught (newest first), or of those matching a Mailpit search."""
+        box = self._mailbox()
+        return self._mocks.run(lambda: [m.summary() for m in (box.search(query) if query else box.newest_first())])
+
+    def wait_for(self, *, to: str | None = None, subject: str | None = None, query: str = "", timeout: float = 10) -> dict[str, Any]:
+        """The newest message to `to` whose subject has `subject` (and matching `query`), waiting for it to arrive
+        (woken by its arrival, not by polling); TimeoutError after `timeout` seconds. Mailpit's message JSON."""
+        import threading
+        import time as _time
+
+        words = [query] if query else []
+        if to:
+            words.append(f"to:{to}")
+        if subject:
+            words.append(f'subject:"{subject}"')
+        search = " ".join(words)
+        box = self._mailbox()
+        arrived = threading.Event()
+
+        def listener(kind: str, data: Any) -> None:
+            if kind == "new":
+                arrived.set()
+
+        self._mocks.run(box.listeners.append, listener)
+        try:
+            deadline = _time.monotonic() + timeout
+            while True:
+                arrived.clear()
+                found = self._mocks.run(lambda: [m.full() for m in box.search(search)[:1]])
+                if found:
+                    return found[0]
+                left = deadline - _time.monotonic()
+                if left <= 0 or not arrived.wait(left):
+                    raise TimeoutError(f"no message matching {search!r} within {timeout:g} s")
+        finally:
+            self._mocks.run(lambda: listener in box.listeners and box.listeners.remove(listener))
+
+    def links(self, message: dict[str, Any]) -> list[str]:
+        """The links in a message (its text and HTML), in order, each once."""
+        box = self._mailbox()
+        return self._mocks.run(lambda: box.get(message["ID"]).links())
+
+
 class Mocks(RunningHub):
     """What the pytest plugin hands a test: running mocks, their URLs and settings, faults, the journal.
 
@@ -169,6 +228,11 @@ class Mocks(RunningHub):
     def clock(self) -> MocksClock:
         """The mocks' one clock: .advance(hours=1), .set(...), .freeze(), .resume(), .wall(), .now() (MocksClock)."""
         return MocksClock(self)
+
+    @property
+    def mail(self) -> MocksMail:
+        """The mail the `mail` server caught: .wait_for(to=..., subject=...), .links(message), .messages(query)."""
+        return MocksMail(self)
 
     def save_state(self, path: "str | Path") -> dict[str, Any]:
         """Save everything the mocks hold (users, keys, buckets and objects, webhooks, stub mappings, faults, toxics,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..spec import ServerSpec
-from . import auth, client_app, image_api, s3, webhooks
+from . import auth, client_app, image_api, mail, s3, webhooks
 
 
 class Catalog(dict):
@@ -19,5 +19,5 @@ class Catalog(dict):
 
 
 SERVERS: dict[str, ServerSpec] = Catalog(
-    (spec.name, spec) for spec in (auth.SPEC, s3.SPEC, webhooks.SPEC, client_app.SPEC, image_api.SPEC)
+    (spec.name, spec) for spec in (auth.SPEC, s3.SPEC, webhooks.SPEC, client_app.SPEC, image_api.SPEC, mail.SPEC)
 )
