@@ -32,6 +32,7 @@ from .watchdog import Watchdog
 from .screens.app_ops import change_clock, chaos_off, clock_state, load_state_from, replay_bundle, save_state_to, change_faults, header_state, issue_token, palette_state, restart, write_journal
 from .screens.client import ClientPane
 from .screens.faults import FaultsPane
+from .screens.mail import MailPane
 from .screens.proxies import ProxiesPane
 from .screens.stubs import StubsPane
 from .screens.requests import RequestsPane
@@ -43,6 +44,7 @@ from .screens.webhooks import WebhooksPane
 
 PANES = (ServersPane, RequestsPane, UsersPane, StoragePane, WebhooksPane, ClientPane, FaultsPane, TracesPane, ProxiesPane, StubsPane)
 PANE_KEYS = "1234567890"  # the tenth pane is 0
+EXTRA_PANES = (("M", MailPane),)  # panes shown only while their server runs (the mail catcher is off unless asked)
 FLUSH_SECONDS = 0.25  # bus items reach the widgets in batches, a few times a second
 MAX_PENDING = 20_000  # under a flood only the newest matter; older ones are still in the journal
 # From this many bus items in one tick (400 a second), every other tick is skipped: a repaint of a live table costs
@@ -56,9 +58,9 @@ class PanelCommands(Provider):
     def commands(self) -> list[tuple[str, Any, str]]:
         app: MockPanel = self.app  # type: ignore[assignment]
         found: list[tuple[str, Any, str]] = []
-        for pane in PANES:
+        for pane in app.pane_classes():
             found.append((f"Show {pane.TITLE}", partial(app.action_show, pane.KEY), f"switch to the {pane.TITLE} pane"))
-        for pane in PANES:  # every key of every pane, acting on that pane's selected row (named: " — auth")
+        for pane in app.pane_classes():  # every key of every pane, acting on that pane's selected row (named: " — auth")
             target = app.query_one(pane).acts_on()
             seen: set[str] = set()
             for binding in pane.BINDINGS:
@@ -133,6 +135,7 @@ class MockPanel(App):
         Binding("at", "clock", "Clock…", id="clock", show=False,
                 tooltip="Move the mocks' one clock: +1h, -2d, a date-time, freeze, resume, wall (every server's time)"),
         *(Binding(key, f"show('{pane.KEY}')", pane.TITLE, show=False, id=f"show_{pane.KEY}") for key, pane in zip(PANE_KEYS, PANES)),
+        *(Binding(key, f"show('{pane.KEY}')", pane.TITLE, show=False, id=f"show_{pane.KEY}") for key, pane in EXTRA_PANES),
     ]
 
     def __init__(self, settings: Settings | None, hub: Hub | None = None, start_servers: bool = True, scenario: Any = None,
@@ -170,6 +173,7 @@ class MockPanel(App):
         self._drawn_on_switch: str | None = None  # the pane action_show has just drawn (its TabActivated is to come)
         self._clock_shown: str | None = None  # the mocks' time in the header (None: the wall clock, not shown)
         self.replay: Any = None  # a repro bundle to show (mockpanel replay DIR): its journal, its clock at the end
+        self._extra_panes: list[Any] = []  # EXTRA_PANES shown (their server runs), set as the panes are made
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -177,6 +181,12 @@ class MockPanel(App):
             for key, pane_class in zip(PANE_KEYS, PANES):
                 with TabPane(f"{key} {pane_class.TITLE}", id=pane_class.KEY):
                     yield pane_class(self.client)
+            running = set(self.client.read(server_names))
+            self._extra_panes = [pane for _, pane in EXTRA_PANES if set(pane.SERVERS) & running]
+            for key, pane_class in EXTRA_PANES:
+                if pane_class in self._extra_panes:
+                    with TabPane(f"{key} {pane_class.TITLE}", id=pane_class.KEY):
+                        yield pane_class(self.client)
         yield KeyBar(id="keys")
 
     async def on_mount(self) -> None:
@@ -324,7 +334,7 @@ class MockPanel(App):
         if not found:
             return None
         tabs = found.first()
-        for pane_class in PANES:
+        for pane_class in self.pane_classes():
             if pane_class.KEY == tabs.active:
                 panes = self.query(pane_class)
                 # Not drawable from the moment its removal begins (Textual marks the whole subtree at once).
@@ -373,7 +383,14 @@ class MockPanel(App):
             return
         self.refresh_all(focus=True)
 
+    def pane_classes(self) -> tuple:
+        """The panes this panel shows: the ten, and those of EXTRA_PANES whose server runs."""
+        return (*PANES, *self._extra_panes)
+
     def action_show(self, key: str) -> None:
+        if key not in {pane.KEY for pane in self.pane_classes()}:
+            self.notify(f"the {key} pane shows a server that is not running here", severity="warning")
+            return
         tabs = self.query_one(TabbedContent)
         # The tab's own TabActivated follows only when the tab changes.
         self._drawn_on_switch = key if tabs.active != key else None
@@ -392,7 +409,7 @@ class MockPanel(App):
             return
         pane = self.active_pane()
         sections = [(f"{pane.TITLE} pane", pane_keys(pane.BINDINGS))] if pane is not None and pane.BINDINGS else []
-        self.push_screen(HelpScreen(f"Keys — {pane.TITLE if pane is not None else 'mockpanel'}", sections + [("Everywhere", everywhere(self.BINDINGS, list(PANES))), ("In a list", LISTS)]))
+        self.push_screen(HelpScreen(f"Keys — {pane.TITLE if pane is not None else 'mockpanel'}", sections + [("Everywhere", everywhere(self.BINDINGS, list(self.pane_classes()))), ("In a list", LISTS)]))
 
     def action_notes(self) -> None:
         from .screens.dialogs import TextDialog

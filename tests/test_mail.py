@@ -300,3 +300,51 @@ def test_a_snapshot_keeps_the_mail(mail, tmp_path):
     mail.load_state(tmp_path / "mail.tar")
     found = httpx2.get(f"{mail.urls['mail']}/api/v1/search", params={"query": "tag:kept"}).json()["messages"]
     assert [m["Subject"] for m in found] == ["Welcome"] and found[0]["Attachments"] == 1
+
+
+async def test_the_mail_pane_shows_words_links_and_codes_and_acts():
+    import asyncio
+
+    from conftest import until
+    from mockpanel.app import create_app
+
+    app = create_app(settings_for(["auth", "mail"], {"mail": {"smtp_port": "0"}}))
+    async with app.run_test(size=(140, 40)) as pilot:
+        port = app.hub["mail"].smtp_port
+        message = EmailMessage()
+        message["From"] = "Shop <noreply@shop.example>"
+        message["To"] = "ada@example.com"
+        message["Subject"] = "Your code \x1b[31mred\x1b[0m [bold]x[/bold]"
+        message.set_content("<p>Your code is <b>482913</b>.</p><script>alert(1)</script>"
+                            '<a href="http://localhost:3000/reset?token=zz9">reset</a>', subtype="html")
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", port) as client:
+                client.send_message(message)
+
+        await asyncio.to_thread(send)
+        await pilot.press("M")
+        table = app.screen.query_one("#mail-table")
+        await until(pilot, lambda: table.row_count == 1)
+        detail = str(app.screen.query_one("#mail-detail").render())
+        assert "482913" in detail and "http://localhost:3000/reset?token=zz9" in detail
+        assert "<script>" not in detail and "alert(1)" not in detail and "\x1b" not in detail  # words, not markup or escapes
+        assert "[bold]x[/bold]" in detail  # shown as typed, not as markup
+        await pilot.press("c")
+        await until(pilot, lambda: app.clipboard == "http://localhost:3000/reset?token=zz9")
+        await pilot.press("escape", "K", "ctrl+a", "ctrl+k", *"recipient 451 100", "enter")
+        await until(pilot, lambda: any("Recipient 451 at 100%" in n.message for n in app._notifications))
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            await asyncio.to_thread(send)
+        await pilot.press("x", "y")
+        await until(pilot, lambda: table.row_count == 0)
+
+
+async def test_without_the_mail_server_its_key_says_so():
+    from conftest import until
+    from mockpanel.app import create_app
+
+    app = create_app(settings_for(["auth"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("M")
+        await until(pilot, lambda: any("not running here" in n.message for n in app._notifications))
