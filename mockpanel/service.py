@@ -111,6 +111,7 @@ class ServerContext:
     loop_health: Callable[[], dict[str, Any]] = dict  # the Hub's watchdog summary (stalls of the shared loop)
     cors_owner: Callable[[dict], bool] | None = None  # True: the server answers this request's CORS itself (S3 bucket rules)
     toxics: ToxicSet = field(default_factory=ToxicSet)  # network faults on this server's connections (toxics.py)
+    http_faults: bool = True  # False: the fault policy acts on the server's other protocol only (the mail catcher's SMTP)
 
     def __post_init__(self) -> None:
         # Every change of the policy is an event, whoever made it (a key, the palette, the control API, a scenario).
@@ -322,7 +323,7 @@ class ServiceMiddleware:
                         await self._send_error(send, scope, 400, f"simulate_error must be an HTTP error status from 400 to 599, got {raw!r}", cap, has_body)
                         return
                     simulate = int(raw)
-            fault = ctx.faults.decide(simulate) if (simulate is not None or ctx.faults.active) else None
+            fault = ctx.faults.decide(simulate) if (simulate is not None or (ctx.faults.active and ctx.http_faults)) else None
             if fault is not None:
                 if fault.delay_s:
                     await asyncio.sleep(fault.delay_s)

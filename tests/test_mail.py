@@ -348,3 +348,27 @@ async def test_without_the_mail_server_its_key_says_so():
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("M")
         await until(pilot, lambda: any("not running here" in n.message for n in app._notifications))
+
+
+def test_faults_act_in_smtps_terms_and_leave_the_api_alone(mail):
+    api = mail.urls["mail"]
+    httpx2.patch(f"{api}/__mockpanel/faults", json={"error_rate": 1.0, "error_codes": [503]}).raise_for_status()
+    with smtplib.SMTP("127.0.0.1", smtp_port(mail)) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.send_message(welcome())
+    assert refused.value.smtp_code == 451 and b"injected fault" in refused.value.smtp_error
+    assert httpx2.get(f"{api}/api/v1/messages").json()["total"] == 0  # not stored; and the API itself answers, faults or not
+    hop = [e for e in mail.requests("mail") if e.method == "SMTP"][-1]
+    assert hop.status == 451 and hop.fault.startswith("error_rate:503")
+    httpx2.put(f"{api}/__mockpanel/faults", json={"fail_next": 1, "drop_rate": 0.0}).raise_for_status()
+    with mail.faults("mail", fail_next=0, drop_rate=1.0):
+        with smtplib.SMTP("127.0.0.1", smtp_port(mail)) as client:
+            with pytest.raises(smtplib.SMTPServerDisconnected):
+                client.send_message(welcome())
+    httpx2.delete(f"{api}/__mockpanel/faults").raise_for_status()
+    with mail.scenario('[[step]]\nserver = "mail"\nfaults = { fail_next = 1, fail_next_code = 503 }\n'):
+        with smtplib.SMTP("127.0.0.1", smtp_port(mail)) as client:
+            with pytest.raises(smtplib.SMTPDataError):
+                client.send_message(welcome())
+            client.send_message(welcome())  # the next one is caught
+    assert httpx2.get(f"{api}/api/v1/messages").json()["total"] == 1

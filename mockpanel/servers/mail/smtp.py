@@ -88,10 +88,41 @@ class Catcher:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         started = time.perf_counter()
         raw = envelope.original_content or b""
+        refused = await self._fault(server, session, envelope, raw, started)
+        if refused is not None:
+            return refused
         message = self.mailbox.add(raw, envelope.mail_from or "", list(envelope.rcpt_tos))
         reply = f"250 2.0.0 Ok: queued as {message.id}"
         self._journal(session, envelope, message, raw, started)
         return reply
+
+    async def _fault(self, server: Any, session: Any, envelope: Any, raw: bytes, started: float) -> str | None:
+        """The server's fault policy in SMTP's terms, at the end of DATA (the message is then not stored): a delay
+        before the reply; an injected error as 451 (a 5xx or 429 policy code: transient, as a busy server says it) or
+        550 (another 4xx: refused for good); a dropped connection; a hang (no reply until the sender gives up or the
+        connection's timeout)."""
+        faults = self.ctx.faults
+        decision = faults.decide() if faults.active else None
+        if decision is None:
+            return None
+        if decision.delay_s:
+            await asyncio.sleep(decision.delay_s)
+        reply = None
+        if decision.drop or decision.hang:
+            if decision.hang:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(asyncio.get_running_loop().create_future()), self.ctx.settings["smtp_timeout_s"])
+            server.transport.close()
+            reply = "421 4.4.2 connection dropped (injected fault)"  # never reaches the sender: its connection is gone
+            self._journal(session, envelope, None, raw, started, 0, decision.label)
+            return reply
+        if decision.status is not None:
+            code = 451 if decision.status >= 500 or decision.status == 429 else 550
+            reply = f"{code} {'4.3.0' if code == 451 else '5.7.1'} injected fault: {decision.label}"
+            self.mailbox.rejected += 1
+            self._journal(session, envelope, None, raw, started, code, decision.label)
+            return reply
+        return None
 
     def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         refused = self.chaos.strikes("Authentication")
@@ -103,20 +134,32 @@ class Catcher:
             return AuthResult(success=True)
         return AuthResult(success=False, handled=False)
 
-    def _journal(self, session: Any, envelope: Any, message: Any, raw: bytes, started: float) -> None:
+    def _journal(self, session: Any, envelope: Any, message: Any, raw: bytes, started: float, status: int = 250,
+                 fault: str | None = None) -> None:
         """Each message a journal entry: SMTP, sender → recipients, its size, the reply, and the trace its
         `traceparent` header names (the request that sent it)."""
         trace_id = parent = None
-        traceparent = message.header("traceparent").strip().split("-")
+        traceparent = _traceparent(raw).split("-")
         if len(traceparent) == 4 and len(traceparent[1]) == 32 and len(traceparent[2]) == 16:
             trace_id, parent = traceparent[1], traceparent[2]
         recipients = ", ".join(envelope.rcpt_tos[:3]) + (f" +{len(envelope.rcpt_tos) - 3}" if len(envelope.rcpt_tos) > 3 else "")
         head = raw.split(b"\r\n\r\n", 1)[0][: self.ctx.preview_bytes]
         peer = session.peer if isinstance(session.peer, tuple) else ()
-        row = (self.ctx.journal.next_id(), time.time(), self.ctx.name, "SMTP", f"{envelope.mail_from} → {recipients}"[:500], b"", 250,
-               (time.perf_counter() - started) * 1000, len(raw), 0, (), (), head, f"queued as {message.id}".encode(), None, peer[:2],
+        answer = f"queued as {message.id}".encode() if message is not None else b""
+        row = (self.ctx.journal.next_id(), time.time(), self.ctx.name, "SMTP", f"{envelope.mail_from} → {recipients}"[:500], b"", status,
+               (time.perf_counter() - started) * 1000, len(raw), 0, (), (), head, answer, fault, peer[:2],
                "DATA", trace_id, secrets.token_hex(8) if trace_id else None, parent, self.ctx.clock.virtual_now())
         self.ctx.journal.record(row)
+
+
+def _traceparent(raw: bytes) -> str:
+    """The message's traceparent header, read from its head only (a W3C value is ASCII)."""
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    for line in head.split(b"\r\n"):
+        name, sep, value = line.partition(b":")
+        if sep and name.strip().lower() == b"traceparent":
+            return value.strip().decode("ascii", "replace")
+    return ""
 
 
 class _Session(SMTP):
