@@ -107,6 +107,7 @@ class Hub:
                 notices=settings.notices,
                 watch=self.watchdog.current,
                 loop_health=self.watchdog.summary,
+                smtp_peer=self._smtp_peer,
             )
             ctx.control_routers.extend((attach, toxiproxy, clock_api, state_api))
             self.runners[srv.name] = (spec.runner or UvicornRunner)(spec, ctx)
@@ -129,6 +130,15 @@ class Hub:
         """A running server's domain facade (users, storage, receiver, jobs), or None when it is not enabled."""
         runner = self.runners.get(name)
         return runner.facade if runner is not None else None
+
+    def _smtp_peer(self) -> tuple[str, int] | None:
+        """Where the mail server of this Hub takes SMTP, when one runs (the auth mock mails through it)."""
+        for runner in self.runners.values():
+            port = getattr(runner, "smtp_port", None)
+            if port and runner.status == "running":
+                host = runner.ctx.settings.host
+                return ("127.0.0.1" if host in ("", "0.0.0.0", "::") else host, port)
+        return None
 
     def urls(self) -> dict[str, str]:
         return {name: r.url for name, r in self.runners.items() if r.status == "running" and r.url}

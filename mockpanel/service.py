@@ -111,6 +111,7 @@ class ServerContext:
     loop_health: Callable[[], dict[str, Any]] = dict  # the Hub's watchdog summary (stalls of the shared loop)
     cors_owner: Callable[[dict], bool] | None = None  # True: the server answers this request's CORS itself (S3 bucket rules)
     toxics: ToxicSet = field(default_factory=ToxicSet)  # network faults on this server's connections (toxics.py)
+    smtp_peer: Callable[[], "tuple[str, int] | None"] = lambda: None  # (host, port) of the mail server beside it (the Hub's)
     http_faults: bool = True  # False: the fault policy acts on the server's other protocol only (the mail catcher's SMTP)
 
     def __post_init__(self) -> None:

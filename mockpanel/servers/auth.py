@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import jwt
-from fastapi import Header, Query
+from fastapi import Header, Query, Request
 from passlib.context import CryptContext
 from pydantic import BaseModel, EmailStr, Field, ValidationError, field_validator
 
 from ..service import ServerContext
 from ..settings import Setting, SettingsError
+from .auth_mail import AuthMail, mail_routes
 from ..spec import Built, Conflict, DomainError, Invalid, NotFound, ServerSpec, Unauthorized
 from ..clock import BY_OUR_CLOCK, check_token_times
 from ..timefmt import iso
@@ -56,6 +57,12 @@ SETTINGS = (
     Setting("oidc_clients", "json", {}, "registered clients: {client_id: {secret, redirect_uris, post_logout_redirect_uris}}; "
             "when any is registered only these get tokens", ("OIDC_CLIENTS",)),
     Setting("oidc_user_claims", "json", {}, "extra claims per user: {user id or e-mail: {claim: value}}", ("OIDC_USER_CLAIMS",)),
+    Setting("mail", "bool", False, "beyond the seed: mail a verification link on register and serve the password reset "
+            "(forgot-password, reset-password) through the mail server", ("AUTH_MAIL",)),
+    Setting("mail_from", "str", "noreply@mockpanel.localhost", "the sender of those mails"),
+    Setting("smtp_host", "str", "127.0.0.1", "where those mails go when no mail server runs beside auth"),
+    Setting("smtp_port", "port", 1025, "its port (a mail server beside auth is found by itself)"),
+    Setting("public_url", "str", None, "the base of the links in those mails (default: the URL the request came to)"),
     Setting("oidc_client_claims", "json", {}, "extra claims per client: {client_id: {claim: value}}", ("OIDC_CLIENT_CLAIMS",)),
 )
 
@@ -280,6 +287,18 @@ class Accounts:
 
         return Prepared(apply)
 
+    def find(self, email: str) -> User | None:
+        return self._by_email.get(email.lower())
+
+    async def set_password(self, user_id: str, password: str) -> None:
+        """A new password (the password reset's last step): hashed in a thread, then in place of the old."""
+        user = self.user(user_id)
+        password_hash = await self._in_thread(self.crypt.hash, password)
+        changed = replace(self._by_id.get(user_id, user), password_hash=password_hash)
+        self._add(changed)
+        self._verified.clear()  # a cached success for the old password must not outlive it
+        self.ctx.event("password_reset", id=user.id, email=user.email)
+
     def reset_users(self) -> int:
         """Back to the seed users, as DELETE /api/auth/users/reset does; returns how many users there are."""
         self._seed()
@@ -369,6 +388,11 @@ class Accounts:
         return self._owner(access_token, "access")
 
 
+def _base(request: Request) -> str:
+    """The URL a request came to, without its path: where the links of mails point unless public_url says otherwise."""
+    return str(request.base_url).rstrip("/")
+
+
 def _bearer(authorization: str | None, token: str | None) -> str:
     if authorization:
         scheme, _, value = authorization.partition(" ")
@@ -398,9 +422,17 @@ def build(ctx: ServerContext) -> Built:
     async def health() -> dict[str, Any]:
         return {"status": "healthy", "service": SERVICE_NAME, "timestamp": iso(ctx.clock(), millis=False, zone=False), "metrics": metrics()}
 
+    mail = AuthMail(ctx, accounts, ctx.smtp_peer) if ctx.settings["mail"] else None
+
     @app.post("/api/auth/register", status_code=201, response_model=UserOut, summary="Create a new user")
-    async def register(body: RegisterRequest) -> dict[str, str]:
-        return (await accounts.register(str(body.email), body.password, body.name)).public()
+    async def register(body: RegisterRequest, request: Request) -> dict[str, str]:
+        user = await accounts.register(str(body.email), body.password, body.name)
+        if mail is not None:
+            await mail.verification(user, _base(request))
+        return user.public()
+
+    if mail is not None:
+        mail_routes(app, mail, accounts, _base)
 
     @app.post("/api/auth/login", response_model=TokenResponse, summary="Authenticate and get JWT tokens",
               responses={401: {"description": "Wrong email or password"}})
