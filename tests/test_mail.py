@@ -372,3 +372,18 @@ def test_faults_act_in_smtps_terms_and_leave_the_api_alone(mail):
                 client.send_message(welcome())
             client.send_message(welcome())  # the next one is caught
     assert httpx2.get(f"{api}/api/v1/messages").json()["total"] == 1
+
+
+def test_starttls_with_a_certificate_made_at_start():
+    import ssl
+
+    with Mocks(settings_for(["mail"], {"mail": {"smtp_port": "0", "smtp_tls": "true"}})) as running:
+        runner = running.hub["mail"]
+        trusted = ssl.create_default_context(cafile=runner.tls_cert)  # the client trusts what the catcher presents
+        with smtplib.SMTP("localhost", smtp_port(running)) as client:
+            client.ehlo()
+            assert client.has_extn("starttls")
+            client.starttls(context=trusted)
+            client.login("anyone", "anything")
+            client.send_message(welcome())
+        assert httpx2.get(f"{running.urls['mail']}/api/v1/message/latest").json()["Subject"] == "Welcome"

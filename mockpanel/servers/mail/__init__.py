@@ -24,6 +24,10 @@ SETTINGS = (
     Setting("max_smtp_connections", "positive", 100, "SMTP connections at once (more: 421)"),
     Setting("smtp_timeout_s", "positive", 30, "an SMTP connection silent this long is closed"),
     Setting("smtp_accounts", "list", (), "user:password pairs AUTH accepts (none: any credentials, as Mailpit)"),
+    Setting("smtp_tls", "bool", False, "offer STARTTLS, with a certificate made at start (self-signed, for localhost) unless "
+            "smtp_tls_cert and smtp_tls_key name one"),
+    Setting("smtp_tls_cert", "str", None, "PEM certificate for STARTTLS"),
+    Setting("smtp_tls_key", "str", None, "PEM private key for smtp_tls_cert"),
 )
 
 SPEC = ServerSpec(name="mail", title="Email catcher (SMTP, Mailpit's API)", default_port=8025, build=build, settings=SETTINGS,

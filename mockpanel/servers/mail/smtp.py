@@ -162,6 +162,48 @@ def _traceparent(raw: bytes) -> str:
     return ""
 
 
+def tls_context(cert: str | None, key: str | None) -> tuple[Any, str]:
+    """STARTTLS's server context: the given certificate, or one made now — self-signed, for localhost and
+    127.0.0.1, valid a year, in a private directory removed at exit. (context, certificate path)."""
+    import datetime
+    import ipaddress
+    import shutil
+    import ssl
+    import tempfile
+    import weakref
+    from pathlib import Path
+
+    if not cert:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        private = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        made = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=365))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                               critical=False)
+                .sign(private, hashes.SHA256()))
+        folder = Path(tempfile.mkdtemp(prefix="mockpanel-smtp-tls-"))
+        holder = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        weakref.finalize(holder, shutil.rmtree, folder, True)
+        cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+        Path(cert).write_bytes(made.public_bytes(serialization.Encoding.PEM))
+        Path(key).write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption()))
+        holder.load_cert_chain(cert, key)
+        return holder, cert
+    if not key:
+        raise ValueError("smtp_tls_cert needs smtp_tls_key")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context, cert
+
+
 class _Session(SMTP):
     """One SMTP connection, counted (the catcher holds at most its limit; a slow sender is let go after the timeout)."""
 
@@ -196,6 +238,8 @@ class MailRunner(UvicornRunner):
         self.smtp_port: int | None = None
         self.smtp_url: str | None = None
         self.open: set[Any] = set()  # the SMTP connections' transports
+        self.tls: Any = None  # STARTTLS's context, when smtp_tls is on
+        self.tls_cert: str | None = None  # the certificate it presents (PEM path), for clients to trust
 
     def _factory(self) -> asyncio.Protocol:
         s = self.ctx.settings
@@ -204,12 +248,19 @@ class MailRunner(UvicornRunner):
         catcher = self.facade.catcher
         return _Session(self, catcher, data_size_limit=s["max_message_mib"] * 1024 * 1024, enable_SMTPUTF8=True, decode_data=False,
                         hostname="mockpanel", ident="mockpanel mail catcher", timeout=s["smtp_timeout_s"], auth_require_tls=False,
-                        authenticator=catcher.authenticate, loop=asyncio.get_running_loop())
+                        authenticator=catcher.authenticate, tls_context=self.tls, loop=asyncio.get_running_loop())
 
     async def start(self) -> bool:
         if not await super().start():
             return False
         host = self.settings.host
+        if self.settings["smtp_tls"] and self.tls is None:
+            try:
+                self.tls, self.tls_cert = tls_context(self.settings["smtp_tls_cert"], self.settings["smtp_tls_key"])
+            except (OSError, ValueError) as exc:
+                await super().stop()
+                self._set_status("failed", f"SMTP STARTTLS: {exc}")
+                return False
         wanted = self.smtp_port if self.smtp_port and self.settings["smtp_port"] == 0 else self.settings["smtp_port"]
         try:
             sock = bind_socket(host, wanted)
