@@ -16,6 +16,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
+from email.policy import SMTP
 from pathlib import Path
 
 import httpx2
@@ -34,7 +35,7 @@ def message(n: int) -> bytes:
     mail["Subject"] = f"Your receipt #{n}"
     mail.set_content(f"Hello user {n},\n\nthanks for your order. Verify: http://localhost:3000/verify?token={n:08d}\n" + "lorem ipsum " * 80)
     mail.add_alternative(f"<p>Hello user {n}, thanks for your order.</p>" + "<p>lorem ipsum</p>" * 40, subtype="html")
-    return mail.as_bytes()
+    return mail.as_bytes(policy=SMTP)  # CRLF line ends, as on the wire
 
 
 def main() -> None:
