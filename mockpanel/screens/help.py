@@ -48,8 +48,10 @@ def pane_keys(bindings: list[Binding]) -> list[tuple[str, str]]:
 def everywhere(bindings: list[Binding], panes: list[Any]) -> list[tuple[str, str]]:
     """The app's own keys, from its bindings (so the help cannot go stale): the pane keys as one row, then the rest
     (the list keys j k g G are in LISTS), then the command palette, which Textual binds."""
-    shows = [b for b in bindings if b.action.startswith("show(")]
-    rows = [(f"{shows[0].key} … {shows[-1].key}", "show a pane: " + ", ".join(p.TITLE for p in panes))] if shows else []
+    shows = [b for b in bindings if b.action.startswith("show(") and b.key.isdigit()]
+    extra = [b for b in bindings if b.action.startswith("show(") and not b.key.isdigit()]  # panes shown while their server runs
+    rows = [(f"{shows[0].key} … {shows[-1].key}", "show a pane: " + ", ".join(p.TITLE for p in panes[:len(shows)]))] if shows else []
+    rows += [(b.key, f"the {b.description} pane (while its server runs)") for b in extra]
     rows += pane_keys([b for b in bindings if not b.action.startswith(("show(", "cursor("))])
     rows.append(("ctrl+p", "the command palette: every action by name, for any pane or server"))
     return rows

@@ -40,15 +40,13 @@ def mail_rows(hub: Any) -> list[tuple[str, str, str, str, str, int, int, bool]]:
 def mail_detail(hub: Any, message_id: str) -> dict[str, Any] | None:
     """What the pane shows of one message (None once it is gone): its addresses, its text (or its HTML as words),
     its links, the codes in it, its attachments."""
-    from ..servers.mail.store import strip_html
-
     box = hub.facade("mail").mailbox
     try:
         message = box.get(message_id)
     except DomainError:
         return None
     summary = message.summary()
-    text = message.text or strip_html(message.html)
+    text = message.words()
     return {"from": summary["From"], "to": summary["To"], "bcc": summary["Bcc"], "subject": summary["Subject"],
             "created": summary["Created"], "text": text[:MAX_TEXT], "left_out": max(0, len(text) - MAX_TEXT), "links": message.links(),
             "codes": list(dict.fromkeys(_CODE.findall(text)))[:20], "attachments": [p.summary() for p in message.attachments]}

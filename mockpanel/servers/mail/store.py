@@ -104,6 +104,10 @@ class Message:
         named = {a["Address"].lower() for a in self.addresses("to") + self.addresses("cc")}
         return [{"Name": "", "Address": r} for r in self.recipients if r.lower() not in named]
 
+    def words(self) -> str:
+        """The message as words: its text part, or its HTML part's words (no markup, no script)."""
+        return self.text or strip_html(self.html)
+
     def snippet(self) -> str:
         words = re.sub(r"\s+", " ", self.text).strip() or strip_html(self.html)
         return words[:SNIPPET]
