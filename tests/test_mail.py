@@ -387,3 +387,31 @@ def test_starttls_with_a_certificate_made_at_start():
             client.login("anyone", "anything")
             client.send_message(welcome())
         assert httpx2.get(f"{running.urls['mail']}/api/v1/message/latest").json()["Subject"] == "Welcome"
+
+
+async def test_an_attached_panel_shows_the_mail_of_serve():
+    import asyncio
+
+    from conftest import ServeProcess, until
+    from mockpanel.app import attached_app
+
+    with ServeProcess("--only", "mail", "--mail-port", "0", "--mail-smtp-port", "0", "--quiet") as proc:
+        url = proc.urls(1)["mail"]
+        smtp_line = proc.readline()
+        assert smtp_line.startswith("mail: SMTP at smtp://127.0.0.1:")
+        port = int(smtp_line.strip().rsplit(":", 1)[1])
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", port) as client:
+                client.send_message(welcome())
+
+        await asyncio.to_thread(send)
+        app = attached_app(url)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.press("M")
+            table = app.screen.query_one("#mail-table")
+            await until(pilot, lambda: table.row_count == 1)
+            await until(pilot, lambda: "token=abc123def" in str(app.screen.query_one("#mail-detail").render()))
+            await pilot.press("x", "y")
+            await until(pilot, lambda: table.row_count == 0)
+        assert httpx2.get(f"{url}/api/v1/info").json()["Messages"] == 0

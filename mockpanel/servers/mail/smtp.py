@@ -275,8 +275,9 @@ class MailRunner(UvicornRunner):
         return True
 
     def describe(self) -> str:
+        """serve's ready line, and the SMTP address on a line of its own (a script reads the URL after "running at")."""
         text = super().describe()
-        return f"{text} (SMTP at {self.smtp_url})" if self.status == "running" and self.smtp_url else text
+        return f"{text}\n{self.name}: SMTP at {self.smtp_url}" if self.status == "running" and self.smtp_url else text
 
     async def stop(self) -> None:
         if self.smtp is not None:
