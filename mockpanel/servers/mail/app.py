@@ -40,7 +40,7 @@ class MailFacade:
 
     async def prepare_state(self, doc: dict[str, Any], blobs: Any) -> Any:
         from ...state import Prepared
-        from .store import Message, parse
+        from .store import Message, parsed
 
         box = self.mailbox
         found = []
@@ -49,7 +49,7 @@ class MailFacade:
                 message = Message(str(raw["id"])[:64], await asyncio.to_thread(blobs.read, raw["raw"], box.max_bytes), float(raw["received"]),
                                   str(raw["sender"]), [str(r) for r in raw["recipients"]][:box.max_messages * 10], bool(raw["read"]),
                                   check_tags(list(raw.get("tags") or [])))
-                parse(message)
+                await parsed(message)
                 found.append(message)
         except Invalid:
             raise

@@ -91,7 +91,7 @@ class Catcher:
         refused = await self._fault(server, session, envelope, raw, started)
         if refused is not None:
             return refused
-        message = self.mailbox.add(raw, envelope.mail_from or "", list(envelope.rcpt_tos))
+        message = await self.mailbox.add(raw, envelope.mail_from or "", list(envelope.rcpt_tos))
         reply = f"250 2.0.0 Ok: queued as {message.id}"
         self._journal(session, envelope, message, raw, started)
         return reply

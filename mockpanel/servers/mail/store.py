@@ -3,6 +3,7 @@ in count and bytes (oldest first, as Mailpit's max messages), read status, tags,
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import secrets
@@ -183,6 +184,17 @@ def parse(message: Message) -> None:
     walk(parsed, "")
 
 
+PARSE_IN_THREAD = 256 * 1024  # a larger message (up to the SIZE limit) is parsed off the loop every server shares
+
+
+async def parsed(message: Message) -> None:
+    """parse(message), in a thread when the message is large."""
+    if len(message.raw) > PARSE_IN_THREAD:
+        await asyncio.to_thread(parse, message)
+    else:
+        parse(message)
+
+
 class Mailbox:
     """The messages caught, newest last; bounded in count and bytes, the oldest dropped (and counted)."""
 
@@ -201,9 +213,9 @@ class Mailbox:
         for listener in list(self.listeners):
             listener(kind, data)
 
-    def add(self, raw: bytes, sender: str, recipients: list[str]) -> Message:
+    async def add(self, raw: bytes, sender: str, recipients: list[str]) -> Message:
         message = Message(new_id(), raw, self.ctx.clock(), sender, list(recipients))
-        parse(message)
+        await parsed(message)
         while self.messages and (len(self.messages) >= self.max_messages or self.bytes + len(raw) > self.max_bytes):
             _, oldest = self.messages.popitem(last=False)
             self.bytes -= len(oldest.raw)
